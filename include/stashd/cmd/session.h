@@ -1,0 +1,86 @@
+/*
+ * session: one client's protocol state, embedded in a net/ connection. net/
+ * hands it the bytes it has read; the session parses requests in place,
+ * executes them against the store and appends replies to *out. net/ knows
+ * nothing about protocols: the session picks the protocol on the first byte
+ * of the connection (0x80 memcached binary, '*' RESP, else memcached
+ * text/meta) and dispatches through a table.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf;
+struct metrics;
+struct options;
+struct store;
+
+/* Per-connection facts that `stats conns` shows, supplied by net/. */
+struct cmd_conn_info {
+    const char *addr;   /* "tcp:127.0.0.1:5000", "unix:/path" */
+    const char *state;  /* "conn_parse_cmd", "conn_waiting", ... */
+    uint32_t idle_secs; /* since the last request */
+    unsigned id;
+};
+typedef void (*cmd_conn_fn)(void *fnctx, const struct cmd_conn_info *ci);
+
+/*
+ * What commands need from the layers above, handed down once at set-up.
+ * const after start; callbacks may be called from any worker thread.
+ */
+struct cmd_env {
+    struct store *store;
+    const struct options *opts;
+    void *ctx; /* passed to every callback */
+    /* Sum every worker's metrics into *out (zeroed by the caller). */
+    void (*sum_metrics)(void *ctx, struct metrics *out);
+    /* Call fn for each open connection (stats conns). */
+    void (*each_conn)(void *ctx, cmd_conn_fn fn, void *fnctx);
+    /* The shutdown command (only when opts->shutdown_enabled); graceful
+     * drains, else exits at once. */
+    void (*shutdown)(void *ctx, bool graceful);
+    /* Threads actually running (stats "threads"). */
+    unsigned threads;
+};
+
+enum session_rc {
+    SESSION_OK,    /* consumed every complete request; wants more input */
+    SESSION_PAUSE, /* replies over the output bound: flush, then call again */
+    SESSION_YIELD, /* served reqs_per_event requests: let others run, call again */
+    SESSION_CLOSE, /* flush the replies already in *out, then close */
+};
+
+/* Replies buffered beyond this pause request processing (bounded memory
+ * for clients that pipeline without reading). */
+#define SESSION_OUT_HIGH (1u << 20)
+
+struct session {
+    /* Set by net/ (public): */
+    const struct cmd_env *env;
+    struct metrics *metrics; /* the worker's; single writer */
+    struct buf *out;         /* where replies go; net/ may change it between calls */
+    /* Private to cmd/: */
+    int proto;          /* 0 until the first byte is seen */
+    uint64_t swallow;   /* bytes of a refused value still to discard */
+    size_t resume;      /* multi-get: bytes of the key list already answered */
+    uint32_t flags;     /* per-protocol state bits */
+    void *proto_state;  /* per-protocol state (NULL for text) */
+};
+
+void session_init(struct session *s, const struct cmd_env *env, struct metrics *m, struct buf *out);
+void session_fini(struct session *s);
+
+/*
+ * Serve the complete requests at the front of data[0..len). *consumed gets
+ * the bytes used (they may be discarded); *need gets the total number of
+ * bytes the next request needs at data + *consumed when known (e.g. a
+ * storage command waiting for its value), else 0. Never reads past len.
+ */
+enum session_rc session_process(struct session *s, const char *data, size_t len, size_t *consumed,
+                                size_t *need);
+
+/* The largest read buffer a request may need: net/ closes a connection
+ * that wants more (it never should: values over the limit are swallowed). */
+size_t session_max_request(const struct session *s);

@@ -1,0 +1,62 @@
+/*
+ * buf: a growable contiguous byte buffer, used for connection read and
+ * reply buffers.
+ *
+ *   data                 data+rpos          data+wpos         data+cap
+ *   |---- consumed ------|---- readable ----|---- writable ---|
+ *
+ * Growth is bounded by the caller (buf_reserve fails with -ENOMEM past
+ * max); nothing here allocates unless asked to reserve room.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf {
+    char *data;  /* owned; NULL until the first reserve */
+    size_t rpos; /* first unread byte */
+    size_t wpos; /* first free byte */
+    size_t cap;
+};
+
+void buf_init(struct buf *b);
+void buf_fini(struct buf *b);
+
+/* Make room for at least n more bytes after wpos, compacting first and
+ * growing (doubling) up to max total capacity. 0 or -ENOMEM. */
+int buf_reserve(struct buf *b, size_t n, size_t max);
+
+/* Move readable bytes to the front. */
+void buf_compact(struct buf *b);
+
+/* Release storage beyond keep bytes of capacity when the buffer is empty. */
+void buf_shrink(struct buf *b, size_t keep);
+
+static inline size_t
+buf_readable(const struct buf *b)
+{
+    return b->wpos - b->rpos;
+}
+
+static inline size_t
+buf_writable(const struct buf *b)
+{
+    return b->cap - b->wpos;
+}
+
+static inline void
+buf_reset(struct buf *b)
+{
+    b->rpos = b->wpos = 0;
+}
+
+/* Append helpers for replies. They grow without a max (the caller bounds
+ * reply growth by pausing request processing); 0 or -ENOMEM. */
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_append_u64(struct buf *b, uint64_t v); /* decimal */
+int buf_append_i64(struct buf *b, int64_t v);  /* decimal */
+int buf_appendf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define BUF_APPEND_LIT(b, s) buf_append((b), (s), sizeof(s) - 1)

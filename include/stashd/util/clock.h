@@ -1,0 +1,37 @@
+/*
+ * clock: the server's coarse clock, in seconds, read once per use from a
+ * cached value that clock_update() refreshes (a timer calls it a few times
+ * a second). Item times are "relative" seconds since the process started,
+ * as memcached keeps them, so they fit in 32 bits.
+ *
+ * Relative time 0 means "never" for expiry; the clock starts at 2 so that
+ * relative time 1 is always in the past ("already expired").
+ */
+#pragma once
+
+#include <stdint.h>
+
+#define CLOCK_EXPIRED 1u /* a relative expiry time that is always past */
+#define CLOCK_MAX_DELTA (60 * 60 * 24 * 30) /* memcached's 30 days */
+
+void clock_setup(void);
+/* Refresh the cached time; safe to call from any thread. */
+void clock_update(void);
+
+/* Seconds since start, plus 2 (see above). Relaxed atomic read. */
+uint32_t clock_now(void);
+/* Unix time of the cached clock, in seconds. */
+int64_t clock_unix_now(void);
+/* Unix time at which relative time 0 falls. */
+int64_t clock_process_started(void);
+/* Monotonic nanoseconds, read from the OS (not cached): for latency. */
+uint64_t clock_mono_ns(void);
+
+/*
+ * memcached's exptime rule: 0 = never (returns 0); negative = already
+ * expired (CLOCK_EXPIRED); up to 30 days = relative to now; larger = an
+ * absolute Unix time (CLOCK_EXPIRED if not after process start).
+ */
+uint32_t clock_exptime_to_rel(int64_t exptime);
+/* Back to Unix time for display (0 stays 0). */
+int64_t clock_rel_to_unix(uint32_t rel);

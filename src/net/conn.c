@@ -1,0 +1,505 @@
+/*
+ * conn: one client connection on one worker.
+ *
+ * Reading: input lands in rbuf (storage borrowed from the worker's pool
+ * while the connection has unparsed bytes, so idle connections hold no
+ * buffer). Every read is handed to the session at once, which parses in
+ * place and appends replies to out[active].
+ *
+ * Writing: replies are not written per request. A connection with replies
+ * goes on the worker's dirty list and the worker's check handle flushes it
+ * once per loop turn, after every read of that turn has been parsed: one
+ * uv_try_write for however many pipelined requests arrived. What the
+ * kernel does not take at once is handed to uv_write from that buffer
+ * while the session fills the other one (double buffering, no copy).
+ *
+ * Back-pressure: the session pauses when out[active] passes
+ * SESSION_OUT_HIGH; the connection then stops reading until its writes
+ * drain, so a client that never reads costs at most two bounded buffers.
+ *
+ * Lifetime: conn_close() calls uv_close(); the struct is freed in
+ * on_close(), after libuv has cancelled any write in flight.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/net_internal.h"
+#include "stashd/util/clock.h"
+#include "stashd/util/log.h"
+#include "stashd/util/options.h"
+
+/* Reply buffers larger than this are freed once drained. */
+#define CONN_OUT_KEEP (64 * 1024)
+
+static void conn_run(struct conn *c);
+static void conn_flush(struct conn *c);
+
+static void
+set_state(struct conn *c, const char *state)
+{
+    __atomic_store_n(&c->state, state, __ATOMIC_RELAXED);
+}
+
+/* --- read-buffer pool ---------------------------------------------- */
+
+static void
+rbuf_borrow(struct conn *c)
+{
+    struct worker *w = c->w;
+    char *p = w->rpool_n > 0 ? w->rpool[--w->rpool_n] : malloc(NET_RBUF_SIZE);
+    if (p != NULL) {
+        c->rbuf.data = p;
+        c->rbuf.cap = NET_RBUF_SIZE;
+        c->rbuf.rpos = c->rbuf.wpos = 0;
+    }
+}
+
+/* Give the read buffer back once everything in it has been parsed. */
+static void
+rbuf_release_if_empty(struct conn *c)
+{
+    struct buf *b = &c->rbuf;
+    struct worker *w = c->w;
+    if (b->data == NULL || buf_readable(b) != 0) {
+        return;
+    }
+    if (b->cap == NET_RBUF_SIZE && w->rpool_n < w->rpool_cap) {
+        w->rpool[w->rpool_n++] = b->data;
+        buf_init(b);
+    } else {
+        buf_fini(b);
+    }
+}
+
+/* --- lists ---------------------------------------------------------- */
+
+static void
+mark_dirty(struct conn *c)
+{
+    if (!c->dirty && !c->closed) {
+        c->dirty = true;
+        c->next_dirty = c->w->dirty;
+        c->w->dirty = c;
+    }
+}
+
+static void
+on_ready_idle(uv_idle_t *h)
+{
+    conn_run_ready(h->data);
+}
+
+static void
+mark_ready(struct conn *c)
+{
+    if (!c->ready && !c->closed) {
+        c->ready = true;
+        c->next_ready = c->w->ready;
+        c->w->ready = c;
+        uv_idle_start(&c->w->ready_idle, on_ready_idle);
+    }
+}
+
+static void
+unlink_from(struct conn **head, struct conn *c, size_t next_off)
+{
+    for (struct conn **pp = head; *pp != NULL;
+         pp = (struct conn **)((char *)*pp + next_off)) {
+        if (*pp == c) {
+            *pp = *(struct conn **)((char *)c + next_off);
+            return;
+        }
+    }
+}
+
+/* --- close ---------------------------------------------------------- */
+
+static void
+on_close(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    struct worker *w = c->w;
+    if (c->dirty) {
+        unlink_from(&w->dirty, c, offsetof(struct conn, next_dirty));
+    }
+    if (c->ready) {
+        unlink_from(&w->ready, c, offsetof(struct conn, next_ready));
+    }
+    pthread_mutex_lock(&w->conns_lock);
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        w->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    pthread_mutex_unlock(&w->conns_lock);
+    METRIC_DEC(&w->metrics, curr_connections);
+    net_conn_release(w->net);
+    session_fini(&c->sess);
+    c->rbuf.rpos = c->rbuf.wpos; /* discard unparsed input */
+    rbuf_release_if_empty(c);
+    buf_fini(&c->out[0]);
+    buf_fini(&c->out[1]);
+    free(c);
+}
+
+static void
+conn_close(struct conn *c)
+{
+    if (c->closed) {
+        return;
+    }
+    c->closed = true;
+    set_state(c, "conn_closing");
+    if (c->reading) {
+        uv_read_stop(&c->h.stream);
+        c->reading = false;
+    }
+    uv_close(&c->h.handle, on_close);
+}
+
+/* --- reading -------------------------------------------------------- */
+
+static void
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    struct conn *c = h->data;
+    struct buf *b = &c->rbuf;
+    *out = uv_buf_init(NULL, 0);
+    if (b->data == NULL) {
+        rbuf_borrow(c);
+        if (b->data == NULL) {
+            return; /* read_cb gets UV_ENOBUFS and closes */
+        }
+    }
+    size_t have = buf_readable(b);
+    size_t want = 4096;
+    if (c->need > have && c->need - have > want) {
+        want = c->need - have; /* a large value: read it in one piece */
+    }
+    size_t max = session_max_request(&c->sess) + NET_RBUF_SIZE;
+    if (buf_writable(b) < want && buf_reserve(b, want, max) != 0) {
+        return;
+    }
+    *out = uv_buf_init(b->data + b->wpos, (unsigned)buf_writable(b));
+}
+
+static void
+stop_reading(struct conn *c)
+{
+    if (c->reading) {
+        uv_read_stop(&c->h.stream);
+        c->reading = false;
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub);
+
+static void
+start_reading(struct conn *c)
+{
+    if (!c->reading && !c->closed && !c->closing && !c->paused) {
+        if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0) {
+            c->reading = true;
+        } else {
+            conn_close(c);
+        }
+    }
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
+{
+    struct conn *c = s->data;
+    if (nread < 0) {
+        /* EOF or error: answer what was already asked, then close. */
+        stop_reading(c);
+        if (nread == UV_EOF && !c->closed) {
+            c->closing = true;
+            mark_dirty(c);
+        } else {
+            conn_close(c);
+        }
+        return;
+    }
+    if (nread == 0) {
+        rbuf_release_if_empty(c);
+        return;
+    }
+    c->rbuf.wpos += (size_t)nread;
+    METRIC_ADD(&c->w->metrics, bytes_read, (uint64_t)nread);
+    conn_run(c);
+}
+
+/*
+ * Serve what rbuf holds until the session wants more input, yields, pauses
+ * on a full reply buffer, or asks to close.
+ */
+static void
+conn_run(struct conn *c)
+{
+    if (c->closed || c->paused) {
+        return;
+    }
+    set_state(c, "conn_parse_cmd");
+    for (;;) {
+        struct buf *b = &c->rbuf;
+        size_t consumed = 0, need = 0;
+        const char *data = b->data != NULL ? b->data + b->rpos : "";
+        enum session_rc rc = session_process(&c->sess, data, buf_readable(b), &consumed, &need);
+        b->rpos += consumed;
+        c->need = need;
+        if (consumed > 0) {
+            __atomic_store_n(&c->last_active, clock_now(), __ATOMIC_RELAXED);
+        }
+        if (rc == SESSION_OK) {
+            break;
+        }
+        if (rc == SESSION_YIELD) {
+            METRIC_INC(&c->w->metrics, conn_yields);
+            mark_ready(c);
+            break;
+        }
+        if (rc == SESSION_CLOSE) {
+            c->closing = true;
+            stop_reading(c);
+            break;
+        }
+        /* SESSION_PAUSE: write now; go on only if it all went out. */
+        conn_flush(c);
+        if (c->closed) {
+            return;
+        }
+        if (c->writing) {
+            c->paused = true;
+            set_state(c, "conn_mwrite");
+            stop_reading(c);
+            break;
+        }
+    }
+    if (buf_readable(&c->rbuf) == 0) {
+        c->rbuf.rpos = c->rbuf.wpos = 0;
+        rbuf_release_if_empty(c);
+        if (!c->paused) {
+            set_state(c, "conn_waiting");
+        }
+    }
+    if (buf_readable(c->sess.out) > 0 || c->closing) {
+        mark_dirty(c);
+    }
+}
+
+/* --- writing -------------------------------------------------------- */
+
+static void
+on_write(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+    c->writing = false;
+    struct buf *done = &c->out[c->active ^ 1];
+    if (status < 0) {
+        conn_close(c); /* no-op when the close cancelled this write */
+        return;
+    }
+    METRIC_ADD(&c->w->metrics, bytes_written, buf_readable(done));
+    buf_reset(done);
+    buf_shrink(done, CONN_OUT_KEEP);
+    conn_flush(c);
+    if (c->closed || c->writing) {
+        return;
+    }
+    if (c->paused) {
+        c->paused = false;
+        conn_run(c);
+        start_reading(c);
+    }
+}
+
+static void
+conn_flush(struct conn *c)
+{
+    if (c->writing || c->closed) {
+        return;
+    }
+    struct buf *o = &c->out[c->active];
+    size_t n = buf_readable(o);
+    if (n == 0) {
+        if (c->closing) {
+            conn_close(c);
+        }
+        return;
+    }
+    uv_buf_t ub = uv_buf_init(o->data + o->rpos, (unsigned)n);
+    int r = uv_try_write(&c->h.stream, &ub, 1);
+    if (r == UV_EAGAIN) {
+        r = 0;
+    }
+    if (r < 0) {
+        conn_close(c);
+        return;
+    }
+    METRIC_ADD(&c->w->metrics, bytes_written, (uint64_t)r);
+    o->rpos += (size_t)r;
+    if ((size_t)r == n) {
+        buf_reset(o);
+        buf_shrink(o, CONN_OUT_KEEP);
+        if (c->closing) {
+            conn_close(c);
+        }
+        return;
+    }
+    /* The kernel took part of it: write the rest from this buffer and let
+     * the session fill the other one meanwhile. */
+    ub = uv_buf_init(o->data + o->rpos, (unsigned)(n - (size_t)r));
+    c->active ^= 1;
+    c->sess.out = &c->out[c->active];
+    c->writing = true;
+    c->wreq.data = c;
+    if (uv_write(&c->wreq, &c->h.stream, &ub, 1, on_write) != 0) {
+        c->writing = false;
+        conn_close(c);
+    }
+}
+
+void
+conn_flush_dirty(struct worker *w)
+{
+    struct conn *list = w->dirty;
+    w->dirty = NULL;
+    while (list != NULL) {
+        struct conn *c = list;
+        list = c->next_dirty;
+        c->dirty = false;
+        conn_flush(c);
+    }
+}
+
+void
+conn_run_ready(struct worker *w)
+{
+    struct conn *list = w->ready;
+    w->ready = NULL;
+    while (list != NULL) {
+        struct conn *c = list;
+        list = c->next_ready;
+        c->ready = false;
+        conn_run(c);
+    }
+    if (w->ready == NULL) {
+        uv_idle_stop(&w->ready_idle);
+    }
+}
+
+/* --- accept --------------------------------------------------------- */
+
+static void
+describe_peer(struct conn *c)
+{
+    if (c->is_unix) {
+        snprintf(c->addr, sizeof(c->addr), "unix:%s",
+                 ((const struct options *)net_opts(c->w->net))->unix_socket);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char host[48] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            uv_ip6_name(a, host, sizeof(host));
+            port = ntohs(a->sin6_port);
+            snprintf(c->addr, sizeof(c->addr), "tcp6:[%s]:%d", host, port);
+            return;
+        }
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        uv_ip4_name(a, host, sizeof(host));
+        port = ntohs(a->sin_port);
+    }
+    snprintf(c->addr, sizeof(c->addr), "tcp:%s:%d", host, port);
+}
+
+static void
+reject_close_cb(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void
+conn_accept(struct listener *l)
+{
+    struct worker *w = l->w;
+    struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return;
+    }
+    c->w = w;
+    c->is_unix = l->is_unix;
+    c->h.handle.data = c;
+    int rc = l->is_unix ? uv_pipe_init(&w->loop, &c->h.pipe, 0) : uv_tcp_init(&w->loop, &c->h.tcp);
+    if (rc != 0) {
+        free(c);
+        return;
+    }
+    c->h.handle.data = c;
+    if (uv_accept(&l->h.stream, &c->h.stream) != 0) {
+        uv_close(&c->h.handle, reject_close_cb);
+        return;
+    }
+    if (!net_conn_admit(w->net)) {
+        /* memcached's answer over the limit, then close. */
+        static const char msg[] = "ERROR Too many open connections\r\n";
+        uv_buf_t ub = uv_buf_init((char *)msg, sizeof(msg) - 1);
+        (void)uv_try_write(&c->h.stream, &ub, 1);
+        METRIC_INC(&w->metrics, rejected_connections);
+        uv_close(&c->h.handle, reject_close_cb);
+        return;
+    }
+    if (!l->is_unix) {
+        uv_tcp_nodelay(&c->h.tcp, 1);
+    }
+    c->id = net_next_conn_id(w->net);
+    describe_peer(c);
+    buf_init(&c->rbuf);
+    buf_init(&c->out[0]);
+    buf_init(&c->out[1]);
+    session_init(&c->sess, net_env(w->net), &w->metrics, &c->out[0]);
+    c->last_active = clock_now();
+    c->state = "conn_new_cmd";
+    pthread_mutex_lock(&w->conns_lock);
+    c->next = w->conns;
+    if (w->conns != NULL) {
+        w->conns->prev = c;
+    }
+    w->conns = c;
+    pthread_mutex_unlock(&w->conns_lock);
+    METRIC_INC(&w->metrics, curr_connections);
+    METRIC_INC(&w->metrics, total_connections);
+    start_reading(c);
+}
+
+void
+conn_close_all(struct worker *w)
+{
+    /* Only this worker mutates its list, so walking it unlocked is safe;
+     * the structs stay valid until their close callbacks run. */
+    for (struct conn *c = w->conns; c != NULL; c = c->next) {
+        conn_close(c);
+    }
+}
+
+void
+conn_sweep_idle(struct worker *w, uint32_t now, uint32_t idle_timeout)
+{
+    for (struct conn *c = w->conns; c != NULL; c = c->next) {
+        uint32_t last = __atomic_load_n(&c->last_active, __ATOMIC_RELAXED);
+        if (!c->closed && !c->writing && now - last > idle_timeout) {
+            METRIC_INC(&w->metrics, conns_idle_closed);
+            conn_close(c);
+        }
+    }
+}

@@ -1,0 +1,236 @@
+/*
+ * listener: the listening sockets. Every worker gets its own TCP socket per
+ * address, all bound to the same port with SO_REUSEPORT, so the kernel
+ * spreads new connections over the workers and no accept lock exists.
+ * (Debian 12's libuv 1.44 lacks UV_TCP_REUSEPORT, so the sockets are made
+ * and bound here, then adopted with uv_tcp_open.) Before the group is
+ * made, one plain bind probes the address, so a second stashd on the same
+ * port fails with "address in use" instead of silently sharing it.
+ *
+ * A UNIX socket (-s) is bound once and every worker polls a dup of it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "net/net_internal.h"
+#include "stashd/util/log.h"
+#include "stashd/util/options.h"
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+    struct listener *l = server->data;
+    if (status < 0) {
+        log_warn("accept: %s", uv_strerror(status));
+        return;
+    }
+    conn_accept(l);
+}
+
+static int
+make_tcp_socket(const struct addrinfo *ai, bool reuseport, int backlog, bool do_listen)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+    if (fd < 0) {
+        return -errno;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    if (ai->ai_family == AF_INET6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || (do_listen && listen(fd, backlog) != 0)) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    return fd;
+}
+
+static int
+attach(struct worker *w, int fd, bool is_unix)
+{
+    struct listener *l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    l->w = w;
+    l->is_unix = is_unix;
+    int rc = is_unix ? uv_pipe_init(&w->loop, &l->h.pipe, 0) : uv_tcp_init(&w->loop, &l->h.tcp);
+    if (rc == 0) {
+        rc = is_unix ? uv_pipe_open(&l->h.pipe, fd) : uv_tcp_open(&l->h.tcp, fd);
+    }
+    if (rc != 0) {
+        close(fd);
+        free(l);
+        return rc;
+    }
+    l->h.handle.data = l;
+    l->next = w->listeners;
+    w->listeners = l;
+    return 0;
+}
+
+/* Split "[::1]" / "::1" / "host" into a host string for getaddrinfo. */
+static void
+host_of(const char *spec, char *out, size_t cap)
+{
+    size_t n = strlen(spec);
+    if (n >= 2 && spec[0] == '[' && spec[n - 1] == ']') {
+        snprintf(out, cap, "%.*s", (int)(n - 2), spec + 1);
+    } else {
+        snprintf(out, cap, "%s", spec);
+    }
+}
+
+static int
+bind_tcp_address(const char *spec, int port, int backlog, struct worker *workers, unsigned nw)
+{
+    char host[256], portstr[16];
+    host_of(spec, host, sizeof(host));
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+    struct addrinfo *res = NULL;
+    int g = getaddrinfo(strcmp(host, "*") == 0 || host[0] == '\0' ? NULL : host, portstr, &hints,
+                        &res);
+    if (g != 0) {
+        log_error("listen %s: %s", spec, gai_strerror(g));
+        return -EINVAL;
+    }
+    int rc = 0;
+    for (struct addrinfo *ai = res; ai != NULL && rc == 0; ai = ai->ai_next) {
+        /* Probe: fails if any other socket (another server) holds it. */
+        int probe = make_tcp_socket(ai, false, 0, false);
+        if (probe < 0) {
+            log_error("failed to listen on %s port %d: %s", spec, port, strerror(-probe));
+            rc = probe;
+            break;
+        }
+        close(probe);
+        for (unsigned i = 0; i < nw; i++) {
+            int fd = make_tcp_socket(ai, true, backlog, true);
+            if (fd < 0) {
+                log_error("failed to listen on %s port %d: %s", spec, port, strerror(-fd));
+                rc = fd;
+                break;
+            }
+            rc = attach(&workers[i], fd, false);
+            if (rc != 0) {
+                break;
+            }
+        }
+        if (rc == 0) {
+            log_info("listening on %s port %d (%u workers)", spec, port, nw);
+        }
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
+static int
+bind_unix(const struct options *o, struct worker *workers, unsigned nw)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(o->unix_socket) >= sizeof(sa.sun_path)) {
+        log_error("unix socket path too long: %s", o->unix_socket);
+        return -ENAMETOOLONG;
+    }
+    strcpy(sa.sun_path, o->unix_socket);
+    struct stat st;
+    if (lstat(o->unix_socket, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        unlink(o->unix_socket); /* stale socket from an earlier run */
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    mode_t old = umask((mode_t)(~o->unix_mask & 0777));
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc != 0 || listen(fd, (int)o->backlog) != 0) {
+        rc = -errno;
+        log_error("failed to listen on unix socket %s: %s", o->unix_socket, strerror(-rc));
+        close(fd);
+        return rc;
+    }
+    for (unsigned i = 0; i < nw; i++) {
+        int d = i + 1 < nw ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : fd;
+        if (d < 0) {
+            return -errno;
+        }
+        rc = attach(&workers[i], d, true);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    log_info("listening on unix socket %s", o->unix_socket);
+    return 0;
+}
+
+int
+listener_bind_all(struct net *n, struct worker *workers, unsigned nw)
+{
+    const struct options *o = net_opts(n);
+    if (o->unix_socket[0] != '\0') {
+        /* As memcached: a UNIX socket replaces TCP. */
+        return bind_unix(o, workers, nw);
+    }
+    if (o->port == 0) {
+        return 0; /* as memcached: -p 0 turns TCP off */
+    }
+    for (size_t i = 0; i < o->listen.n; i++) {
+        int rc = bind_tcp_address(o->listen.v[i], (int)o->port, (int)o->backlog, workers, nw);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int
+listener_start(struct worker *w)
+{
+    const struct options *o = net_opts(w->net);
+    for (struct listener *l = w->listeners; l != NULL; l = l->next) {
+        int rc = uv_listen(&l->h.stream, (int)o->backlog, on_connection);
+        if (rc != 0) {
+            log_error("listen: %s", uv_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void
+listener_free(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void
+listener_close_all(struct worker *w)
+{
+    struct listener *l = w->listeners;
+    w->listeners = NULL;
+    while (l != NULL) {
+        struct listener *next = l->next;
+        uv_close(&l->h.handle, listener_free);
+        l = next;
+    }
+}

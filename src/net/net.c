@@ -1,0 +1,196 @@
+/*
+ * net: owns the workers and the cmd_env every session sees; implements the
+ * env's upward callbacks that need to see all workers (summing metrics,
+ * listing connections).
+ */
+#include "stashd/net/net.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/net_internal.h"
+#include "stashd/util/clock.h"
+#include "stashd/util/log.h"
+#include "stashd/util/options.h"
+
+struct net {
+    struct net_config cfg;
+    struct cmd_env env;
+    struct worker *workers;
+    unsigned nworkers;
+    unsigned started;
+    uint64_t conns;   /* open connections, all workers (atomic) */
+    unsigned next_id; /* connection ids (atomic) */
+};
+
+const struct cmd_env *
+net_env(const struct net *n)
+{
+    return &n->env;
+}
+
+const struct options *
+net_opts(const struct net *n)
+{
+    return n->cfg.opts;
+}
+
+bool
+net_conn_admit(struct net *n)
+{
+    uint64_t prev = __atomic_fetch_add(&n->conns, 1, __ATOMIC_RELAXED);
+    if (prev >= (uint64_t)n->cfg.opts->conn_limit) {
+        __atomic_fetch_sub(&n->conns, 1, __ATOMIC_RELAXED);
+        return false;
+    }
+    return true;
+}
+
+void
+net_conn_release(struct net *n)
+{
+    __atomic_fetch_sub(&n->conns, 1, __ATOMIC_RELAXED);
+}
+
+unsigned
+net_next_conn_id(struct net *n)
+{
+    return __atomic_add_fetch(&n->next_id, 1, __ATOMIC_RELAXED);
+}
+
+static void
+env_sum_metrics(void *ctx, struct metrics *out)
+{
+    struct net *n = ctx;
+    for (unsigned i = 0; i < n->nworkers; i++) {
+        metrics_accumulate(out, &n->workers[i].metrics);
+    }
+}
+
+static void
+env_each_conn(void *ctx, cmd_conn_fn fn, void *fnctx)
+{
+    struct net *n = ctx;
+    for (unsigned i = 0; i < n->nworkers; i++) {
+        struct worker *w = &n->workers[i];
+        pthread_mutex_lock(&w->conns_lock);
+        for (struct conn *c = w->conns; c != NULL; c = c->next) {
+            struct cmd_conn_info ci = {
+                .addr = c->addr,
+                .state = __atomic_load_n(&c->state, __ATOMIC_RELAXED),
+                .idle_secs = 0,
+                .id = c->id,
+            };
+            uint32_t last = __atomic_load_n(&c->last_active, __ATOMIC_RELAXED);
+            uint32_t now = clock_now();
+            ci.idle_secs = now > last ? now - last : 0;
+            fn(fnctx, &ci);
+        }
+        pthread_mutex_unlock(&w->conns_lock);
+    }
+}
+
+static void
+env_shutdown(void *ctx, bool graceful)
+{
+    struct net *n = ctx;
+    if (n->cfg.shutdown != NULL) {
+        n->cfg.shutdown(n->cfg.shutdown_ctx, graceful);
+    }
+}
+
+int
+net_create(struct net **np, const struct net_config *cfg)
+{
+    struct net *n = calloc(1, sizeof(*n));
+    if (n == NULL) {
+        return -ENOMEM;
+    }
+    n->cfg = *cfg;
+    n->nworkers = (unsigned)cfg->opts->threads;
+    n->env = (struct cmd_env){
+        .store = cfg->store,
+        .opts = cfg->opts,
+        .ctx = n,
+        .sum_metrics = env_sum_metrics,
+        .each_conn = env_each_conn,
+        .shutdown = env_shutdown,
+        .threads = n->nworkers,
+    };
+    n->workers = calloc(n->nworkers, sizeof(*n->workers));
+    if (n->workers == NULL) {
+        free(n);
+        return -ENOMEM;
+    }
+    int rc = 0;
+    unsigned inited = 0;
+    for (; inited < n->nworkers; inited++) {
+        rc = worker_init(&n->workers[inited], n, inited);
+        if (rc != 0) {
+            goto fail_workers;
+        }
+    }
+    rc = listener_bind_all(n, n->workers, n->nworkers);
+    if (rc != 0) {
+        goto fail_workers;
+    }
+    *np = n;
+    return 0;
+
+fail_workers:
+    /* Handles were opened on loops that never ran: close and drain them. */
+    for (unsigned i = 0; i < inited; i++) {
+        struct worker *w = &n->workers[i];
+        uv_async_send(&w->stop_async);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+        worker_fini(w);
+    }
+    free(n->workers);
+    free(n);
+    return rc < 0 ? rc : -rc;
+}
+
+int
+net_start(struct net *n)
+{
+    for (; n->started < n->nworkers; n->started++) {
+        int rc = worker_start(&n->workers[n->started]);
+        if (rc != 0) {
+            log_error("cannot start worker thread: %s", strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void
+net_stop(struct net *n)
+{
+    for (unsigned i = 0; i < n->nworkers; i++) {
+        worker_stop(&n->workers[i]);
+    }
+}
+
+void
+net_destroy(struct net **np)
+{
+    struct net *n = *np;
+    if (n == NULL) {
+        return;
+    }
+    for (unsigned i = 0; i < n->started; i++) {
+        worker_join(&n->workers[i]);
+    }
+    for (unsigned i = n->started; i < n->nworkers; i++) {
+        /* Never started: run the loop once to close its handles. */
+        worker_stop(&n->workers[i]);
+        uv_run(&n->workers[i].loop, UV_RUN_DEFAULT);
+    }
+    for (unsigned i = 0; i < n->nworkers; i++) {
+        worker_fini(&n->workers[i]);
+    }
+    free(n->workers);
+    free(n);
+    *np = NULL;
+}

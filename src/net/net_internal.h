@@ -1,0 +1,123 @@
+/*
+ * Private to net/: the worker, listener and connection structures shared by
+ * worker.c, listener.c and conn.c.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "stashd/cmd/session.h"
+#include "stashd/util/buf.h"
+#include "stashd/util/metrics.h"
+
+struct net;
+struct worker;
+
+/* A listening handle on one worker. */
+struct listener {
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_stream_t stream;
+        uv_handle_t handle;
+    } h;
+    struct worker *w;
+    bool is_unix;
+    struct listener *next;
+};
+
+/*
+ * One client connection. Replies go to out[active]; while a uv_write of
+ * out[!active] is in flight the session keeps appending to out[active],
+ * so a write never waits for a copy and a buffer is never both written
+ * and filled.
+ */
+struct conn {
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_stream_t stream;
+        uv_handle_t handle;
+    } h;
+    struct worker *w;
+    struct session sess;
+    struct buf rbuf;   /* unparsed input; storage borrowed from the worker pool */
+    struct buf out[2]; /* reply buffers, see above */
+    int active;        /* index of the buffer the session fills */
+    uv_write_t wreq;
+    size_t need;       /* bytes the next request needs (0 unknown) */
+    bool writing;      /* wreq in flight on out[!active] */
+    bool reading;      /* uv_read_start in effect */
+    bool paused;       /* processing waits for output to drain */
+    bool closing;      /* close once replies are flushed */
+    bool closed;       /* uv_close called */
+    bool dirty;        /* on the worker's dirty list */
+    bool ready;        /* on the worker's ready list (yielded with input left) */
+    bool is_unix;
+    struct conn *next_dirty;
+    struct conn *next_ready;
+    struct conn *prev, *next; /* worker's list of connections, under w->conns_lock */
+    /* Read by `stats conns` from other threads: relaxed atomics. */
+    uint32_t last_active; /* clock_now() of the last request */
+    const char *state;
+    unsigned id;
+    char addr[128];
+};
+
+struct worker {
+    struct net *net;
+    unsigned index;
+    pthread_t thread;
+    uv_loop_t loop;
+    uv_async_t stop_async; /* net_stop -> close everything */
+    uv_check_t flush_check; /* flush dirty connections once per loop turn */
+    uv_idle_t ready_idle;  /* keeps the loop turning while yielded work waits */
+    uv_timer_t tick;       /* idle-timeout sweep */
+    struct listener *listeners;
+    struct conn *dirty; /* connections with replies to flush this turn */
+    struct conn *ready; /* connections that yielded with requests left */
+    /* Connection list: written by this worker on accept/close, read by
+     * stats conns on any worker. Never taken on the request path. */
+    pthread_mutex_t conns_lock;
+    struct conn *conns;
+    /* Free read-buffer storage of the standard size, so idle connections
+     * hold no buffer and busy ones do not malloc per read. */
+    char **rpool;
+    unsigned rpool_n, rpool_cap;
+    struct metrics metrics; /* this worker is the only writer */
+    bool stopping;
+};
+
+/* Standard read-buffer size (also the pooled size). */
+#define NET_RBUF_SIZE (16 * 1024)
+#define NET_RPOOL_MAX 64
+
+/* net.c */
+const struct cmd_env *net_env(const struct net *n);
+const struct options *net_opts(const struct net *n);
+/* Connection admission: -c limit across all workers. */
+bool net_conn_admit(struct net *n);
+void net_conn_release(struct net *n);
+unsigned net_next_conn_id(struct net *n);
+
+/* worker.c */
+int worker_init(struct worker *w, struct net *n, unsigned index);
+int worker_start(struct worker *w);
+void worker_stop(struct worker *w);
+void worker_join(struct worker *w);
+void worker_fini(struct worker *w);
+
+/* listener.c */
+int listener_bind_all(struct net *n, struct worker *workers, unsigned nworkers);
+int listener_start(struct worker *w);
+void listener_close_all(struct worker *w);
+
+/* conn.c */
+void conn_accept(struct listener *l);
+void conn_flush_dirty(struct worker *w);
+void conn_run_ready(struct worker *w);
+void conn_close_all(struct worker *w);
+void conn_sweep_idle(struct worker *w, uint32_t now, uint32_t idle_timeout);

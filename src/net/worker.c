@@ -1,0 +1,114 @@
+/*
+ * worker: one thread running one libuv loop. Its handles:
+ *   listeners     accept connections into this worker
+ *   flush_check   after each poll, flush every connection with replies
+ *   ready_idle    runs while connections that yielded (-R) have work left
+ *   tick          once a second: refresh the clock-driven idle sweep
+ *   stop_async    net_stop(): close listeners and connections, then the
+ *                 loop ends by itself when no handle is left
+ */
+#include <stdlib.h>
+
+#include "net/net_internal.h"
+#include "stashd/util/clock.h"
+#include "stashd/util/log.h"
+#include "stashd/util/options.h"
+
+static void
+on_flush_check(uv_check_t *h)
+{
+    conn_flush_dirty(h->data);
+}
+
+static void
+on_tick(uv_timer_t *h)
+{
+    struct worker *w = h->data;
+    const struct options *o = net_opts(w->net);
+    if (o->idle_timeout > 0) {
+        conn_sweep_idle(w, clock_now(), (uint32_t)o->idle_timeout);
+    }
+}
+
+static void
+on_stop(uv_async_t *h)
+{
+    struct worker *w = h->data;
+    w->stopping = true;
+    listener_close_all(w);
+    conn_flush_dirty(w);
+    conn_close_all(w);
+    uv_close((uv_handle_t *)&w->flush_check, NULL);
+    uv_close((uv_handle_t *)&w->ready_idle, NULL);
+    uv_close((uv_handle_t *)&w->tick, NULL);
+    uv_close((uv_handle_t *)&w->stop_async, NULL);
+}
+
+int
+worker_init(struct worker *w, struct net *n, unsigned index)
+{
+    w->net = n;
+    w->index = index;
+    int rc = uv_loop_init(&w->loop);
+    if (rc != 0) {
+        return rc;
+    }
+    pthread_mutex_init(&w->conns_lock, NULL);
+    w->rpool_cap = NET_RPOOL_MAX;
+    w->rpool = calloc(w->rpool_cap, sizeof(char *));
+    if (w->rpool == NULL) {
+        return UV_ENOMEM;
+    }
+    uv_check_init(&w->loop, &w->flush_check);
+    w->flush_check.data = w;
+    uv_check_start(&w->flush_check, on_flush_check);
+    uv_idle_init(&w->loop, &w->ready_idle);
+    w->ready_idle.data = w;
+    uv_timer_init(&w->loop, &w->tick);
+    w->tick.data = w;
+    uv_timer_start(&w->tick, on_tick, 1000, 1000);
+    uv_async_init(&w->loop, &w->stop_async, on_stop);
+    w->stop_async.data = w;
+    return 0;
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct worker *w = arg;
+    if (listener_start(w) != 0) {
+        log_error("worker %u could not listen", w->index);
+    }
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+int
+worker_start(struct worker *w)
+{
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    return rc == 0 ? 0 : -rc;
+}
+
+void
+worker_stop(struct worker *w)
+{
+    uv_async_send(&w->stop_async);
+}
+
+void
+worker_join(struct worker *w)
+{
+    pthread_join(w->thread, NULL);
+}
+
+void
+worker_fini(struct worker *w)
+{
+    uv_loop_close(&w->loop);
+    for (unsigned i = 0; i < w->rpool_n; i++) {
+        free(w->rpool[i]);
+    }
+    free(w->rpool);
+    pthread_mutex_destroy(&w->conns_lock);
+}

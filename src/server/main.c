@@ -1,0 +1,263 @@
+/*
+ * stashd's composition root: parse options, create the store, bind the
+ * listeners, drop privileges, start the workers, and wait for a signal or
+ * the shutdown command. Everything below is handed what it needs here;
+ * nothing below reaches back up except through the callbacks given to it.
+ *
+ * The main thread runs a small libuv loop of its own: signals, the clock
+ * tick (the cached clock every module reads) and the shutdown request.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "stashd/net/net.h"
+#include "stashd/store/store.h"
+#include "stashd/util/clock.h"
+#include "stashd/util/hash.h"
+#include "stashd/util/log.h"
+#include "stashd/util/options.h"
+
+/* The main loop's state; touched only by the main thread, except the
+ * async handle that workers signal. */
+struct server {
+    struct options opts;
+    struct store *store;
+    struct net *net;
+    uv_loop_t *loop;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t clock_tick;
+    uv_async_t shutdown_async;
+    int signals; /* signals received */
+};
+
+static void
+server_stop(struct server *sv)
+{
+    net_stop(sv->net);
+    uv_stop(sv->loop);
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+    struct server *sv = h->data;
+    if (++sv->signals > 1) {
+        log_warn("second signal %d: exiting at once", signum);
+        _exit(0);
+    }
+    log_info("signal %d: shutting down", signum);
+    server_stop(sv);
+}
+
+static void
+on_shutdown_async(uv_async_t *h)
+{
+    struct server *sv = h->data;
+    log_info("shutdown command: shutting down");
+    server_stop(sv);
+}
+
+/* Called by the shutdown command on a worker thread. */
+static void
+request_shutdown(void *ctx, bool graceful)
+{
+    struct server *sv = ctx;
+    uv_async_send(&sv->shutdown_async);
+}
+
+static void
+on_clock_tick(uv_timer_t *h)
+{
+    clock_update();
+}
+
+static int
+drop_privileges(const struct options *o)
+{
+    if (getuid() != 0 && geteuid() != 0) {
+        return 0;
+    }
+    if (o->user[0] == '\0') {
+        fprintf(stderr, "can't run as root without the -u switch\n");
+        return -EPERM;
+    }
+    struct passwd *pw = getpwnam(o->user);
+    if (pw == NULL) {
+        fprintf(stderr, "can't find the user %s to switch to\n", o->user);
+        return -ENOENT;
+    }
+    if (pw->pw_uid == 0) {
+        return 0; /* -u root: stay root, as memcached allows */
+    }
+    if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+        fprintf(stderr, "failed to assume identity of user %s: %s\n", o->user, strerror(errno));
+        return -EPERM;
+    }
+    return 0;
+}
+
+static int
+daemonize(void)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        return -errno;
+    }
+    if (pid > 0) {
+        _exit(0);
+    }
+    if (setsid() < 0) {
+        return -errno;
+    }
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        if (fd > STDERR_FILENO) {
+            close(fd);
+        }
+    }
+    return 0;
+}
+
+static void
+write_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        log_error("could not open the pid file %s: %s", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "%ld\n", (long)getpid());
+    fclose(f);
+}
+
+static int
+start_store(struct server *sv)
+{
+    const struct options *o = &sv->opts;
+    struct store_config sc = {
+        .memory_limit = o->memory_limit,
+        .max_item_size = o->max_item_size,
+        .growth_factor = o->growth_factor,
+        .slab_min_size = (uint32_t)o->slab_min_size,
+        .shards = (uint32_t)o->shards,
+        .threads = (uint32_t)o->threads,
+        .evictions = o->evictions,
+        .cas_enabled = o->cas_enabled,
+    };
+    int rc = store_create(&sv->store, &sc);
+    if (rc != 0) {
+        log_error("cannot create the store: %s", strerror(-rc));
+    }
+    return rc;
+}
+
+static int
+run(struct server *sv)
+{
+    int rc = start_store(sv);
+    if (rc != 0) {
+        return 1;
+    }
+    struct net_config nc = {
+        .opts = &sv->opts,
+        .store = sv->store,
+        .shutdown = request_shutdown,
+        .shutdown_ctx = sv,
+    };
+    rc = net_create(&sv->net, &nc);
+    if (rc != 0) {
+        goto out_store;
+    }
+    rc = drop_privileges(&sv->opts);
+    if (rc != 0) {
+        goto out_net;
+    }
+    if (sv->opts.daemonize && (rc = daemonize()) != 0) {
+        goto out_net;
+    }
+    if (sv->opts.pid_file[0] != '\0') {
+        write_pid_file(sv->opts.pid_file);
+    }
+    sv->loop = uv_default_loop();
+    uv_signal_init(sv->loop, &sv->sigterm);
+    uv_signal_init(sv->loop, &sv->sigint);
+    sv->sigterm.data = sv->sigint.data = sv;
+    uv_signal_start(&sv->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sv->sigint, on_signal, SIGINT);
+    uv_timer_init(sv->loop, &sv->clock_tick);
+    uv_timer_start(&sv->clock_tick, on_clock_tick, 100, 100);
+    uv_async_init(sv->loop, &sv->shutdown_async, on_shutdown_async);
+    sv->shutdown_async.data = sv;
+
+    if ((rc = store_start_maintenance(sv->store)) != 0 || (rc = net_start(sv->net)) != 0) {
+        net_stop(sv->net);
+    } else {
+        uv_run(sv->loop, UV_RUN_DEFAULT);
+    }
+    uv_close((uv_handle_t *)&sv->sigterm, NULL);
+    uv_close((uv_handle_t *)&sv->sigint, NULL);
+    uv_close((uv_handle_t *)&sv->clock_tick, NULL);
+    uv_close((uv_handle_t *)&sv->shutdown_async, NULL);
+    uv_run(sv->loop, UV_RUN_NOWAIT);
+    uv_loop_close(sv->loop);
+    if (sv->opts.pid_file[0] != '\0') {
+        unlink(sv->opts.pid_file);
+    }
+out_net:
+    net_destroy(&sv->net);
+    store_stop_maintenance(sv->store);
+out_store:
+    store_destroy(&sv->store);
+    return rc == 0 ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+    static struct server sv;
+    char err[512] = "";
+    enum options_action action = OPTIONS_RUN;
+
+    signal(SIGPIPE, SIG_IGN);
+    clock_setup();
+    hash_setup(0);
+    options_init(&sv.opts);
+    if (options_parse_args(&sv.opts, argc, argv, &action, err, sizeof(err)) != 0 ||
+        (action == OPTIONS_RUN && options_finish(&sv.opts, err, sizeof(err)) != 0)) {
+        fprintf(stderr, "stashd: %s\n", err);
+        options_fini(&sv.opts);
+        return 64; /* EX_USAGE, as memcached */
+    }
+    if (action == OPTIONS_HELP) {
+        options_print_help(stdout);
+        options_fini(&sv.opts);
+        return 0;
+    }
+    if (action == OPTIONS_VERSION) {
+        printf("stashd %s\n", STASHD_VERSION);
+        options_fini(&sv.opts);
+        return 0;
+    }
+    log_set_verbosity((int)sv.opts.verbosity);
+    log_set_json(strcmp(sv.opts.log_format, "json") == 0);
+    if ((getuid() == 0 || geteuid() == 0) && sv.opts.user[0] == '\0') {
+        fprintf(stderr, "can't run as root without the -u switch\n");
+        options_fini(&sv.opts);
+        return 64;
+    }
+    int rc = run(&sv);
+    options_fini(&sv.opts);
+    return rc;
+}

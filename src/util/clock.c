@@ -1,0 +1,96 @@
+/*
+ * clock: the coarse server clock (see util/clock.h). One process-wide
+ * cached value, refreshed by clock_update() from a timer; every reader
+ * does a relaxed atomic load, so reading the time costs no syscall.
+ */
+#include "stashd/util/clock.h"
+
+#include <time.h>
+
+/* Guarded by nothing: written with relaxed atomic stores by whoever calls
+ * clock_update (any thread), read with relaxed loads. */
+static struct clock_state {
+    int64_t started_unix;   /* unix time at relative 0; set once in setup */
+    uint64_t started_mono;  /* monotonic ns at setup */
+    uint32_t now;           /* relative seconds + 2 */
+    int64_t now_unix;
+} clock_state;
+
+static uint64_t
+mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void
+clock_setup(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* Relative time 2 is "now" at start; back-date relative 0 by 2 s. */
+    clock_state.started_unix = (int64_t)ts.tv_sec - 2;
+    clock_state.started_mono = mono_ns();
+    __atomic_store_n(&clock_state.now, 2, __ATOMIC_RELAXED);
+    __atomic_store_n(&clock_state.now_unix, (int64_t)ts.tv_sec, __ATOMIC_RELAXED);
+}
+
+void
+clock_update(void)
+{
+    uint64_t elapsed = (mono_ns() - clock_state.started_mono) / 1000000000u;
+    uint32_t rel = (uint32_t)elapsed + 2;
+    __atomic_store_n(&clock_state.now, rel, __ATOMIC_RELAXED);
+    __atomic_store_n(&clock_state.now_unix, clock_state.started_unix + rel, __ATOMIC_RELAXED);
+}
+
+uint32_t
+clock_now(void)
+{
+    return __atomic_load_n(&clock_state.now, __ATOMIC_RELAXED);
+}
+
+int64_t
+clock_unix_now(void)
+{
+    return __atomic_load_n(&clock_state.now_unix, __ATOMIC_RELAXED);
+}
+
+int64_t
+clock_process_started(void)
+{
+    return clock_state.started_unix;
+}
+
+uint64_t
+clock_mono_ns(void)
+{
+    return mono_ns();
+}
+
+uint32_t
+clock_exptime_to_rel(int64_t exptime)
+{
+    if (exptime == 0) {
+        return 0;
+    }
+    if (exptime < 0) {
+        return CLOCK_EXPIRED;
+    }
+    if (exptime > CLOCK_MAX_DELTA) {
+        /* Absolute Unix time. */
+        if (exptime <= clock_state.started_unix) {
+            return CLOCK_EXPIRED;
+        }
+        int64_t rel = exptime - clock_state.started_unix;
+        return rel > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)rel;
+    }
+    return (uint32_t)exptime + clock_now();
+}
+
+int64_t
+clock_rel_to_unix(uint32_t rel)
+{
+    return rel == 0 ? 0 : clock_state.started_unix + rel;
+}

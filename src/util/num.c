@@ -1,0 +1,118 @@
+/*
+ * num: checked number parsing for network input (see util/num.h). The
+ * parsers work on (pointer, length) views so they never depend on a NUL
+ * and never read past the view.
+ */
+#include "stashd/util/num.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool
+num_parse_u64(const char *s, size_t len, uint64_t *out)
+{
+    if (len == 0 || len > 20) {
+        return false;
+    }
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned d = (unsigned char)s[i] - '0';
+        if (d > 9) {
+            return false;
+        }
+        if (v > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+bool
+num_parse_u32(const char *s, size_t len, uint32_t *out)
+{
+    uint64_t v;
+    if (!num_parse_u64(s, len, &v) || v > UINT32_MAX) {
+        return false;
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
+bool
+num_parse_i64(const char *s, size_t len, int64_t *out)
+{
+    bool neg = false;
+    if (len > 0 && (s[0] == '-' || s[0] == '+')) {
+        neg = s[0] == '-';
+        s++;
+        len--;
+    }
+    uint64_t v;
+    if (!num_parse_u64(s, len, &v)) {
+        return false;
+    }
+    if (neg) {
+        if (v > (uint64_t)INT64_MAX + 1) {
+            return false;
+        }
+        *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+    } else {
+        if (v > (uint64_t)INT64_MAX) {
+            return false;
+        }
+        *out = (int64_t)v;
+    }
+    return true;
+}
+
+bool
+num_parse_i32(const char *s, size_t len, int32_t *out)
+{
+    int64_t v;
+    if (!num_parse_i64(s, len, &v) || v < INT32_MIN || v > INT32_MAX) {
+        return false;
+    }
+    *out = (int32_t)v;
+    return true;
+}
+
+bool
+num_parse_double(const char *s, size_t len, double *out)
+{
+    char tmp[128];
+    if (len == 0 || len >= sizeof(tmp)) {
+        return false;
+    }
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    /* strtod skips leading space; the protocols do not allow it. */
+    if (tmp[0] == ' ' || tmp[0] == '\t' || tmp[0] == '\n' || tmp[0] == '\r' || tmp[0] == '\v' ||
+        tmp[0] == '\f') {
+        return false;
+    }
+    char *end;
+    double v = strtod(tmp, &end);
+    if (end != tmp + len || !isfinite(v)) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+size_t
+num_u64_to_dec(uint64_t v, char *out)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = tmp[n - 1 - i];
+    }
+    return n;
+}

@@ -1,0 +1,76 @@
+/* Unit tests for util/clock (memcached's exptime rules) and util/hash. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "stashd/util/clock.h"
+#include "stashd/util/hash.h"
+
+static void
+test_exptime_rules(void **state)
+{
+    clock_setup();
+    uint32_t now = clock_now();
+    assert_int_equal(now, 2);
+    assert_int_equal(clock_exptime_to_rel(0), 0);
+    assert_int_equal(clock_exptime_to_rel(-1), CLOCK_EXPIRED);
+    assert_true(CLOCK_EXPIRED < now);
+    assert_int_equal(clock_exptime_to_rel(100), now + 100);
+    assert_int_equal(clock_exptime_to_rel(CLOCK_MAX_DELTA), now + CLOCK_MAX_DELTA);
+    /* Over 30 days: absolute Unix time. */
+    int64_t unow = clock_unix_now();
+    assert_int_equal(clock_exptime_to_rel(unow + 50), now + 50);
+    assert_int_equal(clock_exptime_to_rel(CLOCK_MAX_DELTA + 1), CLOCK_EXPIRED);
+    assert_int_equal(clock_exptime_to_rel(unow - 10), CLOCK_EXPIRED);
+    assert_true(clock_rel_to_unix(now + 50) == unow + 50);
+}
+
+static void
+test_hash_spread(void **state)
+{
+    hash_setup(12345);
+    uint64_t a = hash_bytes("key:1", 5);
+    uint64_t b = hash_bytes("key:2", 5);
+    assert_true(a != b);
+    assert_true(hash_bytes("key:1", 5) == a);
+    /* Every length class hashes differently from its prefix. */
+    char buf[64];
+    memset(buf, 'x', sizeof(buf));
+    uint64_t prev = hash_bytes(buf, 0);
+    for (size_t n = 1; n < sizeof(buf); n++) {
+        uint64_t h = hash_bytes(buf, n);
+        assert_true(h != prev);
+        prev = h;
+    }
+    /* Low bits (bucket) and high bits (shard) both spread: 4096 keys over
+     * 16 shards and 16 buckets, no slot empty. */
+    int hi[16] = { 0 }, lo[16] = { 0 };
+    for (int i = 0; i < 4096; i++) {
+        char k[16];
+        int n = snprintf(k, sizeof(k), "k%d", i);
+        uint64_t h = hash_bytes(k, (size_t)n);
+        hi[h >> 60]++;
+        lo[h & 15]++;
+    }
+    for (int i = 0; i < 16; i++) {
+        assert_true(hi[i] > 150 && hi[i] < 370);
+        assert_true(lo[i] > 150 && lo[i] < 370);
+    }
+    /* A different seed gives different hashes. */
+    hash_setup(999);
+    assert_true(hash_bytes("key:1", 5) != a);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exptime_rules),
+        cmocka_unit_test(test_hash_spread),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
