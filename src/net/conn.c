@@ -287,6 +287,11 @@ conn_run(struct conn *c)
         if (!c->paused) {
             set_state(c, "conn_waiting");
         }
+        if (c->w->draining && !c->paused && !c->ready) {
+            /* Draining: nothing half-sent is left; close after replies. */
+            c->closing = true;
+            stop_reading(c);
+        }
     }
     if (buf_readable(c->sess.out) > 0 || c->closing) {
         mark_dirty(c);
@@ -489,6 +494,14 @@ conn_close_all(struct worker *w)
      * the structs stay valid until their close callbacks run. */
     for (struct conn *c = w->conns; c != NULL; c = c->next) {
         conn_close(c);
+    }
+}
+
+void
+conn_drain_all(struct worker *w)
+{
+    for (struct conn *c = w->conns; c != NULL; c = c->next) {
+        conn_run(c); /* closes it if it has nothing in flight */
     }
 }
 

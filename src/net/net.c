@@ -173,6 +173,20 @@ net_stop(struct net *n)
 }
 
 void
+net_drain(struct net *n)
+{
+    for (unsigned i = 0; i < n->nworkers; i++) {
+        worker_drain(&n->workers[i]);
+    }
+}
+
+unsigned long
+net_active_conns(struct net *n)
+{
+    return (unsigned long)__atomic_load_n(&n->conns, __ATOMIC_RELAXED);
+}
+
+void
 net_destroy(struct net **np)
 {
     struct net *n = *np;

@@ -73,6 +73,7 @@ struct worker {
     pthread_t thread;
     uv_loop_t loop;
     uv_async_t stop_async; /* net_stop -> close everything */
+    uv_async_t drain_async; /* net_drain -> stop accepting, close when idle */
     uv_check_t flush_check; /* flush dirty connections once per loop turn */
     uv_idle_t ready_idle;  /* keeps the loop turning while yielded work waits */
     uv_timer_t tick;       /* idle-timeout sweep */
@@ -89,6 +90,7 @@ struct worker {
     unsigned rpool_n, rpool_cap;
     struct metrics metrics; /* this worker is the only writer */
     bool stopping;
+    bool draining; /* connections close once they have nothing in flight */
 };
 
 /* Standard read-buffer size (also the pooled size). */
@@ -107,6 +109,7 @@ unsigned net_next_conn_id(struct net *n);
 int worker_init(struct worker *w, struct net *n, unsigned index);
 int worker_start(struct worker *w);
 void worker_stop(struct worker *w);
+void worker_drain(struct worker *w);
 void worker_join(struct worker *w);
 void worker_fini(struct worker *w);
 
@@ -120,4 +123,5 @@ void conn_accept(struct listener *l);
 void conn_flush_dirty(struct worker *w);
 void conn_run_ready(struct worker *w);
 void conn_close_all(struct worker *w);
+void conn_drain_all(struct worker *w);
 void conn_sweep_idle(struct worker *w, uint32_t now, uint32_t idle_timeout);

@@ -6,6 +6,8 @@
  *   tick          once a second: refresh the clock-driven idle sweep
  *   stop_async    net_stop(): close listeners and connections, then the
  *                 loop ends by itself when no handle is left
+ *   drain_async   net_drain(): close listeners; connections close as soon
+ *                 as they hold no partial request and no unsent reply
  */
 #include <stdlib.h>
 
@@ -42,6 +44,19 @@ on_stop(uv_async_t *h)
     uv_close((uv_handle_t *)&w->ready_idle, NULL);
     uv_close((uv_handle_t *)&w->tick, NULL);
     uv_close((uv_handle_t *)&w->stop_async, NULL);
+    uv_close((uv_handle_t *)&w->drain_async, NULL);
+}
+
+static void
+on_drain(uv_async_t *h)
+{
+    struct worker *w = h->data;
+    if (w->stopping || w->draining) {
+        return;
+    }
+    w->draining = true;
+    listener_close_all(w);
+    conn_drain_all(w);
 }
 
 int
@@ -69,6 +84,8 @@ worker_init(struct worker *w, struct net *n, unsigned index)
     uv_timer_start(&w->tick, on_tick, 1000, 1000);
     uv_async_init(&w->loop, &w->stop_async, on_stop);
     w->stop_async.data = w;
+    uv_async_init(&w->loop, &w->drain_async, on_drain);
+    w->drain_async.data = w;
     return 0;
 }
 
@@ -94,6 +111,12 @@ void
 worker_stop(struct worker *w)
 {
     uv_async_send(&w->stop_async);
+}
+
+void
+worker_drain(struct worker *w)
+{
+    uv_async_send(&w->drain_async);
 }
 
 void

@@ -35,8 +35,11 @@ struct server {
     uv_loop_t *loop;
     uv_signal_t sigterm, sigint;
     uv_timer_t clock_tick;
+    uv_timer_t drain_timer; /* gives up on draining after drain_timeout */
+    uv_timer_t drain_poll;  /* ends the drain when no connection is left */
     uv_async_t shutdown_async;
     int signals; /* signals received */
+    bool shutdown_graceful; /* set by a worker before shutdown_async */
 };
 
 static void
@@ -47,6 +50,38 @@ server_stop(struct server *sv)
 }
 
 static void
+on_drain_timeout(uv_timer_t *h)
+{
+    struct server *sv = h->data;
+    log_warn("drain timeout: closing %lu connections", net_active_conns(sv->net));
+    server_stop(sv);
+}
+
+static void
+on_drain_poll(uv_timer_t *h)
+{
+    struct server *sv = h->data;
+    if (net_active_conns(sv->net) == 0) {
+        log_info("drained: every connection closed");
+        server_stop(sv);
+    }
+}
+
+/* Stop accepting, let clients finish what they sent, then stop. */
+static void
+server_drain(struct server *sv)
+{
+    if (sv->opts.drain_timeout == 0) {
+        server_stop(sv);
+        return;
+    }
+    net_drain(sv->net);
+    uv_timer_start(&sv->drain_timer, on_drain_timeout, (uint64_t)sv->opts.drain_timeout * 1000,
+                   0);
+    uv_timer_start(&sv->drain_poll, on_drain_poll, 20, 20);
+}
+
+static void
 on_signal(uv_signal_t *h, int signum)
 {
     struct server *sv = h->data;
@@ -54,16 +89,22 @@ on_signal(uv_signal_t *h, int signum)
         log_warn("second signal %d: exiting at once", signum);
         _exit(0);
     }
-    log_info("signal %d: shutting down", signum);
-    server_stop(sv);
+    log_info("signal %d: draining (up to %lds; a second signal exits at once)", signum,
+             (long)sv->opts.drain_timeout);
+    server_drain(sv);
 }
 
 static void
 on_shutdown_async(uv_async_t *h)
 {
     struct server *sv = h->data;
-    log_info("shutdown command: shutting down");
-    server_stop(sv);
+    bool graceful = __atomic_load_n(&sv->shutdown_graceful, __ATOMIC_RELAXED);
+    log_info("shutdown command: %s", graceful ? "draining" : "stopping");
+    if (graceful) {
+        server_drain(sv);
+    } else {
+        server_stop(sv);
+    }
 }
 
 /* Called by the shutdown command on a worker thread. */
@@ -71,6 +112,7 @@ static void
 request_shutdown(void *ctx, bool graceful)
 {
     struct server *sv = ctx;
+    __atomic_store_n(&sv->shutdown_graceful, graceful, __ATOMIC_RELAXED);
     uv_async_send(&sv->shutdown_async);
 }
 
@@ -198,6 +240,9 @@ run(struct server *sv)
     uv_signal_start(&sv->sigint, on_signal, SIGINT);
     uv_timer_init(sv->loop, &sv->clock_tick);
     uv_timer_start(&sv->clock_tick, on_clock_tick, 100, 100);
+    uv_timer_init(sv->loop, &sv->drain_timer);
+    uv_timer_init(sv->loop, &sv->drain_poll);
+    sv->drain_timer.data = sv->drain_poll.data = sv;
     uv_async_init(sv->loop, &sv->shutdown_async, on_shutdown_async);
     sv->shutdown_async.data = sv;
 
@@ -209,6 +254,8 @@ run(struct server *sv)
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
     uv_close((uv_handle_t *)&sv->sigint, NULL);
     uv_close((uv_handle_t *)&sv->clock_tick, NULL);
+    uv_close((uv_handle_t *)&sv->drain_timer, NULL);
+    uv_close((uv_handle_t *)&sv->drain_poll, NULL);
     uv_close((uv_handle_t *)&sv->shutdown_async, NULL);
     uv_run(sv->loop, UV_RUN_NOWAIT);
     uv_loop_close(sv->loop);

@@ -31,5 +31,10 @@ int net_start(struct net *n);
 /* Stop accepting and close every connection; the worker threads exit.
  * Safe from any thread; returns at once. */
 void net_stop(struct net *n);
+/* Drain: stop accepting; each connection is closed once it has no partial
+ * request left and its replies are written. Safe from any thread. */
+void net_drain(struct net *n);
+/* Open client connections across all workers. */
+unsigned long net_active_conns(struct net *n);
 /* Wait for the worker threads to exit, then free everything. */
 void net_destroy(struct net **np);

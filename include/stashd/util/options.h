@@ -93,7 +93,9 @@ struct options_list {
     X(shards, OPT_INT, 0, "shards", "0", 0, 65536, 0, "shards",                                   \
       "store shards, a power of two (0 = chosen from threads and memory)")                        \
     X(log_format, OPT_STR, 0, "log-format", "text", 0, 0, 0, NULL,                                \
-      "log line format: text or json")
+      "log line format: text or json")                                                            \
+    X(drain_timeout, OPT_INT, 0, "drain-timeout", "10", 0, 3600, 0, "drain_timeout",              \
+      "seconds to let clients finish after SIGTERM before closing them (0 = close at once)")
 
 #define OPTIONS_FIELD(field, type, sf, lf, def, mn, mx, fv, sn, help) OPT_CTYPE_##type field;
 struct options {
