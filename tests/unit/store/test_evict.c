@@ -1,0 +1,299 @@
+/*
+ * Unit tests for eviction (store/evict.c): CLOCK keeps read items over
+ * unread ones, memory stays under the limit, pages move between classes
+ * when the workload changes size (no slab calcification), large items,
+ * stealing between shards, and lowering the limit at run time.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "store_helpers.h"
+
+static struct got g;
+
+static enum store_rc
+put(struct store *s, const char *prefix, int i, const char *val, size_t n)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "%s:%d", prefix, i);
+    return kv_set_mode(s, STORE_MODE_SET, key, val, n, 0, 0, 0, NULL);
+}
+
+static bool
+has(struct store *s, const char *prefix, int i)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "%s:%d", prefix, i);
+    return kv_exists(s, key);
+}
+
+static void
+assert_under_limit(struct store *s)
+{
+    struct store_stats st = kv_stats(s);
+    assert_true(st.total_malloced <= st.limit_maxbytes);
+}
+
+static void
+test_clock_second_chance(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(4 << 20, 1);
+    struct store *s = test_store(&cfg);
+    char val[100];
+    memset(val, 'v', sizeof(val));
+    enum { HOT = 5000, FIRST = 20000, SECOND = 20000 };
+    for (int i = 0; i < FIRST; i++) {
+        assert_int_equal(put(s, "c", i, val, sizeof(val)), STORE_OK);
+    }
+    assert_int_equal(kv_stats(s).evictions, 0);
+    for (int i = 0; i < SECOND; i++) {
+        if (i % 1000 == 0) {
+            for (int h = 0; h < HOT; h++) {
+                has(s, "c", h);
+            }
+        }
+        assert_int_equal(put(s, "d", i, val, sizeof(val)), STORE_OK);
+        if (i % 4096 == 0) {
+            assert_under_limit(s);
+        }
+    }
+    assert_under_limit(s);
+    int hot = 0, cold = 0, recent = 0;
+    for (int i = 0; i < HOT; i++) {
+        hot += has(s, "c", i);
+    }
+    for (int i = HOT; i < FIRST; i++) {
+        cold += has(s, "c", i);
+    }
+    for (int i = SECOND - 2000; i < SECOND; i++) {
+        recent += has(s, "d", i);
+    }
+    struct store_stats st = kv_stats(s);
+    print_message("clock: hot %d/%d, cold %d/%d, recent %d/2000, evictions %llu\n", hot, HOT, cold,
+                  FIRST - HOT, recent, (unsigned long long)st.evictions);
+    assert_true(st.evictions > 5000);
+    assert_true(hot >= HOT * 95 / 100);
+    assert_true(cold <= (FIRST - HOT) / 2);
+    assert_int_equal(recent, 2000);
+    assert_true(st.evicted_unfetched > 0);
+    store_destroy(&s);
+}
+
+/* Fill with 100-byte values, then switch to 10 KB values: every set must
+ * succeed and the recent 10 KB keys must be readable. */
+static void
+test_rebalance_small_to_big(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(8 << 20, 4);
+    struct store *s = test_store(&cfg);
+    char *val = malloc(10240);
+    memset(val, 'x', 10240);
+    for (int i = 0; i < 120000; i++) {
+        assert_int_equal(put(s, "small", i, val, 100), STORE_OK);
+    }
+    struct store_stats st = kv_stats(s);
+    assert_true(st.evictions > 0);
+    assert_under_limit(s);
+    uint64_t moved0 = st.slabs_moved;
+    enum { BIG = 3000, RECENT = 300 };
+    for (int i = 0; i < BIG; i++) {
+        val[0] = (char)('a' + i % 26);
+        assert_int_equal(put(s, "big", i, val, 10240), STORE_OK);
+        if (i % 256 == 0) {
+            assert_under_limit(s);
+        }
+    }
+    assert_under_limit(s);
+    int readable = 0;
+    for (int i = BIG - RECENT; i < BIG; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "big:%d", i);
+        if (kv_get(s, key, &g, NULL) == STORE_OK) {
+            assert_int_equal(g.nbytes, 10240);
+            assert_int_equal(g.value[0], (char)('a' + i % 26));
+            readable++;
+        }
+    }
+    int small_left = 0;
+    for (int i = 0; i < 120000; i += 10) {
+        small_left += has(s, "small", i);
+    }
+    st = kv_stats(s);
+    print_message("rebalance: recent big %d/%d readable, small left ~%d, pages moved %llu\n",
+                  readable, RECENT, small_left * 10, (unsigned long long)(st.slabs_moved - moved0));
+    assert_true(readable >= RECENT * 9 / 10);
+    assert_true(st.slabs_moved - moved0 > 50);
+    /* And back to small values: pages move back. */
+    for (int i = 0; i < 60000; i++) {
+        assert_int_equal(put(s, "again", i, val, 100), STORE_OK);
+    }
+    readable = 0;
+    for (int i = 60000 - 5000; i < 60000; i++) {
+        readable += has(s, "again", i);
+    }
+    assert_true(readable >= 5000 * 9 / 10);
+    assert_under_limit(s);
+    free(val);
+    store_destroy(&s);
+}
+
+/* Large items (over 16 KiB) come and go under the same budget. */
+static void
+test_large_items(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(8 << 20, 4);
+    struct store *s = test_store(&cfg);
+    size_t n = 100 * 1024;
+    char *val = malloc(n);
+    memset(val, 'L', n);
+    for (int i = 0; i < 100000; i++) {
+        assert_int_equal(put(s, "pre", i, val, 200), STORE_OK);
+    }
+    for (int i = 0; i < 500; i++) {
+        val[n - 1] = (char)i;
+        assert_int_equal(put(s, "large", i, val, n), STORE_OK);
+        struct store_stats st = kv_stats(s);
+        /* Only the allocator's rounding of large items may overshoot. */
+        assert_true(st.total_malloced <= st.limit_maxbytes + 64 * 1024);
+    }
+    int readable = 0;
+    for (int i = 480; i < 500; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "large:%d", i);
+        if (kv_get(s, key, &g, NULL) == STORE_OK) {
+            assert_int_equal(g.nbytes, n);
+            assert_int_equal(g.value[n - 1], (char)i);
+            readable++;
+        }
+    }
+    assert_true(readable >= 18);
+    struct store_stats st = kv_stats(s);
+    assert_true(st.evictions > 400);
+    /* Back to small: the large items' memory is reused. */
+    for (int i = 0; i < 50000; i++) {
+        assert_int_equal(put(s, "post", i, val, 200), STORE_OK);
+    }
+    readable = 0;
+    for (int i = 45000; i < 50000; i++) {
+        readable += has(s, "post", i);
+    }
+    assert_true(readable >= 4500);
+    assert_under_limit(s);
+    /* An item larger than the whole limit never fits. */
+    store_destroy(&s);
+    free(val);
+}
+
+/* Many shards, tiny memory, items bigger than a shard's share: shards
+ * that hold nothing must steal from the others. */
+static void
+test_steal(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(4 << 20, 16);
+    struct store *s = test_store(&cfg);
+    size_t n = 200 * 1024;
+    char *val = malloc(n);
+    memset(val, 'S', n);
+    for (int i = 0; i < 400; i++) {
+        assert_int_equal(put(s, "st", i, val, n), STORE_OK);
+        struct store_stats st = kv_stats(s);
+        assert_true(st.total_malloced <= st.limit_maxbytes + 64 * 1024);
+    }
+    assert_true(has(s, "st", 399));
+    /* Mixed with small items in all shards. */
+    for (int i = 0; i < 20000; i++) {
+        assert_int_equal(put(s, "sm", i, val, 50 + i % 3000), STORE_OK);
+        if (i % 100 == 0) {
+            assert_int_equal(put(s, "st", i, val, n), STORE_OK);
+        }
+    }
+    assert_true(has(s, "sm", 19999));
+    free(val);
+    store_destroy(&s);
+}
+
+static void
+test_lower_limit(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(8 << 20, 4);
+    struct store *s = test_store(&cfg);
+    char val[100];
+    memset(val, 'v', sizeof(val));
+    for (int i = 0; i < 80000; i++) {
+        assert_int_equal(put(s, "m", i, val, sizeof(val)), STORE_OK);
+    }
+    struct store_stats st = kv_stats(s);
+    assert_true(st.total_malloced > (6 << 20));
+    assert_int_equal(store_set_memory_limit(s, 0), -EINVAL);
+    assert_int_equal(store_set_memory_limit(s, 4 << 20), 0);
+    assert_int_equal(store_memory_limit(s), 4 << 20);
+    store_maintain(s);
+    st = kv_stats(s);
+    assert_true(st.total_malloced <= (4 << 20));
+    assert_int_equal(st.limit_maxbytes, 4 << 20);
+    for (int i = 0; i < 40000; i++) {
+        assert_int_equal(put(s, "n", i, val, sizeof(val)), STORE_OK);
+    }
+    assert_under_limit(s);
+    assert_true(has(s, "n", 39999));
+    /* Raising it lets the cache grow again. */
+    assert_int_equal(store_set_memory_limit(s, 8 << 20), 0);
+    for (int i = 0; i < 40000; i++) {
+        assert_int_equal(put(s, "o", i, val, sizeof(val)), STORE_OK);
+    }
+    st = kv_stats(s);
+    assert_true(st.total_malloced > (6 << 20));
+    assert_under_limit(s);
+    store_destroy(&s);
+}
+
+/* Bytes per item for 32-byte keys and 100-byte values: pages plus hash
+ * buckets, divided by items (see PERFORMANCE.md). */
+static void
+test_bytes_per_item(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(256 << 20, 0);
+    cfg.threads = 2;
+    struct store *s = test_store(&cfg);
+    char val[100], key[33];
+    memset(val, 'v', sizeof(val));
+    enum { N = 200000 };
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "key:%028d", i);
+        assert_int_equal(strlen(key), 32);
+        assert_int_equal(kv_set_mode(s, STORE_MODE_SET, key, val, 100, 0, 0, 0, NULL), STORE_OK);
+    }
+    struct store_stats st = kv_stats(s);
+    assert_int_equal(st.curr_items, N);
+    double per = (double)(st.total_malloced + st.hash_bytes) / N;
+    print_message("bytes per item (32 B key, 100 B value, %u shards): %.1f "
+                  "(pages %.1f + hash %.1f)\n",
+                  (unsigned)st.shards, per, (double)st.total_malloced / N,
+                  (double)st.hash_bytes / N);
+    /* 184-byte chunks + at most 16 bytes of buckets + partial pages. */
+    assert_true(per < 184 + 16 + 8);
+    store_destroy(&s);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_clock_second_chance), cmocka_unit_test(test_rebalance_small_to_big),
+        cmocka_unit_test(test_large_items),         cmocka_unit_test(test_steal),
+        cmocka_unit_test(test_lower_limit),         cmocka_unit_test(test_bytes_per_item),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

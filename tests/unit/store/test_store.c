@@ -1,0 +1,514 @@
+/*
+ * Unit tests for the store facade: set modes, cas, append/prepend,
+ * incr/decr, touch, delete, size limits, -M and the statistics.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "store_helpers.h"
+
+static struct got g; /* big: keep it off the stack */
+
+static void
+test_create_invalid(void **state)
+{
+    (void)state;
+    clock_setup();
+    struct store *s = NULL;
+    struct store_config cfg = test_config(8 << 20, 3); /* not a power of two */
+    assert_int_equal(store_create(&s, &cfg), -EINVAL);
+    cfg = test_config(1000, 0); /* under one page */
+    assert_int_equal(store_create(&s, &cfg), -EINVAL);
+    cfg = test_config(8 << 20, 0);
+    cfg.growth_factor = 1.0;
+    assert_int_equal(store_create(&s, &cfg), -EINVAL);
+    cfg = test_config(8 << 20, 0);
+    cfg.slab_min_size = 1 << 20;
+    assert_int_equal(store_create(&s, &cfg), -EINVAL);
+    assert_null(s);
+}
+
+static void
+test_shard_count(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(64ull << 20, 0);
+    cfg.threads = 4; /* 32, within [16, 1024]; 64 MiB / 2 MiB = 32 */
+    struct store *s = test_store(&cfg);
+    assert_int_equal(kv_stats(s).shards, 32);
+    store_destroy(&s);
+    assert_null(s);
+    cfg = test_config(1ull << 30, 0);
+    cfg.threads = 1; /* 8 -> clamped up to 16 */
+    s = test_store(&cfg);
+    assert_int_equal(kv_stats(s).shards, 16);
+    store_destroy(&s);
+    cfg = test_config(4ull << 20, 0);
+    cfg.threads = 64; /* memory allows 2 shards of 32 pages */
+    s = test_store(&cfg);
+    assert_int_equal(kv_stats(s).shards, 2);
+    store_destroy(&s);
+    cfg = test_config(1ull << 20, 0); /* 16 pages: fewer than 32, still 1 */
+    s = test_store(&cfg);
+    assert_int_equal(kv_stats(s).shards, 1);
+    store_destroy(&s);
+}
+
+static void
+test_set_get_delete(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(8 << 20, 4);
+    struct store *s = test_store(&cfg);
+    enum store_miss miss;
+    assert_int_equal(kv_get(s, "k", &g, &miss), STORE_NOT_FOUND);
+    assert_int_equal(miss, STORE_MISS_ABSENT);
+    uint64_t cas = 0;
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "k", "hello", 5, 42, 0, 0, &cas), STORE_OK);
+    assert_true(cas != 0);
+    assert_int_equal(kv_get(s, "k", &g, &miss), STORE_OK);
+    assert_int_equal(miss, STORE_MISS_NONE);
+    assert_int_equal(g.nbytes, 5);
+    assert_memory_equal(g.value, "hello", 5);
+    assert_int_equal(g.flags, 42);
+    assert_int_equal(g.cas, cas);
+    assert_int_equal(g.exptime, 0);
+    assert_false(g.fetched);
+    assert_int_equal(kv_get(s, "k", &g, NULL), STORE_OK);
+    assert_true(g.fetched);
+    /* Empty values are values. */
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "e", NULL, 0, 0, 0, 0, NULL), STORE_OK);
+    assert_int_equal(kv_get(s, "e", &g, NULL), STORE_OK);
+    assert_int_equal(g.nbytes, 0);
+    /* Replace the value; the old chunk is reused. */
+    assert_int_equal(kv_set(s, "k", "world!"), STORE_OK);
+    assert_string_equal(kv_str(s, "k", &g), "world!");
+    assert_int_equal(kv_stats(s).curr_items, 2);
+    assert_int_equal(kv_delete(s, "k", 0), STORE_OK);
+    assert_int_equal(kv_delete(s, "k", 0), STORE_NOT_FOUND);
+    assert_int_equal(kv_get(s, "k", &g, &miss), STORE_NOT_FOUND);
+    assert_int_equal(miss, STORE_MISS_ABSENT);
+    struct store_stats st = kv_stats(s);
+    assert_int_equal(st.curr_items, 1);
+    assert_int_equal(st.total_items, 3);
+    assert_int_equal(st.bytes, 35 + 1 + 0);
+    store_destroy(&s);
+}
+
+static void
+test_modes(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(8 << 20, 4);
+    struct store *s = test_store(&cfg);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_REPLACE, "m", "r", 1, 0, 0, 0, NULL),
+                     STORE_NOT_STORED);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_APPEND, "m", "a", 1, 0, 0, 0, NULL),
+                     STORE_NOT_STORED);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_PREPEND, "m", "p", 1, 0, 0, 0, NULL),
+                     STORE_NOT_STORED);
+    assert_false(kv_exists(s, "m"));
+    assert_int_equal(kv_set_mode(s, STORE_MODE_ADD, "m", "1", 1, 7, 0, 0, NULL), STORE_OK);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_ADD, "m", "2", 1, 0, 0, 0, NULL), STORE_NOT_STORED);
+    assert_string_equal(kv_str(s, "m", &g), "1");
+    assert_int_equal(kv_set_mode(s, STORE_MODE_REPLACE, "m", "3", 1, 9, 0, 0, NULL), STORE_OK);
+    assert_string_equal(kv_str(s, "m", &g), "3");
+    assert_int_equal(g.flags, 9);
+    /* An expired item is absent for add. */
+    assert_int_equal(kv_set_exp(s, "x", "old", CLOCK_EXPIRED), STORE_OK);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_ADD, "x", "new", 3, 0, 0, 0, NULL), STORE_OK);
+    assert_string_equal(kv_str(s, "x", &g), "new");
+    store_destroy(&s);
+}
+
+static void
+test_append_prepend(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(8 << 20, 4);
+    struct store *s = test_store(&cfg);
+    uint32_t exp = clock_now() + 1000;
+    uint64_t cas1, cas2;
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "ap", "mid", 3, 77, exp, 0, &cas1), STORE_OK);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_APPEND, "ap", "-end", 4, 1, 5, 0, &cas2), STORE_OK);
+    assert_true(cas2 != cas1);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_PREPEND, "ap", "start-", 6, 2, 6, 0, NULL),
+                     STORE_OK);
+    assert_string_equal(kv_str(s, "ap", &g), "start-mid-end");
+    assert_int_equal(g.flags, 77);    /* kept */
+    assert_int_equal(g.exptime, exp); /* kept */
+    /* Appending nothing still makes a new version. */
+    uint64_t cas3;
+    assert_int_equal(kv_set_mode(s, STORE_MODE_APPEND, "ap", NULL, 0, 0, 0, 0, &cas3), STORE_OK);
+    assert_string_equal(kv_str(s, "ap", &g), "start-mid-end");
+    assert_int_equal(g.cas, cas3);
+    /* Append with a cas must match. */
+    assert_int_equal(kv_set_mode(s, STORE_MODE_APPEND, "ap", "x", 1, 0, 0, cas3 + 1, NULL),
+                     STORE_EXISTS);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_APPEND, "ap", "x", 1, 0, 0, cas3, NULL), STORE_OK);
+    assert_string_equal(kv_str(s, "ap", &g), "start-mid-endx");
+    /* Growing across classes and into a large item keeps the bytes. */
+    char *chunk = malloc(10000);
+    memset(chunk, 'z', 10000);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(kv_set_mode(s, STORE_MODE_APPEND, "ap", chunk, 10000, 0, 0, 0, NULL),
+                         STORE_OK);
+    }
+    assert_int_equal(kv_get(s, "ap", &g, NULL), STORE_OK);
+    assert_int_equal(g.nbytes, 14 + 50000);
+    assert_memory_equal(g.value, "start-mid-endx", 14);
+    assert_int_equal(g.value[14 + 49999], 'z');
+    free(chunk);
+    store_destroy(&s);
+}
+
+static void
+test_cas(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(8 << 20, 8);
+    struct store *s = test_store(&cfg);
+    uint64_t cas;
+    assert_int_equal(kv_set_mode(s, STORE_MODE_CAS, "c", "v", 1, 0, 0, 12345, NULL),
+                     STORE_NOT_FOUND);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "c", "v1", 2, 0, 0, 0, &cas), STORE_OK);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_CAS, "c", "v2", 2, 0, 0, cas + 1, NULL),
+                     STORE_EXISTS);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_CAS, "c", "v2", 2, 0, 0, 0, NULL), STORE_EXISTS);
+    uint64_t cas2;
+    assert_int_equal(kv_set_mode(s, STORE_MODE_CAS, "c", "v2", 2, 0, 0, cas, &cas2), STORE_OK);
+    assert_true(cas2 != cas);
+    assert_string_equal(kv_str(s, "c", &g), "v2");
+    /* The old cas no longer works. */
+    assert_int_equal(kv_set_mode(s, STORE_MODE_CAS, "c", "v3", 2, 0, 0, cas, NULL), STORE_EXISTS);
+    /* A nonzero cas in other modes must match too. */
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "c", "v4", 2, 0, 0, cas, NULL), STORE_EXISTS);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_REPLACE, "c", "v4", 2, 0, 0, cas, NULL),
+                     STORE_EXISTS);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "c", "v4", 2, 0, 0, cas2, &cas), STORE_OK);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "nokey", "v", 1, 0, 0, 99, NULL),
+                     STORE_NOT_FOUND);
+    /* Delete with cas. */
+    assert_int_equal(kv_delete(s, "c", cas + 1), STORE_EXISTS);
+    assert_int_equal(kv_delete(s, "c", cas), STORE_OK);
+    /* Touch keeps the cas; every store makes a new one, unique over keys
+     * of all shards. */
+    uint64_t seen[2000];
+    char key[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof(key), "u%d", i);
+        assert_int_equal(kv_set_mode(s, STORE_MODE_SET, key, "x", 1, 0, 0, 0, &seen[i]), STORE_OK);
+        for (int j = 0; j < i; j++) {
+            assert_true(seen[j] != seen[i]);
+        }
+    }
+    struct store_key k;
+    store_key_init(&k, "u0", 2);
+    assert_int_equal(store_touch(s, &k, 0), STORE_OK);
+    assert_int_equal(kv_get(s, "u0", &g, NULL), STORE_OK);
+    assert_int_equal(g.cas, seen[0]);
+    store_destroy(&s);
+
+    /* -C: cas reported as 0 and never matched. */
+    cfg.cas_enabled = false;
+    s = test_store(&cfg);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "c", "v1", 2, 0, 0, 0, &cas), STORE_OK);
+    assert_int_equal(cas, 0);
+    assert_int_equal(kv_get(s, "c", &g, NULL), STORE_OK);
+    assert_int_equal(g.cas, 0);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_CAS, "c", "v2", 2, 0, 0, 0, NULL), STORE_EXISTS);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_CAS, "c", "v2", 2, 0, 0, 1, NULL), STORE_EXISTS);
+    store_destroy(&s);
+}
+
+static void
+test_sizes(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(8 << 20, 4);
+    cfg.max_item_size = 4096;
+    struct store *s = test_store(&cfg);
+    assert_true(store_fits(s, 1, 4096 - 35 - 1));
+    assert_false(store_fits(s, 1, 4096 - 35));
+    assert_false(store_fits(s, 0, 1));
+    assert_false(store_fits(s, 251, 1));
+    assert_true(store_fits(s, 250, 1));
+    assert_false(store_fits(s, 10, SIZE_MAX));
+    assert_false(store_fits(s, 10, (size_t)UINT32_MAX + 1));
+    char *big = calloc(1, 8192);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "big", big, 4096, 0, 0, 0, NULL),
+                     STORE_TOO_LARGE);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "big", big, 4096 - 35 - 3, 0, 0, 0, NULL),
+                     STORE_OK);
+    /* Appending past the limit: NOT_STORED, as memcached says. */
+    assert_int_equal(kv_set_mode(s, STORE_MODE_APPEND, "big", big, 1, 0, 0, 0, NULL),
+                     STORE_NOT_STORED);
+    char key[300];
+    memset(key, 'k', sizeof(key));
+    key[251] = '\0';
+    assert_int_equal(kv_set(s, key, "v"), STORE_TOO_LARGE);
+    key[250] = '\0';
+    assert_int_equal(kv_set(s, key, "v"), STORE_OK);
+    assert_string_equal(kv_str(s, key, &g), "v");
+    struct store_key k = {.data = "", .len = 0, .hash = 0};
+    struct store_set_req r = {.mode = STORE_MODE_SET, .value = "v", .nbytes = 1};
+    assert_int_equal(store_set(s, &k, &r, NULL), STORE_TOO_LARGE);
+    assert_int_equal(store_get(s, &k, NULL, got_copy, &g, NULL), STORE_NOT_FOUND);
+    assert_int_equal(store_delete(s, &k, 0), STORE_NOT_FOUND);
+    free(big);
+    store_destroy(&s);
+}
+
+static enum store_rc
+arith(struct store *s, const char *key, bool incr, uint64_t delta, uint64_t *out)
+{
+    struct store_key k;
+    store_key_init(&k, key, strlen(key));
+    struct store_arith_req r = {.incr = incr, .delta = delta};
+    return store_arith(s, &k, &r, out, NULL);
+}
+
+static void
+test_arith(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(8 << 20, 4);
+    struct store *s = test_store(&cfg);
+    uint64_t v = 0;
+    assert_int_equal(arith(s, "n", true, 1, &v), STORE_NOT_FOUND);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "n", "10", 2, 5, 0, 0, NULL), STORE_OK);
+    assert_int_equal(arith(s, "n", false, 1, &v), STORE_OK);
+    assert_int_equal(v, 9);
+    /* In place, padded with a space, as memcached does. */
+    assert_int_equal(kv_get(s, "n", &g, NULL), STORE_OK);
+    assert_int_equal(g.nbytes, 2);
+    assert_memory_equal(g.value, "9 ", 2);
+    assert_int_equal(g.flags, 5);
+    /* "9 " parses (trailing space) and grows to a new item. */
+    assert_int_equal(arith(s, "n", true, 91, &v), STORE_OK);
+    assert_int_equal(v, 100);
+    assert_string_equal(kv_str(s, "n", &g), "100");
+    assert_int_equal(g.flags, 5);
+    /* Floor at 0. */
+    assert_int_equal(arith(s, "n", false, 1000, &v), STORE_OK);
+    assert_int_equal(v, 0);
+    assert_string_equal(kv_str(s, "n", &g), "0  ");
+    /* Wrap at 2^64. */
+    assert_int_equal(kv_set(s, "w", "18446744073709551615"), STORE_OK);
+    assert_int_equal(arith(s, "w", true, 2, &v), STORE_OK);
+    assert_int_equal(v, 1);
+    assert_string_equal(kv_str(s, "w", &g), "1                   ");
+    assert_int_equal(arith(s, "w", true, UINT64_MAX, &v), STORE_OK);
+    assert_int_equal(v, 0);
+    /* cas: a new one each time, and checked. */
+    uint64_t cas;
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "c", "5", 1, 0, 0, 0, &cas), STORE_OK);
+    struct store_key k;
+    store_key_init(&k, "c", 1);
+    struct store_arith_req r = {.incr = true, .delta = 1, .cas = cas + 1};
+    uint64_t cas2 = 0;
+    assert_int_equal(store_arith(s, &k, &r, &v, &cas2), STORE_EXISTS);
+    r.cas = cas;
+    assert_int_equal(store_arith(s, &k, &r, &v, &cas2), STORE_OK);
+    assert_int_equal(v, 6);
+    assert_true(cas2 != 0 && cas2 != cas);
+    assert_int_equal(kv_get(s, "c", &g, NULL), STORE_OK);
+    assert_int_equal(g.cas, cas2);
+    /* Accepted forms (memcached's safe_strtoull). */
+    const char *ok[] = {"7", " 7", "+7", "7 ", "7\r\n", "7 junk", "007", "-0"};
+    uint64_t okv[] = {8, 8, 8, 8, 8, 8, 8, 1};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        assert_int_equal(kv_set(s, "p", ok[i]), STORE_OK);
+        assert_int_equal(arith(s, "p", true, 1, &v), STORE_OK);
+        assert_int_equal(v, okv[i]);
+    }
+    /* Refused forms. */
+    const char *bad[] = {"",    "abc",  "12abc", "-1", " ", "+", "18446744073709551616",
+                         "1.5", "0x10", "- 1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(kv_set(s, "p", bad[i]), STORE_OK);
+        assert_int_equal(arith(s, "p", true, 1, &v), STORE_NON_NUMERIC);
+        assert_int_equal(arith(s, "p", false, 1, &v), STORE_NON_NUMERIC);
+    }
+    /* Binary protocol: create with the initial value. */
+    store_key_init(&k, "created", 7);
+    struct store_arith_req cr = {
+        .incr = true, .delta = 5, .create = true, .initial = 1000, .exptime = clock_now() + 100};
+    assert_int_equal(store_arith(s, &k, &cr, &v, &cas), STORE_OK);
+    assert_int_equal(v, 1000);
+    assert_string_equal(kv_str(s, "created", &g), "1000");
+    assert_int_equal(g.exptime, cr.exptime);
+    assert_int_equal(g.cas, cas);
+    assert_int_equal(store_arith(s, &k, &cr, &v, NULL), STORE_OK);
+    assert_int_equal(v, 1005);
+    /* A large value is never a number. */
+    char *big = malloc(20000);
+    memset(big, '1', 20000);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "big", big, 20000, 0, 0, 0, NULL), STORE_OK);
+    assert_int_equal(arith(s, "big", true, 1, &v), STORE_NON_NUMERIC);
+    free(big);
+    store_destroy(&s);
+}
+
+static void
+test_touch(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(8 << 20, 4);
+    struct store *s = test_store(&cfg);
+    struct store_key k;
+    store_key_init(&k, "t", 1);
+    assert_int_equal(store_touch(s, &k, 100), STORE_NOT_FOUND);
+    assert_int_equal(kv_set(s, "t", "v"), STORE_OK);
+    uint32_t exp = clock_now() + 500;
+    assert_int_equal(store_touch(s, &k, exp), STORE_OK);
+    assert_int_equal(kv_get(s, "t", &g, NULL), STORE_OK);
+    assert_int_equal(g.exptime, exp);
+    assert_true(g.fetched); /* touch counts as a fetch, as in memcached */
+    /* get-and-touch reports the new expiry. */
+    struct store_get_opts o = {.touch = true, .exptime = exp + 1};
+    assert_int_equal(store_get(s, &k, &o, got_copy, &g, NULL), STORE_OK);
+    assert_int_equal(g.exptime, exp + 1);
+    /* Touch into the past expires it. */
+    assert_int_equal(store_touch(s, &k, CLOCK_EXPIRED), STORE_OK);
+    enum store_miss miss;
+    assert_int_equal(kv_get(s, "t", &g, &miss), STORE_NOT_FOUND);
+    assert_int_equal(miss, STORE_MISS_EXPIRED);
+    store_destroy(&s);
+}
+
+static void
+test_no_evictions(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(2 << 20, 1);
+    cfg.evictions = false;
+    struct store *s = test_store(&cfg);
+    char key[32], val[100];
+    memset(val, 'v', sizeof(val));
+    int stored = 0;
+    enum store_rc rc = STORE_OK;
+    for (int i = 0; i < 100000 && rc == STORE_OK; i++) {
+        snprintf(key, sizeof(key), "nm:%d", i);
+        rc = kv_set_mode(s, STORE_MODE_SET, key, val, sizeof(val), 0, 0, 0, NULL);
+        stored += rc == STORE_OK;
+    }
+    assert_int_equal(rc, STORE_NO_MEMORY);
+    assert_true(stored > 10000);
+    struct store_stats st = kv_stats(s);
+    assert_int_equal(st.evictions, 0);
+    assert_true(st.outofmemory >= 1);
+    assert_true(st.total_malloced <= st.limit_maxbytes);
+    /* Everything stored is still there. */
+    for (int i = 0; i < stored; i++) {
+        snprintf(key, sizeof(key), "nm:%d", i);
+        assert_true(kv_exists(s, key));
+    }
+    /* Deleting frees room in the class. */
+    assert_int_equal(kv_delete(s, "nm:0", 0), STORE_OK);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "again", val, sizeof(val), 0, 0, 0, NULL),
+                     STORE_OK);
+    /* A different size class has no page and nothing dead to take. */
+    char big[1000];
+    memset(big, 'b', sizeof(big));
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "other", big, sizeof(big), 0, 0, 0, NULL),
+                     STORE_NO_MEMORY);
+    /* Expired items may be reclaimed: after a flush, everything is dead. */
+    store_flush(s, 0);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "after:%d", i);
+        assert_int_equal(kv_set_mode(s, STORE_MODE_SET, key, val, sizeof(val), 0, 0, 0, NULL),
+                         STORE_OK);
+    }
+    /* ... including whole pages for another class. */
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "other", big, sizeof(big), 0, 0, 0, NULL),
+                     STORE_OK);
+    st = kv_stats(s);
+    assert_int_equal(st.evictions, 0);
+    assert_true(st.reclaimed >= 1000);
+    store_destroy(&s);
+}
+
+struct class_sum {
+    unsigned classes;
+    uint64_t number;
+    uint64_t pages;
+    bool saw_large;
+    unsigned last_id;
+};
+
+static void
+class_cb(void *ctx, const struct store_class_stats *cs)
+{
+    struct class_sum *sum = ctx;
+    assert_true(cs->id > sum->last_id);
+    sum->last_id = cs->id;
+    sum->classes++;
+    sum->number += cs->number;
+    sum->pages += cs->total_pages;
+    if (cs->chunk_size == 0) {
+        sum->saw_large = true;
+        assert_int_equal(cs->total_pages, 0);
+    } else {
+        assert_int_equal(cs->total_chunks, cs->total_pages * cs->chunks_per_page);
+        assert_int_equal(cs->used_chunks + cs->free_chunks, cs->total_chunks);
+        assert_true(cs->used_chunks >= cs->number);
+    }
+}
+
+static void
+test_stats(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(16 << 20, 4);
+    struct store *s = test_store(&cfg);
+    char key[32];
+    char *val = malloc(30000);
+    memset(val, 'q', 30000);
+    size_t sizes[] = {10, 100, 1000, 10000, 30000};
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "s%d", i);
+        assert_int_equal(kv_set_mode(s, STORE_MODE_SET, key, val, sizes[i % 5], 0, 0, 0, NULL),
+                         STORE_OK);
+    }
+    struct class_sum sum = {0};
+    store_each_class(s, class_cb, &sum);
+    assert_int_equal(sum.number, 100);
+    assert_int_equal(sum.classes, 5);
+    assert_true(sum.saw_large);
+    struct store_stats st = kv_stats(s);
+    assert_int_equal(st.curr_items, 100);
+    assert_int_equal(st.limit_maxbytes, 16 << 20);
+    assert_true(st.total_malloced >= sum.pages * 65536 + 20 * 30000);
+    assert_true(st.hash_buckets >= 64);
+    assert_int_equal(st.hash_bytes, st.hash_buckets * sizeof(void *));
+    assert_int_equal(st.shards, 4);
+    uint64_t bytes = 0;
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "s%d", i);
+        bytes += 35 + strlen(key) + sizes[i % 5];
+    }
+    assert_int_equal(st.bytes, bytes);
+    free(val);
+    store_destroy(&s);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_invalid), cmocka_unit_test(test_shard_count),
+        cmocka_unit_test(test_set_get_delete), cmocka_unit_test(test_modes),
+        cmocka_unit_test(test_append_prepend), cmocka_unit_test(test_cas),
+        cmocka_unit_test(test_sizes),          cmocka_unit_test(test_arith),
+        cmocka_unit_test(test_touch),          cmocka_unit_test(test_no_evictions),
+        cmocka_unit_test(test_stats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
