@@ -51,7 +51,7 @@ struct options_list {
     X(listen, OPT_LIST, 'l', "listen", "127.0.0.1", 0, 0, 0, "inter",                             \
       "interface(s) to listen on; repeat or comma-separate; [::1] for IPv6")                      \
     X(unix_socket, OPT_STR, 's', "unix-socket", "", 0, 0, 0, "domain_socket",                     \
-      "UNIX socket path to listen on (disables TCP unless -p is given)")                          \
+      "UNIX socket path to listen on (as memcached, disables TCP)")                          \
     X(unix_mask, OPT_OCTAL, 'a', "unix-mask", "0700", 0, 0777, 0, "umask",                        \
       "access mask for the UNIX socket, in octal")                                                \
     X(memory_limit, OPT_MB, 'm', "memory-limit", "64", 1, 0, 0, "maxbytes",                       \
