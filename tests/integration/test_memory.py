@@ -1,0 +1,149 @@
+"""Memory limit behaviour: eviction under -m, -M out-of-memory errors, page
+rebalancing between size classes, and the cache_memlimit command.
+
+Writes go in small pipelined batches (20 requests), so tens of megabytes take
+well under a second.  The rebalancing test is the one place where stashd is
+deliberately better than a default memcached: memcached's slab_automove=1
+only moves a page after a 30 s window of evictions ("slab calcification");
+against memcached the test adds `-o slab_automove=2` (move on every eviction)
+so that the test logic itself is still checked against a real server.
+"""
+
+import time
+
+import pytest
+
+from conftest import IS_MEMCACHED
+
+MB = 1 << 20
+
+
+def set_many(conn, keys, value, batch=20):
+    """Pipelined sets; returns {reply line: count}.
+
+    Batches stay small so that these tests measure memory behaviour, not
+    deep pipelining (test_text_protocol covers that).
+    """
+    replies = {}
+    for start in range(0, len(keys), batch):
+        chunk = keys[start:start + batch]
+        conn.send(b"".join(b"set %s 0 0 %d\r\n%s\r\n" % (k, len(value), value)
+                           for k in chunk))
+        for _ in chunk:
+            line = conn.read_until(b"\r\n", timeout=10)
+            replies[line] = replies.get(line, 0) + 1
+    return replies
+
+
+def readable(conn, keys, size):
+    """How many of `keys` are readable with a value of `size` bytes."""
+    hits = 0
+    for start in range(0, len(keys), 20):
+        conn.send(b"get " + b" ".join(keys[start:start + 20]) + b"\r\n")
+        while True:
+            line = conn.read_until()
+            if line == b"END\r\n":
+                break
+            assert line.startswith(b"VALUE ") and int(line.split()[3]) == size, line
+            conn.read_exact(size + 2)
+            hits += 1
+    return hits
+
+
+@pytest.mark.time_limit(30)
+def test_eviction_keeps_storing_within_limit(server):
+    s = server(["-m", "8"])
+    c = s.connect()
+    rss_before = s.rss_kb()
+    keys = [b"evict:%06d" % i for i in range(40000)]  # ~40 MB into an 8 MB cache
+    replies = set_many(c, keys, b"e" * 1000)
+    assert replies == {b"STORED\r\n": len(keys)}
+    st = c.stats()
+    assert int(st["evictions"]) > 0
+    assert int(st["bytes"]) <= 8 * MB
+    assert 0 < int(st["curr_items"]) * 1000 <= 8 * MB
+    assert int(st["curr_items"]) + int(st["evictions"]) == len(keys)
+    # the most recent writes survive, the oldest were evicted
+    assert readable(c, keys[-200:], 1000) == 200
+    assert readable(c, keys[:200], 1000) == 0
+    rss_after = s.rss_kb()
+    # memcached 1.6.18 grows by about 9 MB here
+    assert rss_after - rss_before < (8 + 24) * 1024, \
+        f"RSS {rss_before} kB -> {rss_after} kB under -m 8"
+
+
+@pytest.mark.time_limit(30)
+def test_no_evictions_with_M(server):
+    s = server(["-m", "8", "-M"])
+    c = s.connect()
+    keys = [b"oom:%06d" % i for i in range(20000)]
+    replies = set_many(c, keys, b"o" * 1000)
+    oom = b"SERVER_ERROR out of memory storing object\r\n"
+    assert set(replies) == {b"STORED\r\n", oom}, replies
+    assert replies[oom] > 0 and replies[b"STORED\r\n"] > 1000
+    st = c.stats()
+    assert st["evictions"] == "0"
+    assert int(st["curr_items"]) == replies[b"STORED\r\n"]
+    # nothing was evicted: the first keys are all still there
+    assert readable(c, keys[:200], 1000) == 200
+    # the stream stays in sync after the error
+    c.expect(b"set %s 0 0 1000\r\n%s\r\nget nope\r\n" % (keys[-1], b"o" * 1000),
+             oom + b"END\r\n")
+    # freeing items makes room again
+    for k in keys[:50]:
+        c.expect(b"delete %s\r\n" % k, b"DELETED\r\n")
+    c.expect(b"set again 0 0 1000\r\n%s\r\n" % (b"o" * 1000), b"STORED\r\n")
+
+
+@pytest.mark.time_limit(30)
+def test_size_class_shift_keeps_storing(server):
+    """Fill with 100-B values, then write 10-KB values: these must get memory."""
+    s = server(["-m", "8"] + (["-o", "slab_automove=2"] if IS_MEMCACHED else []))
+    c = s.connect()
+    small = [b"small:%06d" % i for i in range(100000)]  # ~15 MB of small items
+    assert set_many(c, small, b"s" * 100) == {b"STORED\r\n": len(small)}
+    big = [b"big:%05d" % i for i in range(2000)]  # ~20 MB of 10 KB items
+    value = b"B" * 10000
+    assert set_many(c, big, value) == {b"STORED\r\n": len(big)}
+    last = big[-200:]
+    deadline = time.monotonic() + 5
+    while True:
+        hits = readable(c, last, len(value))
+        if hits >= 150:
+            break
+        # give a rebalancer a bounded time, while the workload keeps going
+        assert time.monotonic() < deadline, \
+            f"only {hits} of the last 200 10-KB items readable (slab calcification)"
+        assert set_many(c, big, value) == {b"STORED\r\n": len(big)}
+        time.sleep(0.2)
+
+
+def test_size_class_shift_memcached_default_calcifies(server):
+    """Documents why the test above needs slab_automove=2 on memcached."""
+    s = server(["-m", "8"])
+    if not s.is_memcached:
+        pytest.skip("documents memcached's default behaviour")
+    c = s.connect()
+    small = [b"small:%06d" % i for i in range(100000)]
+    set_many(c, small, b"s" * 100)
+    big = [b"big:%05d" % i for i in range(2000)]
+    assert set_many(c, big, b"B" * 10000) == {b"STORED\r\n": len(big)}
+    assert readable(c, big[-200:], 10000) < 150
+
+
+def test_cache_memlimit(server):
+    s = server(["-m", "64"])
+    c = s.connect()
+    c.expect(b"cache_memlimit 16\r\n", b"OK\r\n")
+    assert c.stats()["limit_maxbytes"] == str(16 * MB)
+    c.expect(b"cache_memlimit 128 noreply\r\nget x\r\n", b"END\r\n")
+    assert c.stats()["limit_maxbytes"] == str(128 * MB)
+    too_small = b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n"
+    c.expect(b"cache_memlimit 1\r\n", too_small)
+    c.expect(b"cache_memlimit 0\r\n", too_small)
+    for bad in (b"cache_memlimit\r\n", b"cache_memlimit abc\r\n",
+                b"cache_memlimit -5\r\n", b"cache_memlimit 64 1 2\r\n"):
+        c.expect(bad, b"ERROR\r\n")
+    assert c.stats()["limit_maxbytes"] == str(128 * MB)
+    c.expect(b"cache_memlimit 8\r\n", b"OK\r\n")
+    assert c.stats()["limit_maxbytes"] == str(8 * MB)
