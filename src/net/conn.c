@@ -397,6 +397,9 @@ conn_run_ready(struct worker *w)
     if (w->ready == NULL) {
         uv_idle_stop(&w->ready_idle);
     }
+    /* The check handle runs only after the next poll, which may block:
+     * flush what this turn produced now. */
+    conn_flush_dirty(w);
 }
 
 /* --- accept --------------------------------------------------------- */

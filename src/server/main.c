@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "server/healthcheck.h"
 #include "stashd/net/net.h"
 #include "stashd/store/store.h"
 #include "stashd/util/clock.h"
@@ -278,6 +279,9 @@ main(int argc, char **argv)
     enum options_action action = OPTIONS_RUN;
 
     signal(SIGPIPE, SIG_IGN);
+    if (argc >= 2 && strcmp(argv[1], "--healthcheck") == 0) {
+        return healthcheck_run(argc >= 3 ? argv[2] : NULL);
+    }
     clock_setup();
     hash_setup(0);
     options_init(&sv.opts);
