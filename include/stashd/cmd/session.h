@@ -23,6 +23,9 @@ struct cmd_conn_info {
     const char *state;  /* "conn_parse_cmd", "conn_waiting", ... */
     uint32_t idle_secs; /* since the last request */
     unsigned id;
+    /* The listener a client came through ("tcp:127.0.0.1:11211"); NULL
+     * for a listener's own row (state "conn_listening"). */
+    const char *listen_addr;
 };
 typedef void (*cmd_conn_fn)(void *fnctx, const struct cmd_conn_info *ci);
 

@@ -1,0 +1,697 @@
+/*
+ * mc_text_cmd: the memcached text protocol's semantics. Requests are parsed
+ * in place by proto/mc_text, executed against the store in order, and
+ * their replies appended to the session's output buffer; nothing is
+ * allocated per request except what the output buffer grows by.
+ *
+ * One call serves requests until input runs out (SESSION_OK), opts->
+ * reqs_per_event requests have been served (SESSION_YIELD), the output
+ * passes SESSION_OUT_HIGH (SESSION_PAUSE) or the client quits
+ * (SESSION_CLOSE). Two kinds of state survive between calls:
+ *
+ *   s->swallow  bytes of a refused value still to discard (they may arrive
+ *               over many reads; they are never buffered);
+ *   s->resume   how far into the key list of the multi-get at the front of
+ *               the input the replies have got. The get line stays
+ *               unconsumed until its last key is answered, so a call after
+ *               a pause parses it again and carries on from there: one huge
+ *               multi-get never builds more than about SESSION_OUT_HIGH of
+ *               reply.
+ *
+ * Replies follow memcached 1.6.18 (checked against the real server), with
+ * its quirks: "noreply" silences error replies too; a too-large "set" also
+ * deletes the key's old value, and its SERVER_ERROR is sent only once the
+ * value has been swallowed; a bad data chunk costs exactly bytes + 2 input
+ * bytes; a get with a key over 250 bytes discards the replies not yet
+ * written (see cull_unsent).
+ */
+#include "cmd/mc_text_cmd.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "cmd/mc_stats.h"
+#include "stashd/proto/mc_text.h"
+#include "stashd/store/store.h"
+#include "stashd/util/buf.h"
+#include "stashd/util/clock.h"
+#include "stashd/util/log.h"
+#include "stashd/util/metrics.h"
+#include "stashd/util/num.h"
+#include "stashd/util/options.h"
+
+/* What a command handler tells the loop. */
+enum cmd_rc {
+    CMD_DONE,  /* request answered: consume it */
+    CMD_PAUSE, /* multi-get paused mid-list (s->resume set): keep it */
+    CMD_CLOSE, /* consume it, then close the connection */
+};
+
+/* One call's execution context. */
+struct text_exec {
+    struct session *s;
+    struct store *store;
+    struct metrics *m;
+    struct buf *out;
+    /* Reply bytes in *out at memcached's last flush point: the start of
+     * this call (net/ writes between calls) or the end of the last get,
+     * after which memcached writes at once. See cull_unsent(). */
+    size_t flushed;
+    int err; /* first failed append: the connection is closed */
+};
+
+typedef enum cmd_rc (*text_handler_fn)(struct text_exec *x, const struct mc_text_req *r);
+
+#define LIT(s) BSTR_LIT(s "\r\n")
+
+static void
+out_append(struct text_exec *x, const void *p, size_t n)
+{
+    int rc = buf_append(x->out, p, n);
+    if (rc != 0 && x->err == 0) {
+        x->err = rc;
+    }
+}
+
+/* A whole reply line, unless the request said noreply. */
+static void
+reply(struct text_exec *x, const struct mc_text_req *r, struct bstr line)
+{
+    if (!r->noreply) {
+        out_append(x, line.data, line.len);
+    }
+}
+
+static void
+reply_u64(struct text_exec *x, const struct mc_text_req *r, uint64_t v)
+{
+    if (!r->noreply) {
+        char tmp[24];
+        size_t n = num_u64_to_dec(v, tmp);
+        tmp[n++] = '\r';
+        tmp[n++] = '\n';
+        out_append(x, tmp, n);
+    }
+}
+
+static void
+key_init(struct store_key *k, struct bstr key)
+{
+    store_key_init(k, key.data, key.len);
+}
+
+/* Count a miss the way memcached's item lookup does. */
+static void
+count_miss_reason(struct text_exec *x, enum store_miss miss)
+{
+    if (miss == STORE_MISS_EXPIRED) {
+        METRIC_INC(x->m, get_expired);
+    } else if (miss == STORE_MISS_FLUSHED) {
+        METRIC_INC(x->m, get_flushed);
+    }
+}
+
+/* --- retrieval --------------------------------------------------------- */
+
+struct value_ctx {
+    struct text_exec *x;
+    bool cas;
+};
+
+/*
+ * Called under the shard lock: one reservation, then plain copies.
+ * "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"
+ */
+static void
+on_value(void *ctx, const struct store_item_view *v)
+{
+    struct value_ctx *vc = ctx;
+    struct text_exec *x = vc->x;
+    char nums[3 * 24];
+    size_t nn = 0;
+    nums[nn++] = ' ';
+    nn += num_u64_to_dec(v->flags, nums + nn);
+    nums[nn++] = ' ';
+    nn += num_u64_to_dec(v->nbytes, nums + nn);
+    if (vc->cas) {
+        nums[nn++] = ' ';
+        nn += num_u64_to_dec(v->cas, nums + nn);
+    }
+    nums[nn++] = '\r';
+    nums[nn++] = '\n';
+    size_t total = 6 + v->nkey + nn + v->nbytes + 2;
+    int rc = buf_reserve(x->out, total, SIZE_MAX);
+    if (rc != 0) {
+        if (x->err == 0) {
+            x->err = rc;
+        }
+        return;
+    }
+    char *p = x->out->data + x->out->wpos;
+    memcpy(p, "VALUE ", 6);
+    p += 6;
+    memcpy(p, v->key, v->nkey);
+    p += v->nkey;
+    memcpy(p, nums, nn);
+    p += nn;
+    memcpy(p, v->value, v->nbytes);
+    p += v->nbytes;
+    memcpy(p, "\r\n", 2);
+    x->out->wpos += total;
+}
+
+static enum cmd_rc
+cmd_get(struct text_exec *x, const struct mc_text_req *r)
+{
+    bool touch = r->cmd == MC_TEXT_GAT || r->cmd == MC_TEXT_GATS;
+    struct value_ctx vc = {.x = x, .cas = r->cmd == MC_TEXT_GETS || r->cmd == MC_TEXT_GATS};
+    struct store_get_opts opts = {.touch = true};
+    if (touch) {
+        opts.exptime = clock_exptime_to_rel(r->exptime);
+    }
+    struct mc_text_keys it;
+    mc_text_keys_init(&it, r->keys);
+    size_t served = 0;
+    if (x->s->resume > 0) {
+        mc_text_keys_seek(&it, x->s->resume);
+    }
+    struct bstr key;
+    while (mc_text_keys_next(&it, &key)) {
+        /* Pause only between keys and after at least one, so that every
+         * call makes progress. */
+        if (served > 0 && buf_readable(x->out) > SESSION_OUT_HIGH) {
+            x->s->resume = (size_t)(key.data - r->keys.data);
+            return CMD_PAUSE;
+        }
+        served++;
+        struct store_key k;
+        enum store_miss miss = STORE_MISS_NONE;
+        key_init(&k, key);
+        enum store_rc rc = store_get(x->store, &k, touch ? &opts : NULL, on_value, &vc, &miss);
+        if (touch) {
+            METRIC_INC(x->m, cmd_touch);
+            if (rc == STORE_OK) {
+                METRIC_INC(x->m, touch_hits);
+            } else {
+                METRIC_INC(x->m, touch_misses);
+            }
+        } else {
+            METRIC_INC(x->m, cmd_get);
+            if (rc == STORE_OK) {
+                METRIC_INC(x->m, get_hits);
+            } else {
+                METRIC_INC(x->m, get_misses);
+            }
+        }
+        if (rc != STORE_OK) {
+            count_miss_reason(x, miss);
+        }
+    }
+    x->s->resume = 0;
+    out_append(x, "END\r\n", 5);
+    x->flushed = buf_readable(x->out); /* memcached writes after every get */
+    return CMD_DONE;
+}
+
+/* --- storage ----------------------------------------------------------- */
+
+static const enum store_mode store_modes[MC_TEXT_CMD_COUNT] = {
+    [MC_TEXT_SET] = STORE_MODE_SET,         [MC_TEXT_ADD] = STORE_MODE_ADD,
+    [MC_TEXT_REPLACE] = STORE_MODE_REPLACE, [MC_TEXT_APPEND] = STORE_MODE_APPEND,
+    [MC_TEXT_PREPEND] = STORE_MODE_PREPEND, [MC_TEXT_CAS] = STORE_MODE_CAS,
+};
+
+static const struct bstr reply_too_large = LIT("SERVER_ERROR object too large for cache");
+
+static const struct bstr store_replies[] = {
+    [STORE_OK] = LIT("STORED"),
+    [STORE_NOT_FOUND] = LIT("NOT_FOUND"),
+    [STORE_EXISTS] = LIT("EXISTS"),
+    [STORE_NOT_STORED] = LIT("NOT_STORED"),
+    [STORE_TOO_LARGE] = LIT("SERVER_ERROR object too large for cache"),
+    [STORE_NO_MEMORY] = LIT("SERVER_ERROR out of memory storing object"),
+    [STORE_NON_NUMERIC] = LIT("SERVER_ERROR Unhandled storage type."),
+};
+
+/* memcached drops the old value when a set fails for size or memory, so a
+ * client never reads stale data after a failed set. */
+static void
+drop_stale(struct text_exec *x, const struct mc_text_req *r, enum store_rc rc)
+{
+    if (rc == STORE_TOO_LARGE) {
+        METRIC_INC(x->m, store_too_large);
+    } else if (rc == STORE_NO_MEMORY) {
+        METRIC_INC(x->m, store_no_memory);
+    } else {
+        return;
+    }
+    if (r->cmd == MC_TEXT_SET) {
+        struct store_key k;
+        key_init(&k, r->key);
+        (void)store_delete(x->store, &k, 0);
+    }
+}
+
+static enum cmd_rc
+cmd_store(struct text_exec *x, const struct mc_text_req *r)
+{
+    struct store_key k;
+    key_init(&k, r->key);
+    struct store_set_req sr = {
+        .mode = store_modes[r->cmd],
+        .value = r->data.data,
+        .nbytes = r->nbytes,
+        .flags = r->flags,
+        .exptime = clock_exptime_to_rel(r->exptime),
+        .cas = r->cmd == MC_TEXT_CAS ? r->cas : 0,
+    };
+    enum store_rc rc = store_set(x->store, &k, &sr, NULL);
+    METRIC_INC(x->m, cmd_set);
+    if (r->cmd == MC_TEXT_CAS) {
+        if (rc == STORE_OK) {
+            METRIC_INC(x->m, cas_hits);
+        } else if (rc == STORE_EXISTS) {
+            METRIC_INC(x->m, cas_badval);
+        } else if (rc == STORE_NOT_FOUND) {
+            METRIC_INC(x->m, cas_misses);
+        }
+    }
+    drop_stale(x, r, rc);
+    reply(x, r, store_replies[rc]);
+    return CMD_DONE;
+}
+
+/* --- one-key commands -------------------------------------------------- */
+
+static enum cmd_rc
+cmd_arith(struct text_exec *x, const struct mc_text_req *r)
+{
+    bool incr = r->cmd == MC_TEXT_INCR;
+    struct store_key k;
+    key_init(&k, r->key);
+    struct store_arith_req ar = {.incr = incr, .delta = r->delta};
+    uint64_t value = 0;
+    enum store_rc rc = store_arith(x->store, &k, &ar, &value, NULL);
+    switch (rc) {
+    case STORE_OK:
+        if (incr) {
+            METRIC_INC(x->m, incr_hits);
+        } else {
+            METRIC_INC(x->m, decr_hits);
+        }
+        reply_u64(x, r, value);
+        break;
+    case STORE_NOT_FOUND:
+        if (incr) {
+            METRIC_INC(x->m, incr_misses);
+        } else {
+            METRIC_INC(x->m, decr_misses);
+        }
+        reply(x, r, LIT("NOT_FOUND"));
+        break;
+    case STORE_NON_NUMERIC:
+        reply(x, r, LIT("CLIENT_ERROR cannot increment or decrement non-numeric value"));
+        break;
+    default:
+        reply(x, r, LIT("SERVER_ERROR out of memory"));
+        break;
+    }
+    return CMD_DONE;
+}
+
+static void
+on_touched(void *ctx, const struct store_item_view *v)
+{
+    (void)ctx;
+    (void)v;
+}
+
+static enum cmd_rc
+cmd_touch(struct text_exec *x, const struct mc_text_req *r)
+{
+    /* A touching read rather than store_touch: it also says why a miss
+     * missed, which memcached counts (get_expired, get_flushed). */
+    struct store_key k;
+    key_init(&k, r->key);
+    struct store_get_opts opts = {.touch = true, .exptime = clock_exptime_to_rel(r->exptime)};
+    enum store_miss miss = STORE_MISS_NONE;
+    enum store_rc rc = store_get(x->store, &k, &opts, on_touched, NULL, &miss);
+    METRIC_INC(x->m, cmd_touch);
+    if (rc == STORE_OK) {
+        METRIC_INC(x->m, touch_hits);
+        reply(x, r, LIT("TOUCHED"));
+    } else {
+        METRIC_INC(x->m, touch_misses);
+        count_miss_reason(x, miss);
+        reply(x, r, LIT("NOT_FOUND"));
+    }
+    return CMD_DONE;
+}
+
+static enum cmd_rc
+cmd_delete(struct text_exec *x, const struct mc_text_req *r)
+{
+    struct store_key k;
+    key_init(&k, r->key);
+    if (store_delete(x->store, &k, 0) == STORE_OK) {
+        METRIC_INC(x->m, delete_hits);
+        reply(x, r, LIT("DELETED"));
+    } else {
+        METRIC_INC(x->m, delete_misses);
+        reply(x, r, LIT("NOT_FOUND"));
+    }
+    return CMD_DONE;
+}
+
+/* --- administration ---------------------------------------------------- */
+
+static enum cmd_rc
+cmd_flush_all(struct text_exec *x, const struct mc_text_req *r)
+{
+    METRIC_INC(x->m, cmd_flush); /* counted even when refused, as memcached */
+    if (!x->s->env->opts->flush_enabled) {
+        reply(x, r, LIT("CLIENT_ERROR flush_all not allowed"));
+        return CMD_DONE;
+    }
+    /* memcached reads a delay unless the line is just "flush_all" or
+     * "flush_all noreply"; "flush_all 1 2" flushes in 1 s. */
+    int32_t delay = 0;
+    if (r->ntok != (r->noreply ? 2u : 1u) && !mc_text_i32(r->tok[1], &delay)) {
+        reply(x, r, LIT("CLIENT_ERROR invalid exptime argument"));
+        return CMD_DONE;
+    }
+    uint32_t at = 0;
+    if (delay > 0) {
+        at = clock_exptime_to_rel(delay);
+        if (at <= clock_now()) {
+            at = 0;
+        }
+    }
+    store_flush(x->store, at);
+    reply(x, r, LIT("OK"));
+    return CMD_DONE;
+}
+
+static enum cmd_rc
+cmd_version(struct text_exec *x, const struct mc_text_req *r)
+{
+    reply(x, r, LIT("VERSION " MC_STATS_VERSION));
+    return CMD_DONE;
+}
+
+static enum cmd_rc
+cmd_verbosity(struct text_exec *x, const struct mc_text_req *r)
+{
+    uint32_t level;
+    if (!mc_text_u32(r->tok[1], &level)) {
+        reply(x, r, LIT("CLIENT_ERROR bad command line format"));
+        return CMD_DONE;
+    }
+    log_set_verbosity(level > 3 ? 3 : (int)level);
+    reply(x, r, LIT("OK"));
+    return CMD_DONE;
+}
+
+static enum cmd_rc
+cmd_quit(struct text_exec *x, const struct mc_text_req *r)
+{
+    (void)x;
+    (void)r;
+    return CMD_CLOSE;
+}
+
+static enum cmd_rc
+cmd_cache_memlimit(struct text_exec *x, const struct mc_text_req *r)
+{
+    uint32_t mb;
+    if (!mc_text_u32(r->tok[1], &mb)) {
+        reply(x, r, LIT("ERROR"));
+    } else if (mb < 8) {
+        reply(x, r, LIT("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m"));
+    } else if (mb > 1000000000) {
+        reply(x, r, LIT("MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes"));
+    } else if (store_set_memory_limit(x->store, (uint64_t)mb * 1024 * 1024) == 0) {
+        log_verbose("maxbytes adjusted to %um", (unsigned)mb);
+        reply(x, r, LIT("OK"));
+    } else {
+        reply(x, r, LIT("MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust"));
+    }
+    return CMD_DONE;
+}
+
+static enum cmd_rc
+cmd_shutdown(struct text_exec *x, const struct mc_text_req *r)
+{
+    const struct cmd_env *env = x->s->env;
+    if (!env->opts->shutdown_enabled) {
+        reply(x, r, LIT("ERROR: shutdown not enabled"));
+        return CMD_DONE;
+    }
+    bool graceful;
+    if (r->ntok == 1) {
+        graceful = false;
+    } else if (r->ntok == 2 && bstr_eq(r->tok[1], BSTR_LIT("graceful"))) {
+        graceful = true;
+    } else {
+        reply(x, r, LIT("CLIENT_ERROR invalid shutdown mode"));
+        return CMD_DONE;
+    }
+    if (env->shutdown != NULL) {
+        env->shutdown(env->ctx, graceful);
+    }
+    return CMD_CLOSE; /* memcached closes the connection without a reply */
+}
+
+static void
+emit_stat(void *ctx, struct bstr name, struct bstr value)
+{
+    struct text_exec *x = ctx;
+    out_append(x, "STAT ", 5);
+    out_append(x, name.data, name.len);
+    out_append(x, " ", 1);
+    out_append(x, value.data, value.len);
+    out_append(x, "\r\n", 2);
+}
+
+/* "stats detail on|off|dump": stashd keeps no per-prefix statistics, so
+ * on and off change nothing and a dump is empty, as memcached's is before
+ * anything was recorded. */
+static void
+stats_detail(struct text_exec *x, const struct mc_text_req *r)
+{
+    struct bstr arg = r->ntok > 2 ? r->tok[2] : (struct bstr){.data = "", .len = 0};
+    if (bstr_eq(arg, BSTR_LIT("on")) || bstr_eq(arg, BSTR_LIT("off"))) {
+        reply(x, r, LIT("OK"));
+    } else if (bstr_eq(arg, BSTR_LIT("dump"))) {
+        reply(x, r, LIT("END"));
+    } else {
+        reply(x, r, LIT("CLIENT_ERROR usage: stats detail on|off|dump"));
+    }
+}
+
+/* "stats cachedump <class> <limit>": memcached's argument checks; the dump
+ * itself is empty (stashd keeps no per-class item lists to walk). */
+static void
+stats_cachedump(struct text_exec *x, const struct mc_text_req *r)
+{
+    uint32_t id, limit;
+    if (r->ntok < 4) {
+        reply(x, r, LIT("CLIENT_ERROR bad command line"));
+    } else if (!mc_text_u32(r->tok[2], &id) || !mc_text_u32(r->tok[3], &limit)) {
+        reply(x, r, LIT("CLIENT_ERROR bad command line format"));
+    } else if (id >= 64) { /* memcached's MAX_NUMBER_OF_SLAB_CLASSES */
+        reply(x, r, LIT("CLIENT_ERROR Illegal slab id"));
+    } else {
+        reply(x, r, LIT("END"));
+    }
+}
+
+static enum cmd_rc
+cmd_stats(struct text_exec *x, const struct mc_text_req *r)
+{
+    struct bstr group = r->ntok > 1 ? r->tok[1] : (struct bstr){.data = "", .len = 0};
+    if (bstr_eq(group, BSTR_LIT("detail"))) {
+        stats_detail(x, r);
+        return CMD_DONE;
+    }
+    if (bstr_eq(group, BSTR_LIT("cachedump"))) {
+        stats_cachedump(x, r);
+        return CMD_DONE;
+    }
+    if (bstr_eq(group, BSTR_LIT("reset"))) {
+        mc_stats_reset(x->s);
+        reply(x, r, LIT("RESET"));
+        return CMD_DONE;
+    }
+    if (!mc_stats_render(x->s, group, emit_stat, x)) {
+        reply(x, r, LIT("ERROR")); /* as memcached, for groups it does not know */
+        return CMD_DONE;
+    }
+    out_append(x, "END\r\n", 5);
+    return CMD_DONE;
+}
+
+/* Meta commands are parsed by mc_meta (not yet): memcached before 1.6
+ * answered them so. */
+static enum cmd_rc
+cmd_unknown(struct text_exec *x, const struct mc_text_req *r)
+{
+    reply(x, r, LIT("ERROR"));
+    return CMD_DONE;
+}
+
+/* Dispatch: one handler per command; NULL rows (meta) answer "ERROR". */
+static const text_handler_fn handlers[MC_TEXT_CMD_COUNT] = {
+    [MC_TEXT_GET] = cmd_get,
+    [MC_TEXT_GETS] = cmd_get,
+    [MC_TEXT_GAT] = cmd_get,
+    [MC_TEXT_GATS] = cmd_get,
+    [MC_TEXT_SET] = cmd_store,
+    [MC_TEXT_ADD] = cmd_store,
+    [MC_TEXT_REPLACE] = cmd_store,
+    [MC_TEXT_APPEND] = cmd_store,
+    [MC_TEXT_PREPEND] = cmd_store,
+    [MC_TEXT_CAS] = cmd_store,
+    [MC_TEXT_INCR] = cmd_arith,
+    [MC_TEXT_DECR] = cmd_arith,
+    [MC_TEXT_TOUCH] = cmd_touch,
+    [MC_TEXT_DELETE] = cmd_delete,
+    [MC_TEXT_FLUSH_ALL] = cmd_flush_all,
+    [MC_TEXT_VERSION] = cmd_version,
+    [MC_TEXT_VERBOSITY] = cmd_verbosity,
+    [MC_TEXT_QUIT] = cmd_quit,
+    [MC_TEXT_CACHE_MEMLIMIT] = cmd_cache_memlimit,
+    [MC_TEXT_SHUTDOWN] = cmd_shutdown,
+    [MC_TEXT_STATS] = cmd_stats,
+};
+
+/* --- the loop ---------------------------------------------------------- */
+
+static bool
+text_fits(void *ctx, size_t nkey, size_t nbytes)
+{
+    return store_fits(ctx, nkey, nbytes);
+}
+
+/* s->flags: the SERVER_ERROR of a refused value is due once it has been
+ * swallowed (memcached sends nothing while it swallows). */
+#define TEXT_TOO_LARGE_DUE 0x1u
+
+/* A request the parser refused before its value: memcached skips the value
+ * without storing it (the bytes may arrive much later). */
+static void
+too_large(struct text_exec *x, const struct mc_text_req *r)
+{
+    drop_stale(x, r, STORE_TOO_LARGE);
+    x->s->swallow = r->swallow;
+    if (!r->noreply) {
+        x->s->flags |= TEXT_TOO_LARGE_DUE;
+    }
+}
+
+/*
+ * memcached's answer to a retrieval key over 250 bytes also discards every
+ * reply it has not written yet (conn_release_items): those of the requests
+ * since the start of the read or since the last completed get. Clients
+ * that pipeline past a bad key lose replies with memcached too.
+ */
+static void
+cull_unsent(struct text_exec *x, const struct mc_text_req *r)
+{
+    static const struct bstr bad_key = LIT("CLIENT_ERROR bad command line format");
+    bool retrieval = r->cmd == MC_TEXT_GET || r->cmd == MC_TEXT_GETS || r->cmd == MC_TEXT_GAT ||
+                     r->cmd == MC_TEXT_GATS;
+    if (retrieval && bstr_eq(r->error, bad_key) && buf_readable(x->out) > x->flushed) {
+        x->out->wpos = x->out->rpos + x->flushed;
+    }
+}
+
+enum session_rc
+mc_text_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)
+{
+    struct text_exec x = {
+        .s = s,
+        .store = s->env->store,
+        .m = s->metrics,
+        .out = s->out,
+        .flushed = buf_readable(s->out),
+        .err = 0,
+    };
+    const struct mc_text_limits lim = {.fits = text_fits, .ctx = s->env->store};
+    uint64_t limit = s->env->opts->reqs_per_event > 0 ? (uint64_t)s->env->opts->reqs_per_event : 1;
+    uint64_t served = 0;
+    size_t pos = 0;
+    enum session_rc rc = SESSION_OK;
+    *need = 0;
+
+    for (;;) {
+        if (s->swallow > 0) {
+            size_t n = len - pos < s->swallow ? len - pos : (size_t)s->swallow;
+            pos += n;
+            s->swallow -= n;
+            if (s->swallow > 0) {
+                break;
+            }
+            if (s->flags & TEXT_TOO_LARGE_DUE) {
+                s->flags &= ~TEXT_TOO_LARGE_DUE;
+                out_append(&x, reply_too_large.data, reply_too_large.len);
+            }
+        }
+        if (pos == len) {
+            break;
+        }
+        if (served >= limit) {
+            rc = SESSION_YIELD;
+            break;
+        }
+        if (buf_readable(x.out) > SESSION_OUT_HIGH) {
+            rc = SESSION_PAUSE;
+            break;
+        }
+        struct mc_text_req r;
+        enum mc_text_rc prc = mc_text_parse(data + pos, len - pos, &lim, &r);
+        if (prc == MC_TEXT_NEED_MORE) {
+            *need = r.need;
+            break;
+        }
+        served++;
+        if (prc == MC_TEXT_CLOSE) {
+            METRIC_INC(x.m, protocol_errors);
+            rc = SESSION_CLOSE;
+            break;
+        }
+        if (prc == MC_TEXT_ERROR) {
+            METRIC_INC(x.m, protocol_errors);
+            if (r.data.data != NULL) {
+                METRIC_INC(x.m, cmd_set); /* bad data chunk: memcached counts the set */
+            }
+            cull_unsent(&x, &r);
+            reply(&x, &r, r.error);
+            pos += r.consumed;
+        } else if (prc == MC_TEXT_TOO_LARGE) {
+            too_large(&x, &r);
+            pos += r.consumed;
+        } else {
+            text_handler_fn h = handlers[r.cmd] != NULL ? handlers[r.cmd] : cmd_unknown;
+            enum cmd_rc cr = h(&x, &r);
+            if (cr == CMD_PAUSE) {
+                rc = SESSION_PAUSE;
+                break;
+            }
+            pos += r.consumed;
+            if (cr == CMD_CLOSE) {
+                rc = SESSION_CLOSE;
+                break;
+            }
+        }
+        if (x.err != 0) {
+            break;
+        }
+    }
+    if (x.err != 0) {
+        log_warn("closing a connection: no memory for its replies");
+        rc = SESSION_CLOSE;
+    }
+    *consumed = pos;
+    return rc;
+}

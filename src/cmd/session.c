@@ -1,0 +1,109 @@
+/*
+ * session: picks a connection's protocol on its first byte and hands every
+ * later call to that protocol's loop, through a table keyed by protocol.
+ *
+ *   first byte   -B auto            -B ascii   -B binary
+ *   0x80         memcached binary   text       binary
+ *   '*'          RESP               text       binary
+ *   other        memcached text     text       binary
+ *
+ * A protocol whose row has no process function yet (binary, RESP: later
+ * issues) closes the connection at once without a reply: a binary or RESP
+ * client then fails fast, where text replies ("ERROR\r\n" per line) would
+ * leave it waiting for a frame that never comes.
+ */
+#include "stashd/cmd/session.h"
+
+#include <string.h>
+
+#include "cmd/mc_text_cmd.h"
+#include "stashd/proto/mc_text.h"
+#include "stashd/util/options.h"
+
+enum session_proto {
+    SESSION_PROTO_NONE = 0, /* no byte seen yet */
+    SESSION_PROTO_TEXT,     /* memcached text (and meta) */
+    SESSION_PROTO_BINARY,   /* memcached binary */
+    SESSION_PROTO_RESP,     /* Redis RESP2/3 */
+    SESSION_PROTO_COUNT
+};
+
+typedef enum session_rc (*session_process_fn)(struct session *s, const char *data, size_t len,
+                                              size_t *consumed, size_t *need);
+
+struct session_proto_ops {
+    const char *name;
+    session_process_fn process;      /* NULL: not served yet, close */
+    void (*fini)(struct session *s); /* frees proto_state; NULL if none */
+};
+
+static const struct session_proto_ops protos[SESSION_PROTO_COUNT] = {
+    [SESSION_PROTO_TEXT] = {.name = "text", .process = mc_text_cmd_process},
+    [SESSION_PROTO_BINARY] = {.name = "binary"},
+    [SESSION_PROTO_RESP] = {.name = "resp"},
+};
+
+static enum session_proto
+sniff(const struct options *o, unsigned char first)
+{
+    if (o->protocol != NULL && strcmp(o->protocol, "ascii") == 0) {
+        return SESSION_PROTO_TEXT;
+    }
+    if (o->protocol != NULL && strcmp(o->protocol, "binary") == 0) {
+        return SESSION_PROTO_BINARY;
+    }
+    if (first == 0x80) {
+        return SESSION_PROTO_BINARY;
+    }
+    if (first == '*') {
+        return SESSION_PROTO_RESP;
+    }
+    return SESSION_PROTO_TEXT;
+}
+
+void
+session_init(struct session *s, const struct cmd_env *env, struct metrics *m, struct buf *out)
+{
+    memset(s, 0, sizeof(*s));
+    s->env = env;
+    s->metrics = m;
+    s->out = out;
+}
+
+void
+session_fini(struct session *s)
+{
+    if (s->proto > SESSION_PROTO_NONE && s->proto < SESSION_PROTO_COUNT &&
+        protos[s->proto].fini != NULL) {
+        protos[s->proto].fini(s);
+    }
+    s->proto_state = NULL;
+    s->proto = SESSION_PROTO_NONE;
+}
+
+enum session_rc
+session_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)
+{
+    *consumed = 0;
+    *need = 0;
+    if (s->proto == SESSION_PROTO_NONE) {
+        if (len == 0) {
+            return SESSION_OK;
+        }
+        s->proto = sniff(s->env->opts, (unsigned char)data[0]);
+    }
+    const struct session_proto_ops *p = &protos[s->proto];
+    if (p->process == NULL) {
+        return SESSION_CLOSE;
+    }
+    return p->process(s, data, len, consumed, need);
+}
+
+size_t
+session_max_request(const struct session *s)
+{
+    /* A storage line (a few KiB at most, unless it came whole) plus its
+     * value, or a multi-get line: the sum bounds both. Larger values are
+     * swallowed as they arrive, never buffered. */
+    return (size_t)s->env->opts->max_item_size + MC_TEXT_KEYS_LINE_MAX + 2;
+}

@@ -1,0 +1,137 @@
+// layer: cmd
+/*
+ * Fuzz target for cmd/session over the memcached text protocol, against a
+ * real small store made once. The first input byte picks where the rest is
+ * cut in two, as two reads would deliver it; the driver plays net/ (keeps
+ * unconsumed bytes, drains replies, calls again after a yield or a pause)
+ * and checks the session's promises: it consumes at most what it is given,
+ * reports a need only beyond what it has, and always makes progress.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stashd/cmd/session.h"
+#include "stashd/store/store.h"
+#include "stashd/util/buf.h"
+#include "stashd/util/clock.h"
+#include "stashd/util/hash.h"
+#include "stashd/util/log.h"
+#include "stashd/util/metrics.h"
+#include "stashd/util/options.h"
+
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static struct {
+    struct store *store;
+    struct options opts;
+    struct cmd_env env;
+    struct metrics m;
+    struct buf out;
+} fz;
+
+static void
+fz_shutdown(void *ctx, bool graceful)
+{
+    (void)ctx;
+    (void)graceful;
+}
+
+static void
+fz_setup(void)
+{
+    if (fz.store != NULL) {
+        return;
+    }
+    clock_setup();
+    hash_setup(7);
+    log_set_verbosity(0);
+    struct store_config cfg = {
+        .memory_limit = 8u << 20,
+        .max_item_size = 4096,
+        .growth_factor = 1.25,
+        .slab_min_size = 48,
+        .shards = 2,
+        .threads = 1,
+        .evictions = true,
+        .cas_enabled = true,
+    };
+    if (store_create(&fz.store, &cfg) != 0) {
+        abort();
+    }
+    options_init(&fz.opts); /* made once, like the store: never freed */
+    fz.opts.reqs_per_event = 4;
+    fz.opts.flush_enabled = true;
+    fz.opts.shutdown_enabled = true;
+    fz.opts.max_item_size = 4096;
+    fz.opts.conn_limit = 16;
+    fz.env = (struct cmd_env){
+        .store = fz.store,
+        .opts = &fz.opts,
+        .shutdown = fz_shutdown,
+        .threads = 1,
+    };
+    buf_init(&fz.out);
+}
+
+/* Serve what `in` holds; false once the session asked to close. */
+static bool
+serve(struct session *s, char *in, size_t *len)
+{
+    for (int turns = 0;; turns++) {
+        CHECK(turns < 100000);
+        size_t consumed = 0, need = 0;
+        enum session_rc rc = session_process(s, in, *len, &consumed, &need);
+        CHECK(consumed <= *len);
+        memmove(in, in + consumed, *len - consumed);
+        *len -= consumed;
+        buf_reset(&fz.out);
+        if (rc == SESSION_CLOSE) {
+            return false;
+        }
+        if (rc == SESSION_OK) {
+            CHECK(need == 0 || need > *len);
+            CHECK(need <= session_max_request(s));
+            return true;
+        }
+        if (rc == SESSION_PAUSE) {
+            continue; /* replies drained: go on */
+        }
+        CHECK(consumed > 0); /* a yield means requests were served */
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fz_setup();
+    if (size == 0) {
+        return 0;
+    }
+    size_t n = size - 1;
+    size_t cut = (size_t)data[0] * n / 256;
+    char *in = malloc(n > 0 ? n : 1);
+    if (in == NULL) {
+        return 0;
+    }
+    struct session s;
+    session_init(&s, &fz.env, &fz.m, &fz.out);
+    size_t len = 0;
+    memcpy(in, data + 1, cut);
+    len = cut;
+    if (serve(&s, in, &len)) {
+        memcpy(in + len, data + 1 + cut, n - cut);
+        len += n - cut;
+        serve(&s, in, &len);
+    }
+    session_fini(&s);
+    free(in);
+    return 0;
+}
