@@ -414,21 +414,11 @@ describe_peer(struct conn *c)
     }
     struct sockaddr_storage ss;
     int len = sizeof(ss);
-    char host[48] = "?";
-    int port = 0;
     if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            uv_ip6_name(a, host, sizeof(host));
-            port = ntohs(a->sin6_port);
-            snprintf(c->addr, sizeof(c->addr), "tcp6:[%s]:%d", host, port);
-            return;
-        }
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        uv_ip4_name(a, host, sizeof(host));
-        port = ntohs(a->sin_port);
+        listener_format_addr((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
+    } else {
+        snprintf(c->addr, sizeof(c->addr), "tcp:?");
     }
-    snprintf(c->addr, sizeof(c->addr), "tcp:%s:%d", host, port);
 }
 
 static void
@@ -471,6 +461,7 @@ conn_accept(struct listener *l)
         uv_tcp_nodelay(&c->h.tcp, 1);
     }
     c->id = net_next_conn_id(w->net);
+    c->listen_addr = l->addr;
     describe_peer(c);
     buf_init(&c->rbuf);
     buf_init(&c->out[0]);

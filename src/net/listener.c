@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -61,8 +62,23 @@ make_tcp_socket(const struct addrinfo *ai, bool reuseport, int backlog, bool do_
     return fd;
 }
 
+void
+listener_format_addr(const struct sockaddr *sa, char *out, size_t cap)
+{
+    char host[64] = "?";
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        snprintf(out, cap, "tcp6:[%s]:%u", host, ntohs(a->sin6_port));
+    } else {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        snprintf(out, cap, "tcp:%s:%u", host, ntohs(a->sin_port));
+    }
+}
+
 static int
-attach(struct worker *w, int fd, bool is_unix)
+attach(struct worker *w, int fd, bool is_unix, const char *addr)
 {
     struct listener *l = calloc(1, sizeof(*l));
     if (l == NULL) {
@@ -71,6 +87,8 @@ attach(struct worker *w, int fd, bool is_unix)
     }
     l->w = w;
     l->is_unix = is_unix;
+    l->addr = addr;
+    l->id = net_next_conn_id(w->net);
     int rc = is_unix ? uv_pipe_init(&w->loop, &l->h.pipe, 0) : uv_tcp_init(&w->loop, &l->h.tcp);
     if (rc == 0) {
         rc = is_unix ? uv_pipe_open(&l->h.pipe, fd) : uv_tcp_open(&l->h.tcp, fd);
@@ -81,8 +99,10 @@ attach(struct worker *w, int fd, bool is_unix)
         return rc;
     }
     l->h.handle.data = l;
+    pthread_mutex_lock(&w->conns_lock);
     l->next = w->listeners;
     w->listeners = l;
+    pthread_mutex_unlock(&w->conns_lock);
     return 0;
 }
 
@@ -123,6 +143,13 @@ bind_tcp_address(const char *spec, int port, int backlog, struct worker *workers
             break;
         }
         close(probe);
+        char text[128];
+        listener_format_addr(ai->ai_addr, text, sizeof(text));
+        const char *addr = net_keep_addr(workers[0].net, text);
+        if (addr == NULL) {
+            rc = -ENOMEM;
+            break;
+        }
         for (unsigned i = 0; i < nw; i++) {
             int fd = make_tcp_socket(ai, true, backlog, true);
             if (fd < 0) {
@@ -130,7 +157,7 @@ bind_tcp_address(const char *spec, int port, int backlog, struct worker *workers
                 rc = fd;
                 break;
             }
-            rc = attach(&workers[i], fd, false);
+            rc = attach(&workers[i], fd, false, addr);
             if (rc != 0) {
                 break;
             }
@@ -169,12 +196,19 @@ bind_unix(const struct options *o, struct worker *workers, unsigned nw)
         close(fd);
         return rc;
     }
+    char text[128];
+    snprintf(text, sizeof(text), "unix:%s", o->unix_socket);
+    const char *addr = net_keep_addr(workers[0].net, text);
+    if (addr == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
     for (unsigned i = 0; i < nw; i++) {
         int d = i + 1 < nw ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : fd;
         if (d < 0) {
             return -errno;
         }
-        rc = attach(&workers[i], d, true);
+        rc = attach(&workers[i], d, true, addr);
         if (rc != 0) {
             return rc;
         }
@@ -226,8 +260,10 @@ listener_free(uv_handle_t *h)
 void
 listener_close_all(struct worker *w)
 {
+    pthread_mutex_lock(&w->conns_lock);
     struct listener *l = w->listeners;
     w->listeners = NULL;
+    pthread_mutex_unlock(&w->conns_lock);
     while (l != NULL) {
         struct listener *next = l->next;
         uv_close(&l->h.handle, listener_free);

@@ -22,6 +22,8 @@ struct net {
     unsigned started;
     uint64_t conns;   /* open connections, all workers (atomic) */
     unsigned next_id; /* connection ids (atomic) */
+    char **addrs;     /* listening addresses (net_keep_addr); set before start */
+    unsigned naddrs;
 };
 
 const struct cmd_env *
@@ -59,6 +61,25 @@ net_next_conn_id(struct net *n)
     return __atomic_add_fetch(&n->next_id, 1, __ATOMIC_RELAXED);
 }
 
+const char *
+net_keep_addr(struct net *n, const char *addr)
+{
+    for (unsigned i = 0; i < n->naddrs; i++) {
+        if (strcmp(n->addrs[i], addr) == 0) {
+            return n->addrs[i];
+        }
+    }
+    char **v = realloc(n->addrs, (n->naddrs + 1) * sizeof(*v));
+    if (v == NULL) {
+        return NULL;
+    }
+    n->addrs = v;
+    if ((v[n->naddrs] = strdup(addr)) == NULL) {
+        return NULL;
+    }
+    return v[n->naddrs++];
+}
+
 static void
 env_sum_metrics(void *ctx, struct metrics *out)
 {
@@ -75,12 +96,18 @@ env_each_conn(void *ctx, cmd_conn_fn fn, void *fnctx)
     for (unsigned i = 0; i < n->nworkers; i++) {
         struct worker *w = &n->workers[i];
         pthread_mutex_lock(&w->conns_lock);
+        /* Every worker listens on the same addresses: list worker 0's. */
+        for (struct listener *l = i == 0 ? w->listeners : NULL; l != NULL; l = l->next) {
+            struct cmd_conn_info li = { .addr = l->addr, .state = "conn_listening", .id = l->id };
+            fn(fnctx, &li);
+        }
         for (struct conn *c = w->conns; c != NULL; c = c->next) {
             struct cmd_conn_info ci = {
                 .addr = c->addr,
                 .state = __atomic_load_n(&c->state, __ATOMIC_RELAXED),
                 .idle_secs = 0,
                 .id = c->id,
+                .listen_addr = c->listen_addr,
             };
             uint32_t last = __atomic_load_n(&c->last_active, __ATOMIC_RELAXED);
             uint32_t now = clock_now();
@@ -204,6 +231,10 @@ net_destroy(struct net **np)
     for (unsigned i = 0; i < n->nworkers; i++) {
         worker_fini(&n->workers[i]);
     }
+    for (unsigned i = 0; i < n->naddrs; i++) {
+        free(n->addrs[i]);
+    }
+    free(n->addrs);
     free(n->workers);
     free(n);
     *np = NULL;

@@ -26,7 +26,9 @@ struct listener {
     } h;
     struct worker *w;
     bool is_unix;
-    struct listener *next;
+    const char *addr; /* "tcp:127.0.0.1:11211"; owned by net, outlives the listener */
+    unsigned id;
+    struct listener *next; /* w->listeners; changed under w->conns_lock */
 };
 
 /*
@@ -65,6 +67,7 @@ struct conn {
     const char *state;
     unsigned id;
     char addr[128];
+    const char *listen_addr; /* the listener's address; owned by net */
 };
 
 struct worker {
@@ -104,6 +107,8 @@ const struct options *net_opts(const struct net *n);
 bool net_conn_admit(struct net *n);
 void net_conn_release(struct net *n);
 unsigned net_next_conn_id(struct net *n);
+/* Keep a copy of a listening address for the life of net; NULL on ENOMEM. */
+const char *net_keep_addr(struct net *n, const char *addr);
 
 /* worker.c */
 int worker_init(struct worker *w, struct net *n, unsigned index);
@@ -115,6 +120,8 @@ void worker_fini(struct worker *w);
 
 /* listener.c */
 int listener_bind_all(struct net *n, struct worker *workers, unsigned nworkers);
+/* Format a socket address as stats conns shows it: tcp:1.2.3.4:5, tcp6:[::1]:5. */
+void listener_format_addr(const struct sockaddr *sa, char *out, size_t cap);
 int listener_start(struct worker *w);
 void listener_close_all(struct worker *w);
 
