@@ -1,0 +1,106 @@
+/*
+ * Self-checking values; see value.h for the layout.
+ */
+#include "value.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char alphabet[64] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+
+static uint32_t
+key_hash(uint64_t key)
+{
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdull;
+    key ^= key >> 33;
+    key *= 0xc4ceb9fe1a85ec53ull;
+    key ^= key >> 33;
+    return (uint32_t)key;
+}
+
+static void
+put_hex(char *dst, uint64_t v, int digits)
+{
+    static const char hex[16] = "0123456789abcdef";
+    for (int i = digits - 1; i >= 0; i--) {
+        dst[i] = hex[v & 15];
+        v >>= 4;
+    }
+}
+
+static void
+make_header(char hdr[VALUE_HEADER], uint32_t h, size_t len)
+{
+    put_hex(hdr, h, 8);
+    put_hex(hdr + 8, len, 7);
+    hdr[15] = '|';
+}
+
+int
+value_gen_init(struct value_gen *vg, size_t max_len)
+{
+    if (max_len > VALUE_MAX_LEN) {
+        return -EINVAL;
+    }
+    /* At least 4 KiB, so value_check() compares big values in few chunks. */
+    size_t n = max_len < 4096 ? 4096 : max_len;
+    vg->pattern = malloc(n + 64);
+    if (vg->pattern == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n + 64; i++) {
+        vg->pattern[i] = alphabet[i & 63];
+    }
+    vg->max_len = n;
+    return 0;
+}
+
+void
+value_gen_fini(struct value_gen *vg)
+{
+    free(vg->pattern);
+    vg->pattern = NULL;
+}
+
+void
+value_fill(const struct value_gen *vg, uint64_t key, char *dst, size_t len)
+{
+    uint32_t h = key_hash(key);
+    char hdr[VALUE_HEADER];
+    make_header(hdr, h, len);
+    if (len <= VALUE_HEADER) {
+        memcpy(dst, hdr, len);
+        return;
+    }
+    memcpy(dst, hdr, VALUE_HEADER);
+    memcpy(dst + VALUE_HEADER, vg->pattern + ((h + VALUE_HEADER) & 63), len - VALUE_HEADER);
+}
+
+bool
+value_check(const struct value_gen *vg, uint64_t key, const char *src, size_t len)
+{
+    if (len > VALUE_MAX_LEN) {
+        return false;
+    }
+    uint32_t h = key_hash(key);
+    char hdr[VALUE_HEADER];
+    make_header(hdr, h, len);
+    if (len <= VALUE_HEADER) {
+        return memcmp(src, hdr, len) == 0;
+    }
+    if (memcmp(src, hdr, VALUE_HEADER) != 0) {
+        return false;
+    }
+    /* The body is periodic (64 bytes), so a value longer than the pattern
+     * (written by an earlier run with bigger values) is checked in chunks. */
+    for (size_t pos = VALUE_HEADER; pos < len;) {
+        size_t n = len - pos < vg->max_len ? len - pos : vg->max_len;
+        if (memcmp(src + pos, vg->pattern + ((h + pos) & 63), n) != 0) {
+            return false;
+        }
+        pos += n;
+    }
+    return true;
+}
