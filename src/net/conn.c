@@ -42,13 +42,29 @@ set_state(struct conn *c, const char *state)
     __atomic_store_n(&c->state, state, __ATOMIC_RELAXED);
 }
 
+/* Keep the worker's conn_buffer_bytes gauge equal to what its
+ * connections hold: called after anything that may resize a buffer. */
+static void
+account(struct conn *c)
+{
+    size_t now = c->rbuf.cap + c->out[0].cap + c->out[1].cap;
+    if (now != c->accounted) {
+        METRIC_ADD(&c->w->metrics, conn_buffer_bytes, (uint64_t)now - (uint64_t)c->accounted);
+        c->accounted = now;
+    }
+}
+
 /* --- read-buffer pool ---------------------------------------------- */
 
 static void
 rbuf_borrow(struct conn *c)
 {
     struct worker *w = c->w;
-    char *p = w->rpool_n > 0 ? w->rpool[--w->rpool_n] : malloc(NET_RBUF_SIZE);
+    bool pooled = w->rpool_n > 0;
+    char *p = pooled ? w->rpool[--w->rpool_n] : malloc(NET_RBUF_SIZE);
+    if (pooled) {
+        METRIC_ADD(&w->metrics, conn_buffer_bytes, (uint64_t)0 - NET_RBUF_SIZE);
+    }
     if (p != NULL) {
         c->rbuf.data = p;
         c->rbuf.cap = NET_RBUF_SIZE;
@@ -67,6 +83,7 @@ rbuf_release_if_empty(struct conn *c)
     }
     if (b->cap == NET_RBUF_SIZE && w->rpool_n < w->rpool_cap) {
         w->rpool[w->rpool_n++] = b->data;
+        METRIC_ADD(&w->metrics, conn_buffer_bytes, NET_RBUF_SIZE); /* now the pool's */
         buf_init(b);
     } else {
         buf_fini(b);
@@ -144,6 +161,7 @@ on_close(uv_handle_t *h)
     rbuf_release_if_empty(c);
     buf_fini(&c->out[0]);
     buf_fini(&c->out[1]);
+    account(c);
     free(c);
 }
 
@@ -228,6 +246,7 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
     }
     if (nread == 0) {
         rbuf_release_if_empty(c);
+        account(c);
         return;
     }
     c->rbuf.wpos += (size_t)nread;
@@ -296,6 +315,7 @@ conn_run(struct conn *c)
     if (buf_readable(c->sess.out) > 0 || c->closing) {
         mark_dirty(c);
     }
+    account(c);
 }
 
 /* --- writing -------------------------------------------------------- */
@@ -313,6 +333,7 @@ on_write(uv_write_t *req, int status)
     METRIC_ADD(&c->w->metrics, bytes_written, buf_readable(done));
     buf_reset(done);
     buf_shrink(done, CONN_OUT_KEEP);
+    account(c);
     conn_flush(c);
     if (c->closed || c->writing) {
         return;
@@ -352,6 +373,7 @@ conn_flush(struct conn *c)
     if ((size_t)r == n) {
         buf_reset(o);
         buf_shrink(o, CONN_OUT_KEEP);
+        account(c);
         if (c->closing) {
             conn_close(c);
         }

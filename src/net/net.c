@@ -24,7 +24,15 @@ struct net {
     unsigned next_id; /* connection ids (atomic) */
     char **addrs;     /* listening addresses (net_keep_addr); set before start */
     unsigned naddrs;
+    struct admin *admin; /* NULL unless --admin-port */
+    bool ready;          /* serving: set by net_start, cleared by drain/stop (atomic) */
 };
+
+bool
+net_ready(struct net *n)
+{
+    return __atomic_load_n(&n->ready, __ATOMIC_RELAXED);
+}
 
 const struct cmd_env *
 net_env(const struct net *n)
@@ -162,6 +170,12 @@ net_create(struct net **np, const struct net_config *cfg)
     if (rc != 0) {
         goto fail_workers;
     }
+    if (cfg->opts->admin_port > 0) {
+        rc = admin_create(&n->admin, n, cfg->opts->admin_listen, (int)cfg->opts->admin_port);
+        if (rc != 0) {
+            goto fail_workers;
+        }
+    }
     *np = n;
     return 0;
 
@@ -188,12 +202,14 @@ net_start(struct net *n)
             return rc;
         }
     }
+    __atomic_store_n(&n->ready, true, __ATOMIC_RELAXED);
     return 0;
 }
 
 void
 net_stop(struct net *n)
 {
+    __atomic_store_n(&n->ready, false, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < n->nworkers; i++) {
         worker_stop(&n->workers[i]);
     }
@@ -202,6 +218,7 @@ net_stop(struct net *n)
 void
 net_drain(struct net *n)
 {
+    __atomic_store_n(&n->ready, false, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < n->nworkers; i++) {
         worker_drain(&n->workers[i]);
     }
@@ -223,6 +240,7 @@ net_destroy(struct net **np)
     for (unsigned i = 0; i < n->started; i++) {
         worker_join(&n->workers[i]);
     }
+    admin_destroy(&n->admin);
     for (unsigned i = n->started; i < n->nworkers; i++) {
         /* Never started: run the loop once to close its handles. */
         worker_stop(&n->workers[i]);

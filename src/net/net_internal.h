@@ -68,6 +68,7 @@ struct conn {
     unsigned id;
     char addr[128];
     const char *listen_addr; /* the listener's address; owned by net */
+    size_t accounted; /* buffer bytes counted in the worker's conn_buffer_bytes */
 };
 
 struct worker {
@@ -117,6 +118,14 @@ void worker_stop(struct worker *w);
 void worker_drain(struct worker *w);
 void worker_join(struct worker *w);
 void worker_fini(struct worker *w);
+
+/* net.c: readiness for /readyz (set once serving, cleared on drain/stop). */
+bool net_ready(struct net *n);
+
+/* admin.c: the admin HTTP listener (its own thread and loop). */
+struct admin;
+int admin_create(struct admin **ap, struct net *n, const char *addr, int port);
+void admin_destroy(struct admin **ap);
 
 /* listener.c */
 int listener_bind_all(struct net *n, struct worker *workers, unsigned nworkers);

@@ -131,6 +131,7 @@ worker_fini(struct worker *w)
     uv_loop_close(&w->loop);
     for (unsigned i = 0; i < w->rpool_n; i++) {
         free(w->rpool[i]);
+        METRIC_ADD(&w->metrics, conn_buffer_bytes, (uint64_t)0 - NET_RBUF_SIZE);
     }
     free(w->rpool);
     pthread_mutex_destroy(&w->conns_lock);

@@ -43,7 +43,8 @@
     X(conn_yields, COUNTER, "times a connection yielded to others (-R)")           \
     X(protocol_errors, COUNTER, "malformed requests answered with an error")       \
     X(conns_closed_output, COUNTER, "connections closed for unread output")        \
-    X(conns_idle_closed, COUNTER, "connections closed by idle timeout")
+    X(conns_idle_closed, COUNTER, "connections closed by idle timeout")                \
+    X(conn_buffer_bytes, GAUGE, "read and reply buffer memory held by connections")
 
 #define METRICS_FIELD(name, kind, help) uint64_t name;
 struct metrics {

@@ -95,7 +95,11 @@ struct options_list {
     X(log_format, OPT_STR, 0, "log-format", "text", 0, 0, 0, NULL,                                \
       "log line format: text or json")                                                            \
     X(drain_timeout, OPT_INT, 0, "drain-timeout", "10", 0, 3600, 0, "drain_timeout",              \
-      "seconds to let clients finish after SIGTERM before closing them (0 = close at once)")
+      "seconds to let clients finish after SIGTERM before closing them (0 = close at once)")     \
+    X(admin_port, OPT_INT, 0, "admin-port", "0", 0, 65535, 0, "admin_port",                       \
+      "HTTP port for /metrics, /healthz and /readyz (0 = off)")                                   \
+    X(admin_listen, OPT_STR, 0, "admin-listen", "127.0.0.1", 0, 0, 0, "admin_listen",             \
+      "address the admin HTTP port binds (0.0.0.0 for Kubernetes probes)")
 
 #define OPTIONS_FIELD(field, type, sf, lf, def, mn, mx, fv, sn, help) OPT_CTYPE_##type field;
 struct options {

@@ -1,0 +1,289 @@
+/*
+ * admin: the optional admin HTTP listener (--admin-port): GET /metrics
+ * (Prometheus text), /healthz (alive) and /readyz (ready to serve; 503 while
+ * starting or draining). It runs on a thread and loop of its own, so a
+ * scrape never delays a request on a worker; it reads the workers' figures
+ * the way `stats` does (relaxed loads, the store's own locks).
+ *
+ * HTTP is kept minimal on purpose: one request per connection, the request
+ * head bounded at 8 KiB, the reply with Content-Length, then close.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/net_internal.h"
+#include "stashd/cmd/prom.h"
+#include "stashd/util/log.h"
+
+#define ADMIN_HEAD_MAX 8192
+
+struct admin {
+    struct net *net;
+    pthread_t thread;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t stop_async;
+    bool running;
+};
+
+struct admin_conn {
+    uv_tcp_t tcp;
+    struct admin *a;
+    struct buf in;
+    struct buf out;
+    uv_write_t wreq;
+    bool replied;
+};
+
+static void
+admin_conn_free(uv_handle_t *h)
+{
+    struct admin_conn *c = h->data;
+    buf_fini(&c->in);
+    buf_fini(&c->out);
+    free(c);
+}
+
+static void
+on_written(uv_write_t *req, int status)
+{
+    struct admin_conn *c = req->data;
+    uv_close((uv_handle_t *)&c->tcp, admin_conn_free);
+}
+
+static void
+respond(struct admin_conn *c, int code, const char *reason, const char *ctype, const char *body,
+        size_t blen)
+{
+    c->replied = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    buf_reset(&c->out);
+    if (buf_appendf(&c->out,
+                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                    "Connection: close\r\n\r\n",
+                    code, reason, ctype, blen) != 0 ||
+        buf_append(&c->out, body, blen) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, admin_conn_free);
+        return;
+    }
+    uv_buf_t ub = uv_buf_init(c->out.data, (unsigned)buf_readable(&c->out));
+    c->wreq.data = c;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &ub, 1, on_written) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, admin_conn_free);
+    }
+}
+
+#define RESPOND_TEXT(c, code, reason, s) \
+    respond((c), (code), (reason), "text/plain; charset=utf-8", (s), sizeof(s) - 1)
+
+static void
+serve_metrics(struct admin_conn *c)
+{
+    struct buf body;
+    buf_init(&body);
+    struct prom_net_figures nf = {
+        .conn_buffer_bytes = 0,
+        .ready = net_ready(c->a->net) ? 1 : 0,
+    };
+    struct metrics m;
+    memset(&m, 0, sizeof(m));
+    const struct cmd_env *env = net_env(c->a->net);
+    env->sum_metrics(env->ctx, &m);
+    nf.conn_buffer_bytes = m.conn_buffer_bytes;
+    if (prom_render(env, &nf, &body) != 0) {
+        RESPOND_TEXT(c, 500, "Internal Server Error", "out of memory\n");
+    } else {
+        respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body.data,
+                buf_readable(&body));
+    }
+    buf_fini(&body);
+}
+
+/* Route a complete request head. */
+static void
+serve(struct admin_conn *c)
+{
+    const char *p = c->in.data;
+    size_t n = buf_readable(&c->in);
+    const char *sp1 = memchr(p, ' ', n);
+    const char *sp2 = sp1 != NULL ? memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - p)) : NULL;
+    if (sp1 == NULL || sp2 == NULL) {
+        RESPOND_TEXT(c, 400, "Bad Request", "bad request\n");
+        return;
+    }
+    bool get = (sp1 - p == 3 && memcmp(p, "GET", 3) == 0);
+    bool head = (sp1 - p == 4 && memcmp(p, "HEAD", 4) == 0);
+    if (!get && !head) {
+        RESPOND_TEXT(c, 405, "Method Not Allowed", "only GET\n");
+        return;
+    }
+    size_t plen = (size_t)(sp2 - sp1 - 1);
+    const char *path = sp1 + 1;
+    const char *q = memchr(path, '?', plen);
+    if (q != NULL) {
+        plen = (size_t)(q - path);
+    }
+    if (plen == 8 && memcmp(path, "/metrics", 8) == 0) {
+        serve_metrics(c);
+    } else if (plen == 8 && memcmp(path, "/healthz", 8) == 0) {
+        RESPOND_TEXT(c, 200, "OK", "ok\n");
+    } else if (plen == 7 && memcmp(path, "/readyz", 7) == 0) {
+        if (net_ready(c->a->net)) {
+            RESPOND_TEXT(c, 200, "OK", "ready\n");
+        } else {
+            RESPOND_TEXT(c, 503, "Service Unavailable", "not ready\n");
+        }
+    } else {
+        RESPOND_TEXT(c, 404, "Not Found", "not found\n");
+    }
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    struct admin_conn *c = h->data;
+    if (buf_reserve(&c->in, 1024, ADMIN_HEAD_MAX + 1) != 0) {
+        *out = uv_buf_init(NULL, 0);
+        return;
+    }
+    *out = uv_buf_init(c->in.data + c->in.wpos, (unsigned)buf_writable(&c->in));
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
+{
+    struct admin_conn *c = s->data;
+    if (c->replied) {
+        return;
+    }
+    if (nread < 0) {
+        uv_close((uv_handle_t *)&c->tcp, admin_conn_free);
+        return;
+    }
+    c->in.wpos += (size_t)nread;
+    size_t n = buf_readable(&c->in);
+    if (n >= 4 && memmem(c->in.data, n, "\r\n\r\n", 4) != NULL) {
+        serve(c);
+    } else if (memmem(c->in.data, n, "\n\n", 2) != NULL) {
+        serve(c);
+    } else if (n > ADMIN_HEAD_MAX) {
+        RESPOND_TEXT(c, 431, "Request Header Fields Too Large", "too large\n");
+    }
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+    struct admin *a = server->data;
+    if (status < 0) {
+        return;
+    }
+    struct admin_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return;
+    }
+    c->a = a;
+    buf_init(&c->in);
+    buf_init(&c->out);
+    uv_tcp_init(&a->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, admin_conn_free);
+    }
+}
+
+static void
+close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h)) {
+        uv_close(h, h->type == UV_TCP && h->data != NULL && h->data != arg ? admin_conn_free
+                                                                          : NULL);
+    }
+}
+
+static void
+on_stop(uv_async_t *h)
+{
+    struct admin *a = h->data;
+    uv_walk(&a->loop, close_walk, a);
+}
+
+static void *
+admin_main(void *arg)
+{
+    struct admin *a = arg;
+    uv_run(&a->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+int
+admin_create(struct admin **ap, struct net *n, const char *addr, int port)
+{
+    struct admin *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        return -ENOMEM;
+    }
+    a->net = n;
+    int rc = uv_loop_init(&a->loop);
+    if (rc != 0) {
+        free(a);
+        return rc;
+    }
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+    struct addrinfo *res = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    if (getaddrinfo(addr[0] != '\0' ? addr : NULL, portstr, &hints, &res) != 0) {
+        log_error("admin listener: cannot resolve %s", addr);
+        rc = -EINVAL;
+        goto fail_loop;
+    }
+    uv_tcp_init(&a->loop, &a->listener);
+    a->listener.data = a;
+    rc = uv_tcp_bind(&a->listener, res->ai_addr, 0);
+    freeaddrinfo(res);
+    rc = rc ? rc : uv_listen((uv_stream_t *)&a->listener, 128, on_connection);
+    if (rc != 0) {
+        log_error("admin listener on %s port %d: %s", addr, port, uv_strerror(rc));
+        uv_close((uv_handle_t *)&a->listener, NULL);
+        goto fail_loop;
+    }
+    uv_async_init(&a->loop, &a->stop_async, on_stop);
+    a->stop_async.data = a;
+    rc = pthread_create(&a->thread, NULL, admin_main, a);
+    if (rc != 0) {
+        rc = -rc;
+        uv_close((uv_handle_t *)&a->listener, NULL);
+        uv_close((uv_handle_t *)&a->stop_async, NULL);
+        goto fail_loop;
+    }
+    a->running = true;
+    log_info("admin HTTP on %s port %d", addr, port);
+    *ap = a;
+    return 0;
+
+fail_loop:
+    uv_run(&a->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&a->loop);
+    free(a);
+    return rc;
+}
+
+void
+admin_destroy(struct admin **ap)
+{
+    struct admin *a = *ap;
+    if (a == NULL) {
+        return;
+    }
+    if (a->running) {
+        uv_async_send(&a->stop_async);
+        pthread_join(a->thread, NULL);
+    }
+    uv_loop_close(&a->loop);
+    free(a);
+    *ap = NULL;
+}

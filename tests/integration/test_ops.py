@@ -1,0 +1,170 @@
+"""Operations features: the admin HTTP listener (/metrics, /healthz,
+/readyz), draining on SIGTERM, and the --healthcheck client mode.
+
+All stashd-only: memcached has no admin port, exits at once on SIGTERM and
+has no health-check mode.
+"""
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN, HOST, Conn, free_port
+
+pytestmark = pytest.mark.stashd_only
+
+
+def http_get(port, path, timeout=5):
+    c = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.getheader("Content-Type"), r.read().decode()
+    finally:
+        c.close()
+
+
+def parse_prom(text):
+    """{(name, labels): value} from Prometheus text; checks HELP/TYPE."""
+    out, typed = {}, set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            typed.add(line.split()[2])
+            continue
+        if not line or line.startswith("#"):
+            continue
+        series, value = line.rsplit(" ", 1)
+        name, _, labels = series.partition("{")
+        assert name in typed, f"{name} has no TYPE line"
+        out[(name, labels.rstrip("}"))] = float(value)
+    return out
+
+
+@pytest.fixture
+def admin(server):
+    port = free_port()
+    srv = server(args=["--admin-port", str(port), "-t", "2"])
+    srv.admin_port = port
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            http_get(port, "/healthz")
+            return srv
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def test_health_and_ready(admin):
+    assert http_get(admin.admin_port, "/healthz")[0] == 200
+    status, _, body = http_get(admin.admin_port, "/readyz")
+    assert (status, body) == (200, "ready\n")
+    assert http_get(admin.admin_port, "/nope")[0] == 404
+
+
+def test_metrics_follow_commands(admin):
+    c = admin.connect()
+    c.expect(b"set k 0 0 1\r\nx\r\n", b"STORED\r\n")
+    c.expect(b"get k\r\n", b"VALUE k 0 1\r\nx\r\nEND\r\n")
+    c.expect(b"get nope\r\n", b"END\r\n")
+    c.expect(b"delete nope\r\n", b"NOT_FOUND\r\n")
+    status, ctype, body = http_get(admin.admin_port, "/metrics")
+    assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
+    m = parse_prom(body)
+    cmd = "memcached_commands_total"
+    assert m[(cmd, 'command="get",status="hit"')] == 1
+    assert m[(cmd, 'command="get",status="miss"')] == 1
+    assert m[(cmd, 'command="set",status="hit"')] == 1
+    assert m[(cmd, 'command="delete",status="miss"')] == 1
+    assert m[("memcached_current_items", "")] == 1
+    assert m[("memcached_current_connections", "")] == 1
+    assert m[("memcached_limit_bytes", "")] == 64 * 1024 * 1024
+    assert m[("memcached_up", "")] == 1
+    assert m[("stashd_ready", "")] == 1
+    assert m[("stashd_hash_table_bytes", "")] > 0
+    assert m[("stashd_resident_bytes", "")] > 0
+    # A connection holding a read buffer shows in the buffer gauge.
+    c.send(b"set big 0 0 100000\r\n" + b"x" * 50000)
+    time.sleep(0.2)
+    m = parse_prom(http_get(admin.admin_port, "/metrics")[2])
+    assert m[("stashd_conn_buffer_bytes", "")] >= 100000
+
+
+def test_bad_http_is_answered(admin):
+    s = socket.create_connection((HOST, admin.admin_port), timeout=5)
+    s.sendall(b"POST /metrics HTTP/1.1\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 405")
+    s.close()
+    s = socket.create_connection((HOST, admin.admin_port), timeout=5)
+    s.sendall(b"GET /" + b"a" * 9000)
+    try:
+        # 431, or a reset: the server closes with the excess unread.
+        reply = s.recv(100)
+        assert reply == b"" or reply.startswith(b"HTTP/1.1 431")
+    except ConnectionResetError:
+        pass
+    s.close()
+    # The listener is still fine afterwards.
+    assert http_get(admin.admin_port, "/healthz")[0] == 200
+
+
+def test_drain_finishes_requests_in_flight(admin):
+    """SIGTERM: readiness flips, no new connections, a request half-sent
+    before the signal still completes, idle clients are closed, exit 0."""
+    busy = admin.connect()
+    idle = admin.connect()
+    idle.send(b"version\r\n")
+    assert idle.read_until().startswith(b"VERSION ")
+    busy.send(b"set k 0 0 10\r\n01234")  # value half sent
+    time.sleep(0.1)
+    admin.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    assert admin.alive(), "exited with a request in flight"
+    assert http_get(admin.admin_port, "/readyz")[0] == 503
+    with pytest.raises(OSError):
+        socket.create_connection((HOST, admin.port), timeout=1).recv(1)
+    assert idle.is_closed(), "idle client not closed on drain"
+    busy.send(b"56789\r\nget k\r\n")
+    assert busy.read_until(b"STORED\r\n") == b"STORED\r\n"
+    assert busy.read_until(b"END\r\n") == b"VALUE k 0 10\r\n0123456789\r\nEND\r\n"
+    assert admin.wait_exit(timeout=5) == 0
+
+
+def test_drain_timeout_and_second_signal(server):
+    srv = server(args=["--drain-timeout", "1"])
+    c = srv.connect()
+    c.send(b"set k 0 0 10\r\n01")  # never finished
+    time.sleep(0.1)
+    t = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.wait_exit(timeout=5) == 0
+    assert 0.8 < time.monotonic() - t < 3
+    srv2 = server(args=["--drain-timeout", "30"])
+    c2 = srv2.connect()
+    c2.send(b"set k 0 0 10\r\n01")
+    time.sleep(0.1)
+    srv2.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    t = time.monotonic()
+    srv2.proc.send_signal(signal.SIGTERM)
+    assert srv2.wait_exit(timeout=5) == 0
+    assert time.monotonic() - t < 2
+
+
+def test_healthcheck_mode(mc):
+    ok = subprocess.run([BIN, "--healthcheck", f"{HOST}:{mc.port}"], timeout=10)
+    assert ok.returncode == 0
+    bad = subprocess.run([BIN, "--healthcheck", f"{HOST}:{free_port()}"], timeout=10,
+                         stderr=subprocess.PIPE)
+    assert bad.returncode == 1 and b"unhealthy" in bad.stderr
+
+
+def test_healthcheck_unix(server):
+    srv = server(unix=True)
+    assert subprocess.run([BIN, "--healthcheck", srv.unix_path], timeout=10).returncode == 0
