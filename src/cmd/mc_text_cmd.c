@@ -30,6 +30,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cmd/mc_auth.h"
+#include "cmd/mc_meta_cmd.h"
 #include "cmd/mc_stats.h"
 #include "stashd/proto/mc_text.h"
 #include "stashd/store/store.h"
@@ -531,8 +533,7 @@ cmd_stats(struct text_exec *x, const struct mc_text_req *r)
     return CMD_DONE;
 }
 
-/* Meta commands are parsed by mc_meta (not yet): memcached before 1.6
- * answered them so. */
+/* A command without a handler (none today). */
 static enum cmd_rc
 cmd_unknown(struct text_exec *x, const struct mc_text_req *r)
 {
@@ -540,7 +541,8 @@ cmd_unknown(struct text_exec *x, const struct mc_text_req *r)
     return CMD_DONE;
 }
 
-/* Dispatch: one handler per command; NULL rows (meta) answer "ERROR". */
+/* Dispatch: one handler per command; meta commands (MC_TEXT_MG .. ME) go
+ * to mc_meta_cmd, which also reads an ms data block (see the loop). */
 static const text_handler_fn handlers[MC_TEXT_CMD_COUNT] = {
     [MC_TEXT_GET] = cmd_get,
     [MC_TEXT_GETS] = cmd_get,
@@ -574,8 +576,13 @@ text_fits(void *ctx, size_t nkey, size_t nbytes)
 }
 
 /* s->flags: the SERVER_ERROR of a refused value is due once it has been
- * swallowed (memcached sends nothing while it swallows). */
+ * swallowed (memcached sends nothing while it swallows); for a refused ms
+ * the due reply is a meta error id in TEXT_META_DUE_MASK. TEXT_AUTHED: the
+ * client passed ASCII authentication (-S). */
 #define TEXT_TOO_LARGE_DUE 0x1u
+#define TEXT_AUTHED 0x2u
+#define TEXT_META_DUE_SHIFT 8
+#define TEXT_META_DUE_MASK (0xffu << TEXT_META_DUE_SHIFT)
 
 /* A request the parser refused before its value: memcached skips the value
  * without storing it (the bytes may arrive much later). */
@@ -606,6 +613,25 @@ cull_unsent(struct text_exec *x, const struct mc_text_req *r)
     }
 }
 
+/*
+ * memcached's ASCII authentication (-S) answers every request of one read
+ * into the same response, so only the last reply of a read survives
+ * ("get a\r\nset a 0 0 9\r\nuser pass\r\n" gets "STORED" alone). The reply
+ * just made, at out[before..], replaces the previous one of this call (at
+ * prev, SIZE_MAX if none); returns where the survivor starts.
+ */
+static size_t
+keep_last_auth_reply(struct buf *out, size_t prev, size_t before)
+{
+    if (prev == SIZE_MAX) {
+        return before;
+    }
+    size_t n = buf_readable(out) - before;
+    memmove(out->data + out->rpos + prev, out->data + out->rpos + before, n);
+    out->wpos = out->rpos + prev + n;
+    return prev;
+}
+
 enum session_rc
 mc_text_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)
 {
@@ -621,6 +647,7 @@ mc_text_cmd_process(struct session *s, const char *data, size_t len, size_t *con
     uint64_t limit = s->env->opts->reqs_per_event > 0 ? (uint64_t)s->env->opts->reqs_per_event : 1;
     uint64_t served = 0;
     size_t pos = 0;
+    size_t auth_reply = SIZE_MAX; /* where this call's last auth reply starts */
     enum session_rc rc = SESSION_OK;
     *need = 0;
 
@@ -636,6 +663,12 @@ mc_text_cmd_process(struct session *s, const char *data, size_t len, size_t *con
                 s->flags &= ~TEXT_TOO_LARGE_DUE;
                 out_append(&x, reply_too_large.data, reply_too_large.len);
             }
+            if (s->flags & TEXT_META_DUE_MASK) {
+                struct bstr due = mc_meta_error_text(
+                    (enum mc_meta_err)((s->flags & TEXT_META_DUE_MASK) >> TEXT_META_DUE_SHIFT));
+                s->flags &= ~TEXT_META_DUE_MASK;
+                out_append(&x, due.data, due.len);
+            }
         }
         if (pos == len) {
             break;
@@ -647,6 +680,27 @@ mc_text_cmd_process(struct session *s, const char *data, size_t len, size_t *con
         if (buf_readable(x.out) > SESSION_OUT_HIGH) {
             rc = SESSION_PAUSE;
             break;
+        }
+        if (s->env->opts->sasl && !(s->flags & TEXT_AUTHED)) {
+            size_t used = 0, before = buf_readable(x.out);
+            enum mc_auth_text_rc arc = mc_auth_text(s, data + pos, len - pos, &used, need, &x.err);
+            if (arc == MC_AUTH_TEXT_NEED_MORE) {
+                break;
+            }
+            served++;
+            if (arc == MC_AUTH_TEXT_CLOSE) {
+                rc = SESSION_CLOSE;
+                break;
+            }
+            if (arc == MC_AUTH_TEXT_AUTHED) {
+                s->flags |= TEXT_AUTHED;
+            }
+            auth_reply = keep_last_auth_reply(x.out, auth_reply, before);
+            pos += used;
+            if (x.err != 0) {
+                break;
+            }
+            continue;
         }
         struct mc_text_req r;
         enum mc_text_rc prc = mc_text_parse(data + pos, len - pos, &lim, &r);
@@ -671,6 +725,21 @@ mc_text_cmd_process(struct session *s, const char *data, size_t len, size_t *con
         } else if (prc == MC_TEXT_TOO_LARGE) {
             too_large(&x, &r);
             pos += r.consumed;
+        } else if (r.cmd >= MC_TEXT_MG && r.cmd <= MC_TEXT_ME) {
+            struct mc_meta_outcome mo;
+            mc_meta_cmd_serve(s, &r, data + pos, len - pos, &mo, &x.err);
+            if (mo.consumed == 0) {
+                *need = mo.need; /* an ms data block still to come */
+                break;
+            }
+            if (mo.error) {
+                METRIC_INC(x.m, protocol_errors);
+            }
+            pos += mo.consumed;
+            if (mo.swallow > 0) {
+                s->swallow = mo.swallow;
+                s->flags |= (uint32_t)mo.due << TEXT_META_DUE_SHIFT;
+            }
         } else {
             text_handler_fn h = handlers[r.cmd] != NULL ? handlers[r.cmd] : cmd_unknown;
             enum cmd_rc cr = h(&x, &r);

@@ -7,16 +7,19 @@
  *   '*'          RESP               text       binary
  *   other        memcached text     text       binary
  *
- * A protocol whose row has no process function yet (binary, RESP: later
- * issues) closes the connection at once without a reply: a binary or RESP
- * client then fails fast, where text replies ("ERROR\r\n" per line) would
- * leave it waiting for a frame that never comes.
+ * A protocol whose row has no process function yet closes the connection
+ * at once without a reply: such a client then fails fast, where text
+ * replies ("ERROR\r\n" per line) would leave it waiting for a frame that
+ * never comes. Under -B binary a connection whose first byte is not 0x80
+ * is closed by the binary loop (bad magic), as memcached does.
  */
 #include "stashd/cmd/session.h"
 
 #include <string.h>
 
+#include "cmd/mc_bin_cmd.h"
 #include "cmd/mc_text_cmd.h"
+#include "cmd/resp_cmd.h"
 #include "stashd/proto/mc_text.h"
 #include "stashd/util/options.h"
 
@@ -37,10 +40,21 @@ struct session_proto_ops {
     void (*fini)(struct session *s); /* frees proto_state; NULL if none */
 };
 
+/* RESP unescapes inline arguments in place: net/'s read buffer is
+ * writable (see session_process in session.h). Inline commands are taken
+ * on any RESP connection, as Redis does. */
+static enum session_rc
+resp_proc(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)
+{
+    return resp_process(s, (char *)data, len, consumed, need, true);
+}
+
 static const struct session_proto_ops protos[SESSION_PROTO_COUNT] = {
     [SESSION_PROTO_TEXT] = {.name = "text", .process = mc_text_cmd_process},
-    [SESSION_PROTO_BINARY] = {.name = "binary"},
-    [SESSION_PROTO_RESP] = {.name = "resp"},
+    [SESSION_PROTO_BINARY] = {.name = "binary",
+                              .process = mc_bin_cmd_process,
+                              .fini = mc_bin_cmd_fini},
+    [SESSION_PROTO_RESP] = {.name = "resp", .process = resp_proc, .fini = resp_session_fini},
 };
 
 static enum session_proto
@@ -99,9 +113,18 @@ session_process(struct session *s, const char *data, size_t len, size_t *consume
     return p->process(s, data, len, consumed, need);
 }
 
+void
+session_set_resp_only(struct session *s)
+{
+    s->proto = SESSION_PROTO_RESP;
+}
+
 size_t
 session_max_request(const struct session *s)
 {
+    if (s->proto == SESSION_PROTO_RESP) {
+        return resp_max_request(s);
+    }
     /* A storage line (a few KiB at most, unless it came whole) plus its
      * value, or a multi-get line: the sum bounds both. Larger values are
      * swallowed as they arrive, never buffered. */

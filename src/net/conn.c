@@ -4,7 +4,9 @@
  * Reading: input lands in rbuf (storage borrowed from the worker's pool
  * while the connection has unparsed bytes, so idle connections hold no
  * buffer). Every read is handed to the session at once, which parses in
- * place and appends replies to out[active].
+ * place and appends replies to out[active]. A connection that yields
+ * (-R requests served, more buffered) stops reading until the ready list
+ * has served what it holds: input is back-pressured like output.
  *
  * Writing: replies are not written per request. A connection with replies
  * goes on the worker's dirty list and the worker's check handle flushes it
@@ -16,11 +18,15 @@
  * Back-pressure: the session pauses when out[active] passes
  * SESSION_OUT_HIGH; the connection then stops reading until its writes
  * drain, so a client that never reads costs at most two bounded buffers.
+ * Many such clients together are bounded by the worker's conn_budget:
+ * past it, the connections holding unsent replies are closed, largest
+ * first, and counted in conns_closed_output (shed_output).
  *
  * Lifetime: conn_close() calls uv_close(); the struct is freed in
  * on_close(), after libuv has cancelled any write in flight.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +48,42 @@ set_state(struct conn *c, const char *state)
     __atomic_store_n(&c->state, state, __ATOMIC_RELAXED);
 }
 
+static void conn_close(struct conn *c);
+
+/*
+ * The worker's connection buffers passed its budget: close connections
+ * whose clients are behind on reading (a write in flight: the kernel did
+ * not take all of their replies), largest first, until the rest fits.
+ * A client that reads what it asked for is never closed here; its buffers
+ * are bounded per connection (a request, and SESSION_OUT_HIGH of replies
+ * plus one item). Closed connections free their buffers in on_close, so
+ * they are subtracted here instead. Runs only over budget: O(connections)
+ * per close.
+ */
+static void
+shed_output(struct worker *w)
+{
+    for (;;) {
+        uint64_t held = __atomic_load_n(&w->metrics.conn_buffer_bytes, __ATOMIC_RELAXED);
+        struct conn *worst = NULL;
+        for (struct conn *c = w->conns; c != NULL; c = c->next) {
+            if (c->closed) {
+                held -= c->accounted;
+            } else if (c->writing && (worst == NULL || c->accounted > worst->accounted)) {
+                worst = c;
+            }
+        }
+        if (held <= w->conn_budget || worst == NULL) {
+            return;
+        }
+        log_verbose("closing %s: %zu bytes of unread replies, connection buffers over %" PRIu64
+                    " bytes",
+                    worst->addr, worst->accounted, w->conn_budget);
+        METRIC_INC(&w->metrics, conns_closed_output);
+        conn_close(worst);
+    }
+}
+
 /* Keep the worker's conn_buffer_bytes gauge equal to what its
  * connections hold: called after anything that may resize a buffer. */
 static void
@@ -49,8 +91,14 @@ account(struct conn *c)
 {
     size_t now = c->rbuf.cap + c->out[0].cap + c->out[1].cap;
     if (now != c->accounted) {
-        METRIC_ADD(&c->w->metrics, conn_buffer_bytes, (uint64_t)now - (uint64_t)c->accounted);
+        struct worker *w = c->w;
+        METRIC_ADD(&w->metrics, conn_buffer_bytes, (uint64_t)now - (uint64_t)c->accounted);
+        bool grew = now > c->accounted;
         c->accounted = now;
+        if (grew &&
+            __atomic_load_n(&w->metrics.conn_buffer_bytes, __ATOMIC_RELAXED) > w->conn_budget) {
+            shed_output(w);
+        }
     }
 }
 
@@ -217,10 +265,13 @@ stop_reading(struct conn *c)
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub);
 
+/* Not while yielded (c->ready): the input already buffered is served
+ * first, so a client that pipelines faster than -R lets it be served
+ * is held back by TCP instead of growing rbuf past its bound. */
 static void
 start_reading(struct conn *c)
 {
-    if (!c->reading && !c->closed && !c->closing && !c->paused) {
+    if (!c->reading && !c->closed && !c->closing && !c->paused && !c->ready) {
         if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0) {
             c->reading = true;
         } else {
@@ -281,6 +332,7 @@ conn_run(struct conn *c)
         if (rc == SESSION_YIELD) {
             METRIC_INC(&c->w->metrics, conn_yields);
             mark_ready(c);
+            stop_reading(c); /* until conn_run_ready has served what is here */
             break;
         }
         if (rc == SESSION_CLOSE) {
@@ -415,6 +467,7 @@ conn_run_ready(struct worker *w)
         list = c->next_ready;
         c->ready = false;
         conn_run(c);
+        start_reading(c); /* a no-op if it yielded again, paused or closes */
     }
     if (w->ready == NULL) {
         uv_idle_stop(&w->ready_idle);
@@ -489,6 +542,9 @@ conn_accept(struct listener *l)
     buf_init(&c->out[0]);
     buf_init(&c->out[1]);
     session_init(&c->sess, net_env(w->net), &w->metrics, &c->out[0]);
+    if (l->resp_only) {
+        session_set_resp_only(&c->sess);
+    }
     c->last_active = clock_now();
     c->state = "conn_new_cmd";
     pthread_mutex_lock(&w->conns_lock);

@@ -78,7 +78,7 @@ listener_format_addr(const struct sockaddr *sa, char *out, size_t cap)
 }
 
 static int
-attach(struct worker *w, int fd, bool is_unix, const char *addr)
+attach(struct worker *w, int fd, bool is_unix, const char *addr, bool resp_only)
 {
     struct listener *l = calloc(1, sizeof(*l));
     if (l == NULL) {
@@ -88,6 +88,7 @@ attach(struct worker *w, int fd, bool is_unix, const char *addr)
     l->w = w;
     l->is_unix = is_unix;
     l->addr = addr;
+    l->resp_only = resp_only;
     l->id = net_next_conn_id(w->net);
     int rc = is_unix ? uv_pipe_init(&w->loop, &l->h.pipe, 0) : uv_tcp_init(&w->loop, &l->h.tcp);
     if (rc == 0) {
@@ -119,7 +120,8 @@ host_of(const char *spec, char *out, size_t cap)
 }
 
 static int
-bind_tcp_address(const char *spec, int port, int backlog, struct worker *workers, unsigned nw)
+bind_tcp_address(const char *spec, int port, int backlog, struct worker *workers, unsigned nw,
+                 bool resp_only)
 {
     char host[256], portstr[16];
     host_of(spec, host, sizeof(host));
@@ -157,13 +159,14 @@ bind_tcp_address(const char *spec, int port, int backlog, struct worker *workers
                 rc = fd;
                 break;
             }
-            rc = attach(&workers[i], fd, false, addr);
+            rc = attach(&workers[i], fd, false, addr, resp_only);
             if (rc != 0) {
                 break;
             }
         }
         if (rc == 0) {
-            log_info("listening on %s port %d (%u workers)", spec, port, nw);
+            log_info("listening on %s port %d%s (%u workers)", spec, port,
+                     resp_only ? " for RESP" : "", nw);
         }
     }
     freeaddrinfo(res);
@@ -208,7 +211,7 @@ bind_unix(const struct options *o, struct worker *workers, unsigned nw)
         if (d < 0) {
             return -errno;
         }
-        rc = attach(&workers[i], d, true, addr);
+        rc = attach(&workers[i], d, true, addr, false);
         if (rc != 0) {
             return rc;
         }
@@ -221,20 +224,23 @@ int
 listener_bind_all(struct net *n, struct worker *workers, unsigned nw)
 {
     const struct options *o = net_opts(n);
+    int rc = 0;
     if (o->unix_socket[0] != '\0') {
-        /* As memcached: a UNIX socket replaces TCP. */
-        return bind_unix(o, workers, nw);
-    }
-    if (o->port == 0) {
-        return 0; /* as memcached: -p 0 turns TCP off */
-    }
-    for (size_t i = 0; i < o->listen.n; i++) {
-        int rc = bind_tcp_address(o->listen.v[i], (int)o->port, (int)o->backlog, workers, nw);
-        if (rc != 0) {
-            return rc;
+        /* As memcached: a UNIX socket replaces the memcached TCP port. */
+        rc = bind_unix(o, workers, nw);
+    } else if (o->port != 0) { /* as memcached: -p 0 turns TCP off */
+        for (size_t i = 0; i < o->listen.n && rc == 0; i++) {
+            rc = bind_tcp_address(o->listen.v[i], (int)o->port, (int)o->backlog, workers, nw,
+                                  false);
         }
     }
-    return 0;
+    /* The RESP-only port opens only when asked for, so two instances
+     * started with memcached's flags never contend for it. */
+    for (size_t i = 0; o->resp_port != 0 && i < o->listen.n && rc == 0; i++) {
+        rc = bind_tcp_address(o->listen.v[i], (int)o->resp_port, (int)o->backlog, workers, nw,
+                              true);
+    }
+    return rc;
 }
 
 int

@@ -26,6 +26,7 @@ struct listener {
     } h;
     struct worker *w;
     bool is_unix;
+    bool resp_only;   /* --resp-port: every connection speaks RESP */
     const char *addr; /* "tcp:127.0.0.1:11211"; owned by net, outlives the listener */
     unsigned id;
     struct listener *next; /* w->listeners; changed under w->conns_lock */
@@ -93,9 +94,22 @@ struct worker {
     char **rpool;
     unsigned rpool_n, rpool_cap;
     struct metrics metrics; /* this worker is the only writer */
+    /* Connection buffer bytes (metrics.conn_buffer_bytes) past which the
+     * connections whose clients are behind on reading are closed, largest
+     * first (conn.c, shed_output). Set once in worker_init. */
+    uint64_t conn_budget;
     bool stopping;
     bool draining; /* connections close once they have nothing in flight */
 };
+
+/*
+ * Connection buffer budget, all workers together; each worker gets its
+ * share, but at least what one client reading maximal values slowly may
+ * hold: two reply buffers, each up to SESSION_OUT_HIGH plus one item,
+ * doubled by buffer growth (NET_CONN_WORST). README "Memory" documents it.
+ */
+#define NET_CONN_BUDGET ((uint64_t)64 << 20)
+#define NET_CONN_WORST(max_item_size) (4 * ((uint64_t)(max_item_size) + SESSION_OUT_HIGH))
 
 /* Standard read-buffer size (also the pooled size). */
 #define NET_RBUF_SIZE (16 * 1024)

@@ -69,6 +69,10 @@ worker_init(struct worker *w, struct net *n, unsigned index)
         return rc;
     }
     pthread_mutex_init(&w->conns_lock, NULL);
+    const struct options *o = net_opts(n);
+    uint64_t share = NET_CONN_BUDGET / (uint64_t)(o->threads > 0 ? o->threads : 1);
+    uint64_t worst = NET_CONN_WORST(o->max_item_size);
+    w->conn_budget = share > worst ? share : worst;
     w->rpool_cap = NET_RPOOL_MAX;
     w->rpool = calloc(w->rpool_cap, sizeof(char *));
     if (w->rpool == NULL) {

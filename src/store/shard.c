@@ -9,6 +9,17 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "stashd/util/clock.h"
+
+int64_t
+item_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ((int64_t)ts.tv_sec - clock_process_started()) * 1000 + ts.tv_nsec / 1000000;
+}
 
 int
 shard_init(struct shard *sh, struct shard_env *env, uint32_t index, unsigned ht_power)
@@ -219,6 +230,9 @@ note_linked(struct shard *sh, struct item *it)
     sc->nitems++;
     sc->requested += item_total(it);
     sh->total_items++;
+    if (it->exptime != 0) {
+        sh->nexpiring++;
+    }
     if (it->iflags & ITEM_LARGE) {
         large_list_push(sh, item_to_large(it));
     }
@@ -232,6 +246,9 @@ note_unlinked(struct shard *sh, struct item *it)
     it->iflags &= (uint8_t) ~(ITEM_LINKED | ITEM_ACCESSED);
     sc->nitems--;
     sc->requested -= item_total(it);
+    if (it->exptime != 0) {
+        sh->nexpiring--;
+    }
     if (it->iflags & ITEM_LARGE) {
         large_list_remove(sh, item_to_large(it));
     }
@@ -290,8 +307,11 @@ shard_count_gone(struct shard *sh, const struct item *it, enum item_state why)
         return;
     }
     ctr->reclaimed++;
-    if (why == ITEM_EXPIRED && !(it->iflags & ITEM_FETCHED)) {
-        ctr->expired_unfetched++;
+    if (why == ITEM_EXPIRED) {
+        ctr->expired++;
+        if (!(it->iflags & ITEM_FETCHED)) {
+            ctr->expired_unfetched++;
+        }
     }
 }
 
@@ -353,4 +373,45 @@ shard_scan(struct shard *sh, uint64_t nbuckets, uint32_t now)
         }
     }
     return freed;
+}
+
+void
+shard_set_expiry(struct shard *sh, struct item *it, uint32_t exptime, uint32_t ms, bool ms_form)
+{
+    if ((it->exptime != 0) != (exptime != 0)) {
+        if (exptime != 0) {
+            sh->nexpiring++;
+        } else {
+            sh->nexpiring--;
+        }
+    }
+    if (it->iflags & ITEM_EXP_MS) {
+        /* The word held milliseconds: the client flags were 0. */
+        it->flags = 0;
+        it->iflags &= (uint8_t)~ITEM_EXP_MS;
+    }
+    it->exptime = exptime;
+    if (ms_form && exptime != 0) {
+        it->flags = ms;
+        it->iflags |= ITEM_EXP_MS;
+    }
+}
+
+uint64_t
+shard_walk_bucket(struct shard *sh, uint64_t b, uint32_t now, shard_item_fn fn, void *ctx)
+{
+    uint64_t n = 0;
+    struct item **link = htable_bucket_head(&sh->ht, b & sh->ht.mask);
+    struct item *it;
+    while ((it = *link) != NULL) {
+        enum item_state st = item_state(it, now, sh->flush_cas);
+        if (st != ITEM_LIVE) {
+            drop_at(sh, link, it, st);
+            continue;
+        }
+        fn(ctx, it);
+        n++;
+        link = &it->next;
+    }
+    return n;
 }

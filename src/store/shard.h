@@ -57,6 +57,7 @@ struct shard_counters {
     uint64_t evicted_unfetched; /* ... that were never read */
     uint64_t expired_unfetched; /* expired items freed that were never read */
     uint64_t reclaimed;         /* dead (expired/flushed) items whose memory was freed */
+    uint64_t expired;           /* ... of which expired (not flushed) */
     uint64_t outofmemory;       /* allocations that failed */
 };
 
@@ -92,6 +93,7 @@ struct shard {
     uint32_t flush_gen;   /* generation of the last delayed flush applied */
     uint64_t scan_cursor; /* maintenance: next bucket to scan */
     uint64_t total_items; /* items ever linked */
+    uint64_t nexpiring;   /* linked items with an expiry (Redis's "expires") */
     uint64_t slabs_moved; /* pages moved between classes */
 };
 
@@ -193,6 +195,18 @@ shard_accessed(struct item *it, uint32_t now)
 /* Scan up to nbuckets buckets from the cursor, freeing dead items.
  * Returns how many items it freed. */
 uint64_t shard_scan(struct shard *sh, uint64_t nbuckets, uint32_t now);
+
+/* Give a linked item a new expiry (exptime 0 = never; exp_ms with
+ * ITEM_EXP_MS, see item.h), keeping nexpiring right. */
+void shard_set_expiry(struct shard *sh, struct item *it, uint32_t exptime, uint32_t ms,
+                      bool ms_form);
+
+/* Call fn(ctx, it) for each live item of bucket b (freeing the dead ones
+ * met on the way); returns how many it passed to fn. fn must not change
+ * the table. */
+typedef void (*shard_item_fn)(void *ctx, struct item *it);
+uint64_t shard_walk_bucket(struct shard *sh, uint64_t b, uint32_t now, shard_item_fn fn,
+                           void *ctx);
 
 /* Pages and free chunks (for evict.c). */
 void shard_chunk_push(struct shard_class *sc, struct item *it);

@@ -249,6 +249,127 @@ miss_of(enum item_state why)
     }
 }
 
+/* --- expiry in both forms (see store/item.h) ---------------------------- */
+
+/* An expiry as item fields: a relative second, plus milliseconds when it
+ * is a wall-clock (Redis) deadline. sec 0 = never. */
+struct expiry {
+    uint32_t sec;
+    uint32_t ms;
+    bool ms_form;
+};
+
+static inline int64_t
+started_ms(void)
+{
+    return clock_process_started() * 1000;
+}
+
+int64_t
+store_now_ms(void)
+{
+    return item_clock_ms() + started_ms();
+}
+
+/* Has a Unix-ms deadline (nonzero) come? */
+static inline bool
+deadline_passed(int64_t unix_ms)
+{
+    return unix_ms - started_ms() <= item_clock_ms();
+}
+
+/* A Unix-ms deadline (0 = never), as item fields. Deadlines beyond the
+ * 32-bit second range are kept at its end (136 years after start). */
+static struct expiry
+expiry_of_ms(int64_t unix_ms)
+{
+    if (unix_ms == 0) {
+        return (struct expiry){ .sec = 0 };
+    }
+    int64_t rel = unix_ms - started_ms();
+    if (rel < 1000) {
+        return (struct expiry){ .sec = CLOCK_EXPIRED };
+    }
+    if (rel / 1000 >= (int64_t)UINT32_MAX) {
+        return (struct expiry){ .sec = UINT32_MAX };
+    }
+    return (struct expiry){ .sec = (uint32_t)(rel / 1000), .ms = (uint32_t)(rel % 1000),
+                            .ms_form = true };
+}
+
+static inline struct expiry
+expiry_of_item(const struct item *it)
+{
+    bool ms_form = (it->iflags & ITEM_EXP_MS) != 0;
+    return (struct expiry){ .sec = it->exptime, .ms = ms_form ? it->flags : 0,
+                            .ms_form = ms_form };
+}
+
+/* A millisecond deadline on an item that carries client flags has no word
+ * for its milliseconds: round it up to the next second. */
+static inline struct expiry
+expiry_for_flags(struct expiry e, uint32_t client_flags)
+{
+    if (e.ms_form && (client_flags != 0 || e.sec == 0)) {
+        if (e.ms != 0 && e.sec < UINT32_MAX) {
+            e.sec++;
+        }
+        e.ms = 0;
+        e.ms_form = false;
+    }
+    return e;
+}
+
+/* Set the client flags and expiry of an item not yet linked. */
+static void
+item_set_meta(struct item *it, uint32_t client_flags, struct expiry e)
+{
+    e = expiry_for_flags(e, client_flags);
+    it->exptime = e.sec;
+    if (e.ms_form) {
+        it->flags = e.ms;
+        it->iflags |= ITEM_EXP_MS;
+    } else {
+        it->flags = client_flags;
+        it->iflags &= (uint8_t)~ITEM_EXP_MS;
+    }
+}
+
+/* Change the expiry of a linked item, keeping its client flags. */
+static void
+item_set_expiry(struct shard *sh, struct item *it, struct expiry e)
+{
+    e = expiry_for_flags(e, item_client_flags(it));
+    shard_set_expiry(sh, it, e.sec, e.ms, e.ms_form);
+}
+
+static int64_t
+expire_ms_of(const struct item *it)
+{
+    if (it->exptime == 0) {
+        return 0;
+    }
+    int64_t ms = ((int64_t)clock_process_started() + it->exptime) * 1000;
+    return (it->iflags & ITEM_EXP_MS) ? ms + it->flags : ms;
+}
+
+static inline void
+view_of(const struct store *s, struct item *it, struct store_item_view *v)
+{
+    *v = (struct store_item_view){
+        .key = item_key(it),
+        .nkey = it->nkey,
+        .value = item_value(it),
+        .nbytes = it->nbytes,
+        .flags = item_client_flags(it),
+        .cas = visible_cas(s, it),
+        .exptime = it->exptime,
+        .atime = it->atime,
+        .fetched = (it->iflags & ITEM_FETCHED) != 0,
+        .expire_ms = expire_ms_of(it),
+    };
+}
+
 /* Lock the key's shard, bring it up to date with a pending flush and
  * look the key up. */
 static struct shard *
@@ -309,19 +430,10 @@ store_get(struct store *s, const struct store_key *k, const struct store_get_opt
         return STORE_NOT_FOUND;
     }
     if (o != NULL && o->touch) {
-        it->exptime = o->exptime;
+        shard_set_expiry(sh, it, o->exptime, 0, false);
     }
-    const struct store_item_view v = {
-        .key = item_key(it),
-        .nkey = it->nkey,
-        .value = item_value(it),
-        .nbytes = it->nbytes,
-        .flags = it->flags,
-        .cas = visible_cas(s, it),
-        .exptime = it->exptime,
-        .atime = it->atime,
-        .fetched = (it->iflags & ITEM_FETCHED) != 0,
-    };
+    struct store_item_view v;
+    view_of(s, it, &v);
     fn(ctx, &v);
     shard_accessed(it, now);
     shard_unlock(sh);
@@ -343,7 +455,7 @@ store_touch(struct store *s, const struct store_key *k, uint32_t exptime)
     struct shard *sh = lock_and_find(s, k, now, &it, &why);
     enum store_rc rc = STORE_NOT_FOUND;
     if (it != NULL) {
-        it->exptime = exptime;
+        shard_set_expiry(sh, it, exptime, 0, false);
         shard_accessed(it, now);
         rc = STORE_OK;
     }
@@ -405,6 +517,10 @@ check_set(const struct store *s, const struct item *old, const struct store_set_
             return STORE_NOT_FOUND;
         }
         if (r->cas == 0 || r->cas != visible_cas(s, old)) {
+            /* meta ms I: an older cas stores a stale value (see store_set) */
+            if (r->stale_ok && r->cas != 0 && r->cas < visible_cas(s, old)) {
+                return STORE_OK;
+            }
             return STORE_EXISTS;
         }
         return STORE_OK;
@@ -435,28 +551,50 @@ fill_set(struct item *it, const struct store_key *k, const struct store_set_req 
     char *v = item_value(it);
     switch (r->mode) {
     case STORE_MODE_APPEND:
-        it->flags = old->flags;
-        it->exptime = old->exptime;
+        item_set_meta(it, item_client_flags(old), expiry_of_item(old));
         memcpy(v, old->data + old->nkey, old->nbytes);
         if (r->nbytes != 0) {
             memcpy(v + old->nbytes, r->value, r->nbytes);
         }
         break;
     case STORE_MODE_PREPEND:
-        it->flags = old->flags;
-        it->exptime = old->exptime;
+        item_set_meta(it, item_client_flags(old), expiry_of_item(old));
         if (r->nbytes != 0) {
             memcpy(v, r->value, r->nbytes);
         }
         memcpy(v + r->nbytes, old->data + old->nkey, old->nbytes);
         break;
     default:
-        it->flags = r->flags;
-        it->exptime = r->exptime;
+        if (r->keep_ttl) {
+            item_set_meta(it, r->flags,
+                          old != NULL ? expiry_of_item(old) : (struct expiry){ .sec = 0 });
+        } else if (r->expire_ms != 0) {
+            item_set_meta(it, r->flags, expiry_of_ms(r->expire_ms));
+        } else {
+            item_set_meta(it, r->flags, (struct expiry){ .sec = r->exptime });
+        }
         if (r->nbytes != 0) {
             memcpy(v, r->value, r->nbytes);
         }
         break;
+    }
+}
+
+/*
+ * The meta state of a freshly filled item: none, but for a base64 key
+ * (ms b), and for memcached's stale set (ms I with an older cas), which
+ * keeps the old item's expiry and win state and marks the value stale.
+ */
+static void
+set_meta_bits(const struct store *s, struct item *it, const struct store_set_req *r,
+              const struct item *old)
+{
+    if (r->key_binary) {
+        it->iflags |= ITEM_KEY_BINARY;
+    }
+    if (r->stale_ok && old != NULL && r->mode == STORE_MODE_CAS && r->cas != visible_cas(s, old)) {
+        item_set_meta(it, r->flags, expiry_of_item(old));
+        it->iflags |= (uint8_t)(ITEM_STALE | (old->iflags & ITEM_WIN_SENT));
     }
 }
 
@@ -475,6 +613,14 @@ store_set(struct store *s, const struct store_key *k, const struct store_set_req
     for (unsigned attempt = 0;; attempt++) {
         rc = check_set(s, old, r);
         if (rc != STORE_OK) {
+            break;
+        }
+        if (r->expire_ms != 0 && !r->keep_ttl && deadline_passed(r->expire_ms)) {
+            /* Redis: a SET whose deadline has passed leaves no key. */
+            if (old != NULL) {
+                shard_unlink(sh, old);
+                shard_free(sh, old);
+            }
             break;
         }
         uint64_t nbytes = r->nbytes;
@@ -506,6 +652,7 @@ store_set(struct store *s, const struct store_key *k, const struct store_set_req
             continue;
         }
         fill_set(it, k, r, old, (uint32_t)nbytes, now);
+        set_meta_bits(s, it, r, old);
         it->cas = shard_next_cas(sh);
         if (old != NULL) {
             shard_replace(sh, old, it, k->hash);
@@ -593,8 +740,7 @@ arith_create(struct store *s, struct shard *sh, const struct store_key *k,
     }
     it->nkey = (uint8_t)k->len;
     it->nbytes = (uint32_t)len;
-    it->flags = 0;
-    it->exptime = r->exptime;
+    item_set_meta(it, 0, (struct expiry){ .sec = r->exptime });
     it->atime = now;
     memcpy(item_key(it), k->data, k->len);
     memcpy(item_value(it), buf, len);
@@ -636,8 +782,7 @@ arith_write(struct store *s, struct shard *sh, const struct store_key *k, struct
     }
     nit->nkey = it->nkey;
     nit->nbytes = (uint32_t)len;
-    nit->flags = it->flags;
-    nit->exptime = it->exptime;
+    item_set_meta(nit, item_client_flags(it), expiry_of_item(it));
     nit->atime = now;
     memcpy(item_key(nit), k->data, k->len);
     memcpy(item_value(nit), buf, len);
@@ -660,6 +805,12 @@ arith_once(struct store *s, struct shard *sh, const struct store_key *k,
         if (!r->create) {
             return STORE_NOT_FOUND;
         }
+        if (r->created_out != NULL) {
+            *r->created_out = true;
+        }
+        if (r->exptime_out != NULL) {
+            *r->exptime_out = 0;
+        }
         return arith_create(s, sh, k, r, now, value_out, cas_out, retry);
     }
     /* memcached's order: not a number-sized value, then cas, then parse.
@@ -678,6 +829,16 @@ arith_once(struct store *s, struct shard *sh, const struct store_key *k,
         value += r->delta; /* wraps at 2^64 */
     } else {
         value = r->delta > value ? 0 : value - r->delta;
+    }
+    if (r->created_out != NULL) {
+        *r->created_out = false;
+    }
+    if (r->exptime_out != NULL) {
+        *r->exptime_out = it->exptime;
+    }
+    if (r->touch) {
+        /* meta ma T: before the write, which carries the expiry over */
+        shard_set_expiry(sh, it, r->touch_exptime, 0, false);
     }
     enum store_rc rc = arith_write(s, sh, k, it, value, now, cas_out, retry);
     if (rc == STORE_OK) {
@@ -710,6 +871,350 @@ store_arith(struct store *s, const struct store_key *k, const struct store_arith
     }
     shard_unlock(sh);
     return rc;
+}
+
+/* --- read-modify-write (Redis) ------------------------------------------ */
+
+/* Carry out a WRITE whose value has the same length as old's: rewrite
+ * old in place (readers copy under the lock, so none sees it half done). */
+static void
+update_in_place(struct store *s, struct shard *sh, struct item *old,
+                const struct store_item_view *ov, const struct store_update *u,
+                store_commit_fn commit, void *ctx, uint32_t now)
+{
+    if (commit != NULL) {
+        commit(ctx, ov, u->value != NULL ? NULL : item_value(old));
+    }
+    if (u->value != NULL && u->nbytes != 0) {
+        memmove(item_value(old), u->value, u->nbytes);
+    }
+    /* The expiry is kept or replaced; the client flags are replaced. */
+    struct expiry e = u->keep_expiry ? expiry_of_item(old) : expiry_of_ms(u->expire_ms);
+    shard_set_expiry(sh, old, 0, 0, false);
+    old->flags = u->flags;
+    item_set_expiry(sh, old, e);
+    old->iflags &= (uint8_t)~ITEM_META_BITS; /* a new value: no meta state (store.h) */
+    old->cas = shard_next_cas(sh);
+    shard_accessed(old, now);
+    (void)s;
+}
+
+/* Carry out a WRITE into a new item. *retry when the allocation made what
+ * decide looked at stale. */
+static enum store_rc
+update_write(struct store *s, struct shard *sh, const struct store_key *k, struct item *old,
+             const struct store_item_view *ov, const struct store_update *u,
+             store_commit_fn commit, void *ctx, uint32_t now, bool *retry)
+{
+    uint64_t old_cas = old != NULL ? old->cas : 0;
+    bool disturbed = false;
+    struct item *it = shard_alloc(sh, item_size(k->len, u->nbytes), now, &disturbed);
+    if (it == NULL) {
+        return STORE_NO_MEMORY;
+    }
+    if (disturbed && !still_same(sh, k, now, old, old_cas)) {
+        shard_free(sh, it);
+        *retry = true;
+        return STORE_NO_MEMORY;
+    }
+    it->nkey = (uint8_t)k->len;
+    it->nbytes = u->nbytes;
+    it->atime = now;
+    memcpy(item_key(it), k->data, k->len);
+    struct expiry e = { .sec = 0 };
+    if (u->keep_expiry) {
+        if (old != NULL) {
+            e = expiry_of_item(old);
+        }
+    } else {
+        e = expiry_of_ms(u->expire_ms);
+    }
+    item_set_meta(it, u->flags, e);
+    if (u->value != NULL) {
+        if (u->nbytes != 0) {
+            memcpy(item_value(it), u->value, u->nbytes);
+        }
+        if (commit != NULL) {
+            commit(ctx, ov, NULL);
+        }
+    } else if (commit != NULL) {
+        commit(ctx, ov, item_value(it));
+    }
+    it->cas = shard_next_cas(sh);
+    if (old != NULL) {
+        shard_replace(sh, old, it, k->hash);
+    } else {
+        shard_link(sh, it, k->hash);
+    }
+    return STORE_OK;
+}
+
+static void
+unlink_free(struct shard *sh, struct item *it)
+{
+    shard_unlink(sh, it);
+    shard_free(sh, it);
+}
+
+/* One decision and its execution; *retry asks for another decide. */
+static enum store_rc
+update_once(struct store *s, struct shard *sh, const struct store_key *k, struct item *old,
+            store_decide_fn decide, store_commit_fn commit, void *ctx, uint32_t now,
+            bool *retry)
+{
+    struct store_item_view ov;
+    const struct store_item_view *ovp = NULL;
+    if (old != NULL) {
+        view_of(s, old, &ov);
+        ovp = &ov;
+    }
+    struct store_update u;
+    memset(&u, 0, sizeof(u));
+    decide(ctx, ovp, &u);
+    bool expired = !u.keep_expiry && u.expire_ms != 0 && deadline_passed(u.expire_ms);
+    switch (u.op) {
+    case STORE_UPDATE_WRITE:
+        if (!store_fits(s, k->len, u.nbytes)) {
+            return STORE_TOO_LARGE;
+        }
+        if (expired) {
+            /* Stored and expired at once: the key goes. */
+            if (commit != NULL) {
+                commit(ctx, ovp, NULL);
+            }
+            if (old != NULL) {
+                unlink_free(sh, old);
+            }
+            return STORE_OK;
+        }
+        if (old != NULL && old->nbytes == u.nbytes) {
+            update_in_place(s, sh, old, ovp, &u, commit, ctx, now);
+            return STORE_OK;
+        }
+        return update_write(s, sh, k, old, ovp, &u, commit, ctx, now, retry);
+    case STORE_UPDATE_EXPIRE:
+    case STORE_UPDATE_DELETE:
+        if (commit != NULL) {
+            commit(ctx, ovp, NULL);
+        }
+        if (old == NULL) {
+            return STORE_OK;
+        }
+        if (u.op == STORE_UPDATE_DELETE || expired) {
+            unlink_free(sh, old);
+        } else {
+            item_set_expiry(sh, old, expiry_of_ms(u.expire_ms));
+        }
+        return STORE_OK;
+    case STORE_UPDATE_NONE:
+    default:
+        if (commit != NULL) {
+            commit(ctx, ovp, NULL);
+        }
+        if (old != NULL) {
+            shard_accessed(old, now);
+        }
+        return STORE_OK;
+    }
+}
+
+enum store_rc
+store_update(struct store *s, const struct store_key *k, store_decide_fn decide,
+             store_commit_fn commit, void *ctx)
+{
+    if (!key_ok(k)) {
+        struct store_update u;
+        memset(&u, 0, sizeof(u));
+        decide(ctx, NULL, &u);
+        if (u.op == STORE_UPDATE_WRITE) {
+            return STORE_TOO_LARGE;
+        }
+        if (commit != NULL) {
+            commit(ctx, NULL, NULL);
+        }
+        return STORE_OK;
+    }
+    uint32_t now = clock_now();
+    struct item *old;
+    enum item_state why;
+    struct shard *sh = lock_and_find(s, k, now, &old, &why);
+    enum store_rc rc = STORE_NO_MEMORY;
+    for (unsigned attempt = 0; attempt < SET_RETRIES; attempt++) {
+        bool retry = false;
+        rc = update_once(s, sh, k, old, decide, commit, ctx, now, &retry);
+        if (!retry) {
+            break;
+        }
+        rc = STORE_NO_MEMORY;
+        old = shard_find(sh, k->data, k->len, k->hash, now, &why);
+    }
+    shard_unlock(sh);
+    return rc;
+}
+
+/* --- iteration ---------------------------------------------------------- */
+
+/* One lock hold of a walk looks at up to this many non-empty buckets, or
+ * this many buckets in all. */
+#define WALK_FULL_BUCKETS 64
+#define WALK_BUCKETS 8192
+
+static inline uint64_t
+rev64(uint64_t v)
+{
+    v = ((v >> 1) & 0x5555555555555555ull) | ((v & 0x5555555555555555ull) << 1);
+    v = ((v >> 2) & 0x3333333333333333ull) | ((v & 0x3333333333333333ull) << 2);
+    v = ((v >> 4) & 0x0f0f0f0f0f0f0f0full) | ((v & 0x0f0f0f0f0f0f0f0full) << 4);
+    return __builtin_bswap64(v);
+}
+
+/* Redis's dictScan step: increment the reversed cursor. Buckets that one
+ * doubling splits (b and b | old_size) come next to each other, and every
+ * bucket before the cursor in this order has all its splits before it
+ * too, so growth between two steps neither skips nor repeats a bucket. */
+static inline uint64_t
+scan_next(uint64_t v, uint64_t mask)
+{
+    v |= ~mask;
+    v = rev64(v);
+    v++;
+    return rev64(v);
+}
+
+struct walk_ctx {
+    const struct store *s;
+    store_read_fn fn;
+    void *ctx;
+};
+
+static void
+walk_item(void *ctx, struct item *it)
+{
+    struct walk_ctx *w = ctx;
+    struct store_item_view v;
+    view_of(w->s, it, &v);
+    w->fn(w->ctx, &v);
+}
+
+/* Work units of one bucket visit: 1/65536 of a bucket of a table at load
+ * 1, so a sparse table (tables are sized for the memory limit and never
+ * shrink) is walked proportionally faster; at least 1. */
+#define SCAN_UNIT 65536u
+
+static inline uint64_t
+bucket_cost(const struct shard *sh)
+{
+    uint64_t buckets = htable_buckets(&sh->ht);
+    uint64_t items = sh->ht.nitems;
+    uint64_t c = items >= buckets ? SCAN_UNIT : items * SCAN_UNIT / buckets;
+    return c ? c : 1;
+}
+
+/*
+ * The cursor: shard index in the high 32 bits, the bucket cursor (at most
+ * HTABLE_POWER_MAX bits) in the low 32. Cursor 0 is shard 0's start.
+ *
+ * Work per call: Redis looks at up to 10 * count buckets of a table it
+ * keeps at about one item per bucket. Ours are sparser, so a bucket costs
+ * in proportion to its shard's load (bucket_cost), and a call stops after
+ * count items or 10 * count buckets' worth at load 1.
+ */
+uint64_t
+store_scan(struct store *s, uint64_t cursor, uint64_t count, store_read_fn fn, void *ctx)
+{
+    uint64_t si = cursor >> 32;
+    uint64_t v = cursor & 0xffffffffu;
+    if (si >= s->env.nshards) {
+        return 0;
+    }
+    count = count ? count : 1;
+    uint64_t budget = count > UINT64_MAX / (10 * SCAN_UNIT) ? UINT64_MAX : count * 10 * SCAN_UNIT;
+    uint64_t seen = 0, work = 0;
+    struct walk_ctx w = { .s = s, .fn = fn, .ctx = ctx };
+    uint32_t now = clock_now();
+    while (seen < count && work < budget) {
+        struct shard *sh = &s->shards[si];
+        shard_lock(sh);
+        shard_sync_flush(sh, now);
+        if (sh->ht.nitems == 0) {
+            v = 0; /* nothing here for the whole of this step */
+            work += SCAN_UNIT;
+        } else {
+            uint64_t cost = bucket_cost(sh);
+            unsigned full = 0;
+            for (unsigned n = 0; n < WALK_BUCKETS && full < WALK_FULL_BUCKETS; n++) {
+                uint64_t got = shard_walk_bucket(sh, v & sh->ht.mask, now, walk_item, &w);
+                seen += got;
+                full += got != 0;
+                work += cost;
+                v = scan_next(v, sh->ht.mask);
+                if (v == 0 || seen >= count || work >= budget) {
+                    break;
+                }
+            }
+        }
+        shard_unlock(sh);
+        if (v == 0 && ++si == s->env.nshards) {
+            return 0;
+        }
+    }
+    return (si << 32) | v;
+}
+
+struct first_ctx {
+    struct walk_ctx w;
+    bool found;
+};
+
+static void
+first_item(void *ctx, struct item *it)
+{
+    struct first_ctx *f = ctx;
+    if (!f->found) {
+        f->found = true;
+        walk_item(&f->w, it);
+    }
+}
+
+enum store_rc
+store_random(struct store *s, uint64_t rnd, store_read_fn fn, void *ctx)
+{
+    uint32_t now = clock_now();
+    struct first_ctx f = { .w = { .s = s, .fn = fn, .ctx = ctx } };
+    uint32_t n = s->env.nshards;
+    uint32_t start = (uint32_t)(rnd >> 40) & (n - 1);
+    for (uint32_t i = 0; i < n && !f.found; i++) {
+        struct shard *sh = &s->shards[(start + i) & (n - 1)];
+        shard_lock(sh);
+        shard_sync_flush(sh, now);
+        uint64_t buckets = htable_buckets(&sh->ht);
+        uint64_t b = rnd & sh->ht.mask;
+        /* Walk on from a random bucket; drop the lock now and then on a
+         * sparse table (its size is read again after each hold). */
+        for (uint64_t k = 0; k < buckets && sh->ht.nitems > 0 && !f.found; k++) {
+            shard_walk_bucket(sh, b + k, now, first_item, &f);
+            if ((k + 1) % WALK_BUCKETS == 0) {
+                shard_unlock(sh);
+                shard_lock(sh);
+                shard_sync_flush(sh, now);
+                buckets = htable_buckets(&sh->ht);
+            }
+        }
+        shard_unlock(sh);
+    }
+    return f.found ? STORE_OK : STORE_NOT_FOUND;
+}
+
+uint64_t
+store_count(struct store *s)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < s->env.nshards; i++) {
+        shard_lock(&s->shards[i]);
+        n += s->shards[i].ht.nitems;
+        shard_unlock(&s->shards[i]);
+    }
+    return n;
 }
 
 /* --- flush -------------------------------------------------------------- */
@@ -883,6 +1388,7 @@ add_counters(struct store_stats *out, const struct shard_counters *c)
     out->evicted_unfetched += c->evicted_unfetched;
     out->expired_unfetched += c->expired_unfetched;
     out->reclaimed += c->reclaimed;
+    out->expired += c->expired;
     out->outofmemory += c->outofmemory;
 }
 
@@ -895,6 +1401,7 @@ store_get_stats(struct store *s, struct store_stats *out)
         struct shard *sh = &s->shards[i];
         shard_lock(sh);
         out->curr_items += sh->ht.nitems;
+        out->expiring += sh->nexpiring;
         out->total_items += sh->total_items;
         out->slabs_moved += sh->slabs_moved;
         out->hash_buckets += htable_buckets(&sh->ht);
@@ -951,4 +1458,181 @@ store_each_class(struct store *s, store_class_fn fn, void *ctx)
             fn(ctx, o);
         }
     }
+}
+
+/* --- memcached meta commands ---------------------------------------------- */
+
+struct store_meta {
+    struct store *s;
+    struct shard *sh;
+    struct item *it;
+    struct store_item_view view;
+    bool created;
+    bool remove;
+};
+
+/* The STORE_META_* bits and the item flags they stand for. */
+static const struct {
+    unsigned meta;
+    uint8_t iflag;
+} meta_bits[] = {
+    {STORE_META_STALE, ITEM_STALE},
+    {STORE_META_WIN_SENT, ITEM_WIN_SENT},
+    {STORE_META_KEY_BINARY, ITEM_KEY_BINARY},
+};
+#define NMETA_BITS (sizeof(meta_bits) / sizeof(meta_bits[0]))
+
+/* Link an empty item for a missing key (mg N). NULL when there is no
+ * room; *found gets the live item instead if someone stored the key while
+ * making room dropped the lock. */
+static struct item *
+meta_vivify(struct store *s, struct shard *sh, const struct store_key *k, uint32_t now,
+            struct item **found)
+{
+    for (unsigned attempt = 0; attempt < SET_RETRIES; attempt++) {
+        bool disturbed = false;
+        struct item *it = shard_alloc(sh, item_size(k->len, 0), now, &disturbed);
+        if (it == NULL) {
+            return NULL;
+        }
+        if (disturbed && !still_same(sh, k, now, NULL, 0)) {
+            shard_free(sh, it);
+            enum item_state why;
+            *found = shard_find(sh, k->data, k->len, k->hash, now, &why);
+            if (*found != NULL) {
+                return NULL;
+            }
+            continue;
+        }
+        it->nkey = (uint8_t)k->len;
+        it->nbytes = 0;
+        it->atime = now;
+        memcpy(item_key(it), k->data, k->len);
+        item_set_meta(it, 0, (struct expiry){.sec = 0});
+        it->cas = shard_next_cas(sh);
+        shard_link(sh, it, k->hash);
+        (void)s;
+        return it;
+    }
+    return NULL;
+}
+
+enum store_rc
+store_meta(struct store *s, const struct store_key *k, const struct store_meta_opts *o,
+           store_meta_fn fn, void *ctx, enum store_miss *miss)
+{
+    enum store_miss sink;
+    miss = miss != NULL ? miss : &sink;
+    *miss = STORE_MISS_NONE;
+    if (!key_ok(k)) {
+        *miss = STORE_MISS_ABSENT;
+        return STORE_NOT_FOUND;
+    }
+    uint32_t now = clock_now();
+    struct item *it;
+    enum item_state why;
+    struct shard *sh = lock_and_find(s, k, now, &it, &why);
+    bool created = false;
+    if (it == NULL) {
+        *miss = miss_of(why);
+        if (o == NULL || !o->vivify) {
+            shard_unlock(sh);
+            return STORE_NOT_FOUND;
+        }
+        struct item *found = NULL;
+        it = meta_vivify(s, sh, k, now, &found);
+        if (it != NULL) {
+            created = true;
+        } else if (found != NULL) {
+            it = found;
+            *miss = STORE_MISS_NONE;
+        } else {
+            shard_unlock(sh);
+            return STORE_NO_MEMORY;
+        }
+    }
+    struct store_meta m = {.s = s, .sh = sh, .it = it, .created = created};
+    view_of(s, it, &m.view);
+    fn(ctx, &m);
+    if (m.remove) {
+        unlink_free(sh, it);
+    } else if (o == NULL || !o->no_bump) {
+        shard_accessed(it, now);
+    }
+    shard_unlock(sh);
+    return STORE_OK;
+}
+
+const struct store_item_view *
+store_meta_view(const struct store_meta *m)
+{
+    return &m->view;
+}
+
+bool
+store_meta_created(const struct store_meta *m)
+{
+    return m->created;
+}
+
+unsigned
+store_meta_state(const struct store_meta *m)
+{
+    unsigned st = 0;
+    for (size_t i = 0; i < NMETA_BITS; i++) {
+        if (m->it->iflags & meta_bits[i].iflag) {
+            st |= meta_bits[i].meta;
+        }
+    }
+    return st;
+}
+
+void
+store_meta_set_state(struct store_meta *m, unsigned set, unsigned clear)
+{
+    for (size_t i = 0; i < NMETA_BITS; i++) {
+        if (clear & meta_bits[i].meta) {
+            m->it->iflags &= (uint8_t)~meta_bits[i].iflag;
+        }
+        if (set & meta_bits[i].meta) {
+            m->it->iflags |= meta_bits[i].iflag;
+        }
+    }
+}
+
+void
+store_meta_set_exptime(struct store_meta *m, uint32_t exptime)
+{
+    shard_set_expiry(m->sh, m->it, exptime, 0, false);
+    m->view.exptime = m->it->exptime;
+    m->view.expire_ms = expire_ms_of(m->it);
+}
+
+void
+store_meta_new_cas(struct store_meta *m)
+{
+    m->it->cas = shard_next_cas(m->sh);
+    m->view.cas = visible_cas(m->s, m->it);
+}
+
+void
+store_meta_delete(struct store_meta *m)
+{
+    m->remove = true;
+}
+
+unsigned
+store_meta_class(const struct store_meta *m)
+{
+    /* store_each_class numbers classes from 1, the large class last. */
+    if (m->it->iflags & ITEM_LARGE) {
+        return m->s->env.classes.count + 1;
+    }
+    return (unsigned)m->it->clsid + 1;
+}
+
+uint32_t
+store_meta_size(const struct store_meta *m)
+{
+    return (uint32_t)item_total(m->it);
 }

@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -313,7 +314,7 @@ type_expects(enum opt_type t)
     case OPT_SIZE:
         return "a size in bytes, with optional k/m/g suffix";
     case OPT_MB:
-        return "megabytes, or a size with k/m/g suffix";
+        return "megabytes, a size with k/m/g suffix, or auto";
     case OPT_DOUBLE:
         return "a number";
     default:
@@ -342,6 +343,10 @@ convert(const struct opt_desc *d, const char *text, union opt_val *v, char *why,
         ok = parse_scaled(text, &v->u, &unit);
         break;
     case OPT_MB:
+        if (strcmp(text, "auto") == 0) {
+            v->u = OPTIONS_MB_AUTO; /* resolved by options_finish() */
+            break;
+        }
         ok = parse_scaled(text, &v->u, &unit);
         if (ok && !unit) {
             ok = v->u <= (UINT64_MAX >> 20);
@@ -373,8 +378,12 @@ check_range(const struct opt_desc *d, const union opt_val *v, char *why, size_t 
         low = v->i < d->min;
         high = desc_has_max(d) && v->i > d->max;
         break;
-    case OPT_SIZE:
     case OPT_MB:
+        if (v->u == OPTIONS_MB_AUTO) {
+            return true; /* "auto": checked once options_finish() resolves it */
+        }
+        /* fall through */
+    case OPT_SIZE:
         low = v->u < (uint64_t)d->min;
         high = desc_has_max(d) && v->u > (uint64_t)d->max;
         break;
@@ -1274,6 +1283,181 @@ options_load_yaml(struct options *o, const char *path, char *err, size_t errlen)
     return rc;
 }
 
+/* ---- --memory-limit auto --------------------------------------------- */
+
+/*
+ * -m auto: the item memory is the container's memory limit less what the
+ * process uses beyond -m (README, "Memory", measured with
+ * tests/integration/test_memcap.py and tests/soak/soak.py):
+ *
+ *     RSS <= m + m / 8 + AUTO_FIXED + connection-buffer budget
+ *
+ * AUTO_FIXED covers code, stacks, allocator metadata and freed memory not
+ * yet returned to the kernel (measured peaks: 24-31 MiB); m / 8 the hash
+ * tables (at most ~11 bytes per item, items of at least ~88 bytes) and
+ * slack that grows with m. The budget is net/'s NET_CONN_BUDGET (64 MiB)
+ * or, when larger, one slow reader of maximal values per worker
+ * (NET_CONN_WORST: 4 * (max_item_size + 1 MiB of replies)). So:
+ *
+ *     m = (cgroup_limit - AUTO_FIXED - budget) * 8 / 9
+ */
+#define AUTO_FIXED ((uint64_t)48 << 20)
+#define AUTO_CONN_BUDGET ((uint64_t)64 << 20)                /* NET_CONN_BUDGET */
+#define AUTO_CONN_WORST(i) (4 * ((i) + ((uint64_t)1 << 20))) /* NET_CONN_WORST */
+/* Below this an "auto" limit is refused rather than run starved. */
+#define AUTO_MIN ((uint64_t)8 << 20)
+/* cgroup v1 reports "no limit" as the largest page-aligned long. */
+#define CGROUP_V1_UNLIMITED ((uint64_t)1 << 62)
+
+/* A cgroup limit file: a number of bytes, or "max" (v2: no limit).
+ * 0 with *limit set (UINT64_MAX for none), or -errno. */
+static int
+cgroup_read_limit(const char *path, uint64_t *limit)
+{
+    char text[64];
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return -errno;
+    }
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' ')) {
+        n--;
+    }
+    text[n] = '\0';
+    if (strcmp(text, "max") == 0) {
+        *limit = UINT64_MAX;
+        return 0;
+    }
+    uint64_t v;
+    if (!num_parse_u64(text, n, &v)) {
+        return -EINVAL;
+    }
+    *limit = v >= CGROUP_V1_UNLIMITED ? UINT64_MAX : v;
+    return 0;
+}
+
+/*
+ * Fold the limits on dir and each of its ancestors up to base (the
+ * hierarchy's mount) into *best: a limit set on the pod's cgroup binds a
+ * container whose own cgroup says "max". *found counts the files read.
+ */
+static void
+cgroup_walk(const char *base, const char *self, const char *file, uint64_t *best, char *src,
+            size_t srclen, int *found)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 32];
+    size_t blen = strlen(base);
+    if ((size_t)snprintf(dir, sizeof(dir), "%s%s", base, self) >= sizeof(dir)) {
+        return;
+    }
+    for (;;) {
+        size_t len = strlen(dir);
+        while (len > blen && dir[len - 1] == '/') {
+            dir[--len] = '\0';
+        }
+        uint64_t v = UINT64_MAX;
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        if (cgroup_read_limit(path, &v) == 0) {
+            /* src: the file that set the limit, else the first one read */
+            if (++*found == 1 || v < *best) {
+                snprintf(src, srclen, "%s", path);
+            }
+            *best = v < *best ? v : *best;
+        }
+        if (len <= blen) {
+            return;
+        }
+        char *slash = strrchr(dir + blen, '/');
+        if (slash == NULL) {
+            return;
+        }
+        *slash = '\0';
+    }
+}
+
+/*
+ * This process's memory limit from its cgroup: v2 memory.max or v1
+ * memory.limit_in_bytes, the smallest on the way from its own cgroup (named
+ * in /proc/self/cgroup) to the hierarchy's root. Tests point
+ * $STASHD_CGROUP_ROOT at a fake hierarchy and $STASHD_CGROUP_PROC at a
+ * fake /proc/self/cgroup. UINT64_MAX when no limit is set anywhere;
+ * src names the file that set it (or the first place looked at).
+ */
+static uint64_t
+cgroup_memory_limit(char *src, size_t srclen)
+{
+    const char *root = getenv("STASHD_CGROUP_ROOT");
+    const char *proc = getenv("STASHD_CGROUP_PROC");
+    char v1base[PATH_MAX], line[1024];
+    char v2self[sizeof(line)] = "/", v1self[sizeof(line)] = "/";
+    uint64_t best = UINT64_MAX;
+    int found = 0;
+    root = root != NULL && root[0] != '\0' ? root : "/sys/fs/cgroup";
+    FILE *f = fopen(proc != NULL && proc[0] != '\0' ? proc : "/proc/self/cgroup", "r");
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        /* "0::/path" (v2) or "4:memory:/path" (v1, controllers comma-listed) */
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':');
+        char *c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
+        if (c2 == NULL || c2[1] != '/') {
+            continue;
+        }
+        *c1 = *c2 = '\0';
+        if (strcmp(line, "0") == 0 && c1[1] == '\0') {
+            snprintf(v2self, sizeof(v2self), "%s", c2 + 1);
+        }
+        for (char *save = NULL, *t = strtok_r(c1 + 1, ",", &save); t != NULL;
+             t = strtok_r(NULL, ",", &save)) {
+            if (strcmp(t, "memory") == 0) {
+                snprintf(v1self, sizeof(v1self), "%s", c2 + 1);
+            }
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    cgroup_walk(root, v2self, "memory.max", &best, src, srclen, &found);
+    snprintf(v1base, sizeof(v1base), "%s/memory", root);
+    cgroup_walk(v1base, v1self, "memory.limit_in_bytes", &best, src, srclen, &found);
+    if (found == 0) {
+        snprintf(src, srclen, "no memory.max or memory/memory.limit_in_bytes under %s", root);
+    }
+    return best;
+}
+
+/* Replace memory_limit "auto" by what the cgroup limit leaves for items. */
+static int
+resolve_memory_auto(struct options *o, char *err, size_t errlen)
+{
+    char src[PATH_MAX + 32], label[64];
+    desc_label(desc_by_name("memory_limit"), label, sizeof(label));
+    uint64_t limit = cgroup_memory_limit(src, sizeof(src));
+    if (limit == UINT64_MAX) {
+        snprintf(err, errlen,
+                 "%s auto: no cgroup memory limit is set (%s; no limit on this cgroup or "
+                 "its parents); give the item memory in megabytes instead",
+                 label, src);
+        return -EINVAL;
+    }
+    uint64_t budget = (uint64_t)o->threads * AUTO_CONN_WORST(o->max_item_size);
+    budget = budget > AUTO_CONN_BUDGET ? budget : AUTO_CONN_BUDGET;
+    uint64_t reserve = AUTO_FIXED + budget;
+    if (limit < reserve || (limit - reserve) / 9 * 8 < AUTO_MIN) {
+        uint64_t need = (reserve + AUTO_MIN / 8 * 9 + (1 << 20) - 1) >> 20;
+        snprintf(err, errlen,
+                 "%s auto: the cgroup memory limit (%" PRIu64 " bytes, %s) is too small; "
+                 "with -t %" PRId64 " and -I %" PRIu64 " -m auto needs at least %" PRIu64 " MiB",
+                 label, limit, src, o->threads, o->max_item_size, need);
+        return -EINVAL;
+    }
+    o->memory_limit = (limit - reserve) / 9 * 8 >> 20 << 20; /* whole MiB, as -m N */
+    log_info("memory_limit auto: cgroup limit %" PRIu64 " MiB (%s) leaves %" PRIu64
+             " MiB for items",
+             limit >> 20, src, o->memory_limit >> 20);
+    return 0;
+}
+
 /* ---- cross-option checks ---------------------------------------------- */
 
 int
@@ -1292,6 +1476,15 @@ options_finish(struct options *o, char *err, size_t errlen)
             return -EINVAL;
         }
     }
+    if (o->threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        int64_t max = desc_by_name("threads")->max;
+        o->threads = n < 1 ? 1 : n > max ? max : n;
+    }
+    /* -m auto depends on -t and -I (the connection-buffer budget). */
+    if (o->memory_limit == OPTIONS_MB_AUTO && resolve_memory_auto(o, err, errlen) != 0) {
+        return -EINVAL;
+    }
     /* memcached's rule and words (memcached.c, "Cannot set item size limit
      * higher than 1/2 of memory max."): an item may use at most half of -m. */
     if (o->max_item_size > o->memory_limit / 2) {
@@ -1301,11 +1494,6 @@ options_finish(struct options *o, char *err, size_t errlen)
                  desc_label(desc_by_name("max_item_size"), label, sizeof(label)), o->max_item_size,
                  desc_label(desc_by_name("memory_limit"), mlabel, sizeof(mlabel)), o->memory_limit);
         return -EINVAL;
-    }
-    if (o->threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        int64_t max = desc_by_name("threads")->max;
-        o->threads = n < 1 ? 1 : n > max ? max : n;
     }
     return 0;
 }

@@ -75,8 +75,15 @@ struct session {
 void session_init(struct session *s, const struct cmd_env *env, struct metrics *m, struct buf *out);
 void session_fini(struct session *s);
 
+/* The connection came in on the RESP-only port (--resp-port): RESP from
+ * the first byte, inline commands included. Call before the first
+ * session_process. */
+void session_set_resp_only(struct session *s);
+
 /*
- * Serve the complete requests at the front of data[0..len). *consumed gets
+ * Serve the complete requests at the front of data[0..len). The bytes must
+ * be writable (RESP unescapes inline arguments in place) even though the
+ * pointer is const for the protocols that only read. *consumed gets
  * the bytes used (they may be discarded); *need gets the total number of
  * bytes the next request needs at data + *consumed when known (e.g. a
  * storage command waiting for its value), else 0. Never reads past len.

@@ -13,6 +13,13 @@
  * a callback that must only copy (no I/O, no other store call). Nothing
  * returned outlives the call.
  *
+ * Expiry comes in two forms. memcached's is a relative second on the
+ * coarse clock (util/clock.h: exptime fields). Redis's is an absolute
+ * Unix time in milliseconds on the wall clock (expire_ms fields, with
+ * store_now_ms() as "now"); items stored with one keep millisecond
+ * precision at no header cost (see store/item.h). Either form reads back
+ * in both: a view has exptime and expire_ms.
+ *
  * Lock order: shard, then page pool. A thread never waits for a second
  * shard lock while holding one (cross-shard page stealing uses trylock).
  */
@@ -77,6 +84,7 @@ struct store_item_view {
     uint32_t exptime; /* relative expiry (util/clock.h), 0 = never; after any touch */
     uint32_t atime;   /* relative time of the previous access */
     bool fetched;     /* read before this access */
+    int64_t expire_ms; /* the same expiry as a Unix time in ms, 0 = never */
 };
 
 /* Called with the shard lock held: copy what is needed and return. */
@@ -104,6 +112,19 @@ struct store_set_req {
     uint32_t flags;
     uint32_t exptime; /* relative (clock_exptime_to_rel) */
     uint64_t cas;     /* STORE_MODE_CAS: expected; other modes: 0 or must match */
+    /* Redis's forms (RESP), for SET/ADD/REPLACE; both 0 for memcached: */
+    int64_t expire_ms; /* nonzero: Unix-ms deadline instead of exptime; if it is
+                        * not after store_now_ms() the old item goes and nothing
+                        * is stored (STORE_OK) */
+    bool keep_ttl;     /* keep the old item's expiry (SET KEEPTTL) */
+    /*
+     * memcached meta (ms), both false otherwise. stale_ok: in
+     * STORE_MODE_CAS, a cas lower than the item's still stores, as a stale
+     * value keeping the item's expiry and win state (ms I). key_binary:
+     * the key came base64-encoded (ms b), so mg k sends it back so.
+     */
+    bool stale_ok;
+    bool key_binary;
 };
 
 struct store_arith_req {
@@ -113,6 +134,16 @@ struct store_arith_req {
     uint64_t initial;
     uint32_t exptime; /* relative expiry of a created item */
     uint64_t cas;     /* 0 or must match */
+    /*
+     * memcached meta (ma), zero otherwise: touch also gives an existing
+     * item the expiry touch_exptime; unless NULL, on STORE_OK, *exptime_out
+     * gets the expiry before any touch (0 = never, and 0 for a created
+     * item) and *created_out whether the item was created.
+     */
+    bool touch;
+    uint32_t touch_exptime;
+    uint32_t *exptime_out;
+    bool *created_out;
 };
 
 /* Totals over all shards (summed on read). */
@@ -125,6 +156,8 @@ struct store_stats {
     uint64_t evicted_unfetched;
     uint64_t expired_unfetched;
     uint64_t reclaimed; /* expired items whose memory was reused or freed */
+    uint64_t expired;   /* ... of which expired rather than flushed */
+    uint64_t expiring;  /* linked items with an expiry (dead ones not yet freed included) */
     uint64_t outofmemory;
     uint64_t slabs_moved; /* pages moved between classes */
     uint64_t limit_maxbytes;
@@ -177,6 +210,87 @@ enum store_rc store_touch(struct store *s, const struct store_key *k, uint32_t e
 enum store_rc store_arith(struct store *s, const struct store_key *k,
                           const struct store_arith_req *r, uint64_t *value_out, uint64_t *cas_out);
 
+/* Unix time in milliseconds, the clock of expire_ms (wall clock, read
+ * from the OS on each call). */
+int64_t store_now_ms(void);
+
+/*
+ * Read-modify-write of one key under its shard lock: the general form of
+ * the Redis commands that read and write at once (SET .. GET, GETSET,
+ * GETDEL, GETEX, APPEND, SETRANGE, INCR*, EXPIRE with conditions,
+ * PERSIST).
+ *
+ * decide(ctx, old, u) looks at the live item (old NULL when absent) and
+ * fills *u (zeroed before each call: STORE_UPDATE_NONE). It may be called
+ * more than once, when making room for a new value changed the shard
+ * (only the last call counts), so it must not have effects outside ctx.
+ * It must not call the store.
+ *
+ * commit(ctx, old, dst), unless NULL, is called exactly once, after the
+ * last decide, while the decision is carried out under the lock: old is
+ * still the item decide saw (copy from it what the reply needs), and for
+ * a WRITE with u->value NULL, dst is where the u->nbytes bytes of the new
+ * value go. dst is old->value itself when the value is rewritten in place
+ * (same length: only the changed bytes need writing), and NULL when
+ * nothing is to be written (other ops, u->value given, or a deadline
+ * already past). commit is not called when the store fails
+ * (STORE_TOO_LARGE, STORE_NO_MEMORY).
+ *
+ * A key of an invalid length (0 or over STORE_KEY_MAX) reads as absent;
+ * a WRITE to it is STORE_TOO_LARGE.
+ */
+enum store_update_op {
+    STORE_UPDATE_NONE,   /* leave the key as it is (a read, a failed condition) */
+    STORE_UPDATE_WRITE,  /* store a new value, creating the key if absent */
+    STORE_UPDATE_EXPIRE, /* change only the expiry of the live item */
+    STORE_UPDATE_DELETE, /* remove the live item */
+};
+
+struct store_update {
+    enum store_update_op op;
+    const void *value; /* WRITE: the new value (caller's memory, copied), or NULL:
+                        * commit writes it */
+    uint32_t nbytes;   /* WRITE: its length */
+    uint32_t flags;    /* WRITE: client flags */
+    bool keep_expiry;  /* WRITE: keep old's expiry (KEEPTTL, APPEND, INCR) */
+    int64_t expire_ms; /* WRITE without keep_expiry, and EXPIRE: Unix-ms deadline,
+                        * 0 = never; one not after store_now_ms() removes the key */
+};
+
+typedef void (*store_decide_fn)(void *ctx, const struct store_item_view *old,
+                                struct store_update *u);
+typedef void (*store_commit_fn)(void *ctx, const struct store_item_view *old, char *dst);
+
+/* STORE_OK once the decision is carried out (whatever it was),
+ * STORE_TOO_LARGE, or STORE_NO_MEMORY. */
+enum store_rc store_update(struct store *s, const struct store_key *k, store_decide_fn decide,
+                           store_commit_fn commit, void *ctx);
+
+/*
+ * Walk the keyspace a slice at a time, as Redis's SCAN: start with cursor
+ * 0, call again with the cursor returned until it is 0. fn sees each live
+ * item under its shard lock (copy and return; no store calls). Every key
+ * present for the whole walk is seen at least once, and only once unless
+ * it was deleted and stored again meanwhile: shards are walked in order
+ * and each shard's buckets in reverse-bit order (Redis's dictScan), which
+ * stays exact across table growth (tables never shrink). A call looks at
+ * buckets until count items were seen or it did the work of 10 * count
+ * buckets of a table at one item per bucket (a sparse table's empty
+ * buckets cost less), dropping its shard lock every few dozen non-empty
+ * buckets. A cursor that no walk returned ends the walk (returns 0) or
+ * visits an arbitrary slice.
+ */
+uint64_t store_scan(struct store *s, uint64_t cursor, uint64_t count, store_read_fn fn,
+                    void *ctx);
+
+/* Call fn for one live item chosen with the random bits rnd (not
+ * uniformly: a random bucket of a random non-empty shard, then the next
+ * live item). STORE_NOT_FOUND when no live item was found. */
+enum store_rc store_random(struct store *s, uint64_t rnd, store_read_fn fn, void *ctx);
+
+/* Linked items (dead ones not yet freed included), as curr_items. */
+uint64_t store_count(struct store *s);
+
 /* Invalidate every item that exists at relative time at (0 = now). A later
  * call replaces a pending one. */
 void store_flush(struct store *s, uint32_t at);
@@ -190,3 +304,55 @@ void store_get_stats(struct store *s, struct store_stats *out);
 typedef void (*store_class_fn)(void *ctx, const struct store_class_stats *cs);
 /* Classes that hold pages or items, in id order. */
 void store_each_class(struct store *s, store_class_fn fn, void *ctx);
+
+/*
+ * memcached's meta commands (mg, md, me; see cmd/mc_meta_cmd.c) need more
+ * than a read: several changes to one item, in the order the request
+ * names them, decided on what the item is when its shard lock is held.
+ * store_meta() finds the live item (or, with vivify, links an empty one
+ * in its place on a miss: no flags, no expiry, a new cas) and calls fn
+ * with a handle on it, under the lock; fn reads and changes the item
+ * through the store_meta_* calls below (copying what its reply needs, no
+ * I/O, no other store call). Unless no_bump, the item is then marked
+ * accessed, as a read would.
+ *
+ * Per-item meta state (STORE_META_*) is kept in the item header. It
+ * belongs to the item, not the key: any store of a new value clears it,
+ * except ms in stale mode (stale_ok), which keeps the win state.
+ */
+#define STORE_META_STALE 0x1u      /* invalidated: reads say X until a new value is stored */
+#define STORE_META_WIN_SENT 0x2u   /* a client was told it won (W): others are told Z */
+#define STORE_META_KEY_BINARY 0x4u /* the key was stored base64-encoded (ms b) */
+
+struct store_meta; /* a live item under its shard lock, valid during fn */
+typedef void (*store_meta_fn)(void *ctx, struct store_meta *m);
+
+struct store_meta_opts {
+    bool vivify;  /* on a miss, link an empty item and call fn with it */
+    bool no_bump; /* leave the access time, fetched and CLOCK bits as they were */
+};
+
+/* STORE_OK once fn has run; STORE_NOT_FOUND on a miss without vivify (fn
+ * not called; *miss says why); STORE_NO_MEMORY when vivify found no room. */
+enum store_rc store_meta(struct store *s, const struct store_key *k,
+                         const struct store_meta_opts *o, store_meta_fn fn, void *ctx,
+                         enum store_miss *miss);
+
+/* The item as fn found it; exptime and cas follow the calls below. Valid
+ * during fn only. fetched and atime are from before this access. */
+const struct store_item_view *store_meta_view(const struct store_meta *m);
+/* Linked by this call (vivify). */
+bool store_meta_created(const struct store_meta *m);
+/* STORE_META_* bits. */
+unsigned store_meta_state(const struct store_meta *m);
+void store_meta_set_state(struct store_meta *m, unsigned set, unsigned clear);
+/* New relative expiry (0 = never). */
+void store_meta_set_exptime(struct store_meta *m, uint32_t exptime);
+/* Give the item a new cas (0 when CAS is disabled). */
+void store_meta_new_cas(struct store_meta *m);
+/* Remove the item once fn returns. */
+void store_meta_delete(struct store_meta *m);
+/* The item's slab class, numbered as `stats slabs` numbers them, and the
+ * bytes it takes (header, key and value). */
+unsigned store_meta_class(const struct store_meta *m);
+uint32_t store_meta_size(const struct store_meta *m);

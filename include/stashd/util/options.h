@@ -27,6 +27,11 @@
 #define OPT_CTYPE_OPT_LIST struct options_list /* repeatable and/or comma list */
 #define OPT_CTYPE_OPT_COUNT int64_t    /* -v, -vv, -vvv count up */
 
+/* An OPT_MB given as "auto" (memory_limit: from the cgroup limit) until
+ * options_finish() resolves it. No number parses to it: a plain number is
+ * a multiple of 1 MiB, a suffixed one of 1 KiB. */
+#define OPTIONS_MB_AUTO UINT64_MAX
+
 struct options_list {
     char **v; /* owned strings */
     size_t n;
@@ -55,7 +60,7 @@ struct options_list {
     X(unix_mask, OPT_OCTAL, 'a', "unix-mask", "0700", 0, 0777, 0, "umask",                        \
       "access mask for the UNIX socket, in octal")                                                \
     X(memory_limit, OPT_MB, 'm', "memory-limit", "64", 1, 0, 0, "maxbytes",                       \
-      "item memory in megabytes (or with k/m/g suffix)")                                          \
+      "item memory in megabytes (or with k/m/g suffix; auto: from the cgroup limit)")             \
     X(conn_limit, OPT_INT, 'c', "conn-limit", "1024", 1, 1048576, 0, "maxconns",                  \
       "max simultaneous connections")                                                             \
     X(threads, OPT_INT, 't', "threads", "0", 0, 1024, 0, "num_threads",                           \
@@ -96,10 +101,18 @@ struct options_list {
       "log line format: text or json")                                                            \
     X(drain_timeout, OPT_INT, 0, "drain-timeout", "10", 0, 3600, 0, "drain_timeout",              \
       "seconds to let clients finish after SIGTERM before closing them (0 = close at once)")     \
+    X(resp_port, OPT_INT, 0, "resp-port", "0", 0, 65535, 0, "resp_port",                          \
+      "TCP port for Redis clients only, inline commands included (0 = off)")                     \
+    X(requirepass, OPT_STR, 0, "requirepass", "", 0, 0, 0, NULL,                                  \
+      "password RESP clients must give (AUTH) before other commands; empty = none")             \
     X(admin_port, OPT_INT, 0, "admin-port", "0", 0, 65535, 0, "admin_port",                       \
       "HTTP port for /metrics, /healthz and /readyz (0 = off)")                                   \
     X(admin_listen, OPT_STR, 0, "admin-listen", "127.0.0.1", 0, 0, 0, "admin_listen",             \
-      "address the admin HTTP port binds (0.0.0.0 for Kubernetes probes)")
+      "address the admin HTTP port binds (0.0.0.0 for Kubernetes probes)")                        \
+    X(sasl, OPT_BOOL, 'S', "enable-sasl", "false", 0, 0, true, "auth_enabled_sasl",               \
+      "require authentication: SASL PLAIN (binary), memcached's ASCII auth (text)")              \
+    X(sasl_pwdb, OPT_STR, 0, "sasl-pwdb", "", 0, 0, 0, NULL,                                      \
+      "file of user:password lines for -S (default: $MEMCACHED_SASL_PWDB)")
 
 #define OPTIONS_FIELD(field, type, sf, lf, def, mn, mx, fv, sn, help) OPT_CTYPE_##type field;
 struct options {
@@ -129,7 +142,9 @@ int options_parse_args(struct options *o, int argc, char **argv, enum options_ac
 int options_load_yaml(struct options *o, const char *path, char *err, size_t errlen);
 
 /* Cross-option checks (e.g. -U only 0, -I no larger than -m, protocol
- * name); fills derived defaults (threads = online CPUs). */
+ * name); fills derived defaults (threads = online CPUs) and resolves
+ * memory_limit "auto" from the cgroup memory limit (see options.c; the
+ * cgroup mount is $STASHD_CGROUP_ROOT, default /sys/fs/cgroup). */
 int options_finish(struct options *o, char *err, size_t errlen);
 
 void options_print_help(FILE *out);

@@ -297,7 +297,8 @@ test_errors(void **state)
     expect(f, "set a 0 0 1\r\nx\r\n", "STORED\r\n");
     /* a long key refuses the whole get, earlier hits included */
     expect(f, line, "CLIENT_ERROR bad command line format\r\n");
-    expect(f, "mn\r\nmg a v\r\n", "ERROR\r\nERROR\r\n");
+    /* meta commands are served (tests/unit/cmd/test_meta_cmd.c has the rest) */
+    expect(f, "mn\r\nmg a v\r\n", "MN\r\nVA 1\r\nx\r\n");
     /* memcached discards the replies it has not written yet: those since
      * the read began or the last get completed */
     char k251[252], cull[700];
@@ -585,12 +586,29 @@ test_protocol_sniff(void **state)
     struct fixture *f = *state;
     size_t consumed, need;
     assert_int_equal(session_process(&f->s, "", 0, &consumed, &need), SESSION_OK);
+    /* 0x80: the binary protocol, waiting for the rest of its header
+     * (tests/unit/cmd/test_bin_cmd.c has the rest) */
     static const char bin[] = "\x80\x01\x00\x00";
-    assert_int_equal(session_process(&f->s, bin, 4, &consumed, &need), SESSION_CLOSE);
+    assert_int_equal(session_process(&f->s, bin, 4, &consumed, &need), SESSION_OK);
+    assert_int_equal(consumed, 0);
+    assert_int_equal(need, 24);
+    /* '*': RESP on the same port */
     struct session s2;
     session_init(&s2, &f->env, &f->m, &f->out);
-    assert_int_equal(session_process(&s2, "*1\r\n$4\r\nPING\r\n", 14, &consumed, &need),
-                     SESSION_CLOSE);
+    buf_reset(&f->out);
+    char ping[] = "*1\r\n$4\r\nPING\r\n";
+    assert_int_equal(session_process(&s2, ping, 14, &consumed, &need), SESSION_OK);
+    assert_int_equal(consumed, 14);
+    assert_int_equal(buf_readable(&f->out), 7);
+    assert_memory_equal(f->out.data + f->out.rpos, "+PONG\r\n", 7);
+    session_fini(&s2);
+    /* The RESP-only port takes inline commands from the first byte. */
+    session_init(&s2, &f->env, &f->m, &f->out);
+    session_set_resp_only(&s2);
+    buf_reset(&f->out);
+    char inl[] = "PING\r\n";
+    assert_int_equal(session_process(&s2, inl, 6, &consumed, &need), SESSION_OK);
+    assert_memory_equal(f->out.data + f->out.rpos, "+PONG\r\n", 7);
     session_fini(&s2);
     /* -B ascii: '*' is a text command */
     char ascii[] = "ascii";

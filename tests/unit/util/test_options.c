@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "stashd/util/options.h"
@@ -796,6 +797,141 @@ test_example_conf(void **state)
 #undef CHECK_KEY
 }
 
+/* ---- --memory-limit auto ---------------------------------------------- */
+
+/* A fake cgroup hierarchy under a temporary directory: files written with
+ * cg_write() are removed, deepest first, by cg_cleanup(). */
+static char cgroot[64];
+static char cgpaths[16][256];
+static int ncgpaths;
+
+static void
+cg_write(const char *rel, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", cgroot, rel);
+    /* Make every directory on the way, remembering each for clean-up. */
+    for (char *p = path + strlen(cgroot) + 1; (p = strchr(p, '/')) != NULL; p++) {
+        *p = '\0';
+        if (mkdir(path, 0700) == 0) {
+            assert_true(ncgpaths < 16);
+            snprintf(cgpaths[ncgpaths++], sizeof(cgpaths[0]), "%s", path);
+        }
+        *p = '/';
+    }
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_true(ncgpaths < 16);
+    snprintf(cgpaths[ncgpaths++], sizeof(cgpaths[0]), "%s", path);
+}
+
+static void
+cg_cleanup(void)
+{
+    while (ncgpaths > 0) {
+        const char *p = cgpaths[--ncgpaths];
+        if (unlink(p) != 0) {
+            rmdir(p);
+        }
+    }
+}
+
+/* "-m auto -t 4" (plus args) under the fake hierarchy, with
+ * /proc/self/cgroup saying proc; returns options_finish()'s result, the
+ * limit in *mb. -t is given: the connection-buffer budget depends on it. */
+static int
+auto_limit(const char *proc, uint64_t *mb, const char *arg, const char *val)
+{
+    struct options o;
+    cg_write("proc_self_cgroup", proc);
+    char procpath[256];
+    snprintf(procpath, sizeof(procpath), "%s/proc_self_cgroup", cgroot);
+    setenv("STASHD_CGROUP_ROOT", cgroot, 1);
+    setenv("STASHD_CGROUP_PROC", procpath, 1);
+    assert_int_equal(fresh(&o, "-m", "auto", "-t", "4", arg, val, NULL), 0);
+    assert_true(o.memory_limit == OPTIONS_MB_AUTO);
+    err[0] = '\0';
+    int rc = options_finish(&o, err, sizeof(err));
+    if (rc != 0) {
+        print_message("finish: %s\n", err);
+    }
+    *mb = o.memory_limit >> 20;
+    options_fini(&o);
+    unsetenv("STASHD_CGROUP_ROOT");
+    unsetenv("STASHD_CGROUP_PROC");
+    return rc;
+}
+
+static void
+test_memory_auto(void **state)
+{
+    uint64_t mb;
+    snprintf(cgroot, sizeof(cgroot), "/tmp/stashd-test-cgroup-XXXXXX");
+    assert_non_null(mkdtemp(cgroot));
+
+    /* cgroup v2, the container's own cgroup at the mount (cgroupns):
+     * (1024 MiB - 48 MiB - 64 MiB of connection buffers) * 8/9 = 810.7 */
+    cg_write("memory.max", "1073741824\n");
+    assert_int_equal(auto_limit("0::/\n", &mb, NULL, NULL), 0);
+    assert_int_equal(mb, 810);
+    /* the budget grows with threads (16 * 4 * (1 MiB + 1 MiB) = 128 MiB)
+     * and with -I (4 * 4 * (4 MiB + 1 MiB) = 80 MiB) */
+    assert_int_equal(auto_limit("0::/\n", &mb, "-t", "16"), 0);
+    assert_int_equal(mb, 753);
+    assert_int_equal(auto_limit("0::/\n", &mb, "-I", "4m"), 0);
+    assert_int_equal(mb, 796);
+
+    /* no limit: refuse, naming the file */
+    cg_write("memory.max", "max\n");
+    assert_int_equal(auto_limit("0::/\n", &mb, NULL, NULL), -EINVAL);
+    assert_non_null(strstr(err, "-m/--memory-limit auto: no cgroup memory limit"));
+    assert_non_null(strstr(err, "memory.max"));
+
+    /* v2 without cgroupns: the pod's cgroup sets 512 MiB, the container's
+     * says max; the smallest on the way up binds: (512 - 112) * 8/9. */
+    cg_write("kubepods/pod1/ctr/memory.max", "max\n");
+    cg_write("kubepods/pod1/memory.max", "536870912\n");
+    assert_int_equal(auto_limit("0::/kubepods/pod1/ctr\n", &mb, NULL, NULL), 0);
+    assert_int_equal(mb, 355);
+
+    /* too small a limit for -m auto */
+    cg_write("kubepods/pod1/memory.max", "67108864\n");
+    assert_int_equal(auto_limit("0::/kubepods/pod1/ctr\n", &mb, NULL, NULL), -EINVAL);
+    assert_non_null(strstr(err, "too small"));
+    cg_cleanup();
+
+    /* cgroup v1: memory.limit_in_bytes under <root>/memory; the root's
+     * "unlimited" (2^63 - 4096) is no limit. (2048 - 112) * 8/9. */
+    cg_write("memory/memory.limit_in_bytes", "9223372036854771712\n");
+    assert_int_equal(auto_limit("4:memory:/docker/abc\n0::/\n", &mb, NULL, NULL), -EINVAL);
+    cg_write("memory/docker/abc/memory.limit_in_bytes", "2147483648\n");
+    assert_int_equal(auto_limit("5:cpu,cpuacct:/\n4:memory:/docker/abc\n0::/\n", &mb, NULL, NULL),
+                     0);
+    assert_int_equal(mb, 1720);
+    cg_cleanup();
+
+    /* no cgroup files at all */
+    assert_int_equal(auto_limit("0::/\n", &mb, NULL, NULL), -EINVAL);
+    assert_non_null(strstr(err, "no cgroup memory limit"));
+    cg_cleanup();
+
+    /* "auto" is a value like any other: YAML and -o; not for other types */
+    struct options o;
+    options_init(&o);
+    assert_int_equal(
+        options_load_yaml(&o, write_file("a.yaml", "memory_limit: auto\n"), err, sizeof(err)), 0);
+    assert_true(o.memory_limit == OPTIONS_MB_AUTO);
+    options_fini(&o);
+    assert_int_equal(fresh(&o, "-o", "memory_limit=auto", NULL), 0);
+    assert_true(o.memory_limit == OPTIONS_MB_AUTO);
+    options_fini(&o);
+    expect_bad("-I/--max-item-size", "-I", "auto", NULL);
+    expect_bad("-m/--memory-limit", "-m", "autox", NULL);
+    assert_int_equal(rmdir(cgroot), 0);
+}
+
 int
 main(void)
 {
@@ -818,6 +954,7 @@ main(void)
         cmocka_unit_test(test_help_lists_every_flag),
         cmocka_unit_test(test_render_stats),
         cmocka_unit_test(test_example_conf),
+        cmocka_unit_test(test_memory_auto),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }

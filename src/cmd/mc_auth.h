@@ -1,0 +1,55 @@
+/*
+ * mc_auth: authentication for -S (private to cmd/): the password file,
+ * SASL PLAIN for the binary protocol, and memcached's ASCII authentication
+ * for the text protocol.
+ *
+ * Users and passwords come from a file of "user:password" lines (memcached's
+ * MEMCACHED_SASL_PWDB format): opts->sasl_pwdb, else the environment
+ * variable MEMCACHED_SASL_PWDB. The file is read at each authentication,
+ * as memcached reads its password database, so it can be changed without a
+ * restart; authentication happens once per connection, never per request.
+ * Passwords are compared in constant time and never logged.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct options;
+struct session;
+
+/* Does the password file hold this user with this password? The first
+ * line naming the user decides; its password ends at ':', '\r', '\n' or
+ * the end of the line. */
+bool mc_auth_check(const struct options *o, const char *user, size_t ulen, const char *pass,
+                   size_t plen);
+
+/* SASL PLAIN: "[authzid] NUL authcid NUL password", with authzid empty or
+ * equal to authcid (no proxy authorization). */
+bool mc_auth_plain(const struct options *o, const char *data, size_t len);
+
+/* The mechanisms SASL LIST MECHS names. */
+#define MC_AUTH_MECHS "PLAIN"
+
+/* A credentials line longer than this closes the connection (memcached
+ * would buffer a value of up to 4 GB for it). */
+#define MC_AUTH_TEXT_MAX 4096
+
+enum mc_auth_text_rc {
+    MC_AUTH_TEXT_NEED_MORE, /* *need bytes (0 = unknown) from data */
+    MC_AUTH_TEXT_REFUSED,   /* replied (an error): *consumed bytes used */
+    MC_AUTH_TEXT_AUTHED,    /* replied STORED: *consumed bytes used, the client is in */
+    MC_AUTH_TEXT_CLOSE,     /* close without a reply */
+};
+
+/*
+ * memcached's ASCII authentication, for a text connection not yet
+ * authenticated: the first request must be "set <key> <flags> <exptime>
+ * <bytes>\r\n" whose data is "<user> <password>\r\n" (key, flags and
+ * exptime are ignored). Anything else is answered "CLIENT_ERROR
+ * unauthenticated". Replies go to s->out (*err: a failed append); counts
+ * auth_cmds and auth_errors.
+ */
+enum mc_auth_text_rc mc_auth_text(struct session *s, const char *data, size_t len, size_t *consumed,
+                                  size_t *need, int *err);

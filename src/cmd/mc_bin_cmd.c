@@ -1,0 +1,864 @@
+/*
+ * mc_bin_cmd: the binary protocol's semantics (see mc_bin_cmd.h), after
+ * memcached 1.6.18's proto_bin.c and checked against the real server
+ * (tests/integration/test_binary.py compares bytes; memccapable -b).
+ *
+ * One call serves packets until input runs out, opts->reqs_per_event
+ * packets were served (SESSION_YIELD) or the replies pass
+ * SESSION_OUT_HIGH (SESSION_PAUSE). A packet is consumed as memcached
+ * consumes it: header, extras and key at once; the value only by the
+ * commands that carry one (set, add, replace, append, prepend, SASL auth),
+ * once all of it is in. Values over the item limit are never buffered:
+ * they are swallowed as they arrive (s->swallow), and the error reply that
+ * memcached sends once the swallow ends is kept in the connection's state
+ * until then.
+ *
+ * memcached's quirks kept on purpose (a drop-in client sees the same
+ * bytes):
+ *  - quiet commands (SETQ, GETQ, ...) send nothing on success, but every
+ *    error, except a get miss;
+ *  - a packet memcached refuses closes the connection after the error
+ *    (bad lengths, key over 250 bytes, wrong extras), and a bad magic
+ *    closes it without a reply;
+ *  - an unknown opcode (VERBOSITY included) is answered "Unknown command"
+ *    and then bodylen bytes after its key are discarded, so that extras or
+ *    a key count twice and eat into the next packet;
+ *  - a command that takes no value does not consume one: extra body bytes
+ *    after a stat or touch key are read as the next packet;
+ *  - flush_all disabled (-F) answers "Auth failure.".
+ */
+#include "cmd/mc_bin_cmd.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cmd/mc_auth.h"
+#include "cmd/mc_stats.h"
+#include "stashd/proto/mc_bin.h"
+#include "stashd/store/store.h"
+#include "stashd/util/buf.h"
+#include "stashd/util/clock.h"
+#include "stashd/util/log.h"
+#include "stashd/util/metrics.h"
+#include "stashd/util/options.h"
+
+/* Per-connection state, allocated once when the connection turns binary. */
+struct bin_state {
+    bool authed;       /* SASL done (only looked at under -S) */
+    /* PLAIN sent without its response: the next STEP carries it (Cyrus
+     * SASL, which memcached uses, answers such an AUTH "continue"). */
+    bool plain_pending;
+    /* An error reply due once s->swallow bytes are discarded. */
+    bool due;
+    uint8_t due_opcode;
+    uint16_t due_status;
+    uint32_t due_opaque;
+};
+
+/* What a command handler tells the loop. */
+enum bin_rc {
+    BIN_DONE,      /* consume the packet (x->used bytes) */
+    BIN_NEED_MORE, /* the value is not all in: x->need bytes from the packet start */
+    BIN_CLOSE,     /* consume, flush the replies, close */
+};
+
+struct bin_exec {
+    struct session *s;
+    struct bin_state *st;
+    struct store *store;
+    struct metrics *m;
+    struct buf *out;
+    int err;
+    const struct mc_bin_req *r;
+    uint8_t cmd;      /* the opcode with quiet variants mapped to the base */
+    bool quiet;       /* a quiet variant */
+    const char *data; /* the packet and what follows it in the input */
+    size_t len;
+    size_t used; /* bytes of the packet consumed */
+    size_t need;
+    /* Reply bytes in *out at memcached's last write: the start of the call
+     * (net/ writes between calls), or the last NOOP or error without a
+     * swallow, after which memcached writes at once. A bad magic drops
+     * the replies after it, as memcached's close does. */
+    size_t unsent_from;
+};
+
+typedef enum bin_rc (*bin_handler_fn)(struct bin_exec *x);
+
+/* --- replies ------------------------------------------------------------- */
+
+/* Reserve room for one whole reply; NULL (and x->err) when out of memory. */
+static unsigned char *
+reserve(struct bin_exec *x, size_t n)
+{
+    int rc = buf_reserve(x->out, n, SIZE_MAX);
+    if (rc != 0) {
+        if (x->err == 0) {
+            x->err = rc;
+        }
+        return NULL;
+    }
+    unsigned char *p = (unsigned char *)x->out->data + x->out->wpos;
+    x->out->wpos += n;
+    return p;
+}
+
+/* A response packet: header, extras, key, value. */
+static void
+respond(struct bin_exec *x, uint8_t opcode, uint32_t opaque, uint16_t status, const void *extras,
+        uint8_t extlen, const void *key, uint16_t keylen, const void *value, uint32_t vlen,
+        uint64_t cas)
+{
+    size_t body = (size_t)extlen + keylen + vlen;
+    unsigned char *p = reserve(x, MC_BIN_HEADER_LEN + body);
+    if (p == NULL) {
+        return;
+    }
+    mc_bin_write_header(p, opcode, keylen, extlen, status, (uint32_t)body, opaque, cas);
+    p += MC_BIN_HEADER_LEN;
+    if (extlen != 0) {
+        memcpy(p, extras, extlen);
+        p += extlen;
+    }
+    if (keylen != 0) {
+        memcpy(p, key, keylen);
+        p += keylen;
+    }
+    if (vlen != 0) {
+        memcpy(p, value, vlen);
+    }
+}
+
+/* Success without a body, unless quiet. */
+static void
+ok(struct bin_exec *x, uint64_t cas)
+{
+    if (!x->quiet) {
+        respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, NULL, 0, cas);
+    }
+}
+
+static void
+error_msg(struct bin_exec *x, uint16_t status, struct bstr msg)
+{
+    respond(x, x->r->opcode, x->r->opaque, status, NULL, 0, NULL, 0, msg.data, (uint32_t)msg.len,
+            0);
+}
+
+/* memcached writes its replies at once here (conn_mwrite). */
+static void
+written(struct bin_exec *x)
+{
+    x->unsent_from = buf_readable(x->out);
+}
+
+/* An error with memcached's default text; errors ignore quiet, and are
+ * written at once. */
+static void
+error(struct bin_exec *x, uint16_t status)
+{
+    error_msg(x, status, mc_bin_status_text(status));
+    written(x);
+}
+
+/* An error sent once `swallow` bytes after the packet are discarded. */
+static void
+error_after_swallow(struct bin_exec *x, uint16_t status, uint64_t swallow)
+{
+    if (swallow == 0) {
+        error(x, status);
+        return;
+    }
+    x->s->swallow = swallow;
+    x->st->due = true;
+    x->st->due_opcode = x->r->opcode;
+    x->st->due_status = status;
+    x->st->due_opaque = x->r->opaque;
+}
+
+static void
+send_due(struct bin_exec *x)
+{
+    struct bin_state *st = x->st;
+    struct bstr msg = mc_bin_status_text(st->due_status);
+    respond(x, st->due_opcode, st->due_opaque, st->due_status, NULL, 0, NULL, 0, msg.data,
+            (uint32_t)msg.len, 0);
+    st->due = false;
+}
+
+static void
+key_init(struct store_key *k, const struct mc_bin_req *r)
+{
+    store_key_init(k, r->key.data, r->key.len);
+}
+
+/* memcached reads a binary expiration as an unsigned 32-bit time_t: it is
+ * never negative (0xffffffff is an absolute time far ahead). */
+static uint32_t
+rel_exptime(uint32_t exptime)
+{
+    return clock_exptime_to_rel((int64_t)exptime);
+}
+
+static void
+count_miss_reason(struct bin_exec *x, enum store_miss miss)
+{
+    if (miss == STORE_MISS_EXPIRED) {
+        METRIC_INC(x->m, get_expired);
+    } else if (miss == STORE_MISS_FLUSHED) {
+        METRIC_INC(x->m, get_flushed);
+    }
+}
+
+/* Is the packet's value all in? Sets x->need or x->used. */
+static bool
+have_value(struct bin_exec *x)
+{
+    size_t total = x->r->consumed + mc_bin_value_len(x->r);
+    if (x->len < total) {
+        x->need = total;
+        return false;
+    }
+    x->used = total;
+    return true;
+}
+
+static const char *
+value_of(const struct bin_exec *x)
+{
+    return x->data + x->r->consumed;
+}
+
+/* --- get, getk, gat, gatk, touch (and their quiet forms) ------------------ */
+
+struct get_ctx {
+    struct bin_exec *x;
+    bool with_key;
+    bool with_value;
+};
+
+/* Under the shard lock: flags, maybe the key, maybe the value. */
+static void
+on_value(void *ctx, const struct store_item_view *v)
+{
+    struct get_ctx *c = ctx;
+    struct bin_exec *x = c->x;
+    uint16_t keylen = c->with_key ? (uint16_t)v->nkey : 0;
+    uint32_t vlen = c->with_value ? v->nbytes : 0;
+    unsigned char flags[4];
+    mc_bin_put_be32(flags, v->flags);
+    respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, flags, 4, v->key, keylen, v->value,
+            vlen, v->cas);
+}
+
+static enum bin_rc
+cmd_get(struct bin_exec *x)
+{
+    const struct mc_bin_req *r = x->r;
+    bool touch = x->cmd == MC_BIN_TOUCH || x->cmd == MC_BIN_GAT || x->cmd == MC_BIN_GATK;
+    struct get_ctx c = {
+        .x = x,
+        .with_key = x->cmd == MC_BIN_GETK || x->cmd == MC_BIN_GATK,
+        .with_value = x->cmd != MC_BIN_TOUCH,
+    };
+    struct store_get_opts opts = {.touch = true};
+    if (touch) {
+        opts.exptime = rel_exptime(mc_bin_be32(r->extras));
+    }
+    struct store_key k;
+    key_init(&k, r);
+    enum store_miss miss = STORE_MISS_NONE;
+    enum store_rc rc = store_get(x->store, &k, touch ? &opts : NULL, on_value, &c, &miss);
+    if (touch) {
+        METRIC_INC(x->m, cmd_touch);
+        if (rc == STORE_OK) {
+            METRIC_INC(x->m, touch_hits);
+        } else {
+            METRIC_INC(x->m, touch_misses);
+        }
+    } else {
+        METRIC_INC(x->m, cmd_get);
+        if (rc == STORE_OK) {
+            METRIC_INC(x->m, get_hits);
+        } else {
+            METRIC_INC(x->m, get_misses);
+        }
+    }
+    if (rc == STORE_OK) {
+        return BIN_DONE;
+    }
+    count_miss_reason(x, miss);
+    if (x->quiet) {
+        return BIN_DONE; /* a quiet get says nothing on a miss */
+    }
+    if (c.with_key) {
+        /* the key, and no message */
+        respond(x, r->opcode, r->opaque, MC_BIN_STATUS_KEY_ENOENT, NULL, 0, r->key.data, r->keylen,
+                NULL, 0, 0);
+    } else {
+        error(x, MC_BIN_STATUS_KEY_ENOENT);
+    }
+    return BIN_DONE;
+}
+
+/* --- storage ------------------------------------------------------------- */
+
+/* The cas a store compares: memcached keeps none on items under -C, so
+ * a store's cas is then ignored (delete and incr still compare, and fail). */
+static uint64_t
+request_cas(const struct bin_exec *x)
+{
+    return x->s->env->opts->cas_enabled ? x->r->cas : 0;
+}
+
+static bool
+fits(struct bin_exec *x)
+{
+    return store_fits(x->store, x->r->keylen, mc_bin_value_len(x->r));
+}
+
+/* A value over the limit: E2BIG once it is swallowed; a set also drops the
+ * old value, so that no stale one survives a failed set. */
+static enum bin_rc
+too_large(struct bin_exec *x)
+{
+    if (x->cmd == MC_BIN_SET) {
+        struct store_key k;
+        key_init(&k, x->r);
+        (void)store_delete(x->store, &k, 0);
+    }
+    x->used = x->r->consumed;
+    error_after_swallow(x, MC_BIN_STATUS_E2BIG, mc_bin_value_len(x->r));
+    return BIN_DONE;
+}
+
+static void
+store_reply(struct bin_exec *x, enum store_rc rc, uint64_t cas)
+{
+    switch (rc) {
+    case STORE_OK:
+        ok(x, cas);
+        return;
+    case STORE_EXISTS:
+        error(x, MC_BIN_STATUS_KEY_EEXISTS);
+        return;
+    case STORE_NOT_FOUND:
+        error(x, MC_BIN_STATUS_KEY_ENOENT);
+        return;
+    case STORE_NO_MEMORY:
+        /* memcached fails the allocation: the old value of a set goes */
+        if (x->cmd == MC_BIN_SET) {
+            struct store_key k;
+            key_init(&k, x->r);
+            (void)store_delete(x->store, &k, 0);
+        }
+        METRIC_INC(x->m, store_no_memory);
+        error_msg(x, MC_BIN_STATUS_ENOMEM, BSTR_LIT("Out of memory allocating item"));
+        return;
+    default:
+        if (x->cmd == MC_BIN_ADD) {
+            error(x, MC_BIN_STATUS_KEY_EEXISTS);
+        } else if (x->cmd == MC_BIN_REPLACE) {
+            error(x, MC_BIN_STATUS_KEY_ENOENT);
+        } else {
+            error(x, MC_BIN_STATUS_NOT_STORED);
+        }
+        return;
+    }
+}
+
+static void
+count_cas(struct bin_exec *x, enum store_mode mode, enum store_rc rc)
+{
+    if (mode != STORE_MODE_CAS) {
+        return;
+    }
+    if (rc == STORE_OK) {
+        METRIC_INC(x->m, cas_hits);
+    } else if (rc == STORE_EXISTS) {
+        METRIC_INC(x->m, cas_badval);
+    } else if (rc == STORE_NOT_FOUND) {
+        METRIC_INC(x->m, cas_misses);
+    }
+}
+
+static enum bin_rc
+cmd_update(struct bin_exec *x)
+{
+    const struct mc_bin_req *r = x->r;
+    if (!fits(x)) {
+        return too_large(x);
+    }
+    if (!have_value(x)) {
+        return BIN_NEED_MORE;
+    }
+    enum store_mode mode = x->cmd == MC_BIN_ADD       ? STORE_MODE_ADD
+                           : x->cmd == MC_BIN_REPLACE ? STORE_MODE_REPLACE
+                                                      : STORE_MODE_SET;
+    uint64_t want_cas = request_cas(x);
+    if (want_cas != 0) {
+        mode = STORE_MODE_CAS; /* memcached: any cas makes it a cas */
+    }
+    struct store_set_req sr = {
+        .mode = mode,
+        .value = value_of(x),
+        .nbytes = mc_bin_value_len(r),
+        .flags = mc_bin_be32(r->extras),
+        .exptime = rel_exptime(mc_bin_be32(r->extras + 4)),
+        .cas = want_cas,
+    };
+    struct store_key k;
+    key_init(&k, r);
+    uint64_t cas = 0;
+    enum store_rc rc = store_set(x->store, &k, &sr, &cas);
+    METRIC_INC(x->m, cmd_set);
+    count_cas(x, mode, rc);
+    store_reply(x, rc, cas);
+    return BIN_DONE;
+}
+
+static enum bin_rc
+cmd_append(struct bin_exec *x)
+{
+    const struct mc_bin_req *r = x->r;
+    if (!fits(x)) {
+        return too_large(x);
+    }
+    if (!have_value(x)) {
+        return BIN_NEED_MORE;
+    }
+    enum store_mode mode = x->cmd == MC_BIN_APPEND ? STORE_MODE_APPEND : STORE_MODE_PREPEND;
+    struct store_set_req sr = {
+        .mode = mode,
+        .value = value_of(x),
+        .nbytes = mc_bin_value_len(r),
+        .cas = request_cas(x),
+    };
+    struct store_key k;
+    key_init(&k, r);
+    uint64_t cas = 0;
+    enum store_rc rc = store_set(x->store, &k, &sr, &cas);
+    METRIC_INC(x->m, cmd_set);
+    store_reply(x, rc, cas);
+    return BIN_DONE;
+}
+
+static enum bin_rc
+cmd_delete(struct bin_exec *x)
+{
+    struct store_key k;
+    key_init(&k, x->r);
+    switch (store_delete(x->store, &k, x->r->cas)) {
+    case STORE_OK:
+        METRIC_INC(x->m, delete_hits);
+        ok(x, 0);
+        break;
+    case STORE_EXISTS:
+        error(x, MC_BIN_STATUS_KEY_EEXISTS);
+        break;
+    default:
+        METRIC_INC(x->m, delete_misses);
+        error(x, MC_BIN_STATUS_KEY_ENOENT);
+        break;
+    }
+    return BIN_DONE;
+}
+
+/* Extras: delta (8), initial (8), expiration (4); an expiration of
+ * 0xffffffff means "do not create". */
+static enum bin_rc
+cmd_arith(struct bin_exec *x)
+{
+    const struct mc_bin_req *r = x->r;
+    bool incr = x->cmd == MC_BIN_INCREMENT;
+    uint32_t expiration = mc_bin_be32(r->extras + 16);
+    struct store_arith_req ar = {
+        .incr = incr,
+        .delta = mc_bin_be64(r->extras),
+        .create = expiration != 0xffffffffu,
+        .initial = mc_bin_be64(r->extras + 8),
+        .exptime = rel_exptime(expiration),
+        .cas = r->cas,
+    };
+    bool created = false;
+    ar.created_out = &created;
+    struct store_key k;
+    key_init(&k, r);
+    uint64_t value = 0, cas = 0;
+    switch (store_arith(x->store, &k, &ar, &value, &cas)) {
+    case STORE_OK:
+        if (!created) {
+            if (incr) {
+                METRIC_INC(x->m, incr_hits);
+            } else {
+                METRIC_INC(x->m, decr_hits);
+            }
+        }
+        if (!x->quiet) {
+            unsigned char v[8];
+            mc_bin_put_be64(v, value);
+            respond(x, r->opcode, r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, v, 8, cas);
+        }
+        break;
+    case STORE_NOT_FOUND:
+        if (incr) {
+            METRIC_INC(x->m, incr_misses);
+        } else {
+            METRIC_INC(x->m, decr_misses);
+        }
+        error(x, MC_BIN_STATUS_KEY_ENOENT);
+        break;
+    case STORE_EXISTS:
+        error(x, MC_BIN_STATUS_KEY_EEXISTS);
+        break;
+    case STORE_NON_NUMERIC:
+        error(x, MC_BIN_STATUS_DELTA_BADVAL);
+        break;
+    default:
+        error_msg(x, MC_BIN_STATUS_ENOMEM,
+                  created ? BSTR_LIT("Out of memory allocating new item")
+                          : BSTR_LIT("Out of memory incrementing value"));
+        written(x);
+        break;
+    }
+    return BIN_DONE;
+}
+
+/* --- administration ------------------------------------------------------ */
+
+static enum bin_rc
+cmd_quit(struct bin_exec *x)
+{
+    ok(x, 0);
+    return BIN_CLOSE;
+}
+
+static enum bin_rc
+cmd_flush(struct bin_exec *x)
+{
+    if (!x->s->env->opts->flush_enabled) {
+        error(x, MC_BIN_STATUS_AUTH_ERROR); /* sic: memcached's answer */
+        return BIN_DONE;
+    }
+    uint32_t delay = x->r->extlen == 4 ? mc_bin_be32(x->r->extras) : 0;
+    uint32_t at = 0;
+    if (delay > 0) {
+        at = rel_exptime(delay);
+        if (at <= clock_now()) {
+            at = 0;
+        }
+    }
+    store_flush(x->store, at);
+    METRIC_INC(x->m, cmd_flush);
+    ok(x, 0);
+    return BIN_DONE;
+}
+
+static enum bin_rc
+cmd_noop(struct bin_exec *x)
+{
+    ok(x, 0);
+    written(x); /* memcached: "NOOP forces pipeline flush" */
+    return BIN_DONE;
+}
+
+static enum bin_rc
+cmd_version(struct bin_exec *x)
+{
+    static const char version[] = MC_STATS_VERSION;
+    respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, version,
+            sizeof(version) - 1, 0);
+    return BIN_DONE;
+}
+
+static void
+emit_stat(void *ctx, struct bstr name, struct bstr value)
+{
+    struct bin_exec *x = ctx;
+    respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, name.data, (uint16_t)name.len,
+            value.data, (uint32_t)value.len, 0);
+}
+
+static bool
+key_starts(struct bstr key, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return key.len >= n && memcmp(key.data, prefix, n) == 0;
+}
+
+/* Stats: one packet per pair (key = name, value = value), then an empty
+ * one. memcached matches reset, settings and detail by prefix and serves
+ * the rest (items, slabs, sizes) by exact name; conns only over text. */
+static enum bin_rc
+cmd_stat(struct bin_exec *x)
+{
+    struct bstr key = x->r->key;
+    if (key.len == 0) {
+        (void)mc_stats_render(x->s, BSTR_LIT(""), emit_stat, x);
+    } else if (key_starts(key, "reset")) {
+        mc_stats_reset(x->s);
+    } else if (key_starts(key, "settings")) {
+        (void)mc_stats_render(x->s, BSTR_LIT("settings"), emit_stat, x);
+    } else if (key_starts(key, "detail")) {
+        struct bstr sub = {.data = key.data + 6, .len = key.len - 6};
+        if (key_starts(sub, " dump")) {
+            /* stashd keeps no per-prefix stats: memcached's empty dump */
+            emit_stat(x, BSTR_LIT("detailed"), BSTR_LIT("END\r\n"));
+        } else if (!key_starts(sub, " on") && !key_starts(sub, " off")) {
+            error(x, MC_BIN_STATUS_KEY_ENOENT);
+            return BIN_DONE;
+        }
+    } else if (bstr_eq(key, BSTR_LIT("items")) || bstr_eq(key, BSTR_LIT("slabs")) ||
+               bstr_eq(key, BSTR_LIT("sizes"))) {
+        (void)mc_stats_render(x->s, key, emit_stat, x);
+    } else {
+        error(x, MC_BIN_STATUS_KEY_ENOENT);
+        return BIN_DONE;
+    }
+    respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, NULL, 0, 0);
+    return BIN_DONE;
+}
+
+/* --- SASL -------------------------------------------------------------------- */
+
+static enum bin_rc
+cmd_sasl_list(struct bin_exec *x)
+{
+    if (!x->s->env->opts->sasl) {
+        error(x, MC_BIN_STATUS_UNKNOWN_COMMAND);
+        return BIN_DONE;
+    }
+    x->st->authed = false; /* memcached starts a new SASL exchange here */
+    respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, MC_AUTH_MECHS,
+            sizeof(MC_AUTH_MECHS) - 1, 0);
+    return BIN_DONE;
+}
+
+static enum bin_rc
+cmd_sasl_auth(struct bin_exec *x)
+{
+    const struct mc_bin_req *r = x->r;
+    uint32_t vlen = mc_bin_value_len(r);
+    if (!x->s->env->opts->sasl) {
+        x->used = r->consumed;
+        error_after_swallow(x, MC_BIN_STATUS_UNKNOWN_COMMAND, r->bodylen - r->keylen);
+        return BIN_DONE;
+    }
+    if (r->keylen > MC_BIN_SASL_MECH_MAX) {
+        x->used = r->consumed;
+        error_after_swallow(x, MC_BIN_STATUS_EINVAL, vlen);
+        return BIN_DONE;
+    }
+    if (!fits(x)) {
+        x->used = r->consumed;
+        error_after_swallow(x, MC_BIN_STATUS_ENOMEM, vlen);
+        return BIN_DONE;
+    }
+    if (!have_value(x)) {
+        return BIN_NEED_MORE;
+    }
+    /* Every SASL exchange starts signed out, as memcached's does. */
+    struct bin_state *st = x->st;
+    st->authed = false;
+    bool good = false;
+    if (x->cmd == MC_BIN_SASL_AUTH) {
+        bool plain = r->keylen == 5 && strncasecmp(r->key.data, "PLAIN", 5) == 0;
+        st->plain_pending = false;
+        if (plain && vlen == 0) {
+            st->plain_pending = true;
+            respond(x, r->opcode, r->opaque, MC_BIN_STATUS_AUTH_CONTINUE, NULL, 0, NULL, 0, NULL,
+                    0, 0);
+            written(x);
+            return BIN_DONE;
+        }
+        good = plain && mc_auth_plain(x->s->env->opts, value_of(x), vlen);
+    } else if (st->plain_pending) {
+        /* STEP: the PLAIN response an empty AUTH left for later; any other
+         * STEP fails (PLAIN has one step) */
+        st->plain_pending = false;
+        good = mc_auth_plain(x->s->env->opts, value_of(x), vlen);
+    }
+    METRIC_INC(x->m, auth_cmds);
+    if (good) {
+        st->authed = true;
+        respond(x, r->opcode, r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, "Authenticated", 13,
+                0);
+    } else {
+        METRIC_INC(x->m, auth_errors);
+        error(x, MC_BIN_STATUS_AUTH_ERROR);
+    }
+    return BIN_DONE;
+}
+
+/* Handlers by base opcode; NULL: unknown (VERBOSITY included). */
+static const bin_handler_fn handlers[256] = {
+    [MC_BIN_GET] = cmd_get,
+    [MC_BIN_GETK] = cmd_get,
+    [MC_BIN_TOUCH] = cmd_get,
+    [MC_BIN_GAT] = cmd_get,
+    [MC_BIN_GATK] = cmd_get,
+    [MC_BIN_SET] = cmd_update,
+    [MC_BIN_ADD] = cmd_update,
+    [MC_BIN_REPLACE] = cmd_update,
+    [MC_BIN_APPEND] = cmd_append,
+    [MC_BIN_PREPEND] = cmd_append,
+    [MC_BIN_DELETE] = cmd_delete,
+    [MC_BIN_INCREMENT] = cmd_arith,
+    [MC_BIN_DECREMENT] = cmd_arith,
+    [MC_BIN_QUIT] = cmd_quit,
+    [MC_BIN_FLUSH] = cmd_flush,
+    [MC_BIN_NOOP] = cmd_noop,
+    [MC_BIN_VERSION] = cmd_version,
+    [MC_BIN_STAT] = cmd_stat,
+    [MC_BIN_SASL_LIST_MECHS] = cmd_sasl_list,
+    [MC_BIN_SASL_AUTH] = cmd_sasl_auth,
+    [MC_BIN_SASL_STEP] = cmd_sasl_auth,
+};
+
+/* --- the loop -------------------------------------------------------------- */
+
+/* Commands a client may send before authenticating under -S. */
+static bool
+allowed_before_auth(uint8_t opcode)
+{
+    return opcode == MC_BIN_SASL_LIST_MECHS || opcode == MC_BIN_SASL_AUTH ||
+           opcode == MC_BIN_SASL_STEP || opcode == MC_BIN_VERSION;
+}
+
+/* One packet whose header, extras and key are in. */
+static enum bin_rc
+serve(struct bin_exec *x)
+{
+    const struct mc_bin_req *r = x->r;
+    x->used = r->consumed;
+    if (mc_bin_check_body(r) != MC_BIN_CHECK_OK) {
+        METRIC_INC(x->m, protocol_errors);
+        error(x, MC_BIN_STATUS_UNKNOWN_COMMAND);
+        return BIN_CLOSE;
+    }
+    if (x->s->env->opts->sasl && !x->st->authed && !allowed_before_auth(r->opcode)) {
+        error(x, MC_BIN_STATUS_AUTH_ERROR);
+        return BIN_CLOSE;
+    }
+    switch (mc_bin_check_args(r)) {
+    case MC_BIN_CHECK_OK:
+        break;
+    case MC_BIN_CHECK_UNKNOWN:
+        METRIC_INC(x->m, protocol_errors);
+        error_after_swallow(x, MC_BIN_STATUS_UNKNOWN_COMMAND, r->bodylen);
+        return BIN_DONE;
+    default:
+        METRIC_INC(x->m, protocol_errors);
+        error(x, MC_BIN_STATUS_EINVAL);
+        return BIN_CLOSE;
+    }
+    x->cmd = mc_bin_base_opcode(r->opcode, &x->quiet);
+    bin_handler_fn h = handlers[x->cmd];
+    if (h == NULL) { /* unreachable: mc_bin_check_args knows the same opcodes */
+        error_after_swallow(x, MC_BIN_STATUS_UNKNOWN_COMMAND, r->bodylen);
+        return BIN_DONE;
+    }
+    return h(x);
+}
+
+static struct bin_state *
+state_of(struct session *s)
+{
+    if (s->proto_state == NULL) {
+        s->proto_state = calloc(1, sizeof(struct bin_state)); /* once per connection */
+    }
+    return s->proto_state;
+}
+
+enum session_rc
+mc_bin_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)
+{
+    *consumed = 0;
+    *need = 0;
+    struct bin_state *st = state_of(s);
+    if (st == NULL) {
+        log_warn("closing a connection: no memory for its state");
+        return SESSION_CLOSE;
+    }
+    struct bin_exec x = {
+        .s = s,
+        .st = st,
+        .store = s->env->store,
+        .m = s->metrics,
+        .out = s->out,
+    };
+    uint64_t limit = s->env->opts->reqs_per_event > 0 ? (uint64_t)s->env->opts->reqs_per_event : 1;
+    uint64_t served = 0;
+    size_t pos = 0;
+    enum session_rc rc = SESSION_OK;
+    x.unsent_from = buf_readable(s->out);
+    for (;;) {
+        if (s->swallow > 0) {
+            size_t n = len - pos < s->swallow ? len - pos : (size_t)s->swallow;
+            pos += n;
+            s->swallow -= n;
+            if (s->swallow > 0) {
+                break;
+            }
+            if (st->due) {
+                send_due(&x);
+            }
+        }
+        if (pos == len) {
+            break;
+        }
+        if (served >= limit) {
+            rc = SESSION_YIELD;
+            break;
+        }
+        if (buf_readable(x.out) > SESSION_OUT_HIGH) {
+            rc = SESSION_PAUSE;
+            break;
+        }
+        struct mc_bin_req r;
+        enum mc_bin_rc prc = mc_bin_parse(data + pos, len - pos, &r);
+        if (prc == MC_BIN_NEED_MORE) {
+            *need = r.need;
+            break;
+        }
+        if (prc == MC_BIN_BAD_MAGIC) {
+            METRIC_INC(x.m, protocol_errors);
+            x.out->wpos = x.out->rpos + x.unsent_from;
+            rc = SESSION_CLOSE;
+            break;
+        }
+        x.r = &r;
+        x.data = data + pos;
+        x.len = len - pos;
+        x.used = 0;
+        x.need = 0;
+        enum bin_rc br = serve(&x);
+        if (br == BIN_NEED_MORE) {
+            *need = x.need;
+            break;
+        }
+        served++;
+        pos += x.used;
+        if (br == BIN_CLOSE) {
+            rc = SESSION_CLOSE;
+            break;
+        }
+        if (x.err != 0) {
+            break;
+        }
+    }
+    if (x.err != 0) {
+        log_warn("closing a connection: no memory for its replies");
+        rc = SESSION_CLOSE;
+    }
+    *consumed = pos;
+    return rc;
+}
+
+void
+mc_bin_cmd_fini(struct session *s)
+{
+    free(s->proto_state);
+    s->proto_state = NULL;
+}

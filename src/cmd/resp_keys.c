@@ -1,0 +1,510 @@
+/*
+ * resp_keys: Redis's keyspace commands over the shared keyspace: DEL,
+ * UNLINK, EXISTS, TYPE (every live key is a string), the EXPIRE and TTL
+ * families, PERSIST, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHALL/FLUSHDB.
+ *
+ * Deadlines are Unix milliseconds, as Redis keeps them; a key stored by
+ * memcached with a relative expiry reads back with its second-resolution
+ * deadline. KEYS and SCAN walk the store a slice at a time (store_scan),
+ * copying keys out under each shard lock and matching the pattern after,
+ * so that no pattern, however slow, runs under a lock.
+ *
+ * Error texts and argument rules follow Redis 7.0's expire.c and db.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/resp_internal.h"
+#include "stashd/store/store.h"
+#include "stashd/util/metrics.h"
+#include "stashd/util/num.h"
+#include "stashd/util/options.h"
+
+static inline void
+key_of(struct store_key *k, struct bstr a)
+{
+    store_key_init(k, a.data, a.len);
+}
+
+static void
+on_nothing(void *ctx, const struct store_item_view *v)
+{
+    (void)ctx;
+    (void)v;
+}
+
+static bool
+exists(struct resp_exec *x, struct bstr key)
+{
+    struct store_key k;
+    key_of(&k, key);
+    return store_get(x->store, &k, NULL, on_nothing, NULL, NULL) == STORE_OK;
+}
+
+/* DEL and UNLINK (freeing is O(1) either way). */
+void
+resp_cmd_del(struct resp_exec *x)
+{
+    int64_t n = 0;
+    for (size_t i = 1; i < x->argc; i++) {
+        struct store_key k;
+        key_of(&k, x->argv[i]);
+        if (store_delete(x->store, &k, 0) == STORE_OK) {
+            METRIC_INC(x->m, delete_hits);
+            n++;
+        } else {
+            METRIC_INC(x->m, delete_misses);
+        }
+    }
+    rep_int(x, n);
+}
+
+void
+resp_cmd_exists(struct resp_exec *x)
+{
+    int64_t n = 0;
+    for (size_t i = 1; i < x->argc; i++) {
+        n += exists(x, x->argv[i]) ? 1 : 0;
+    }
+    rep_int(x, n);
+}
+
+void
+resp_cmd_type(struct resp_exec *x)
+{
+    rep_simple(x, exists(x, x->argv[1]) ? "string" : "none");
+}
+
+/* --- EXPIRE family ----------------------------------------------------------------- */
+
+enum { EXP_NX = 1, EXP_XX = 2, EXP_GT = 4, EXP_LT = 8 };
+
+struct expire {
+    unsigned flags;
+    int64_t when; /* Unix ms */
+    int64_t now;
+    int64_t result;
+};
+
+static void
+expire_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
+{
+    struct expire *e = ctx;
+    e->result = 0;
+    if (old == NULL) {
+        return;
+    }
+    int64_t cur = old->expire_ms != 0 ? old->expire_ms : -1;
+    if ((e->flags & EXP_NX) && cur != -1) {
+        return;
+    }
+    if ((e->flags & EXP_XX) && cur == -1) {
+        return;
+    }
+    /* No expiry counts as infinite: GT never beats it, LT always does. */
+    if ((e->flags & EXP_GT) && (e->when <= cur || cur == -1)) {
+        return;
+    }
+    if ((e->flags & EXP_LT) && cur != -1 && e->when >= cur) {
+        return;
+    }
+    e->result = 1;
+    if (e->when <= e->now) {
+        u->op = STORE_UPDATE_DELETE; /* already past: Redis deletes the key */
+    } else {
+        u->op = STORE_UPDATE_EXPIRE;
+        u->expire_ms = e->when;
+    }
+}
+
+/* expireGenericCommand: basetime 0 for the AT forms, now for relative
+ * ones; secs for the second-unit ones. */
+static void
+expire_generic(struct resp_exec *x, bool relative, bool secs)
+{
+    struct expire e = {0};
+    bool nx = false, xx = false, gt = false, lt = false;
+    for (size_t j = 3; j < x->argc; j++) {
+        struct bstr a = x->argv[j];
+        if (arg_is(a, "nx")) {
+            nx = true;
+        } else if (arg_is(a, "xx")) {
+            xx = true;
+        } else if (arg_is(a, "gt")) {
+            gt = true;
+        } else if (arg_is(a, "lt")) {
+            lt = true;
+        } else {
+            const char *nul = memchr(a.data, '\0', a.len);
+            int n = (int)(nul != NULL ? (size_t)(nul - a.data) : a.len);
+            rep_errf(x, "ERR Unsupported option %.*s", n > 256 ? 256 : n, a.data);
+            return;
+        }
+    }
+    if (nx && (xx || gt || lt)) {
+        rep_err(x, "ERR NX and XX, GT or LT options at the same time are not compatible");
+        return;
+    }
+    if (gt && lt) {
+        rep_err(x, "ERR GT and LT options at the same time are not compatible");
+        return;
+    }
+    e.flags = (nx ? EXP_NX : 0) | (xx ? EXP_XX : 0) | (gt ? EXP_GT : 0) | (lt ? EXP_LT : 0);
+    int64_t when;
+    if (!arg_ll(x->argv[2], &when)) {
+        rep_err(x, REP_ERR_NOT_INT);
+        return;
+    }
+    if (secs) {
+        if (when > INT64_MAX / 1000 || when < INT64_MIN / 1000) {
+            rep_errf(x, "ERR invalid expire time in '%s' command", x->cmd->name);
+            return;
+        }
+        when *= 1000;
+    }
+    e.now = store_now_ms();
+    int64_t base = relative ? e.now : 0;
+    if (when > INT64_MAX - base) {
+        rep_errf(x, "ERR invalid expire time in '%s' command", x->cmd->name);
+        return;
+    }
+    e.when = when + base;
+    struct store_key k;
+    key_of(&k, x->argv[1]);
+    enum store_rc rc = store_update(x->store, &k, expire_decide, NULL, &e);
+    METRIC_INC(x->m, cmd_touch);
+    if (rc != STORE_OK) {
+        rep_err_store(x, rc, x->argv[1].len);
+        return;
+    }
+    if (e.result) {
+        METRIC_INC(x->m, touch_hits);
+    } else {
+        METRIC_INC(x->m, touch_misses);
+    }
+    rep_int(x, e.result);
+}
+
+void
+resp_cmd_expire(struct resp_exec *x)
+{
+    expire_generic(x, true, true);
+}
+
+void
+resp_cmd_pexpire(struct resp_exec *x)
+{
+    expire_generic(x, true, false);
+}
+
+void
+resp_cmd_expireat(struct resp_exec *x)
+{
+    expire_generic(x, false, true);
+}
+
+void
+resp_cmd_pexpireat(struct resp_exec *x)
+{
+    expire_generic(x, false, false);
+}
+
+struct ttl {
+    bool found;
+    int64_t expire_ms;
+};
+
+static void
+on_ttl(void *ctx, const struct store_item_view *v)
+{
+    struct ttl *t = ctx;
+    t->found = true;
+    t->expire_ms = v->expire_ms;
+}
+
+/* ttlGenericCommand: -2 no key, -1 no expiry, else the time left (or the
+ * deadline), never negative, seconds rounded to the nearest. */
+static void
+ttl_generic(struct resp_exec *x, bool ms, bool abs)
+{
+    struct ttl t = {0};
+    struct store_key k;
+    key_of(&k, x->argv[1]);
+    (void)store_get(x->store, &k, NULL, on_ttl, &t, NULL);
+    if (!t.found) {
+        rep_int(x, -2);
+        return;
+    }
+    if (t.expire_ms == 0) {
+        rep_int(x, -1);
+        return;
+    }
+    int64_t v = abs ? t.expire_ms : t.expire_ms - store_now_ms();
+    if (v < 0) {
+        v = 0;
+    }
+    rep_int(x, ms ? v : (v + 500) / 1000);
+}
+
+void
+resp_cmd_ttl(struct resp_exec *x)
+{
+    ttl_generic(x, false, false);
+}
+
+void
+resp_cmd_pttl(struct resp_exec *x)
+{
+    ttl_generic(x, true, false);
+}
+
+void
+resp_cmd_expiretime(struct resp_exec *x)
+{
+    ttl_generic(x, false, true);
+}
+
+void
+resp_cmd_pexpiretime(struct resp_exec *x)
+{
+    ttl_generic(x, true, true);
+}
+
+static void
+persist_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
+{
+    int64_t *result = ctx;
+    *result = 0;
+    if (old != NULL && old->expire_ms != 0) {
+        *result = 1;
+        u->op = STORE_UPDATE_EXPIRE;
+        u->expire_ms = 0;
+    }
+}
+
+void
+resp_cmd_persist(struct resp_exec *x)
+{
+    int64_t result = 0;
+    struct store_key k;
+    key_of(&k, x->argv[1]);
+    enum store_rc rc = store_update(x->store, &k, persist_decide, NULL, &result);
+    if (rc != STORE_OK) {
+        rep_err_store(x, rc, x->argv[1].len);
+        return;
+    }
+    rep_int(x, result);
+}
+
+/* --- KEYS, SCAN ---------------------------------------------------------------------- */
+
+/* Items a KEYS slice gathers before matching them. */
+#define KEYS_SLICE 1024
+
+/*
+ * Keys copied out of the store under its locks, as [length byte][key]
+ * records (keys are at most 250 bytes), to be matched after. Only
+ * KEYS/SCAN allocate this, never the GET/SET path.
+ */
+struct gather {
+    struct buf raw;
+    int err;
+};
+
+static void
+on_gather(void *ctx, const struct store_item_view *v)
+{
+    struct gather *g = ctx;
+    unsigned char n = (unsigned char)v->nkey;
+    int rc = buf_append(&g->raw, &n, 1);
+    rc = rc ? rc : buf_append(&g->raw, v->key, v->nkey);
+    if (rc != 0 && g->err == 0) {
+        g->err = rc;
+    }
+}
+
+/* Move the gathered keys that match into x->c->scratch as bulk strings;
+ * returns how many. pat NULL matches every key. */
+static size_t
+emit_matching(struct resp_exec *x, struct gather *g, const struct bstr *pat)
+{
+    size_t count = 0;
+    if (buf_readable(&g->raw) == 0) {
+        return 0;
+    }
+    const char *p = g->raw.data + g->raw.rpos;
+    const char *end = p + buf_readable(&g->raw);
+    while (p < end) {
+        size_t n = (unsigned char)*p++;
+        if (pat == NULL || resp_glob(pat->data, pat->len, p, n, false)) {
+            rep_fail(x, resp_bulk(&x->c->scratch, p, n));
+            count++;
+        }
+        p += n;
+    }
+    buf_reset(&g->raw);
+    return count;
+}
+
+/* The array header, then the bulks gathered in scratch. */
+static void
+reply_scratch(struct resp_exec *x, size_t count)
+{
+    rep_array(x, count);
+    struct buf *b = &x->c->scratch;
+    if (buf_readable(b) != 0) {
+        rep_raw(x, b->data + b->rpos, buf_readable(b));
+    }
+    buf_reset(b);
+    buf_shrink(b, 64 * 1024);
+}
+
+void
+resp_cmd_keys(struct resp_exec *x)
+{
+    struct bstr pat = x->argv[1];
+    const struct bstr *pp = pat.len == 1 && pat.data[0] == '*' ? NULL : &pat;
+    struct gather g = {.err = 0};
+    buf_init(&g.raw);
+    buf_reset(&x->c->scratch);
+    size_t count = 0;
+    uint64_t cursor = 0;
+    do {
+        cursor = store_scan(x->store, cursor, KEYS_SLICE, on_gather, &g);
+        count += emit_matching(x, &g, pp);
+    } while (cursor != 0 && g.err == 0);
+    rep_fail(x, g.err);
+    buf_fini(&g.raw);
+    reply_scratch(x, count);
+}
+
+/* Redis's parseScanCursorOrReply: strtoul rules (an optional sign, a
+ * negative one wrapping), no leading space, nothing after the digits. */
+static bool
+parse_cursor(struct bstr a, uint64_t *out)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (a.len > 0 && (a.data[0] == '+' || a.data[0] == '-')) {
+        neg = a.data[0] == '-';
+        i = 1;
+    }
+    if (i == a.len) {
+        *out = 0;
+        return a.len == 0; /* strtoul("") is 0 with nothing left over */
+    }
+    uint64_t v = 0;
+    for (; i < a.len; i++) {
+        char ch = a.data[i];
+        if (ch < '0' || ch > '9') {
+            return false;
+        }
+        unsigned d = (unsigned)(ch - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    *out = neg ? (uint64_t)0 - v : v;
+    return true;
+}
+
+void
+resp_cmd_scan(struct resp_exec *x)
+{
+    uint64_t cursor;
+    if (!parse_cursor(x->argv[1], &cursor)) {
+        rep_err(x, "ERR invalid cursor");
+        return;
+    }
+    int64_t count = 10;
+    const struct bstr *pat = NULL;
+    bool strings = true; /* TYPE: only "string" keys exist */
+    for (size_t i = 2; i < x->argc;) {
+        size_t left = x->argc - i;
+        if (arg_is(x->argv[i], "count") && left >= 2) {
+            if (!arg_ll(x->argv[i + 1], &count)) {
+                rep_err(x, REP_ERR_NOT_INT);
+                return;
+            }
+            if (count < 1) {
+                rep_err(x, REP_ERR_SYNTAX);
+                return;
+            }
+        } else if (arg_is(x->argv[i], "match") && left >= 2) {
+            pat = &x->argv[i + 1];
+            if (pat->len == 1 && pat->data[0] == '*') {
+                pat = NULL;
+            }
+        } else if (arg_is(x->argv[i], "type") && left >= 2) {
+            strings = arg_is(x->argv[i + 1], "string");
+        } else {
+            rep_err(x, REP_ERR_SYNTAX);
+            return;
+        }
+        i += 2;
+    }
+    struct gather g = {.err = 0};
+    buf_init(&g.raw);
+    buf_reset(&x->c->scratch);
+    uint64_t next = store_scan(x->store, cursor, (uint64_t)count, on_gather, &g);
+    size_t n = 0;
+    if (strings) {
+        n = emit_matching(x, &g, pat);
+    }
+    rep_fail(x, g.err);
+    buf_fini(&g.raw);
+    char num[24];
+    size_t len = num_u64_to_dec(next, num);
+    rep_array(x, 2);
+    rep_bulk(x, num, len);
+    reply_scratch(x, n);
+}
+
+static void
+on_key_bulk(void *ctx, const struct store_item_view *v)
+{
+    struct resp_exec *x = ctx;
+    rep_bulk(x, v->key, v->nkey);
+}
+
+void
+resp_cmd_randomkey(struct resp_exec *x)
+{
+    /* xorshift64: per-connection bits, no shared state. */
+    uint64_t r = x->c->rng;
+    r ^= r << 13;
+    r ^= r >> 7;
+    r ^= r << 17;
+    x->c->rng = r;
+    if (store_random(x->store, r, on_key_bulk, x) != STORE_OK) {
+        rep_null(x);
+    }
+}
+
+void
+resp_cmd_dbsize(struct resp_exec *x)
+{
+    rep_int(x, (int64_t)store_count(x->store));
+}
+
+/* FLUSHALL and FLUSHDB [SYNC|ASYNC]: one keyspace, flushed at once either
+ * way (O(shards): items are invalidated, not walked). */
+void
+resp_cmd_flushall(struct resp_exec *x)
+{
+    if (x->argc > 2 ||
+        (x->argc == 2 && !arg_is(x->argv[1], "sync") && !arg_is(x->argv[1], "async"))) {
+        rep_err(x, REP_ERR_SYNTAX);
+        return;
+    }
+    METRIC_INC(x->m, cmd_flush);
+    if (!x->s->env->opts->flush_enabled) {
+        rep_errf(x, "ERR %s is disabled on this server (-F)",
+                 x->cmd->name[5] == 'a' ? "FLUSHALL" : "FLUSHDB");
+        return;
+    }
+    store_flush(x->store, 0);
+    rep_ok(x);
+}

@@ -1,0 +1,924 @@
+/*
+ * resp_string: Redis's string commands over the shared keyspace (GET,
+ * SET and its variants, MGET/MSET, APPEND, GETRANGE/SETRANGE, the INCR
+ * family). Values are the same bytes memcached clients see: a RESP write
+ * stores client flags 0, and a value stored by memcached with flags reads
+ * back whole (flags ignored); commands that rewrite a value in place of
+ * its old one (APPEND, SETRANGE, INCR*) keep its flags and expiry.
+ *
+ * The hot path (GET, SET, MGET) allocates nothing: a GET copies the value
+ * once, under the shard lock, straight from the item into the reply
+ * buffer. Commands that read and write at once go through store_update,
+ * whose decide callback computes the new value and commit callback
+ * writes the reply from the old one (exactly once).
+ *
+ * Error texts and argument rules follow Redis 7.0's t_string.c.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/resp_internal.h"
+#include "stashd/store/store.h"
+#include "stashd/util/metrics.h"
+#include "stashd/util/num.h"
+
+static inline void
+key_of(struct store_key *k, struct bstr a)
+{
+    store_key_init(k, a.data, a.len);
+}
+
+/* --- GET, MGET ------------------------------------------------------------------ */
+
+/* Append "$<n>\r\n<value>\r\n" with one reservation; called under the
+ * shard lock (a copy, nothing else). */
+static void
+bulk_of_view(struct resp_exec *x, const char *value, size_t n)
+{
+    char hdr[32];
+    size_t h = 0;
+    hdr[h++] = '$';
+    h += num_u64_to_dec(n, hdr + h);
+    hdr[h++] = '\r';
+    hdr[h++] = '\n';
+    size_t total = h + n + 2;
+    int rc = buf_reserve(x->out, total, SIZE_MAX);
+    if (rc != 0) {
+        rep_fail(x, rc);
+        return;
+    }
+    char *p = x->out->data + x->out->wpos;
+    memcpy(p, hdr, h);
+    if (n != 0) {
+        memcpy(p + h, value, n);
+    }
+    memcpy(p + h + n, "\r\n", 2);
+    x->out->wpos += total;
+}
+
+static void
+on_bulk(void *ctx, const struct store_item_view *v)
+{
+    bulk_of_view(ctx, v->value, v->nbytes);
+}
+
+static void
+count_get(struct resp_exec *x, enum store_rc rc, enum store_miss miss)
+{
+    METRIC_INC(x->m, cmd_get);
+    if (rc == STORE_OK) {
+        METRIC_INC(x->m, get_hits);
+        return;
+    }
+    METRIC_INC(x->m, get_misses);
+    if (miss == STORE_MISS_EXPIRED) {
+        METRIC_INC(x->m, get_expired);
+    } else if (miss == STORE_MISS_FLUSHED) {
+        METRIC_INC(x->m, get_flushed);
+    }
+}
+
+/* GET (and each MGET key): the value, or null. */
+static void
+get_one(struct resp_exec *x, struct bstr key)
+{
+    struct store_key k;
+    key_of(&k, key);
+    enum store_miss miss = STORE_MISS_NONE;
+    enum store_rc rc = store_get(x->store, &k, NULL, on_bulk, x, &miss);
+    count_get(x, rc, miss);
+    if (rc != STORE_OK) {
+        rep_null(x);
+    }
+}
+
+void
+resp_cmd_get(struct resp_exec *x)
+{
+    get_one(x, x->argv[1]);
+}
+
+void
+resp_cmd_mget(struct resp_exec *x)
+{
+    rep_array(x, x->argc - 1);
+    for (size_t i = 1; i < x->argc; i++) {
+        get_one(x, x->argv[i]);
+    }
+}
+
+/* --- SET and its options ------------------------------------------------------------ */
+
+enum {
+    OPT_NX = 1u << 0,
+    OPT_XX = 1u << 1,
+    OPT_GET = 1u << 2,
+    OPT_KEEPTTL = 1u << 3,
+    OPT_PERSIST = 1u << 4,
+    OPT_EX = 1u << 5,
+    OPT_PX = 1u << 6,
+    OPT_EXAT = 1u << 7,
+    OPT_PXAT = 1u << 8,
+};
+#define OPT_EXPIRE (OPT_EX | OPT_PX | OPT_EXAT | OPT_PXAT)
+
+struct set_opts {
+    unsigned flags;
+    struct bstr expire; /* the EX/PX/EXAT/PXAT argument */
+};
+
+/*
+ * Redis's parseExtendedStringArgumentsOrReply for SET (is_set) and GETEX:
+ * an option is refused (syntax error) when it conflicts with one given
+ * before it; repeating one is allowed (the last value wins).
+ */
+static bool
+parse_opts(struct resp_exec *x, size_t j, bool is_set, struct set_opts *o)
+{
+    for (; j < x->argc; j++) {
+        struct bstr a = x->argv[j];
+        bool next = j + 1 < x->argc;
+        unsigned f = o->flags;
+        unsigned set = 0;
+        if (arg_is(a, "nx") && is_set && !(f & OPT_XX)) {
+            set = OPT_NX;
+        } else if (arg_is(a, "xx") && is_set && !(f & OPT_NX)) {
+            set = OPT_XX;
+        } else if (arg_is(a, "get") && is_set) {
+            set = OPT_GET;
+        } else if (arg_is(a, "keepttl") && is_set && !(f & (OPT_PERSIST | OPT_EXPIRE))) {
+            set = OPT_KEEPTTL;
+        } else if (arg_is(a, "persist") && !is_set && !(f & (OPT_EXPIRE | OPT_KEEPTTL))) {
+            set = OPT_PERSIST;
+        } else if (arg_is(a, "ex") && next &&
+                   !(f & (OPT_KEEPTTL | OPT_PERSIST | (OPT_EXPIRE & ~OPT_EX)))) {
+            set = OPT_EX;
+        } else if (arg_is(a, "px") && next &&
+                   !(f & (OPT_KEEPTTL | OPT_PERSIST | (OPT_EXPIRE & ~OPT_PX)))) {
+            set = OPT_PX;
+        } else if (arg_is(a, "exat") && next &&
+                   !(f & (OPT_KEEPTTL | OPT_PERSIST | (OPT_EXPIRE & ~OPT_EXAT)))) {
+            set = OPT_EXAT;
+        } else if (arg_is(a, "pxat") && next &&
+                   !(f & (OPT_KEEPTTL | OPT_PERSIST | (OPT_EXPIRE & ~OPT_PXAT)))) {
+            set = OPT_PXAT;
+        } else {
+            rep_err(x, REP_ERR_SYNTAX);
+            return false;
+        }
+        o->flags |= set;
+        if (set & OPT_EXPIRE) {
+            o->expire = x->argv[++j];
+        }
+    }
+    return true;
+}
+
+enum deadline_rc { DEADLINE_OK, DEADLINE_NOT_INT, DEADLINE_INVALID };
+
+/* Redis's getExpireMillisecondsOrReply: the option's number as a Unix-ms
+ * deadline. Positive only; seconds must not overflow once in ms, nor a
+ * relative time once added to now. */
+static enum deadline_rc
+deadline_of(const struct set_opts *o, int64_t *out)
+{
+    int64_t v;
+    if (!arg_ll(o->expire, &v)) {
+        return DEADLINE_NOT_INT;
+    }
+    bool secs = (o->flags & (OPT_EX | OPT_EXAT)) != 0;
+    if (v <= 0 || (secs && v > INT64_MAX / 1000)) {
+        return DEADLINE_INVALID;
+    }
+    if (secs) {
+        v *= 1000;
+    }
+    if (o->flags & (OPT_EX | OPT_PX)) {
+        int64_t now = store_now_ms();
+        if (v > INT64_MAX - now) {
+            return DEADLINE_INVALID;
+        }
+        v += now;
+    }
+    *out = v;
+    return DEADLINE_OK;
+}
+
+static void
+rep_deadline_err(struct resp_exec *x, enum deadline_rc rc)
+{
+    if (rc == DEADLINE_NOT_INT) {
+        rep_err(x, REP_ERR_NOT_INT);
+    } else {
+        rep_errf(x, "ERR invalid expire time in '%s' command", x->cmd->name);
+    }
+}
+
+/* SET ... GET: the old value is the reply whether or not NX/XX let the
+ * write happen (Redis 7). */
+struct setget {
+    struct resp_exec *x;
+    unsigned flags;
+    struct bstr value;
+    int64_t deadline;
+};
+
+static void
+setget_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
+{
+    struct setget *g = ctx;
+    if (((g->flags & OPT_NX) && old != NULL) || ((g->flags & OPT_XX) && old == NULL)) {
+        return;
+    }
+    u->op = STORE_UPDATE_WRITE;
+    u->value = g->value.data;
+    u->nbytes = (uint32_t)g->value.len;
+    u->keep_expiry = (g->flags & OPT_KEEPTTL) != 0;
+    u->expire_ms = g->deadline;
+}
+
+/* commit for the commands that answer with the old value; ctx is a
+ * struct whose first member is the struct resp_exec pointer. */
+static void
+reply_old(void *ctx, const struct store_item_view *old, char *dst)
+{
+    struct resp_exec *x = *(struct resp_exec **)ctx;
+    (void)dst;
+    if (old != NULL) {
+        bulk_of_view(x, old->value, old->nbytes);
+    } else {
+        rep_null(x);
+    }
+}
+
+/*
+ * setGenericCommand: value under key with the option flags and deadline
+ * (0 = none). int_reply answers :1/:0 (SETNX) instead of +OK/null.
+ */
+static void
+set_generic(struct resp_exec *x, struct bstr key, struct bstr value, unsigned flags,
+            int64_t deadline, bool int_reply)
+{
+    METRIC_INC(x->m, cmd_set);
+    struct store_key k;
+    key_of(&k, key);
+    if (value.len > UINT32_MAX) {
+        rep_err(x, REP_ERR_TOO_BIG);
+        return;
+    }
+    enum store_rc rc;
+    if (flags & OPT_GET) {
+        struct setget g = {
+            .x = x,
+            .flags = flags,
+            .value = value,
+            .deadline = deadline,
+        };
+        rc = store_update(x->store, &k, setget_decide, reply_old, &g);
+        if (rc != STORE_OK) {
+            rep_err_store(x, rc, key.len);
+        }
+        return;
+    }
+    struct store_set_req r = {
+        .mode = (flags & OPT_NX)   ? STORE_MODE_ADD
+                : (flags & OPT_XX) ? STORE_MODE_REPLACE
+                                   : STORE_MODE_SET,
+        .value = value.data,
+        .nbytes = (uint32_t)value.len,
+        .expire_ms = deadline,
+        .keep_ttl = (flags & OPT_KEEPTTL) != 0,
+    };
+    rc = store_set(x->store, &k, &r, NULL);
+    if (rc == STORE_OK) {
+        if (int_reply) {
+            rep_int(x, 1);
+        } else {
+            rep_ok(x);
+        }
+    } else if (rc == STORE_NOT_STORED) {
+        if (int_reply) {
+            rep_int(x, 0);
+        } else {
+            rep_null(x);
+        }
+    } else {
+        rep_err_store(x, rc, key.len);
+    }
+}
+
+void
+resp_cmd_set(struct resp_exec *x)
+{
+    struct set_opts o = {0};
+    if (!parse_opts(x, 3, true, &o)) {
+        return;
+    }
+    int64_t deadline = 0;
+    if (o.flags & OPT_EXPIRE) {
+        enum deadline_rc rc = deadline_of(&o, &deadline);
+        if (rc != DEADLINE_OK) {
+            rep_deadline_err(x, rc);
+            return;
+        }
+    }
+    set_generic(x, x->argv[1], x->argv[2], o.flags, deadline, false);
+}
+
+void
+resp_cmd_setnx(struct resp_exec *x)
+{
+    set_generic(x, x->argv[1], x->argv[2], OPT_NX, 0, true);
+}
+
+static void
+setex_generic(struct resp_exec *x, unsigned unit)
+{
+    struct set_opts o = {.flags = unit, .expire = x->argv[2]};
+    int64_t deadline = 0;
+    enum deadline_rc rc = deadline_of(&o, &deadline);
+    if (rc != DEADLINE_OK) {
+        rep_deadline_err(x, rc);
+        return;
+    }
+    set_generic(x, x->argv[1], x->argv[3], 0, deadline, false);
+}
+
+void
+resp_cmd_setex(struct resp_exec *x)
+{
+    setex_generic(x, OPT_EX);
+}
+
+void
+resp_cmd_psetex(struct resp_exec *x)
+{
+    setex_generic(x, OPT_PX);
+}
+
+void
+resp_cmd_getset(struct resp_exec *x)
+{
+    set_generic(x, x->argv[1], x->argv[2], OPT_GET, 0, false);
+}
+
+/* --- GETDEL, GETEX ------------------------------------------------------------------ */
+
+struct getex {
+    struct resp_exec *x; /* first: reply_old reads it */
+    unsigned flags;
+    enum deadline_rc bad; /* an invalid deadline, reported only for a live key */
+    int64_t deadline;
+};
+
+static void
+getdel_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
+{
+    (void)ctx;
+    if (old != NULL) {
+        u->op = STORE_UPDATE_DELETE;
+    }
+}
+
+void
+resp_cmd_getdel(struct resp_exec *x)
+{
+    struct store_key k;
+    key_of(&k, x->argv[1]);
+    struct getex g = {.x = x};
+    enum store_rc rc = store_update(x->store, &k, getdel_decide, reply_old, &g);
+    if (rc != STORE_OK) {
+        rep_err_store(x, rc, x->argv[1].len);
+    }
+}
+
+static void
+getex_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
+{
+    struct getex *g = ctx;
+    if (old == NULL || g->bad != DEADLINE_OK) {
+        return;
+    }
+    if (g->flags & OPT_EXPIRE) {
+        u->op = STORE_UPDATE_EXPIRE;
+        u->expire_ms = g->deadline;
+    } else if (g->flags & OPT_PERSIST) {
+        u->op = STORE_UPDATE_EXPIRE;
+        u->expire_ms = 0;
+    }
+}
+
+static void
+getex_commit(void *ctx, const struct store_item_view *old, char *dst)
+{
+    struct getex *g = ctx;
+    if (old != NULL && g->bad != DEADLINE_OK) {
+        rep_deadline_err(g->x, g->bad);
+        return;
+    }
+    reply_old(ctx, old, dst);
+}
+
+void
+resp_cmd_getex(struct resp_exec *x)
+{
+    struct set_opts o = {0};
+    if (!parse_opts(x, 2, false, &o)) {
+        return;
+    }
+    struct getex g = {.x = x, .flags = o.flags};
+    if (o.flags & OPT_EXPIRE) {
+        g.bad = deadline_of(&o, &g.deadline);
+    }
+    struct store_key k;
+    key_of(&k, x->argv[1]);
+    enum store_rc rc = store_update(x->store, &k, getex_decide, getex_commit, &g);
+    if (rc != STORE_OK) {
+        rep_err_store(x, rc, x->argv[1].len);
+    }
+}
+
+/* --- MSET, MSETNX ------------------------------------------------------------------------ */
+
+static void
+on_nothing(void *ctx, const struct store_item_view *v)
+{
+    (void)ctx;
+    (void)v;
+}
+
+/* Refuse before writing anything a pair that cannot be stored. */
+static bool
+pairs_fit(struct resp_exec *x)
+{
+    if (x->argc % 2 == 0) {
+        rep_err_arity(x, x->cmd->name);
+        return false;
+    }
+    for (size_t i = 1; i < x->argc; i += 2) {
+        if (!store_fits(x->store, x->argv[i].len, x->argv[i + 1].len)) {
+            rep_err_store(x, STORE_TOO_LARGE, x->argv[i].len);
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Each pair is stored on its own (one shard lock at a time, never two):
+ * another client may see some of the pairs before the others. MSETNX
+ * checks that no key exists, then adds each; a key that a concurrent
+ * client creates in between is left to that client (the reply is then 0,
+ * the other keys stored).
+ */
+static void
+mset_generic(struct resp_exec *x, bool nx)
+{
+    if (!pairs_fit(x)) {
+        return;
+    }
+    if (nx) {
+        for (size_t i = 1; i < x->argc; i += 2) {
+            struct store_key k;
+            key_of(&k, x->argv[i]);
+            if (store_get(x->store, &k, NULL, on_nothing, NULL, NULL) == STORE_OK) {
+                rep_int(x, 0);
+                return;
+            }
+        }
+    }
+    bool all = true;
+    for (size_t i = 1; i < x->argc; i += 2) {
+        METRIC_INC(x->m, cmd_set);
+        struct store_key k;
+        key_of(&k, x->argv[i]);
+        struct store_set_req r = {
+            .mode = nx ? STORE_MODE_ADD : STORE_MODE_SET,
+            .value = x->argv[i + 1].data,
+            .nbytes = (uint32_t)x->argv[i + 1].len,
+        };
+        enum store_rc rc = store_set(x->store, &k, &r, NULL);
+        if (rc == STORE_NOT_STORED) {
+            all = false;
+        } else if (rc != STORE_OK) {
+            rep_err_store(x, rc, x->argv[i].len);
+            return;
+        }
+    }
+    if (nx) {
+        rep_int(x, all ? 1 : 0);
+    } else {
+        rep_ok(x);
+    }
+}
+
+void
+resp_cmd_mset(struct resp_exec *x)
+{
+    mset_generic(x, false);
+}
+
+void
+resp_cmd_msetnx(struct resp_exec *x)
+{
+    mset_generic(x, true);
+}
+
+/* --- APPEND, STRLEN, GETRANGE, SETRANGE ----------------------------------------------- */
+
+/* A length that may not fit a value: past UINT32_MAX the store refuses
+ * it as too large. */
+static inline uint32_t
+clamp_len(uint64_t n)
+{
+    return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
+struct splice {
+    struct bstr value; /* bytes written at offset */
+    uint64_t offset;
+    bool append;    /* offset is the old length */
+    int64_t result; /* the new length, or the old one when nothing is written */
+};
+
+static void
+splice_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
+{
+    struct splice *sp = ctx;
+    uint64_t oldlen = old != NULL ? old->nbytes : 0;
+    if (sp->append) {
+        sp->offset = oldlen;
+    } else if (sp->value.len == 0) {
+        /* SETRANGE with nothing to write: the length, no change. */
+        sp->result = (int64_t)oldlen;
+        return;
+    }
+    uint64_t end = sp->offset + sp->value.len;
+    uint64_t newlen = end > oldlen ? end : oldlen;
+    sp->result = (int64_t)newlen;
+    u->op = STORE_UPDATE_WRITE;
+    u->nbytes = clamp_len(newlen);
+    if (old != NULL) {
+        u->flags = old->flags;
+        u->keep_expiry = true;
+    }
+}
+
+static void
+splice_commit(void *ctx, const struct store_item_view *old, char *dst)
+{
+    struct splice *sp = ctx;
+    if (dst == NULL) {
+        return;
+    }
+    uint64_t oldlen = old != NULL ? old->nbytes : 0;
+    if (old != NULL && dst != old->value && oldlen != 0) {
+        memcpy(dst, old->value, oldlen);
+    }
+    if (sp->offset > oldlen) {
+        memset(dst + oldlen, 0, sp->offset - oldlen);
+    }
+    if (sp->value.len != 0) {
+        memcpy(dst + sp->offset, sp->value.data, sp->value.len);
+    }
+}
+
+void
+resp_cmd_append(struct resp_exec *x)
+{
+    struct splice sp = {.value = x->argv[2], .append = true};
+    struct store_key k;
+    key_of(&k, x->argv[1]);
+    enum store_rc rc = store_update(x->store, &k, splice_decide, splice_commit, &sp);
+    if (rc != STORE_OK) {
+        rep_err_store(x, rc, x->argv[1].len);
+        return;
+    }
+    rep_int(x, sp.result);
+}
+
+void
+resp_cmd_setrange(struct resp_exec *x)
+{
+    int64_t offset;
+    if (!arg_ll(x->argv[2], &offset)) {
+        rep_err(x, REP_ERR_NOT_INT);
+        return;
+    }
+    if (offset < 0) {
+        rep_err(x, "ERR offset is out of range");
+        return;
+    }
+    struct splice sp = {.value = x->argv[3], .offset = (uint64_t)offset};
+    struct store_key k;
+    key_of(&k, x->argv[1]);
+    enum store_rc rc = store_update(x->store, &k, splice_decide, splice_commit, &sp);
+    if (rc != STORE_OK) {
+        /* Too large is Redis's proto-max-bulk-len error even for a key
+         * stashd cannot hold. */
+        rep_err_store(x, rc, x->argv[1].len == 0 ? 1 : x->argv[1].len);
+        return;
+    }
+    rep_int(x, sp.result);
+}
+
+static void
+on_len(void *ctx, const struct store_item_view *v)
+{
+    *(int64_t *)ctx = v->nbytes;
+}
+
+void
+resp_cmd_strlen(struct resp_exec *x)
+{
+    struct store_key k;
+    key_of(&k, x->argv[1]);
+    int64_t n = 0;
+    (void)store_get(x->store, &k, NULL, on_len, &n, NULL);
+    rep_int(x, n);
+}
+
+struct range {
+    struct resp_exec *x;
+    int64_t start, end;
+};
+
+/* Redis's getrangeCommand index rules, then the slice as a bulk. */
+static void
+on_range(void *ctx, const struct store_item_view *v)
+{
+    struct range *r = ctx;
+    int64_t len = v->nbytes;
+    int64_t start = r->start, end = r->end;
+    if (start < 0 && end < 0 && start > end) {
+        bulk_of_view(r->x, "", 0);
+        return;
+    }
+    if (start < 0) {
+        start = len + start;
+    }
+    if (end < 0) {
+        end = len + end;
+    }
+    if (start < 0) {
+        start = 0;
+    }
+    if (end < 0) {
+        end = 0;
+    }
+    if (end >= len) {
+        end = len - 1;
+    }
+    if (start > end || len == 0) {
+        bulk_of_view(r->x, "", 0);
+    } else {
+        bulk_of_view(r->x, v->value + start, (size_t)(end - start + 1));
+    }
+}
+
+void
+resp_cmd_getrange(struct resp_exec *x)
+{
+    struct range r = {.x = x};
+    if (!arg_ll(x->argv[2], &r.start) || !arg_ll(x->argv[3], &r.end)) {
+        rep_err(x, REP_ERR_NOT_INT);
+        return;
+    }
+    struct store_key k;
+    key_of(&k, x->argv[1]);
+    if (store_get(x->store, &k, NULL, on_range, &r, NULL) != STORE_OK) {
+        rep_bulk(x, "", 0);
+    }
+}
+
+/* --- INCR family ---------------------------------------------------------------------------- */
+
+enum arith_rc { ARITH_OK, ARITH_NOT_INT, ARITH_OVERFLOW, ARITH_NOT_FLOAT, ARITH_NAN };
+
+struct incr {
+    int64_t delta;
+    int64_t value;
+    enum arith_rc rc;
+    bool existed;
+    char text[24];
+    size_t len;
+};
+
+static void
+incr_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
+{
+    struct incr *in = ctx;
+    int64_t v = 0;
+    in->existed = old != NULL;
+    if (old != NULL && !arg_ll((struct bstr){.data = old->value, .len = old->nbytes}, &v)) {
+        in->rc = ARITH_NOT_INT;
+        return;
+    }
+    if ((in->delta < 0 && v < 0 && in->delta < INT64_MIN - v) ||
+        (in->delta > 0 && v > 0 && in->delta > INT64_MAX - v)) {
+        in->rc = ARITH_OVERFLOW;
+        return;
+    }
+    in->rc = ARITH_OK;
+    in->value = v + in->delta;
+    uint64_t mag = in->value < 0 ? (uint64_t)0 - (uint64_t)in->value : (uint64_t)in->value;
+    size_t n = 0;
+    if (in->value < 0) {
+        in->text[n++] = '-';
+    }
+    n += num_u64_to_dec(mag, in->text + n);
+    in->len = n;
+    u->op = STORE_UPDATE_WRITE;
+    u->value = in->text;
+    u->nbytes = (uint32_t)n;
+    if (old != NULL) {
+        u->flags = old->flags;
+        u->keep_expiry = true;
+    }
+}
+
+static void
+incr_generic(struct resp_exec *x, int64_t delta)
+{
+    struct incr in = {.delta = delta};
+    struct store_key k;
+    key_of(&k, x->argv[1]);
+    enum store_rc rc = store_update(x->store, &k, incr_decide, NULL, &in);
+    if (rc != STORE_OK) {
+        rep_err_store(x, rc, x->argv[1].len);
+        return;
+    }
+    bool incr = delta >= 0;
+    if (in.existed) {
+        if (incr) {
+            METRIC_INC(x->m, incr_hits);
+        } else {
+            METRIC_INC(x->m, decr_hits);
+        }
+    } else if (incr) {
+        METRIC_INC(x->m, incr_misses);
+    } else {
+        METRIC_INC(x->m, decr_misses);
+    }
+    if (in.rc == ARITH_NOT_INT) {
+        rep_err(x, REP_ERR_NOT_INT);
+    } else if (in.rc == ARITH_OVERFLOW) {
+        rep_err(x, "ERR increment or decrement would overflow");
+    } else {
+        rep_int(x, in.value);
+    }
+}
+
+void
+resp_cmd_incr(struct resp_exec *x)
+{
+    incr_generic(x, 1);
+}
+
+void
+resp_cmd_decr(struct resp_exec *x)
+{
+    incr_generic(x, -1);
+}
+
+void
+resp_cmd_incrby(struct resp_exec *x)
+{
+    int64_t d;
+    if (!arg_ll(x->argv[2], &d)) {
+        rep_err(x, REP_ERR_NOT_INT);
+        return;
+    }
+    incr_generic(x, d);
+}
+
+void
+resp_cmd_decrby(struct resp_exec *x)
+{
+    int64_t d;
+    if (!arg_ll(x->argv[2], &d)) {
+        rep_err(x, REP_ERR_NOT_INT);
+        return;
+    }
+    if (d == INT64_MIN) {
+        rep_err(x, "ERR decrement would overflow");
+        return;
+    }
+    incr_generic(x, -d);
+}
+
+/* Redis's MAX_LONG_DOUBLE_CHARS: bounds both the input and the output. */
+#define LD_CHARS (5 * 1024)
+
+/* Redis's string2ld: strtold over the whole string, no leading space, no
+ * NaN, no overflow (nor underflow to zero). */
+static bool
+parse_ld(const char *p, size_t n, long double *out)
+{
+    char buf[LD_CHARS];
+    if (n == 0 || n >= sizeof(buf)) {
+        return false;
+    }
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    char *end;
+    errno = 0;
+    long double v = strtold(buf, &end);
+    if (buf[0] == ' ' || (buf[0] >= '\t' && buf[0] <= '\r') || end != buf + n ||
+        (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || v == 0)) || errno == EINVAL ||
+        isnan(v)) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* Redis's ld2string in LD_STR_HUMAN mode: %.17Lf, then no trailing zeros
+ * after the point, no lone point, and "-0" as "0". */
+static size_t
+format_ld(long double v, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%.17Lf", v);
+    if (n < 0 || (size_t)n >= cap) {
+        return 0;
+    }
+    size_t len = (size_t)n;
+    if (memchr(buf, '.', len) != NULL) {
+        while (buf[len - 1] == '0') {
+            len--;
+        }
+        if (buf[len - 1] == '.') {
+            len--;
+        }
+    }
+    if (len == 2 && buf[0] == '-' && buf[1] == '0') {
+        buf[0] = '0';
+        len = 1;
+    }
+    return len;
+}
+
+struct incrf {
+    long double delta;
+    enum arith_rc rc;
+    char text[LD_CHARS];
+    size_t len;
+};
+
+static void
+incrf_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
+{
+    struct incrf *in = ctx;
+    long double v = 0;
+    if (old != NULL && !parse_ld(old->value, old->nbytes, &v)) {
+        in->rc = ARITH_NOT_FLOAT;
+        return;
+    }
+    v += in->delta;
+    if (isnan(v) || isinf(v)) {
+        in->rc = ARITH_NAN;
+        return;
+    }
+    in->len = format_ld(v, in->text, sizeof(in->text));
+    in->rc = ARITH_OK;
+    u->op = STORE_UPDATE_WRITE;
+    u->value = in->text;
+    u->nbytes = (uint32_t)in->len;
+    if (old != NULL) {
+        u->flags = old->flags;
+        u->keep_expiry = true;
+    }
+}
+
+void
+resp_cmd_incrbyfloat(struct resp_exec *x)
+{
+    struct incrf *in = malloc(sizeof(*in)); /* 5 KiB: off the stack; not a hot command */
+    if (in == NULL) {
+        rep_err(x, REP_ERR_OOM);
+        return;
+    }
+    in->rc = ARITH_OK;
+    in->len = 0;
+    if (!parse_ld(x->argv[2].data, x->argv[2].len, &in->delta)) {
+        rep_err(x, REP_ERR_NOT_FLOAT);
+        free(in);
+        return;
+    }
+    struct store_key k;
+    key_of(&k, x->argv[1]);
+    enum store_rc rc = store_update(x->store, &k, incrf_decide, NULL, in);
+    if (rc != STORE_OK) {
+        rep_err_store(x, rc, x->argv[1].len);
+    } else if (in->rc == ARITH_NOT_FLOAT) {
+        rep_err(x, REP_ERR_NOT_FLOAT);
+    } else if (in->rc == ARITH_NAN) {
+        rep_err(x, "ERR increment would produce NaN or Infinity");
+    } else {
+        rep_bulk(x, in->text, in->len);
+    }
+    free(in);
+}

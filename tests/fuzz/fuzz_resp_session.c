@@ -1,0 +1,190 @@
+// layer: cmd
+/*
+ * Fuzz target for cmd/resp_cmd: RESP requests (arrays of bulk strings, or
+ * inline lines) served by resp_process against a real small store made
+ * once. The first input byte picks whether inline commands are allowed
+ * (its low bit) and where the rest is cut in two, as two reads would
+ * deliver it; the driver plays net/ (keeps unconsumed bytes, drains
+ * replies, calls again after a yield or a pause) and checks resp_process's
+ * promises: it consumes at most what it is given, reports a need only
+ * beyond what it has and within resp_max_request, and always makes
+ * progress. Replies are checked to be well-formed RESP.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/resp_cmd.h"
+#include "stashd/cmd/session.h"
+#include "stashd/store/store.h"
+#include "stashd/util/buf.h"
+#include "stashd/util/clock.h"
+#include "stashd/util/hash.h"
+#include "stashd/util/log.h"
+#include "stashd/util/metrics.h"
+#include "stashd/util/options.h"
+
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+#define MEMORY_LIMIT (8u << 20)
+
+static struct {
+    struct store *store;
+    struct options opts;
+    struct cmd_env env;
+    struct metrics m;
+    struct buf out;
+} fz;
+
+static void
+fz_setup(void)
+{
+    if (fz.store != NULL) {
+        return;
+    }
+    clock_setup();
+    hash_setup(7);
+    log_set_verbosity(0);
+    struct store_config cfg = {
+        .memory_limit = MEMORY_LIMIT,
+        .max_item_size = 4096,
+        .growth_factor = 1.25,
+        .slab_min_size = 48,
+        .shards = 2,
+        .threads = 1,
+        .evictions = true,
+        .cas_enabled = true,
+    };
+    if (store_create(&fz.store, &cfg) != 0) {
+        abort();
+    }
+    options_init(&fz.opts); /* made once, like the store: never freed */
+    fz.opts.reqs_per_event = 4;
+    fz.opts.flush_enabled = true;
+    fz.opts.max_item_size = 4096;
+    fz.opts.conn_limit = 16;
+    fz.env = (struct cmd_env){.store = fz.store, .opts = &fz.opts, .threads = 1};
+    buf_init(&fz.out);
+}
+
+/* Skip one RESP reply at p[0..n); the bytes it took, or 0 if malformed. */
+static size_t
+skip_reply(const char *p, size_t n, int depth)
+{
+    CHECK(depth < 64);
+    const char *nl = memchr(p, '\n', n);
+    CHECK(n >= 3 && nl != NULL && nl > p && nl[-1] == '\r');
+    size_t line = (size_t)(nl - p) + 1;
+    long long v = strtoll(p + 1, NULL, 10);
+    switch (p[0]) {
+    case '+':
+    case '-':
+    case ':':
+    case ',':
+    case '#':
+    case '_':
+        return line;
+    case '$':
+    case '=':
+        if (v < 0) {
+            return line;
+        }
+        CHECK(line + (size_t)v + 2 <= n);
+        CHECK(p[line + v] == '\r' && p[line + v + 1] == '\n');
+        return line + (size_t)v + 2;
+    case '*':
+    case '~':
+    case '%': {
+        size_t pos = line;
+        long long items = p[0] == '%' ? 2 * v : v;
+        for (long long i = 0; i < items; i++) {
+            pos += skip_reply(p + pos, n - pos, depth + 1);
+        }
+        return pos;
+    }
+    default:
+        CHECK(0);
+        return 0;
+    }
+}
+
+static void
+check_replies(void)
+{
+    size_t n = buf_readable(&fz.out);
+    if (n == 0) {
+        return;
+    }
+    const char *p = fz.out.data + fz.out.rpos;
+    size_t pos = 0;
+    while (pos < n) {
+        pos += skip_reply(p + pos, n - pos, 0);
+    }
+    CHECK(pos == n);
+    buf_reset(&fz.out);
+}
+
+/* Serve what `in` holds; false once the session asked to close. */
+static bool
+serve(struct session *s, char *in, size_t *len, bool inline_ok)
+{
+    for (int turns = 0;; turns++) {
+        CHECK(turns < 100000);
+        size_t consumed = 0, need = 0;
+        enum session_rc rc = resp_process(s, in, *len, &consumed, &need, inline_ok);
+        CHECK(consumed <= *len);
+        memmove(in, in + consumed, *len - consumed);
+        *len -= consumed;
+        check_replies();
+        if (rc == SESSION_CLOSE) {
+            return false;
+        }
+        if (rc == SESSION_OK) {
+            CHECK(need == 0 || need > *len);
+            CHECK(need <= resp_max_request(s));
+            return true;
+        }
+        if (rc == SESSION_PAUSE) {
+            continue; /* replies drained: go on */
+        }
+        CHECK(consumed > 0); /* a yield means requests were served */
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fz_setup();
+    if (size == 0) {
+        return 0;
+    }
+    bool inline_ok = (data[0] & 1) != 0;
+    size_t n = size - 1;
+    size_t cut = (size_t)(data[0] >> 1) * n / 128;
+    char *in = malloc(n > 0 ? n : 1);
+    if (in == NULL) {
+        return 0;
+    }
+    struct session s;
+    session_init(&s, &fz.env, &fz.m, &fz.out);
+    size_t len = 0;
+    memcpy(in, data + 1, cut);
+    len = cut;
+    if (serve(&s, in, &len, inline_ok)) {
+        memcpy(in + len, data + 1 + cut, n - cut);
+        len += n - cut;
+        serve(&s, in, &len, inline_ok);
+    }
+    resp_session_fini(&s);
+    free(in);
+    /* CONFIG SET maxmemory may have moved the limit: keep the store small. */
+    store_set_memory_limit(fz.store, MEMORY_LIMIT);
+    return 0;
+}
