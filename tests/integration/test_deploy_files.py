@@ -1,0 +1,112 @@
+"""What can be checked of the container and Kubernetes files without a
+Docker engine or a cluster: the entrypoint's argument handling under sh
+(with a stand-in stashd), the image's Dockerfile settings, and the
+manifests' structure (non-root, read-only root, no capabilities, probes,
+memory limit above -m, grace period above the drain timeout).
+
+python3-yaml is a dependency of the Debian tooling used here; the chart's
+templates are checked as text (Helm is not packaged for Debian).
+"""
+
+import os
+import pathlib
+import re
+import stat
+import subprocess
+import tempfile
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+DOCKER = REPO / "docker"
+
+
+def run_entrypoint(*args):
+    d = tempfile.mkdtemp(prefix="stashd-ep-")
+    fake = pathlib.Path(d) / "stashd"
+    fake.write_text('#!/bin/sh\necho "stashd $*"\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = dict(os.environ, PATH=f"{d}:/usr/bin:/bin")
+    out = subprocess.run(["sh", str(DOCKER / "docker-entrypoint.sh"), *args], env=env,
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_entrypoint_prepends_stashd_for_flags():
+    assert run_entrypoint("-m", "64") == "stashd -l 0.0.0.0 -m 64"
+    assert run_entrypoint("-l", "10.0.0.1", "-m", "8") == "stashd -l 10.0.0.1 -m 8"
+    assert run_entrypoint("--listen=::", "-v") == "stashd --listen=:: -v"
+    assert run_entrypoint("stashd", "-v") == "stashd -v"
+    assert run_entrypoint("echo", "hello") == "hello"
+
+
+def test_dockerfile():
+    text = (DOCKER / "Dockerfile").read_text()
+    assert re.search(r"^FROM debian:12-slim AS build", text, re.M)
+    assert re.search(r"^FROM debian:12-slim$", text, re.M)
+    assert re.search(r"^USER 11211:11211$", text, re.M), "must run as non-root"
+    assert re.search(r"^EXPOSE 11211 6379", text, re.M)
+    assert "HEALTHCHECK" in text and "--healthcheck" in text
+    assert 'ENTRYPOINT ["docker-entrypoint.sh"]' in text
+
+
+def containers(doc):
+    spec = doc["spec"]["template"]["spec"]
+    return spec, spec.get("initContainers", []) + spec.get("containers", [])
+
+
+def mib(q):
+    m = re.fullmatch(r"(\d+)Mi", q)
+    assert m, q
+    return int(m.group(1))
+
+
+def arg_after(args, flag):
+    return args[args.index(flag) + 1]
+
+
+@pytest.mark.parametrize("name", ["deployment.yaml", "sidecar.yaml"])
+def test_manifests(name):
+    docs = [d for d in yaml.safe_load_all((DOCKER / "k8s" / name).read_text()) if d]
+    deploys = [d for d in docs if d["kind"] == "Deployment"]
+    assert deploys
+    for d in deploys:
+        spec, cs = containers(d)
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        cache = [c for c in cs if c["image"].startswith("stashd")]
+        assert len(cache) == 1
+        c = cache[0]
+        sc = c["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        args = c["args"]
+        m = int(arg_after(args, "-m"))
+        limit = mib(c["resources"]["limits"]["memory"])
+        assert limit >= m + m // 8 + 32, "memory limit leaves no room beyond -m"
+        drain = int(arg_after(args, "--drain-timeout"))
+        assert spec["terminationGracePeriodSeconds"] > drain
+        assert "livenessProbe" in c
+        if name == "sidecar.yaml":
+            assert c in spec["initContainers"] and c["restartPolicy"] == "Always"
+            assert arg_after(args, "-l") == "127.0.0.1"
+        else:
+            assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+            assert arg_after(args, "--admin-listen") == "0.0.0.0"
+
+
+def test_helm_chart():
+    chart = yaml.safe_load((DOCKER / "helm/stashd/Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2" and chart["name"] == "stashd"
+    values = yaml.safe_load((DOCKER / "helm/stashd/values.yaml").read_text())
+    tpl = (DOCKER / "helm/stashd/templates/deployment.yaml").read_text()
+    for key in re.findall(r"\.Values\.([A-Za-z.]+)", tpl):
+        node = values
+        for part in key.split("."):
+            assert part in node, f"template uses .Values.{key}, not in values.yaml"
+            node = node[part]
+    assert "runAsNonRoot: true" in tpl and "readOnlyRootFilesystem: true" in tpl
+    assert "/readyz" in tpl and "stashd.memLimit" in tpl
