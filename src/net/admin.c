@@ -78,6 +78,39 @@ respond(struct admin_conn *c, int code, const char *reason, const char *ctype, c
 #define RESPOND_TEXT(c, code, reason, s) \
     respond((c), (code), (reason), "text/plain; charset=utf-8", (s), sizeof(s) - 1)
 
+/* stashd_request_duration_seconds{command}: the workers' histograms merged. */
+static int
+render_latency(struct net *n, struct buf *b)
+{
+    struct net_latency sum;
+    memset(&sum, 0, sizeof(sum));
+    net_sum_latency(n, &sum);
+    int rc = buf_appendf(b, "# HELP stashd_request_duration_seconds Time from the read that "
+                            "brought a request to the write of its reply.\n"
+                            "# TYPE stashd_request_duration_seconds histogram\n");
+    for (unsigned f = 0; f < LAT_FAMILIES && rc == 0; f++) {
+        uint64_t cum = 0;
+        for (unsigned i = 0; i < LAT_BUCKETS && rc == 0; i++) {
+            cum += sum.bucket[f][i];
+            if (i < LAT_BUCKETS - 1) {
+                rc = buf_appendf(b, "stashd_request_duration_seconds_bucket{command=\"%s\","
+                                    "le=\"%g\"} %llu\n",
+                                 lat_family_names[f], (double)lat_bounds_ns[i] / 1e9,
+                                 (unsigned long long)cum);
+            } else {
+                rc = buf_appendf(b, "stashd_request_duration_seconds_bucket{command=\"%s\","
+                                    "le=\"+Inf\"} %llu\n",
+                                 lat_family_names[f], (unsigned long long)cum);
+            }
+        }
+        rc = rc ? rc : buf_appendf(b, "stashd_request_duration_seconds_sum{command=\"%s\"} %.9f\n",
+                                   lat_family_names[f], (double)sum.sum_ns[f] / 1e9);
+        rc = rc ? rc : buf_appendf(b, "stashd_request_duration_seconds_count{command=\"%s\"} %llu\n",
+                                   lat_family_names[f], (unsigned long long)cum);
+    }
+    return rc;
+}
+
 static void
 serve_metrics(struct admin_conn *c)
 {
@@ -92,7 +125,7 @@ serve_metrics(struct admin_conn *c)
     const struct cmd_env *env = net_env(c->a->net);
     env->sum_metrics(env->ctx, &m);
     nf.conn_buffer_bytes = m.conn_buffer_bytes;
-    if (prom_render(env, &nf, &body) != 0) {
+    if (prom_render(env, &nf, &body) != 0 || render_latency(c->a->net, &body) != 0) {
         RESPOND_TEXT(c, 500, "Internal Server Error", "out of memory\n");
     } else {
         respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body.data,

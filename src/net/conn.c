@@ -102,6 +102,50 @@ account(struct conn *c)
     }
 }
 
+/* --- latency --------------------------------------------------------- */
+
+const char *const lat_family_names[LAT_FAMILIES] = { "get", "set", "delete", "incr_decr",
+                                                      "touch" };
+const uint64_t lat_bounds_ns[LAT_BUCKETS - 1] = {
+    10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
+    10000000, 25000000, 50000000, 100000000, 250000000, 1000000000,
+};
+
+/* Requests per family so far on this worker (cmd_get counts keys). */
+static void
+lat_snapshot(const struct metrics *m, uint64_t out[LAT_FAMILIES])
+{
+    out[LAT_GET] = m->cmd_get;
+    out[LAT_SET] = m->cmd_set;
+    out[LAT_DELETE] = m->delete_hits + m->delete_misses;
+    out[LAT_ARITH] = m->incr_hits + m->incr_misses + m->decr_hits + m->decr_misses;
+    out[LAT_TOUCH] = m->cmd_touch;
+}
+
+/* The replies of the pending batch are all written: record their latency. */
+static void
+lat_record(struct conn *c)
+{
+    if (c->batch_ns == 0) {
+        return;
+    }
+    uint64_t ns = clock_mono_ns() - c->batch_ns;
+    unsigned b = 0;
+    while (b < LAT_BUCKETS - 1 && ns > lat_bounds_ns[b]) {
+        b++;
+    }
+    struct net_latency *l = &c->w->lat;
+    for (unsigned f = 0; f < LAT_FAMILIES; f++) {
+        uint32_t n = c->lat_pending[f];
+        if (n != 0) {
+            METRIC_ADD(l, bucket[f][b], n);
+            METRIC_ADD(l, sum_ns[f], ns * n);
+            c->lat_pending[f] = 0;
+        }
+    }
+    c->batch_ns = 0;
+}
+
 /* --- read-buffer pool ---------------------------------------------- */
 
 static void
@@ -302,6 +346,9 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
     }
     c->rbuf.wpos += (size_t)nread;
     METRIC_ADD(&c->w->metrics, bytes_read, (uint64_t)nread);
+    if (c->batch_ns == 0) {
+        c->batch_ns = clock_mono_ns();
+    }
     conn_run(c);
 }
 
@@ -316,6 +363,8 @@ conn_run(struct conn *c)
         return;
     }
     set_state(c, "conn_parse_cmd");
+    uint64_t before[LAT_FAMILIES], after[LAT_FAMILIES];
+    lat_snapshot(&c->w->metrics, before);
     for (;;) {
         struct buf *b = &c->rbuf;
         size_t consumed = 0, need = 0;
@@ -352,6 +401,10 @@ conn_run(struct conn *c)
             break;
         }
     }
+    lat_snapshot(&c->w->metrics, after);
+    for (unsigned f = 0; f < LAT_FAMILIES; f++) {
+        c->lat_pending[f] += (uint32_t)(after[f] - before[f]);
+    }
     if (buf_readable(&c->rbuf) == 0) {
         c->rbuf.rpos = c->rbuf.wpos = 0;
         rbuf_release_if_empty(c);
@@ -366,6 +419,8 @@ conn_run(struct conn *c)
     }
     if (buf_readable(c->sess.out) > 0 || c->closing) {
         mark_dirty(c);
+    } else if (!c->writing && buf_readable(&c->rbuf) == 0) {
+        lat_record(c); /* served with nothing to send (noreply) */
     }
     account(c);
 }
@@ -406,6 +461,7 @@ conn_flush(struct conn *c)
     struct buf *o = &c->out[c->active];
     size_t n = buf_readable(o);
     if (n == 0) {
+        lat_record(c); /* an async write just finished the batch */
         if (c->closing) {
             conn_close(c);
         }
@@ -426,6 +482,7 @@ conn_flush(struct conn *c)
         buf_reset(o);
         buf_shrink(o, CONN_OUT_KEEP);
         account(c);
+        lat_record(c);
         if (c->closing) {
             conn_close(c);
         }

@@ -88,6 +88,20 @@ net_keep_addr(struct net *n, const char *addr)
     return v[n->naddrs++];
 }
 
+void
+net_sum_latency(struct net *n, struct net_latency *out)
+{
+    for (unsigned i = 0; i < n->nworkers; i++) {
+        const struct net_latency *l = &n->workers[i].lat;
+        for (unsigned f = 0; f < LAT_FAMILIES; f++) {
+            for (unsigned b = 0; b < LAT_BUCKETS; b++) {
+                out->bucket[f][b] += __atomic_load_n(&l->bucket[f][b], __ATOMIC_RELAXED);
+            }
+            out->sum_ns[f] += __atomic_load_n(&l->sum_ns[f], __ATOMIC_RELAXED);
+        }
+    }
+}
+
 static void
 env_sum_metrics(void *ctx, struct metrics *out)
 {

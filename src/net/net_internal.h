@@ -16,6 +16,24 @@
 struct net;
 struct worker;
 
+/*
+ * Server-side request latency, per worker, by command family: from the
+ * read that brought a batch of requests to the write that sent its last
+ * reply (the time a request spends inside the server, queueing behind the
+ * rest of its batch included). Families are told apart by which worker
+ * counters the batch moved, so no protocol code is involved and the cost
+ * is two clock reads per batch. Written by the worker only (relaxed
+ * stores), read by the admin thread.
+ */
+enum lat_family { LAT_GET, LAT_SET, LAT_DELETE, LAT_ARITH, LAT_TOUCH, LAT_FAMILIES };
+#define LAT_BUCKETS 16 /* the last is +Inf */
+struct net_latency {
+    uint64_t bucket[LAT_FAMILIES][LAT_BUCKETS]; /* not cumulative */
+    uint64_t sum_ns[LAT_FAMILIES];
+};
+extern const char *const lat_family_names[LAT_FAMILIES];
+extern const uint64_t lat_bounds_ns[LAT_BUCKETS - 1];
+
 /* A listening handle on one worker. */
 struct listener {
     union {
@@ -70,6 +88,8 @@ struct conn {
     char addr[128];
     const char *listen_addr; /* the listener's address; owned by net */
     size_t accounted; /* buffer bytes counted in the worker's conn_buffer_bytes */
+    uint64_t batch_ns;                /* when the oldest unanswered batch was read; 0 none */
+    uint32_t lat_pending[LAT_FAMILIES]; /* requests per family awaiting that answer */
 };
 
 struct worker {
@@ -94,6 +114,7 @@ struct worker {
     char **rpool;
     unsigned rpool_n, rpool_cap;
     struct metrics metrics; /* this worker is the only writer */
+    struct net_latency lat; /* likewise */
     /* Connection buffer bytes (metrics.conn_buffer_bytes) past which the
      * connections whose clients are behind on reading are closed, largest
      * first (conn.c, shed_output). Set once in worker_init. */
@@ -135,6 +156,8 @@ void worker_fini(struct worker *w);
 
 /* net.c: readiness for /readyz (set once serving, cleared on drain/stop). */
 bool net_ready(struct net *n);
+/* Merge every worker's latency histograms into *out (zeroed by caller). */
+void net_sum_latency(struct net *n, struct net_latency *out);
 
 /* admin.c: the admin HTTP listener (its own thread and loop). */
 struct admin;

@@ -40,7 +40,11 @@ def parse_prom(text):
             continue
         series, value = line.rsplit(" ", 1)
         name, _, labels = series.partition("{")
-        assert name in typed, f"{name} has no TYPE line"
+        base = name
+        for suffix in ("_bucket", "_sum", "_count"):
+            if name.endswith(suffix) and name[: -len(suffix)] in typed:
+                base = name[: -len(suffix)]
+        assert base in typed, f"{name} has no TYPE line"
         out[(name, labels.rstrip("}"))] = float(value)
     return out
 
@@ -168,3 +172,26 @@ def test_healthcheck_mode(mc):
 def test_healthcheck_unix(server):
     srv = server(unix=True)
     assert subprocess.run([BIN, "--healthcheck", srv.unix_path], timeout=10).returncode == 0
+
+
+def test_latency_histograms(admin):
+    c = admin.connect()
+    for i in range(20):
+        c.expect(b"set k%d 0 0 1\r\nx\r\n" % i, b"STORED\r\n")
+    c.send(b"".join(b"get k%d\r\n" % i for i in range(30)))
+    got = b""
+    while got.count(b"END\r\n") < 30:
+        got += c.read_available(0.2)
+    c.expect(b"delete k1\r\n", b"DELETED\r\n")
+    c.send(b"set q 0 0 1 noreply\r\nx\r\n")
+    c.expect(b"incr nope 1\r\n", b"NOT_FOUND\r\n")
+    m = parse_prom(http_get(admin.admin_port, "/metrics")[2])
+    h = "stashd_request_duration_seconds"
+    assert m[(h + "_count", 'command="set"')] == 21
+    assert m[(h + "_count", 'command="get"')] == 30
+    assert m[(h + "_count", 'command="delete"')] == 1
+    assert m[(h + "_count", 'command="incr_decr"')] == 1
+    assert m[(h + "_bucket", 'command="get",le="+Inf"')] == 30
+    # Buckets are cumulative and the sum is plausible (under a second each).
+    assert m[(h + "_bucket", 'command="get",le="0.001"')] <= 30
+    assert 0 < m[(h + "_sum", 'command="get"')] < 30
