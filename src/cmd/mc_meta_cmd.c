@@ -413,12 +413,10 @@ cmd_ms(struct exec *x, const struct store_key *k)
         }
         (void)store_delete(x->store, k, 0);
         static const char oom[] = "SERVER_ERROR out of memory storing object\r\n";
-        static const char big[] = "SERVER_ERROR object too large for cache\r\n";
-        if (rc == STORE_TOO_LARGE) {
-            append(x->out, big, sizeof(big) - 1, x->err);
-        } else {
-            append(x->out, oom, sizeof(oom) - 1, x->err);
-        }
+        struct bstr msg = rc == STORE_TOO_LARGE
+                              ? mc_meta_error_text(MC_META_ERR_TOO_LARGE)
+                              : (struct bstr){.data = oom, .len = sizeof(oom) - 1};
+        append(x->out, msg.data, msg.len, x->err);
         return;
     }
     }

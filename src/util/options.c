@@ -656,10 +656,11 @@ enum {
 
 /*
  * memcached flags stashd accepts and ignores with a warning, so existing
- * memcached command lines start unchanged. -S (SASL) and -Z (TLS) are
- * deliberately absent: they are unknown until implemented, since serving
- * without them would silently weaken what the operator asked for. -Y
- * (ASCII auth file) is refused for the same reason; see apply_one().
+ * memcached command lines start unchanged. -S (SASL) is a table row.
+ * -Z (TLS) is deliberately absent (unknown), since serving without it
+ * would silently weaken what the operator asked for. -Y (memcached's
+ * ASCII-only auth file) is refused for the same reason: stashd's ASCII
+ * auth comes with -S and --sasl-pwdb; see apply_one().
  */
 static const struct {
     int letter;

@@ -48,7 +48,7 @@
 
 /*
  * Commands. Groups stay contiguous so that callers can index tables by
- * command; the meta commands are recognised here and parsed by a later
+ * command; the meta commands are recognised here and parsed by the
  * module (until then the dispatcher answers them "ERROR").
  */
 enum mc_text_cmd {
@@ -78,7 +78,7 @@ enum mc_text_cmd {
     MC_TEXT_CACHE_MEMLIMIT,
     MC_TEXT_SHUTDOWN,
     MC_TEXT_STATS,
-    /* meta (mc_meta, not yet): tokens only */
+    /* meta (parsed by proto/mc_meta): tokens only */
     MC_TEXT_MG,
     MC_TEXT_MS,
     MC_TEXT_MD,

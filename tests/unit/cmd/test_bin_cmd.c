@@ -31,9 +31,13 @@ add(struct pkt *p, uint8_t op, const char *key, const void *extras, uint8_t extl
     mc_bin_put_be32(h + 12, opaque);
     mc_bin_put_be64(h + 16, cas);
     p->n += 24;
-    memcpy(p->b + p->n, extras, extlen);
+    if (extlen != 0) {
+        memcpy(p->b + p->n, extras, extlen);
+    }
     p->n += extlen;
-    memcpy(p->b + p->n, key, klen);
+    if (klen != 0) {
+        memcpy(p->b + p->n, key, klen);
+    }
     p->n += klen;
     if (vlen != 0) {
         memcpy(p->b + p->n, value, vlen);
@@ -437,6 +441,18 @@ test_sasl(void **state)
     assert_true(f->closed);
     assert_int_equal(f->m.auth_cmds, 4);
     assert_int_equal(f->m.auth_errors, 3);
+    /* PLAIN without its response: "continue", then the response in a STEP */
+    fx_reconnect(f);
+    add(&P, MC_BIN_SASL_AUTH, "plain", NULL, 0, NULL, 0, 1, 0);
+    add(&P, MC_BIN_SASL_STEP, "PLAIN", NULL, 0, "\0alice\0s3cret", 13, 2, 0);
+    add(&P, MC_BIN_SASL_STEP, "PLAIN", NULL, 0, "\0alice\0s3cret", 13, 3, 0);
+    add(&P, MC_BIN_VERSION, NULL, NULL, 0, NULL, 0, 4, 0);
+    send_pkt(f, &P);
+    assert_int_equal(replies(f, R, 8), 4);
+    assert_true(R[0].status == MC_BIN_STATUS_AUTH_CONTINUE && R[0].vlen == 0);
+    assert_true(R[1].status == 0 && value_is(&R[1], "Authenticated"));
+    assert_int_equal(R[2].status, MC_BIN_STATUS_AUTH_ERROR); /* one step only */
+    assert_false(f->closed);
     /* before authenticating, anything but SASL and VERSION closes */
     fx_reconnect(f);
     add_set(&P, MC_BIN_SET, "k", "v", 0, 0, 6, 0);

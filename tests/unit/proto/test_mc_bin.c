@@ -34,11 +34,17 @@ build(unsigned char *out, uint8_t magic, uint8_t op, const char *key, const void
     mc_bin_put_be32(out + 12, opaque);
     mc_bin_put_be64(out + 16, cas);
     size_t n = 24;
-    memcpy(out + n, extras, extlen);
+    if (extlen != 0) {
+        memcpy(out + n, extras, extlen);
+    }
     n += extlen;
-    memcpy(out + n, key, klen);
+    if (klen != 0) {
+        memcpy(out + n, key, klen);
+    }
     n += klen;
-    memcpy(out + n, value, vlen);
+    if (vlen != 0) {
+        memcpy(out + n, value, vlen);
+    }
     return n + vlen;
 }
 
