@@ -48,8 +48,8 @@
 
 /*
  * Commands. Groups stay contiguous so that callers can index tables by
- * command; the meta commands are recognised here and parsed by the
- * module (until then the dispatcher answers them "ERROR").
+ * command; the meta commands are recognised here and their flags are
+ * parsed by proto/mc_meta.
  */
 enum mc_text_cmd {
     MC_TEXT_UNKNOWN = 0,
