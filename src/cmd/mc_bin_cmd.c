@@ -28,6 +28,7 @@
  *  - flush_all disabled (-F) answers "Auth failure.".
  */
 #include "cmd/mc_bin_cmd.h"
+#include "stashd/cmd/hotkeys.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,7 @@ cmd_get(struct bin_exec *x)
     key_init(&k, r);
     enum store_miss miss = STORE_MISS_NONE;
     enum store_rc rc = store_get(x->store, &k, touch ? &opts : NULL, on_value, &c, &miss);
+    hotkeys_note(x->s->hot, k.data, k.len, k.hash);
     if (touch) {
         METRIC_INC(x->m, cmd_touch);
         if (rc == STORE_OK) {

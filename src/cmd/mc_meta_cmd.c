@@ -27,6 +27,7 @@
  * reports the old TTL, "mg k T30 t" the new one, as memcached does.
  */
 #include "cmd/mc_meta_cmd.h"
+#include "stashd/cmd/hotkeys.h"
 
 #include <string.h>
 
@@ -295,6 +296,7 @@ cmd_mg(struct exec *x, const struct store_key *k)
     struct mg_ctx c = {.x = x};
     enum store_miss miss = STORE_MISS_NONE;
     enum store_rc rc = store_meta(x->store, k, &o, mg_hit, &c, &miss);
+    hotkeys_note(x->s->hot, k->data, k->len, k->hash);
     if (c.long_opaque) {
         append(x->out, mc_meta_error_text(MC_META_ERR_OPAQUE).data,
                mc_meta_error_text(MC_META_ERR_OPAQUE).len, x->err);

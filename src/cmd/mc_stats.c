@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "stashd/cmd/hotkeys.h"
 #include "stashd/cmd/session.h"
 #include "stashd/store/store.h"
 #include "stashd/util/clock.h"
@@ -569,6 +570,25 @@ render_conns(const struct session *s, const struct emitter *e)
 
 /* Groups by name; "reset", "detail" and "cachedump" are commands rather
  * than groups and live with the text protocol. */
+/* stashd's own group: "STAT hotkey:<rank>:<key> <estimated reads>", the
+ * most read keys first (see cmd/hotkeys.h). */
+static void
+render_hotkeys(const struct session *s, const struct emitter *e)
+{
+    enum { TOP = 20 };
+    static __thread struct hotkeys_entry top[TOP];
+    size_t k = s->env->hotkeys != NULL ? hotkeys_top(s->env->hotkeys, s->env->nhotkeys, top, TOP)
+                                       : 0;
+    for (size_t i = 0; i < k; i++) {
+        char name[300];
+        int n = snprintf(name, sizeof(name), "hotkey:%zu:%.*s", i + 1, (int)top[i].len,
+                         top[i].key);
+        char val[24];
+        size_t vn = num_u64_to_dec(top[i].count, val);
+        put(e, name, (size_t)n, val, vn);
+    }
+}
+
 typedef void (*render_fn)(const struct session *s, const struct emitter *e);
 
 static const struct {
@@ -577,6 +597,7 @@ static const struct {
 } groups[] = {
     {"", render_general},    {"settings", render_settings}, {"items", render_items},
     {"slabs", render_slabs}, {"sizes", render_sizes},       {"conns", render_conns},
+    {"hotkeys", render_hotkeys},
 };
 
 bool

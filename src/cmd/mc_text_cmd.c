@@ -26,6 +26,7 @@
  * written (see cull_unsent).
  */
 #include "cmd/mc_text_cmd.h"
+#include "stashd/cmd/hotkeys.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -190,6 +191,7 @@ cmd_get(struct text_exec *x, const struct mc_text_req *r)
         enum store_miss miss = STORE_MISS_NONE;
         key_init(&k, key);
         enum store_rc rc = store_get(x->store, &k, touch ? &opts : NULL, on_value, &vc, &miss);
+        hotkeys_note(x->s->hot, k.data, k.len, k.hash);
         if (touch) {
             METRIC_INC(x->m, cmd_touch);
             if (rc == STORE_OK) {

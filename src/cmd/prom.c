@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cmd/mc_stats.h"
+#include "stashd/cmd/hotkeys.h"
 #include "stashd/cmd/session.h"
 #include "stashd/store/store.h"
 #include "stashd/util/buf.h"
@@ -154,6 +155,29 @@ render_process(const struct cmd_env *env, struct buf *b)
     return rc;
 }
 
+/* stashd_hot_key_requests{key}: the ten most read keys (label escaped as
+ * the exposition format requires; other bytes pass through). */
+static int
+render_hotkeys(const struct cmd_env *env, struct buf *b)
+{
+    struct hotkeys_entry top[10];
+    size_t k = env->hotkeys != NULL ? hotkeys_top(env->hotkeys, env->nhotkeys, top, 10) : 0;
+    int rc = header(b, "stashd_hot_key_requests", "gauge",
+                    "Estimated reads of the most read keys (sampled Space-Saving).");
+    for (size_t i = 0; i < k && rc == 0; i++) {
+        rc = BUF_APPEND_LIT(b, "stashd_hot_key_requests{key=\"");
+        for (size_t j = 0; j < top[i].len && rc == 0; j++) {
+            char ch = top[i].key[j];
+            rc = ch == '\\' ? buf_append(b, "\\\\", 2)
+                 : ch == '"'  ? buf_append(b, "\\\"", 2)
+                 : ch == '\n' ? buf_append(b, "\\n", 2)
+                              : buf_append(b, &ch, 1);
+        }
+        rc = rc ? rc : buf_appendf(b, "\"} %llu\n", (unsigned long long)top[i].count);
+    }
+    return rc;
+}
+
 int
 prom_render(const struct cmd_env *env, const struct prom_net_figures *nf, struct buf *out)
 {
@@ -184,5 +208,5 @@ prom_render(const struct cmd_env *env, const struct prom_net_figures *nf, struct
         rc = rc ? rc : header(out, "stashd_ready", "gauge", "1 when ready to serve.");
         rc = rc ? rc : buf_appendf(out, "stashd_ready %llu\n", nf->ready);
     }
-    return rc;
+    return rc ? rc : render_hotkeys(env, out);
 }

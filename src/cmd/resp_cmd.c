@@ -838,6 +838,7 @@ const struct resp_cmd resp_cmds[] = {
     {"getset", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_getset},
     {"hello", -1, CONN | F | RESP_CMD_NOAUTH, 0, 0, 0, "@fast @connection", "connection",
      cmd_hello},
+    {"hotkeys", -1, R, 0, 0, 0, "@read @slow", "server", resp_cmd_hotkeys},
     {"incr", 2, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_incr},
     {"incrby", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_incrby},
     {"incrbyfloat", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_incrbyfloat},

@@ -176,6 +176,7 @@ void resp_cmd_keys(struct resp_exec *x);
 void resp_cmd_scan(struct resp_exec *x);
 void resp_cmd_randomkey(struct resp_exec *x);
 void resp_cmd_dbsize(struct resp_exec *x);
+void resp_cmd_hotkeys(struct resp_exec *x);
 void resp_cmd_flushall(struct resp_exec *x);
 
 /* resp_info.c */

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cmd/resp_internal.h"
+#include "stashd/cmd/hotkeys.h"
 #include "stashd/store/store.h"
 #include "stashd/util/metrics.h"
 #include "stashd/util/num.h"
@@ -507,4 +508,36 @@ resp_cmd_flushall(struct resp_exec *x)
     }
     store_flush(x->store, 0);
     rep_ok(x);
+}
+
+/* HOTKEYS [N]: stashd's own: the N (default 10, at most 100) most read
+ * keys, estimated from the workers' sampled sketches, as key -> count. */
+void
+resp_cmd_hotkeys(struct resp_exec *x)
+{
+    uint64_t n = 10;
+    if (x->argc > 2) {
+        rep_err(x, "ERR syntax error");
+        return;
+    }
+    if (x->argc == 2 && (!num_parse_u64(x->argv[1].data, x->argv[1].len, &n) || n == 0)) {
+        rep_err(x, REP_ERR_NOT_INT);
+        return;
+    }
+    if (n > 100) {
+        n = 100;
+    }
+    struct hotkeys_entry *top = calloc((size_t)n, sizeof(*top));
+    if (top == NULL) {
+        rep_err(x, "ERR out of memory");
+        return;
+    }
+    const struct cmd_env *env = x->s->env;
+    size_t k = env->hotkeys != NULL ? hotkeys_top(env->hotkeys, env->nhotkeys, top, (size_t)n) : 0;
+    rep_map(x, k);
+    for (size_t i = 0; i < k; i++) {
+        rep_bulk(x, top[i].key, top[i].len);
+        rep_int(x, (int64_t)top[i].count);
+    }
+    free(top);
 }

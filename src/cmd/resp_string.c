@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "cmd/resp_internal.h"
+#include "stashd/cmd/hotkeys.h"
 #include "stashd/store/store.h"
 #include "stashd/util/metrics.h"
 #include "stashd/util/num.h"
@@ -89,6 +90,7 @@ get_one(struct resp_exec *x, struct bstr key)
     key_of(&k, key);
     enum store_miss miss = STORE_MISS_NONE;
     enum store_rc rc = store_get(x->store, &k, NULL, on_bulk, x, &miss);
+    hotkeys_note(x->s->hot, k.data, k.len, k.hash);
     count_get(x, rc, miss);
     if (rc != STORE_OK) {
         rep_null(x);

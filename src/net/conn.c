@@ -599,6 +599,7 @@ conn_accept(struct listener *l)
     buf_init(&c->out[0]);
     buf_init(&c->out[1]);
     session_init(&c->sess, net_env(w->net), &w->metrics, &c->out[0]);
+    c->sess.hot = w->hot;
     if (l->resp_only) {
         session_set_resp_only(&c->sess);
     }

@@ -25,6 +25,7 @@ struct net {
     char **addrs;     /* listening addresses (net_keep_addr); set before start */
     unsigned naddrs;
     struct admin *admin; /* NULL unless --admin-port */
+    struct hotkeys **hot; /* each worker's sketch, for env.hotkeys */
     bool ready;          /* serving: set by net_start, cleared by drain/stop (atomic) */
 };
 
@@ -180,6 +181,16 @@ net_create(struct net **np, const struct net_config *cfg)
             goto fail_workers;
         }
     }
+    n->hot = calloc(n->nworkers, sizeof(*n->hot));
+    if (n->hot == NULL) {
+        rc = -ENOMEM;
+        goto fail_workers;
+    }
+    for (unsigned i = 0; i < n->nworkers; i++) {
+        n->hot[i] = n->workers[i].hot;
+    }
+    n->env.hotkeys = n->hot;
+    n->env.nhotkeys = n->nworkers;
     rc = listener_bind_all(n, n->workers, n->nworkers);
     if (rc != 0) {
         goto fail_workers;
@@ -201,6 +212,7 @@ fail_workers:
         uv_run(&w->loop, UV_RUN_DEFAULT);
         worker_fini(w);
     }
+    free(n->hot);
     free(n->workers);
     free(n);
     return rc < 0 ? rc : -rc;
@@ -267,6 +279,7 @@ net_destroy(struct net **np)
         free(n->addrs[i]);
     }
     free(n->addrs);
+    free(n->hot);
     free(n->workers);
     free(n);
     *np = NULL;

@@ -115,6 +115,7 @@ struct worker {
     unsigned rpool_n, rpool_cap;
     struct metrics metrics; /* this worker is the only writer */
     struct net_latency lat; /* likewise */
+    struct hotkeys *hot;    /* this worker's hot-key sketch (cmd/hotkeys.h) */
     /* Connection buffer bytes (metrics.conn_buffer_bytes) past which the
      * connections whose clients are behind on reading are closed, largest
      * first (conn.c, shed_output). Set once in worker_init. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "net/net_internal.h"
+#include "stashd/cmd/hotkeys.h"
 #include "stashd/util/clock.h"
 #include "stashd/util/log.h"
 #include "stashd/util/options.h"
@@ -75,7 +76,7 @@ worker_init(struct worker *w, struct net *n, unsigned index)
     w->conn_budget = share > worst ? share : worst;
     w->rpool_cap = NET_RPOOL_MAX;
     w->rpool = calloc(w->rpool_cap, sizeof(char *));
-    if (w->rpool == NULL) {
+    if (w->rpool == NULL || hotkeys_create(&w->hot) != 0) {
         return UV_ENOMEM;
     }
     uv_check_init(&w->loop, &w->flush_check);
@@ -138,5 +139,6 @@ worker_fini(struct worker *w)
         METRIC_ADD(&w->metrics, conn_buffer_bytes, (uint64_t)0 - NET_RBUF_SIZE);
     }
     free(w->rpool);
+    hotkeys_destroy(&w->hot);
     pthread_mutex_destroy(&w->conns_lock);
 }

@@ -195,3 +195,29 @@ def test_latency_histograms(admin):
     # Buckets are cumulative and the sum is plausible (under a second each).
     assert m[(h + "_bucket", 'command="get",le="0.001"')] <= 30
     assert 0 < m[(h + "_sum", 'command="get"')] < 30
+
+
+def test_hot_keys(admin):
+    """The most read key is reported by stats hotkeys, RESP HOTKEYS and
+    /metrics, with an estimate near its true count."""
+    c = admin.connect()
+    c.expect(b"set hot 0 0 1\r\nx\r\n", b"STORED\r\n")
+    c.expect(b"set warm 0 0 1\r\nx\r\n", b"STORED\r\n")
+    reads = [b"hot"] * 800 + [b"warm"] * 200 + [b"cold%d" % i for i in range(200)]
+    c.send(b"".join(b"get " + k + b"\r\n" for k in reads))
+    got = b""
+    while got.count(b"END\r\n") < len(reads):
+        got += c.read_available(0.2)
+    st = c.stats(b"hotkeys")
+    assert "hotkey:1:hot" in st, st
+    assert 600 <= int(st["hotkey:1:hot"]) <= 1000
+    assert "hotkey:2:warm" in st
+    r = socket.create_connection((HOST, admin.port), timeout=5)
+    r.sendall(b"*2\r\n$7\r\nHOTKEYS\r\n$1\r\n2\r\n")
+    reply = b""
+    while reply.count(b"\r\n") < 7:
+        reply += r.recv(4096)
+    assert reply.startswith(b"*4\r\n$3\r\nhot\r\n:"), reply
+    r.close()
+    m = parse_prom(http_get(admin.admin_port, "/metrics")[2])
+    assert 600 <= m[("stashd_hot_key_requests", 'key="hot"')] <= 1000

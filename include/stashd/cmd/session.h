@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct buf;
+struct hotkeys;
 struct metrics;
 struct options;
 struct store;
@@ -46,6 +47,9 @@ struct cmd_env {
     void (*shutdown)(void *ctx, bool graceful);
     /* Threads actually running (stats "threads"). */
     unsigned threads;
+    /* Every worker's hot-key sketch (cmd/hotkeys.h), for reporting. */
+    struct hotkeys *const *hotkeys;
+    unsigned nhotkeys;
 };
 
 enum session_rc {
@@ -64,6 +68,7 @@ struct session {
     const struct cmd_env *env;
     struct metrics *metrics; /* the worker's; single writer */
     struct buf *out;         /* where replies go; net/ may change it between calls */
+    struct hotkeys *hot;     /* the worker's hot-key sketch, or NULL */
     /* Private to cmd/: */
     int proto;          /* 0 until the first byte is seen */
     uint64_t swallow;   /* bytes of a refused value still to discard */

@@ -1,0 +1,35 @@
+/*
+ * hotkeys: the most requested keys, estimated per worker with a sampled
+ * Space-Saving sketch (Metwally et al.) and merged on read: `stats
+ * hotkeys`, RESP `HOTKEYS [N]`, and stashd_hot_key_requests on /metrics.
+ *
+ * Each worker owns one sketch and is its only writer; a reader on another
+ * thread takes the sketch's mutex, which the worker takes only for a
+ * sampled read (one in HOTKEYS_SAMPLE), never across a store call. Memory
+ * is fixed: HOTKEYS_SLOTS keys of at most 250 bytes per worker.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HOTKEYS_SLOTS 32
+#define HOTKEYS_SAMPLE 8 /* one read in this many is recorded (weight 8) */
+
+struct hotkeys;
+
+int hotkeys_create(struct hotkeys **hp);
+void hotkeys_destroy(struct hotkeys **hp);
+
+/* A read of key (hash = hash_bytes(key)); the owning worker only. */
+void hotkeys_note(struct hotkeys *h, const char *key, size_t len, uint64_t hash);
+
+struct hotkeys_entry {
+    char key[256];
+    size_t len;
+    uint64_t count; /* estimated reads (sampled count x HOTKEYS_SAMPLE) */
+};
+
+/* Merge sketches (same key summed) and return the top min(max, found)
+ * entries, most requested first. Any thread. */
+size_t hotkeys_top(struct hotkeys *const *hs, size_t n, struct hotkeys_entry *out, size_t max);
