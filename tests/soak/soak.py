@@ -162,6 +162,9 @@ class Client:
             ln = self.line()
             if ln == b"END\r\n":
                 return out
+            if ln == TOO_MANY:
+                # Connected during a burst past -c: refused, not corrupt.
+                raise Closed("refused: too many open connections")
             parts = ln.split()
             if len(parts) < 4 or parts[0] != b"VALUE":
                 raise AssertionError(f"unexpected reply line {ln[:80]!r}")
