@@ -221,3 +221,22 @@ def test_hot_keys(admin):
     r.close()
     m = parse_prom(http_get(admin.admin_port, "/metrics")[2])
     assert 600 <= m[("stashd_hot_key_requests", 'key="hot"')] <= 1000
+
+
+def test_json_log_lines(server):
+    """--log-format json: one JSON object per line on stderr, with -v
+    levels (info appears with -v, not without)."""
+    import json
+    quiet = server(args=["--log-format", "json"])
+    srv = server(args=["--log-format", "json", "-v"])
+    deadline = time.monotonic() + 5
+    while b"listening" not in srv.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [l for l in srv.output().decode().splitlines() if l.strip()]
+    assert lines, "no log output with -v"
+    for line in lines:
+        rec = json.loads(line)
+        assert set(rec) == {"ts", "level", "msg"}
+        assert rec["level"] in ("error", "warn", "info", "verbose", "debug")
+    assert any("listening on 127.0.0.1" in json.loads(l)["msg"] for l in lines)
+    assert b"listening" not in quiet.output()
