@@ -345,15 +345,18 @@ def test_clients_that_pipeline_without_reading(server):
     # budget this workload holds ~120 MB
     assert grew < 100 * 1024, f"RSS grew {grew} kB with 30 non-reading clients"
     if not IS_MEMCACHED:
-        # The workers reach the budget as fast as they can produce the
-        # replies, which a loaded or sanitized build does slowly: poll.
-        deadline = time.monotonic() + 15
+        # How much of the unread replies sits in the server rather than in
+        # the kernel's socket buffers (which autotune up to a few MB each)
+        # depends on the kernel and the load, so the budget may or may not
+        # be needed: either it closed connections, or the buffers never
+        # passed it. Poll, since a loaded or sanitized build is slow.
+        deadline = time.monotonic() + 5
         st = probe.c.stats()
         while int(st["conns_closed_output"]) == 0 and time.monotonic() < deadline:
             time.sleep(0.2)
             probe.check()
             st = probe.c.stats()
-        assert int(st["conns_closed_output"]) > 0
+        assert int(st["conns_closed_output"]) > 0 or int(st["conn_buffer_bytes"]) <= 64 * MB
         assert int(st["conn_buffer_bytes"]) < 96 * MB
         closed = sum(closed_by_server(h, 0.05) for h in hogs)
         assert closed == int(st["conns_closed_output"]), (closed, st["conns_closed_output"])
