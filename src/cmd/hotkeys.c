@@ -113,7 +113,8 @@ hotkeys_top(struct hotkeys *const *hs, size_t n, struct hotkeys_entry *out, size
                 continue;
             }
             size_t j = 0;
-            while (j < found && !(all[j].len == s->len && memcmp(all[j].key, s->key, s->len) == 0)) {
+            while (j < found &&
+                   !(all[j].len == s->len && memcmp(all[j].key, s->key, s->len) == 0)) {
                 j++;
             }
             if (j == found) {

@@ -46,7 +46,7 @@
 
 /* Per-connection state, allocated once when the connection turns binary. */
 struct bin_state {
-    bool authed;       /* SASL done (only looked at under -S) */
+    bool authed; /* SASL done (only looked at under -S) */
     /* PLAIN sent without its response: the next STEP carries it (Cyrus
      * SASL, which memcached uses, answers such an AUTH "continue"). */
     bool plain_pending;
@@ -669,8 +669,8 @@ cmd_sasl_auth(struct bin_exec *x)
         st->plain_pending = false;
         if (plain && vlen == 0) {
             st->plain_pending = true;
-            respond(x, r->opcode, r->opaque, MC_BIN_STATUS_AUTH_CONTINUE, NULL, 0, NULL, 0, NULL,
-                    0, 0);
+            respond(x, r->opcode, r->opaque, MC_BIN_STATUS_AUTH_CONTINUE, NULL, 0, NULL, 0, NULL, 0,
+                    0);
             written(x);
             return BIN_DONE;
         }

@@ -577,12 +577,11 @@ render_hotkeys(const struct session *s, const struct emitter *e)
 {
     enum { TOP = 20 };
     static __thread struct hotkeys_entry top[TOP];
-    size_t k = s->env->hotkeys != NULL ? hotkeys_top(s->env->hotkeys, s->env->nhotkeys, top, TOP)
-                                       : 0;
+    size_t k =
+        s->env->hotkeys != NULL ? hotkeys_top(s->env->hotkeys, s->env->nhotkeys, top, TOP) : 0;
     for (size_t i = 0; i < k; i++) {
         char name[300];
-        int n = snprintf(name, sizeof(name), "hotkey:%zu:%.*s", i + 1, (int)top[i].len,
-                         top[i].key);
+        int n = snprintf(name, sizeof(name), "hotkey:%zu:%.*s", i + 1, (int)top[i].len, top[i].key);
         char val[24];
         size_t vn = num_u64_to_dec(top[i].count, val);
         put(e, name, (size_t)n, val, vn);
@@ -595,8 +594,8 @@ static const struct {
     const char *name;
     render_fn render;
 } groups[] = {
-    {"", render_general},    {"settings", render_settings}, {"items", render_items},
-    {"slabs", render_slabs}, {"sizes", render_sizes},       {"conns", render_conns},
+    {"", render_general},        {"settings", render_settings}, {"items", render_items},
+    {"slabs", render_slabs},     {"sizes", render_sizes},       {"conns", render_conns},
     {"hotkeys", render_hotkeys},
 };
 

@@ -75,7 +75,7 @@ respond(struct admin_conn *c, int code, const char *reason, const char *ctype, c
     }
 }
 
-#define RESPOND_TEXT(c, code, reason, s) \
+#define RESPOND_TEXT(c, code, reason, s)                                                           \
     respond((c), (code), (reason), "text/plain; charset=utf-8", (s), sizeof(s) - 1)
 
 /* stashd_request_duration_seconds{command}: the workers' histograms merged. */
@@ -93,20 +93,24 @@ render_latency(struct net *n, struct buf *b)
         for (unsigned i = 0; i < LAT_BUCKETS && rc == 0; i++) {
             cum += sum.bucket[f][i];
             if (i < LAT_BUCKETS - 1) {
-                rc = buf_appendf(b, "stashd_request_duration_seconds_bucket{command=\"%s\","
-                                    "le=\"%g\"} %llu\n",
+                rc = buf_appendf(b,
+                                 "stashd_request_duration_seconds_bucket{command=\"%s\","
+                                 "le=\"%g\"} %llu\n",
                                  lat_family_names[f], (double)lat_bounds_ns[i] / 1e9,
                                  (unsigned long long)cum);
             } else {
-                rc = buf_appendf(b, "stashd_request_duration_seconds_bucket{command=\"%s\","
-                                    "le=\"+Inf\"} %llu\n",
+                rc = buf_appendf(b,
+                                 "stashd_request_duration_seconds_bucket{command=\"%s\","
+                                 "le=\"+Inf\"} %llu\n",
                                  lat_family_names[f], (unsigned long long)cum);
             }
         }
-        rc = rc ? rc : buf_appendf(b, "stashd_request_duration_seconds_sum{command=\"%s\"} %.9f\n",
-                                   lat_family_names[f], (double)sum.sum_ns[f] / 1e9);
-        rc = rc ? rc : buf_appendf(b, "stashd_request_duration_seconds_count{command=\"%s\"} %llu\n",
-                                   lat_family_names[f], (unsigned long long)cum);
+        rc = rc ? rc
+                : buf_appendf(b, "stashd_request_duration_seconds_sum{command=\"%s\"} %.9f\n",
+                              lat_family_names[f], (double)sum.sum_ns[f] / 1e9);
+        rc = rc ? rc
+                : buf_appendf(b, "stashd_request_duration_seconds_count{command=\"%s\"} %llu\n",
+                              lat_family_names[f], (unsigned long long)cum);
     }
     return rc;
 }
@@ -232,8 +236,8 @@ static void
 close_walk(uv_handle_t *h, void *arg)
 {
     if (!uv_is_closing(h)) {
-        uv_close(h, h->type == UV_TCP && h->data != NULL && h->data != arg ? admin_conn_free
-                                                                          : NULL);
+        uv_close(h,
+                 h->type == UV_TCP && h->data != NULL && h->data != arg ? admin_conn_free : NULL);
     }
 }
 
@@ -265,7 +269,7 @@ admin_create(struct admin **ap, struct net *n, const char *addr, int port)
         free(a);
         return rc;
     }
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     char portstr[16];
     snprintf(portstr, sizeof(portstr), "%d", port);

@@ -104,11 +104,10 @@ account(struct conn *c)
 
 /* --- latency --------------------------------------------------------- */
 
-const char *const lat_family_names[LAT_FAMILIES] = { "get", "set", "delete", "incr_decr",
-                                                      "touch" };
+const char *const lat_family_names[LAT_FAMILIES] = {"get", "set", "delete", "incr_decr", "touch"};
 const uint64_t lat_bounds_ns[LAT_BUCKETS - 1] = {
-    10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
-    10000000, 25000000, 50000000, 100000000, 250000000, 1000000000,
+    10000,   25000,    50000,    100000,   250000,    500000,    1000000,    2500000,
+    5000000, 10000000, 25000000, 50000000, 100000000, 250000000, 1000000000,
 };
 
 /* Requests per family so far on this worker (cmd_get counts keys). */
@@ -214,8 +213,7 @@ mark_ready(struct conn *c)
 static void
 unlink_from(struct conn **head, struct conn *c, size_t next_off)
 {
-    for (struct conn **pp = head; *pp != NULL;
-         pp = (struct conn **)((char *)*pp + next_off)) {
+    for (struct conn **pp = head; *pp != NULL; pp = (struct conn **)((char *)*pp + next_off)) {
         if (*pp == c) {
             *pp = *(struct conn **)((char *)c + next_off);
             return;

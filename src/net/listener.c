@@ -126,11 +126,12 @@ bind_tcp_address(const char *spec, int port, int backlog, struct worker *workers
     char host[256], portstr[16];
     host_of(spec, host, sizeof(host));
     snprintf(portstr, sizeof(portstr), "%d", port);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
-    int g = getaddrinfo(strcmp(host, "*") == 0 || host[0] == '\0' ? NULL : host, portstr, &hints,
-                        &res);
+    int g =
+        getaddrinfo(strcmp(host, "*") == 0 || host[0] == '\0' ? NULL : host, portstr, &hints, &res);
     if (g != 0) {
         log_error("listen %s: %s", spec, gai_strerror(g));
         return -EINVAL;
@@ -176,7 +177,7 @@ bind_tcp_address(const char *spec, int port, int backlog, struct worker *workers
 static int
 bind_unix(const struct options *o, struct worker *workers, unsigned nw)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(o->unix_socket) >= sizeof(sa.sun_path)) {
         log_error("unix socket path too long: %s", o->unix_socket);
         return -ENAMETOOLONG;
@@ -230,15 +231,15 @@ listener_bind_all(struct net *n, struct worker *workers, unsigned nw)
         rc = bind_unix(o, workers, nw);
     } else if (o->port != 0) { /* as memcached: -p 0 turns TCP off */
         for (size_t i = 0; i < o->listen.n && rc == 0; i++) {
-            rc = bind_tcp_address(o->listen.v[i], (int)o->port, (int)o->backlog, workers, nw,
-                                  false);
+            rc =
+                bind_tcp_address(o->listen.v[i], (int)o->port, (int)o->backlog, workers, nw, false);
         }
     }
     /* The RESP-only port opens only when asked for, so two instances
      * started with memcached's flags never contend for it. */
     for (size_t i = 0; o->resp_port != 0 && i < o->listen.n && rc == 0; i++) {
-        rc = bind_tcp_address(o->listen.v[i], (int)o->resp_port, (int)o->backlog, workers, nw,
-                              true);
+        rc =
+            bind_tcp_address(o->listen.v[i], (int)o->resp_port, (int)o->backlog, workers, nw, true);
     }
     return rc;
 }

@@ -24,9 +24,9 @@ struct net {
     unsigned next_id; /* connection ids (atomic) */
     char **addrs;     /* listening addresses (net_keep_addr); set before start */
     unsigned naddrs;
-    struct admin *admin; /* NULL unless --admin-port */
+    struct admin *admin;  /* NULL unless --admin-port */
     struct hotkeys **hot; /* each worker's sketch, for env.hotkeys */
-    bool ready;          /* serving: set by net_start, cleared by drain/stop (atomic) */
+    bool ready;           /* serving: set by net_start, cleared by drain/stop (atomic) */
 };
 
 bool
@@ -121,7 +121,7 @@ env_each_conn(void *ctx, cmd_conn_fn fn, void *fnctx)
         pthread_mutex_lock(&w->conns_lock);
         /* Every worker listens on the same addresses: list worker 0's. */
         for (struct listener *l = i == 0 ? w->listeners : NULL; l != NULL; l = l->next) {
-            struct cmd_conn_info li = { .addr = l->addr, .state = "conn_listening", .id = l->id };
+            struct cmd_conn_info li = {.addr = l->addr, .state = "conn_listening", .id = l->id};
             fn(fnctx, &li);
         }
         for (struct conn *c = w->conns; c != NULL; c = c->next) {

@@ -69,14 +69,14 @@ struct conn {
     struct buf out[2]; /* reply buffers, see above */
     int active;        /* index of the buffer the session fills */
     uv_write_t wreq;
-    size_t need;       /* bytes the next request needs (0 unknown) */
-    bool writing;      /* wreq in flight on out[!active] */
-    bool reading;      /* uv_read_start in effect */
-    bool paused;       /* processing waits for output to drain */
-    bool closing;      /* close once replies are flushed */
-    bool closed;       /* uv_close called */
-    bool dirty;        /* on the worker's dirty list */
-    bool ready;        /* on the worker's ready list (yielded with input left) */
+    size_t need;  /* bytes the next request needs (0 unknown) */
+    bool writing; /* wreq in flight on out[!active] */
+    bool reading; /* uv_read_start in effect */
+    bool paused;  /* processing waits for output to drain */
+    bool closing; /* close once replies are flushed */
+    bool closed;  /* uv_close called */
+    bool dirty;   /* on the worker's dirty list */
+    bool ready;   /* on the worker's ready list (yielded with input left) */
     bool is_unix;
     struct conn *next_dirty;
     struct conn *next_ready;
@@ -86,9 +86,9 @@ struct conn {
     const char *state;
     unsigned id;
     char addr[128];
-    const char *listen_addr; /* the listener's address; owned by net */
-    size_t accounted; /* buffer bytes counted in the worker's conn_buffer_bytes */
-    uint64_t batch_ns;                /* when the oldest unanswered batch was read; 0 none */
+    const char *listen_addr;            /* the listener's address; owned by net */
+    size_t accounted;                   /* buffer bytes counted in the worker's conn_buffer_bytes */
+    uint64_t batch_ns;                  /* when the oldest unanswered batch was read; 0 none */
     uint32_t lat_pending[LAT_FAMILIES]; /* requests per family awaiting that answer */
 };
 
@@ -97,11 +97,11 @@ struct worker {
     unsigned index;
     pthread_t thread;
     uv_loop_t loop;
-    uv_async_t stop_async; /* net_stop -> close everything */
+    uv_async_t stop_async;  /* net_stop -> close everything */
     uv_async_t drain_async; /* net_drain -> stop accepting, close when idle */
     uv_check_t flush_check; /* flush dirty connections once per loop turn */
-    uv_idle_t ready_idle;  /* keeps the loop turning while yielded work waits */
-    uv_timer_t tick;       /* idle-timeout sweep */
+    uv_idle_t ready_idle;   /* keeps the loop turning while yielded work waits */
+    uv_timer_t tick;        /* idle-timeout sweep */
     struct listener *listeners;
     struct conn *dirty; /* connections with replies to flush this turn */
     struct conn *ready; /* connections that yielded with requests left */

@@ -100,8 +100,12 @@ split_inline(char *p, char *end, struct bstr *argv, size_t cap)
                     p += 4;
                 } else if (*p == '\\' && p + 1 < end) {
                     char c = p[1];
-                    *out++ = c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c == 'b' ? '\b'
-                             : c == 'a' ? '\a' : c;
+                    *out++ = c == 'n'   ? '\n'
+                             : c == 'r' ? '\r'
+                             : c == 't' ? '\t'
+                             : c == 'b' ? '\b'
+                             : c == 'a' ? '\a'
+                                        : c;
                     p += 2;
                 } else if (*p == '"') {
                     if (p + 1 < end && !is_space(p[1])) {
@@ -141,7 +145,7 @@ split_inline(char *p, char *end, struct bstr *argv, size_t cap)
             }
         }
         if (argc < cap) {
-            argv[argc] = (struct bstr){ .data = start, .len = (size_t)(out - start) };
+            argv[argc] = (struct bstr){.data = start, .len = (size_t)(out - start)};
         }
         argc++;
     }
@@ -239,7 +243,7 @@ resp_parse(char *buf, size_t len, struct bstr *argv, size_t cap, size_t max_bulk
             return fail(req, "Protocol error: invalid bulk length");
         }
         if ((size_t)i < cap) {
-            argv[i] = (struct bstr){ .data = buf + pos, .len = (size_t)blen };
+            argv[i] = (struct bstr){.data = buf + pos, .len = (size_t)blen};
         }
         pos += (size_t)blen + 2;
     }

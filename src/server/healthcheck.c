@@ -23,7 +23,7 @@
 static int
 wait_fd(int fd, short events, int ms)
 {
-    struct pollfd p = { .fd = fd, .events = events };
+    struct pollfd p = {.fd = fd, .events = events};
     int rc = poll(&p, 1, ms);
     return rc == 1 ? 0 : -1;
 }
@@ -31,7 +31,7 @@ wait_fd(int fd, short events, int ms)
 static int
 connect_unix(const char *path)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path)) {
         return -1;
     }
@@ -64,7 +64,7 @@ connect_tcp(const char *addr)
     } else if (addr[0] != '\0') {
         snprintf(host, sizeof(host), "%s", addr);
     }
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
     if (getaddrinfo(host, port, &hints, &res) != 0) {
         return -1;
     }

@@ -39,7 +39,7 @@ struct server {
     uv_timer_t drain_timer; /* gives up on draining after drain_timeout */
     uv_timer_t drain_poll;  /* ends the drain when no connection is left */
     uv_async_t shutdown_async;
-    int signals; /* signals received */
+    int signals;            /* signals received */
     bool shutdown_graceful; /* set by a worker before shutdown_async */
 };
 
@@ -77,8 +77,7 @@ server_drain(struct server *sv)
         return;
     }
     net_drain(sv->net);
-    uv_timer_start(&sv->drain_timer, on_drain_timeout, (uint64_t)sv->opts.drain_timeout * 1000,
-                   0);
+    uv_timer_start(&sv->drain_timer, on_drain_timeout, (uint64_t)sv->opts.drain_timeout * 1000, 0);
     uv_timer_start(&sv->drain_poll, on_drain_poll, 20, 20);
 }
 

@@ -205,8 +205,7 @@ void shard_set_expiry(struct shard *sh, struct item *it, uint32_t exptime, uint3
  * met on the way); returns how many it passed to fn. fn must not change
  * the table. */
 typedef void (*shard_item_fn)(void *ctx, struct item *it);
-uint64_t shard_walk_bucket(struct shard *sh, uint64_t b, uint32_t now, shard_item_fn fn,
-                           void *ctx);
+uint64_t shard_walk_bucket(struct shard *sh, uint64_t b, uint32_t now, shard_item_fn fn, void *ctx);
 
 /* Pages and free chunks (for evict.c). */
 void shard_chunk_push(struct shard_class *sc, struct item *it);

@@ -284,25 +284,24 @@ static struct expiry
 expiry_of_ms(int64_t unix_ms)
 {
     if (unix_ms == 0) {
-        return (struct expiry){ .sec = 0 };
+        return (struct expiry){.sec = 0};
     }
     int64_t rel = unix_ms - started_ms();
     if (rel < 1000) {
-        return (struct expiry){ .sec = CLOCK_EXPIRED };
+        return (struct expiry){.sec = CLOCK_EXPIRED};
     }
     if (rel / 1000 >= (int64_t)UINT32_MAX) {
-        return (struct expiry){ .sec = UINT32_MAX };
+        return (struct expiry){.sec = UINT32_MAX};
     }
-    return (struct expiry){ .sec = (uint32_t)(rel / 1000), .ms = (uint32_t)(rel % 1000),
-                            .ms_form = true };
+    return (struct expiry){
+        .sec = (uint32_t)(rel / 1000), .ms = (uint32_t)(rel % 1000), .ms_form = true};
 }
 
 static inline struct expiry
 expiry_of_item(const struct item *it)
 {
     bool ms_form = (it->iflags & ITEM_EXP_MS) != 0;
-    return (struct expiry){ .sec = it->exptime, .ms = ms_form ? it->flags : 0,
-                            .ms_form = ms_form };
+    return (struct expiry){.sec = it->exptime, .ms = ms_form ? it->flags : 0, .ms_form = ms_form};
 }
 
 /* A millisecond deadline on an item that carries client flags has no word
@@ -567,11 +566,11 @@ fill_set(struct item *it, const struct store_key *k, const struct store_set_req 
     default:
         if (r->keep_ttl) {
             item_set_meta(it, r->flags,
-                          old != NULL ? expiry_of_item(old) : (struct expiry){ .sec = 0 });
+                          old != NULL ? expiry_of_item(old) : (struct expiry){.sec = 0});
         } else if (r->expire_ms != 0) {
             item_set_meta(it, r->flags, expiry_of_ms(r->expire_ms));
         } else {
-            item_set_meta(it, r->flags, (struct expiry){ .sec = r->exptime });
+            item_set_meta(it, r->flags, (struct expiry){.sec = r->exptime});
         }
         if (r->nbytes != 0) {
             memcpy(v, r->value, r->nbytes);
@@ -740,7 +739,7 @@ arith_create(struct store *s, struct shard *sh, const struct store_key *k,
     }
     it->nkey = (uint8_t)k->len;
     it->nbytes = (uint32_t)len;
-    item_set_meta(it, 0, (struct expiry){ .sec = r->exptime });
+    item_set_meta(it, 0, (struct expiry){.sec = r->exptime});
     it->atime = now;
     memcpy(item_key(it), k->data, k->len);
     memcpy(item_value(it), buf, len);
@@ -903,8 +902,8 @@ update_in_place(struct store *s, struct shard *sh, struct item *old,
  * decide looked at stale. */
 static enum store_rc
 update_write(struct store *s, struct shard *sh, const struct store_key *k, struct item *old,
-             const struct store_item_view *ov, const struct store_update *u,
-             store_commit_fn commit, void *ctx, uint32_t now, bool *retry)
+             const struct store_item_view *ov, const struct store_update *u, store_commit_fn commit,
+             void *ctx, uint32_t now, bool *retry)
 {
     uint64_t old_cas = old != NULL ? old->cas : 0;
     bool disturbed = false;
@@ -921,7 +920,7 @@ update_write(struct store *s, struct shard *sh, const struct store_key *k, struc
     it->nbytes = u->nbytes;
     it->atime = now;
     memcpy(item_key(it), k->data, k->len);
-    struct expiry e = { .sec = 0 };
+    struct expiry e = {.sec = 0};
     if (u->keep_expiry) {
         if (old != NULL) {
             e = expiry_of_item(old);
@@ -959,8 +958,7 @@ unlink_free(struct shard *sh, struct item *it)
 /* One decision and its execution; *retry asks for another decide. */
 static enum store_rc
 update_once(struct store *s, struct shard *sh, const struct store_key *k, struct item *old,
-            store_decide_fn decide, store_commit_fn commit, void *ctx, uint32_t now,
-            bool *retry)
+            store_decide_fn decide, store_commit_fn commit, void *ctx, uint32_t now, bool *retry)
 {
     struct store_item_view ov;
     const struct store_item_view *ovp = NULL;
@@ -1130,7 +1128,7 @@ store_scan(struct store *s, uint64_t cursor, uint64_t count, store_read_fn fn, v
     count = count ? count : 1;
     uint64_t budget = count > UINT64_MAX / (10 * SCAN_UNIT) ? UINT64_MAX : count * 10 * SCAN_UNIT;
     uint64_t seen = 0, work = 0;
-    struct walk_ctx w = { .s = s, .fn = fn, .ctx = ctx };
+    struct walk_ctx w = {.s = s, .fn = fn, .ctx = ctx};
     uint32_t now = clock_now();
     while (seen < count && work < budget) {
         struct shard *sh = &s->shards[si];
@@ -1180,7 +1178,7 @@ enum store_rc
 store_random(struct store *s, uint64_t rnd, store_read_fn fn, void *ctx)
 {
     uint32_t now = clock_now();
-    struct first_ctx f = { .w = { .s = s, .fn = fn, .ctx = ctx } };
+    struct first_ctx f = {.w = {.s = s, .fn = fn, .ctx = ctx}};
     uint32_t n = s->env.nshards;
     uint32_t start = (uint32_t)(rnd >> 40) & (n - 1);
     for (uint32_t i = 0; i < n && !f.found; i++) {

@@ -10,9 +10,9 @@
 /* Guarded by nothing: written with relaxed atomic stores by whoever calls
  * clock_update (any thread), read with relaxed loads. */
 static struct clock_state {
-    int64_t started_unix;   /* unix time at relative 0; set once in setup */
-    uint64_t started_mono;  /* monotonic ns at setup */
-    uint32_t now;           /* relative seconds + 2 */
+    int64_t started_unix;  /* unix time at relative 0; set once in setup */
+    uint64_t started_mono; /* monotonic ns at setup */
+    uint32_t now;          /* relative seconds + 2 */
     int64_t now_unix;
 } clock_state;
 

@@ -16,7 +16,7 @@
 static int log_verbosity;
 static bool log_json;
 
-static const char *const level_names[] = { "error", "warn", "info", "verbose", "debug" };
+static const char *const level_names[] = {"error", "warn", "info", "verbose", "debug"};
 
 void
 log_set_verbosity(int v)
@@ -74,7 +74,8 @@ log_write(enum log_level level, const char *fmt, ...)
     gmtime_r(&ts.tv_sec, &tm);
     char when[80];
     snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000) % 1000);
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)(ts.tv_nsec / 1000000) % 1000);
 
     char line[2600];
     int n;

@@ -7,8 +7,7 @@
 void
 metrics_accumulate(struct metrics *sum, const struct metrics *m)
 {
-#define METRICS_SUM(name, kind, help) \
-    sum->name += __atomic_load_n(&m->name, __ATOMIC_RELAXED);
+#define METRICS_SUM(name, kind, help) sum->name += __atomic_load_n(&m->name, __ATOMIC_RELAXED);
     STASHD_WORKER_METRICS(METRICS_SUM)
 #undef METRICS_SUM
 }
@@ -16,8 +15,8 @@ metrics_accumulate(struct metrics *sum, const struct metrics *m)
 void
 metrics_each(const struct metrics *m, metrics_emit_fn emit, void *ctx)
 {
-#define METRICS_EMIT(name, kind, help) \
-    emit(ctx, #name, #kind[0] == 'C' ? "counter" : "gauge", help, \
+#define METRICS_EMIT(name, kind, help)                                                             \
+    emit(ctx, #name, #kind[0] == 'C' ? "counter" : "gauge", help,                                  \
          __atomic_load_n(&m->name, __ATOMIC_RELAXED));
     STASHD_WORKER_METRICS(METRICS_EMIT)
 #undef METRICS_EMIT

@@ -37,7 +37,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (rc == RESP_PARSE_OK) {
             for (size_t i = 0; i < r.argc; i++) {
-                if (argv[i].data < buf + pos || argv[i].data + argv[i].len > buf + pos + r.consumed) {
+                if (argv[i].data < buf + pos ||
+                    argv[i].data + argv[i].len > buf + pos + r.consumed) {
                     abort();
                 }
             }

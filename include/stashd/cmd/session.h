@@ -70,11 +70,11 @@ struct session {
     struct buf *out;         /* where replies go; net/ may change it between calls */
     struct hotkeys *hot;     /* the worker's hot-key sketch, or NULL */
     /* Private to cmd/: */
-    int proto;          /* 0 until the first byte is seen */
-    uint64_t swallow;   /* bytes of a refused value still to discard */
-    size_t resume;      /* multi-get: bytes of the key list already answered */
-    uint32_t flags;     /* per-protocol state bits */
-    void *proto_state;  /* per-protocol state (NULL for text) */
+    int proto;         /* 0 until the first byte is seen */
+    uint64_t swallow;  /* bytes of a refused value still to discard */
+    size_t resume;     /* multi-get: bytes of the key list already answered */
+    uint32_t flags;    /* per-protocol state bits */
+    void *proto_state; /* per-protocol state (NULL for text) */
 };
 
 void session_init(struct session *s, const struct cmd_env *env, struct metrics *m, struct buf *out);

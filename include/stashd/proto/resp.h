@@ -26,11 +26,11 @@ struct buf;
 #define RESP_MAX_ARGS (1024 * 1024)
 
 enum resp_parse_rc {
-    RESP_PARSE_OK,       /* a request: argc args in argv, consumed bytes */
-    RESP_PARSE_AGAIN,    /* incomplete; need = total bytes needed if known */
-    RESP_PARSE_MORE_ARGS,/* argv too small: grow to argc entries and retry */
-    RESP_PARSE_EMPTY,    /* nothing to run ("*0", empty inline line): skip consumed */
-    RESP_PARSE_ERROR,    /* protocol error: reply err, then close */
+    RESP_PARSE_OK,        /* a request: argc args in argv, consumed bytes */
+    RESP_PARSE_AGAIN,     /* incomplete; need = total bytes needed if known */
+    RESP_PARSE_MORE_ARGS, /* argv too small: grow to argc entries and retry */
+    RESP_PARSE_EMPTY,     /* nothing to run ("*0", empty inline line): skip consumed */
+    RESP_PARSE_ERROR,     /* protocol error: reply err, then close */
 };
 
 struct resp_req {
@@ -48,21 +48,21 @@ struct resp_req {
  * max_bulk bounds one argument's length. inline_ok allows inline commands
  * (the first byte is not '*').
  */
-enum resp_parse_rc resp_parse(char *buf, size_t len, struct bstr *argv, size_t cap,
-                              size_t max_bulk, bool inline_ok, struct resp_req *req);
+enum resp_parse_rc resp_parse(char *buf, size_t len, struct bstr *argv, size_t cap, size_t max_bulk,
+                              bool inline_ok, struct resp_req *req);
 
 /* Reply encoders. proto3 selects RESP3 encodings where they differ. */
-int resp_simple(struct buf *b, const char *s, size_t n);  /* +OK */
-int resp_error(struct buf *b, const char *s, size_t n);   /* -ERR ... (s without '-') */
-int resp_integer(struct buf *b, int64_t v);               /* :1 */
-int resp_bulk(struct buf *b, const void *p, size_t n);    /* $n\r\n...\r\n */
-int resp_null(struct buf *b, bool proto3);                /* $-1 / _ */
-int resp_null_array(struct buf *b, bool proto3);          /* *-1 / _ */
-int resp_array(struct buf *b, size_t n);                  /* *n */
-int resp_map(struct buf *b, size_t n, bool proto3);       /* %n, or *2n in RESP2 */
-int resp_set(struct buf *b, size_t n, bool proto3);       /* ~n, or *n */
-int resp_double(struct buf *b, double v, bool proto3);    /* ,v or bulk "v" */
-int resp_bool(struct buf *b, bool v, bool proto3);        /* #t/#f, or :1/:0 */
+int resp_simple(struct buf *b, const char *s, size_t n); /* +OK */
+int resp_error(struct buf *b, const char *s, size_t n);  /* -ERR ... (s without '-') */
+int resp_integer(struct buf *b, int64_t v);              /* :1 */
+int resp_bulk(struct buf *b, const void *p, size_t n);   /* $n\r\n...\r\n */
+int resp_null(struct buf *b, bool proto3);               /* $-1 / _ */
+int resp_null_array(struct buf *b, bool proto3);         /* *-1 / _ */
+int resp_array(struct buf *b, size_t n);                 /* *n */
+int resp_map(struct buf *b, size_t n, bool proto3);      /* %n, or *2n in RESP2 */
+int resp_set(struct buf *b, size_t n, bool proto3);      /* ~n, or *n */
+int resp_double(struct buf *b, double v, bool proto3);   /* ,v or bulk "v" */
+int resp_bool(struct buf *b, bool v, bool proto3);       /* #t/#f, or :1/:0 */
 int resp_verbatim(struct buf *b, const char *p, size_t n, bool proto3); /* =n\r\ntxt:..., or bulk */
 
 #define RESP_SIMPLE_LIT(b, s) resp_simple((b), (s), sizeof(s) - 1)

@@ -79,11 +79,11 @@ struct store_item_view {
     uint32_t nkey;
     const char *value;
     uint32_t nbytes;
-    uint32_t flags;   /* client flags */
-    uint64_t cas;     /* 0 when CAS is disabled */
-    uint32_t exptime; /* relative expiry (util/clock.h), 0 = never; after any touch */
-    uint32_t atime;   /* relative time of the previous access */
-    bool fetched;     /* read before this access */
+    uint32_t flags;    /* client flags */
+    uint64_t cas;      /* 0 when CAS is disabled */
+    uint32_t exptime;  /* relative expiry (util/clock.h), 0 = never; after any touch */
+    uint32_t atime;    /* relative time of the previous access */
+    bool fetched;      /* read before this access */
     int64_t expire_ms; /* the same expiry as a Unix time in ms, 0 = never */
 };
 
@@ -128,9 +128,9 @@ struct store_set_req {
 };
 
 struct store_arith_req {
-    bool incr;        /* else decr (floors at 0; incr wraps at 2^64) */
+    bool incr; /* else decr (floors at 0; incr wraps at 2^64) */
     uint64_t delta;
-    bool create;      /* binary protocol: create with initial if missing */
+    bool create; /* binary protocol: create with initial if missing */
     uint64_t initial;
     uint32_t exptime; /* relative expiry of a created item */
     uint64_t cas;     /* 0 or must match */
@@ -149,7 +149,7 @@ struct store_arith_req {
 /* Totals over all shards (summed on read). */
 struct store_stats {
     uint64_t curr_items;
-    uint64_t bytes; /* bytes held by live items (header + key + value) */
+    uint64_t bytes;       /* bytes held by live items (header + key + value) */
     uint64_t total_items; /* items ever stored */
     uint64_t evictions;
     uint64_t evicted_nonzero; /* evicted items that had an expiry set */
@@ -280,8 +280,7 @@ enum store_rc store_update(struct store *s, const struct store_key *k, store_dec
  * buckets. A cursor that no walk returned ends the walk (returns 0) or
  * visits an arbitrary slice.
  */
-uint64_t store_scan(struct store *s, uint64_t cursor, uint64_t count, store_read_fn fn,
-                    void *ctx);
+uint64_t store_scan(struct store *s, uint64_t cursor, uint64_t count, store_read_fn fn, void *ctx);
 
 /* Call fn for one live item chosen with the random bits rnd (not
  * uniformly: a random bucket of a random non-empty shard, then the next

@@ -13,7 +13,7 @@ struct bstr {
     size_t len;
 };
 
-#define BSTR_LIT(s) ((struct bstr){ .data = (s), .len = sizeof(s) - 1 })
+#define BSTR_LIT(s) ((struct bstr){.data = (s), .len = sizeof(s) - 1})
 
 static inline bool
 bstr_eq(struct bstr a, struct bstr b)

@@ -56,7 +56,6 @@ buf_reset(struct buf *b)
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_append_u64(struct buf *b, uint64_t v); /* decimal */
 int buf_append_i64(struct buf *b, int64_t v);  /* decimal */
-int buf_appendf(struct buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define BUF_APPEND_LIT(b, s) buf_append((b), (s), sizeof(s) - 1)

@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#define CLOCK_EXPIRED 1u /* a relative expiry time that is always past */
+#define CLOCK_EXPIRED 1u                    /* a relative expiry time that is always past */
 #define CLOCK_MAX_DELTA (60 * 60 * 24 * 30) /* memcached's 30 days */
 
 void clock_setup(void);

@@ -18,14 +18,14 @@
 
 /* Option value types and the C type each is stored as. */
 #define OPT_CTYPE_OPT_BOOL bool
-#define OPT_CTYPE_OPT_INT int64_t      /* decimal, bounded by [min, max] */
-#define OPT_CTYPE_OPT_OCTAL int64_t    /* octal (unix socket mask) */
-#define OPT_CTYPE_OPT_SIZE uint64_t    /* bytes; accepts k/m/g suffix */
-#define OPT_CTYPE_OPT_MB uint64_t      /* stored in bytes; plain number = MiB, k/m/g suffix accepted */
+#define OPT_CTYPE_OPT_INT int64_t   /* decimal, bounded by [min, max] */
+#define OPT_CTYPE_OPT_OCTAL int64_t /* octal (unix socket mask) */
+#define OPT_CTYPE_OPT_SIZE uint64_t /* bytes; accepts k/m/g suffix */
+#define OPT_CTYPE_OPT_MB uint64_t   /* stored in bytes; plain number = MiB, k/m/g suffix accepted */
 #define OPT_CTYPE_OPT_DOUBLE double
-#define OPT_CTYPE_OPT_STR char *       /* owned, never NULL ("" when unset) */
+#define OPT_CTYPE_OPT_STR char *               /* owned, never NULL ("" when unset) */
 #define OPT_CTYPE_OPT_LIST struct options_list /* repeatable and/or comma list */
-#define OPT_CTYPE_OPT_COUNT int64_t    /* -v, -vv, -vvv count up */
+#define OPT_CTYPE_OPT_COUNT int64_t            /* -v, -vv, -vvv count up */
 
 /* An OPT_MB given as "auto" (memory_limit: from the cgroup limit) until
  * options_finish() resolves it. No number parses to it: a plain number is
@@ -50,68 +50,68 @@ struct options_list {
  *             evictions=false); ignored for other types
  * stats_name  memcached's `stats settings` name, or NULL to omit
  */
-#define STASHD_OPTIONS(X)                                                                         \
-    X(port, OPT_INT, 'p', "port", "11211", 0, 65535, 0, "tcpport",                                \
-      "TCP port to listen on (0 = no TCP)")                                                       \
-    X(listen, OPT_LIST, 'l', "listen", "127.0.0.1", 0, 0, 0, "inter",                             \
-      "interface(s) to listen on; repeat or comma-separate; [::1] for IPv6")                      \
-    X(unix_socket, OPT_STR, 's', "unix-socket", "", 0, 0, 0, "domain_socket",                     \
-      "UNIX socket path to listen on (as memcached, disables TCP)")                          \
-    X(unix_mask, OPT_OCTAL, 'a', "unix-mask", "0700", 0, 0777, 0, "umask",                        \
-      "access mask for the UNIX socket, in octal")                                                \
-    X(memory_limit, OPT_MB, 'm', "memory-limit", "64", 1, 0, 0, "maxbytes",                       \
-      "item memory in megabytes (or with k/m/g suffix; auto: from the cgroup limit)")             \
-    X(conn_limit, OPT_INT, 'c', "conn-limit", "1024", 1, 1048576, 0, "maxconns",                  \
-      "max simultaneous connections")                                                             \
-    X(threads, OPT_INT, 't', "threads", "0", 0, 1024, 0, "num_threads",                           \
-      "number of worker threads (0 = one per online CPU)")                                        \
-    X(max_item_size, OPT_SIZE, 'I', "max-item-size", "1m", 1024, 1073741824, 0, "item_size_max",  \
-      "largest item (key + value) stored; k/m suffix accepted")                                   \
-    X(growth_factor, OPT_DOUBLE, 'f', "slab-growth-factor", "1.25", 0, 0, 0, "growth_factor",     \
-      "chunk size growth factor between slab classes (> 1.0)")                                    \
-    X(slab_min_size, OPT_INT, 'n', "slab-min-size", "48", 1, 1048576, 0, "chunk_size",            \
-      "minimum space for key + value + flags in the smallest chunk")                              \
-    X(evictions, OPT_BOOL, 'M', "disable-evictions", "true", 0, 0, false, "evictions",            \
-      "evict items when memory is full (-M: return an error instead)")                            \
-    X(cas_enabled, OPT_BOOL, 'C', "disable-cas", "true", 0, 0, false, "cas_enabled",              \
-      "keep CAS unique ids (-C: disable)")                                                        \
-    X(flush_enabled, OPT_BOOL, 'F', "disable-flush-all", "true", 0, 0, false, "flush_enabled",    \
-      "allow flush_all (-F: disable)")                                                            \
-    X(reqs_per_event, OPT_INT, 'R', "max-reqs-per-event", "20", 1, 1000000, 0, "reqs_per_event",  \
-      "requests served from one connection before others get a turn")                             \
-    X(backlog, OPT_INT, 'b', "listen-backlog", "1024", 1, 65535, 0, "tcp_backlog",                \
-      "listen backlog")                                                                           \
-    X(protocol, OPT_STR, 'B', "protocol", "auto", 0, 0, 0, "binding_protocol",                    \
-      "protocol: auto, ascii or binary")                                                          \
-    X(udp_port, OPT_INT, 'U', "udp-port", "0", 0, 0, 0, "udpport",                                \
-      "UDP port; only 0 is accepted (stashd does not serve UDP)")                                 \
-    X(verbosity, OPT_COUNT, 'v', "verbose", "0", 0, 3, 0, "verbosity",                            \
-      "verbose logging; -vv more, -vvv most")                                                     \
-    X(user, OPT_STR, 'u', "user", "", 0, 0, 0, NULL,                                              \
-      "user to run as (required when started as root)")                                           \
-    X(shutdown_enabled, OPT_BOOL, 'A', "enable-shutdown", "false", 0, 0, true,                    \
-      "shutdown_command", "allow the shutdown command")                                           \
-    X(daemonize, OPT_BOOL, 'd', "daemon", "false", 0, 0, true, NULL, "run as a daemon")           \
-    X(pid_file, OPT_STR, 'P', "pidfile", "", 0, 0, 0, NULL, "write the process id to this file")  \
-    X(idle_timeout, OPT_INT, 0, "idle-timeout", "0", 0, 86400 * 365, 0, "idle_timeout",           \
-      "close connections idle this many seconds (0 = never)")                                     \
-    X(shards, OPT_INT, 0, "shards", "0", 0, 65536, 0, "shards",                                   \
-      "store shards, a power of two (0 = chosen from threads and memory)")                        \
-    X(log_format, OPT_STR, 0, "log-format", "text", 0, 0, 0, NULL,                                \
-      "log line format: text or json")                                                            \
-    X(drain_timeout, OPT_INT, 0, "drain-timeout", "10", 0, 3600, 0, "drain_timeout",              \
-      "seconds to let clients finish after SIGTERM before closing them (0 = close at once)")     \
-    X(resp_port, OPT_INT, 0, "resp-port", "0", 0, 65535, 0, "resp_port",                          \
-      "TCP port for Redis clients only, inline commands included (0 = off)")                     \
-    X(requirepass, OPT_STR, 0, "requirepass", "", 0, 0, 0, NULL,                                  \
-      "password RESP clients must give (AUTH) before other commands; empty = none")             \
-    X(admin_port, OPT_INT, 0, "admin-port", "0", 0, 65535, 0, "admin_port",                       \
-      "HTTP port for /metrics, /healthz and /readyz (0 = off)")                                   \
-    X(admin_listen, OPT_STR, 0, "admin-listen", "127.0.0.1", 0, 0, 0, "admin_listen",             \
-      "address the admin HTTP port binds (0.0.0.0 for Kubernetes probes)")                        \
-    X(sasl, OPT_BOOL, 'S', "enable-sasl", "false", 0, 0, true, "auth_enabled_sasl",               \
-      "require authentication: SASL PLAIN (binary), memcached's ASCII auth (text)")              \
-    X(sasl_pwdb, OPT_STR, 0, "sasl-pwdb", "", 0, 0, 0, NULL,                                      \
+#define STASHD_OPTIONS(X)                                                                          \
+    X(port, OPT_INT, 'p', "port", "11211", 0, 65535, 0, "tcpport",                                 \
+      "TCP port to listen on (0 = no TCP)")                                                        \
+    X(listen, OPT_LIST, 'l', "listen", "127.0.0.1", 0, 0, 0, "inter",                              \
+      "interface(s) to listen on; repeat or comma-separate; [::1] for IPv6")                       \
+    X(unix_socket, OPT_STR, 's', "unix-socket", "", 0, 0, 0, "domain_socket",                      \
+      "UNIX socket path to listen on (as memcached, disables TCP)")                                \
+    X(unix_mask, OPT_OCTAL, 'a', "unix-mask", "0700", 0, 0777, 0, "umask",                         \
+      "access mask for the UNIX socket, in octal")                                                 \
+    X(memory_limit, OPT_MB, 'm', "memory-limit", "64", 1, 0, 0, "maxbytes",                        \
+      "item memory in megabytes (or with k/m/g suffix; auto: from the cgroup limit)")              \
+    X(conn_limit, OPT_INT, 'c', "conn-limit", "1024", 1, 1048576, 0, "maxconns",                   \
+      "max simultaneous connections")                                                              \
+    X(threads, OPT_INT, 't', "threads", "0", 0, 1024, 0, "num_threads",                            \
+      "number of worker threads (0 = one per online CPU)")                                         \
+    X(max_item_size, OPT_SIZE, 'I', "max-item-size", "1m", 1024, 1073741824, 0, "item_size_max",   \
+      "largest item (key + value) stored; k/m suffix accepted")                                    \
+    X(growth_factor, OPT_DOUBLE, 'f', "slab-growth-factor", "1.25", 0, 0, 0, "growth_factor",      \
+      "chunk size growth factor between slab classes (> 1.0)")                                     \
+    X(slab_min_size, OPT_INT, 'n', "slab-min-size", "48", 1, 1048576, 0, "chunk_size",             \
+      "minimum space for key + value + flags in the smallest chunk")                               \
+    X(evictions, OPT_BOOL, 'M', "disable-evictions", "true", 0, 0, false, "evictions",             \
+      "evict items when memory is full (-M: return an error instead)")                             \
+    X(cas_enabled, OPT_BOOL, 'C', "disable-cas", "true", 0, 0, false, "cas_enabled",               \
+      "keep CAS unique ids (-C: disable)")                                                         \
+    X(flush_enabled, OPT_BOOL, 'F', "disable-flush-all", "true", 0, 0, false, "flush_enabled",     \
+      "allow flush_all (-F: disable)")                                                             \
+    X(reqs_per_event, OPT_INT, 'R', "max-reqs-per-event", "20", 1, 1000000, 0, "reqs_per_event",   \
+      "requests served from one connection before others get a turn")                              \
+    X(backlog, OPT_INT, 'b', "listen-backlog", "1024", 1, 65535, 0, "tcp_backlog",                 \
+      "listen backlog")                                                                            \
+    X(protocol, OPT_STR, 'B', "protocol", "auto", 0, 0, 0, "binding_protocol",                     \
+      "protocol: auto, ascii or binary")                                                           \
+    X(udp_port, OPT_INT, 'U', "udp-port", "0", 0, 0, 0, "udpport",                                 \
+      "UDP port; only 0 is accepted (stashd does not serve UDP)")                                  \
+    X(verbosity, OPT_COUNT, 'v', "verbose", "0", 0, 3, 0, "verbosity",                             \
+      "verbose logging; -vv more, -vvv most")                                                      \
+    X(user, OPT_STR, 'u', "user", "", 0, 0, 0, NULL,                                               \
+      "user to run as (required when started as root)")                                            \
+    X(shutdown_enabled, OPT_BOOL, 'A', "enable-shutdown", "false", 0, 0, true, "shutdown_command", \
+      "allow the shutdown command")                                                                \
+    X(daemonize, OPT_BOOL, 'd', "daemon", "false", 0, 0, true, NULL, "run as a daemon")            \
+    X(pid_file, OPT_STR, 'P', "pidfile", "", 0, 0, 0, NULL, "write the process id to this file")   \
+    X(idle_timeout, OPT_INT, 0, "idle-timeout", "0", 0, 86400 * 365, 0, "idle_timeout",            \
+      "close connections idle this many seconds (0 = never)")                                      \
+    X(shards, OPT_INT, 0, "shards", "0", 0, 65536, 0, "shards",                                    \
+      "store shards, a power of two (0 = chosen from threads and memory)")                         \
+    X(log_format, OPT_STR, 0, "log-format", "text", 0, 0, 0, NULL,                                 \
+      "log line format: text or json")                                                             \
+    X(drain_timeout, OPT_INT, 0, "drain-timeout", "10", 0, 3600, 0, "drain_timeout",               \
+      "seconds to let clients finish after SIGTERM before closing them (0 = close at once)")       \
+    X(resp_port, OPT_INT, 0, "resp-port", "0", 0, 65535, 0, "resp_port",                           \
+      "TCP port for Redis clients only, inline commands included (0 = off)")                       \
+    X(requirepass, OPT_STR, 0, "requirepass", "", 0, 0, 0, NULL,                                   \
+      "password RESP clients must give (AUTH) before other commands; empty = none")                \
+    X(admin_port, OPT_INT, 0, "admin-port", "0", 0, 65535, 0, "admin_port",                        \
+      "HTTP port for /metrics, /healthz and /readyz (0 = off)")                                    \
+    X(admin_listen, OPT_STR, 0, "admin-listen", "127.0.0.1", 0, 0, 0, "admin_listen",              \
+      "address the admin HTTP port binds (0.0.0.0 for Kubernetes probes)")                         \
+    X(sasl, OPT_BOOL, 'S', "enable-sasl", "false", 0, 0, true, "auth_enabled_sasl",                \
+      "require authentication: SASL PLAIN (binary), memcached's ASCII auth (text)")                \
+    X(sasl_pwdb, OPT_STR, 0, "sasl-pwdb", "", 0, 0, 0, NULL,                                       \
       "file of user:password lines for -S (default: $MEMCACHED_SASL_PWDB)")
 
 #define OPTIONS_FIELD(field, type, sf, lf, def, mn, mx, fv, sn, help) OPT_CTYPE_##type field;

@@ -19,7 +19,7 @@ note(struct hotkeys *h, const char *k)
 static void
 test_heavy_hitters_survive_a_long_tail(void **state)
 {
-    struct hotkeys *h[2] = { NULL, NULL };
+    struct hotkeys *h[2] = {NULL, NULL};
     assert_int_equal(hotkeys_create(&h[0]), 0);
     assert_int_equal(hotkeys_create(&h[1]), 0);
     char k[32];

@@ -62,11 +62,11 @@ test_errors(void **state)
     struct bstr argv[4];
     struct resp_req r;
     const char *bad[][2] = {
-        { "*x\r\n", "Protocol error: invalid multibulk length" },
-        { "*2\r\n+3\r\n", "Protocol error: expected '$', got '%c'" },
-        { "*1\r\n$-1\r\n", "Protocol error: invalid bulk length" },
-        { "*1\r\n$2\r\nabc\r\n", "Protocol error: invalid bulk length" },
-        { "*9999999999\r\n", "Protocol error: invalid multibulk length" },
+        {"*x\r\n", "Protocol error: invalid multibulk length"},
+        {"*2\r\n+3\r\n", "Protocol error: expected '$', got '%c'"},
+        {"*1\r\n$-1\r\n", "Protocol error: invalid bulk length"},
+        {"*1\r\n$2\r\nabc\r\n", "Protocol error: invalid bulk length"},
+        {"*9999999999\r\n", "Protocol error: invalid multibulk length"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(parse(bad[i][0], strlen(bad[i][0]), argv, 4, false, &r, scratch),

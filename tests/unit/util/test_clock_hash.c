@@ -48,7 +48,7 @@ test_hash_spread(void **state)
     }
     /* Low bits (bucket) and high bits (shard) both spread: 4096 keys over
      * 16 shards and 16 buckets, no slot empty. */
-    int hi[16] = { 0 }, lo[16] = { 0 };
+    int hi[16] = {0}, lo[16] = {0};
     for (int i = 0; i < 4096; i++) {
         char k[16];
         int n = snprintf(k, sizeof(k), "k%d", i);

@@ -936,24 +936,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_flag_styles),
-        cmocka_unit_test(test_bool_flags),
-        cmocka_unit_test(test_verbosity),
-        cmocka_unit_test(test_listen),
-        cmocka_unit_test(test_mb_and_size),
-        cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_extended),
-        cmocka_unit_test(test_ignored_flags),
-        cmocka_unit_test(test_help_version),
-        cmocka_unit_test(test_yaml_all_types),
-        cmocka_unit_test(test_yaml_lists),
-        cmocka_unit_test(test_yaml_errors),
-        cmocka_unit_test(test_cli_overrides_yaml),
-        cmocka_unit_test(test_finish),
-        cmocka_unit_test(test_help_lists_every_flag),
-        cmocka_unit_test(test_render_stats),
-        cmocka_unit_test(test_example_conf),
+        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_flag_styles),
+        cmocka_unit_test(test_bool_flags),     cmocka_unit_test(test_verbosity),
+        cmocka_unit_test(test_listen),         cmocka_unit_test(test_mb_and_size),
+        cmocka_unit_test(test_bad_values),     cmocka_unit_test(test_extended),
+        cmocka_unit_test(test_ignored_flags),  cmocka_unit_test(test_help_version),
+        cmocka_unit_test(test_yaml_all_types), cmocka_unit_test(test_yaml_lists),
+        cmocka_unit_test(test_yaml_errors),    cmocka_unit_test(test_cli_overrides_yaml),
+        cmocka_unit_test(test_finish),         cmocka_unit_test(test_help_lists_every_flag),
+        cmocka_unit_test(test_render_stats),   cmocka_unit_test(test_example_conf),
         cmocka_unit_test(test_memory_auto),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
