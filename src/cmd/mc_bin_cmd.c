@@ -28,6 +28,7 @@
  *  - flush_all disabled (-F) answers "Auth failure.".
  */
 #include "cmd/mc_bin_cmd.h"
+#include "cmd/cmd_count.h"
 #include "stashd/cmd/hotkeys.h"
 
 #include <stdlib.h>
@@ -272,21 +273,7 @@ cmd_get(struct bin_exec *x)
     enum store_miss miss = STORE_MISS_NONE;
     enum store_rc rc = store_get(x->store, &k, touch ? &opts : NULL, on_value, &c, &miss);
     hotkeys_note(x->s->hot, k.data, k.len, k.hash);
-    if (touch) {
-        METRIC_INC(x->m, cmd_touch);
-        if (rc == STORE_OK) {
-            METRIC_INC(x->m, touch_hits);
-        } else {
-            METRIC_INC(x->m, touch_misses);
-        }
-    } else {
-        METRIC_INC(x->m, cmd_get);
-        if (rc == STORE_OK) {
-            METRIC_INC(x->m, get_hits);
-        } else {
-            METRIC_INC(x->m, get_misses);
-        }
-    }
+    cmd_count_read(x->m, touch, rc);
     if (rc == STORE_OK) {
         return BIN_DONE;
     }

@@ -26,6 +26,7 @@
  * written (see cull_unsent).
  */
 #include "cmd/mc_text_cmd.h"
+#include "cmd/cmd_count.h"
 #include "stashd/cmd/hotkeys.h"
 
 #include <stdint.h>
@@ -192,21 +193,7 @@ cmd_get(struct text_exec *x, const struct mc_text_req *r)
         key_init(&k, key);
         enum store_rc rc = store_get(x->store, &k, touch ? &opts : NULL, on_value, &vc, &miss);
         hotkeys_note(x->s->hot, k.data, k.len, k.hash);
-        if (touch) {
-            METRIC_INC(x->m, cmd_touch);
-            if (rc == STORE_OK) {
-                METRIC_INC(x->m, touch_hits);
-            } else {
-                METRIC_INC(x->m, touch_misses);
-            }
-        } else {
-            METRIC_INC(x->m, cmd_get);
-            if (rc == STORE_OK) {
-                METRIC_INC(x->m, get_hits);
-            } else {
-                METRIC_INC(x->m, get_misses);
-            }
-        }
+        cmd_count_read(x->m, touch, rc);
         if (rc != STORE_OK) {
             count_miss_reason(x, miss);
         }
