@@ -1262,6 +1262,15 @@ yaml_stream(struct yaml_ctx *y)
     return yaml_expect(y, YAML_STREAM_END_EVENT, "one YAML document only");
 }
 
+/* Run the parser over input already set on y->parser; frees the parser. */
+static int
+yaml_run(struct yaml_ctx *y)
+{
+    int rc = yaml_stream(y);
+    yaml_parser_delete(&y->parser);
+    return rc;
+}
+
 int
 options_load_yaml(struct options *o, const char *path, char *err, size_t errlen)
 {
@@ -1278,10 +1287,22 @@ options_load_yaml(struct options *o, const char *path, char *err, size_t errlen)
         return -ENOMEM;
     }
     yaml_parser_set_input_file(&y.parser, f);
-    int rc = yaml_stream(&y);
-    yaml_parser_delete(&y.parser);
+    int rc = yaml_run(&y);
     fclose(f);
     return rc;
+}
+
+int
+options_load_yaml_buf(struct options *o, const char *name, const void *data, size_t len,
+                      char *err, size_t errlen)
+{
+    struct yaml_ctx y = {.o = o, .path = name, .err = err, .errlen = errlen};
+    if (!yaml_parser_initialize(&y.parser)) {
+        snprintf(err, errlen, "config %s: out of memory", name);
+        return -ENOMEM;
+    }
+    yaml_parser_set_input_string(&y.parser, (const unsigned char *)data, len);
+    return yaml_run(&y);
 }
 
 /* ---- --memory-limit auto --------------------------------------------- */

@@ -141,6 +141,11 @@ int options_parse_args(struct options *o, int argc, char **argv, enum options_ac
  * key or a bad value fails with the key and line in err. */
 int options_load_yaml(struct options *o, const char *path, char *err, size_t errlen);
 
+/* The same over a buffer already in memory; name stands for the file's
+ * path in messages. */
+int options_load_yaml_buf(struct options *o, const char *name, const void *data, size_t len,
+                          char *err, size_t errlen);
+
 /* Cross-option checks (e.g. -U only 0, -I no larger than -m, protocol
  * name); fills derived defaults (threads = online CPUs) and resolves
  * memory_limit "auto" from the cgroup memory limit (see options.c; the

@@ -497,6 +497,35 @@ test_yaml_errors(void **state)
     options_fini(&o);
 }
 
+/* The in-memory entry point (used by the config fuzzer) parses alike:
+ * values land, errors name the given name and line, no NUL needed. */
+static void
+test_yaml_buf(void **state)
+{
+    (void)state;
+    struct options o;
+    options_init(&o);
+    const char good[] = "port: 11999\nthreads: 3\nXXX";
+    assert_int_equal(options_load_yaml_buf(&o, "mem.yaml", good, sizeof(good) - 4, err,
+                                           sizeof(err)),
+                     0);
+    assert_int_equal(o.port, 11999);
+    assert_int_equal(o.threads, 3);
+    options_fini(&o);
+
+    options_init(&o);
+    const char bad[] = "port: 1\nbogus: 2\n";
+    assert_int_equal(options_load_yaml_buf(&o, "mem.yaml", bad, strlen(bad), err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "mem.yaml"));
+    assert_non_null(strstr(err, "line 2: key 'bogus'"));
+    options_fini(&o);
+
+    options_init(&o);
+    assert_int_equal(options_load_yaml_buf(&o, "empty.yaml", "", 0, err, sizeof(err)), 0);
+    options_fini(&o);
+}
+
 static void
 test_cli_overrides_yaml(void **state)
 {
@@ -946,6 +975,7 @@ main(void)
         cmocka_unit_test(test_finish),         cmocka_unit_test(test_help_lists_every_flag),
         cmocka_unit_test(test_render_stats),   cmocka_unit_test(test_example_conf),
         cmocka_unit_test(test_memory_auto),
+        cmocka_unit_test(test_yaml_buf),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
