@@ -12,6 +12,7 @@
  * that every later read subtracts from the counters (never the gauges).
  */
 #include "cmd/mc_stats.h"
+#include "cmd/mem_report.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -214,6 +215,9 @@ enum special {
     SP_ACCEPTING_CONNS,
     SP_LISTEN_DISABLED,
     SP_THREADS,
+    SP_MEMORY_TOTAL,
+    SP_MEMORY_RESIDENT,
+    SP_MEMORY_OTHER,
 };
 
 struct row {
@@ -287,6 +291,13 @@ static const struct row general_rows[] = {
     SROW(total_malloced),
     SROW(hash_buckets),
     SROW(shards),
+    /* memory and its parts: total_malloced (items) + hash_bytes +
+     * conn_buffer_bytes = memory_total; the resident set less that total
+     * is memory_other (code, stacks, allocator) */
+    MROW(conn_buffer_bytes),
+    XROW("memory_total", SP_MEMORY_TOTAL),
+    XROW("memory_resident", SP_MEMORY_RESIDENT),
+    XROW("memory_other", SP_MEMORY_OTHER),
 };
 
 #define NROWS (sizeof(general_rows) / sizeof(general_rows[0]))
@@ -296,6 +307,7 @@ struct general {
     const struct emitter *e;
     struct metrics m;
     struct store_stats st;
+    struct mem_report mem; /* gauges: never relative to a stats reset */
 };
 
 static void
@@ -350,6 +362,15 @@ put_special(const struct general *g, const struct row *r)
     case SP_THREADS:
         put_u64(g->e, r->name, env->threads);
         break;
+    case SP_MEMORY_TOTAL:
+        put_u64(g->e, r->name, g->mem.total);
+        break;
+    case SP_MEMORY_RESIDENT:
+        put_u64(g->e, r->name, g->mem.resident);
+        break;
+    case SP_MEMORY_OTHER:
+        put_u64(g->e, r->name, g->mem.other);
+        break;
     }
 }
 
@@ -384,6 +405,7 @@ render_general(const struct session *s, const struct emitter *e)
     memset(&g.st, 0, sizeof(g.st));
     sum_metrics(s, &g.m);
     store_get_stats(s->env->store, &g.st);
+    mem_report_fill(&g.mem, &g.m, &g.st);
     if (baseline(s, &base_m, &base_st)) {
         metrics_since(&g.m, &base_m);
         store_since(&g.st, &base_st);

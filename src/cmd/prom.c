@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cmd/mc_stats.h"
+#include "cmd/mem_report.h"
 #include "stashd/cmd/hotkeys.h"
 #include "stashd/cmd/session.h"
 #include "stashd/store/store.h"
@@ -144,17 +145,9 @@ render_process(const struct cmd_env *env, struct buf *b)
     rc = rc ? rc : header(b, "stashd_threads", "gauge", "Worker threads.");
     rc = rc ? rc : buf_appendf(b, "stashd_threads %u\n", env->threads);
     rc = rc ? rc : header(b, "stashd_resident_bytes", "gauge", "Resident memory of the process.");
-    long pages = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f != NULL) {
-        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) {
-            resident = 0;
-        }
-        fclose(f);
-    }
     rc = rc ? rc
-            : buf_appendf(b, "stashd_resident_bytes %lld\n",
-                          (long long)resident * sysconf(_SC_PAGESIZE));
+            : buf_appendf(b, "stashd_resident_bytes %llu\n",
+                          (unsigned long long)mem_resident_bytes());
     return rc;
 }
 

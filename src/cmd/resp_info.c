@@ -16,6 +16,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "cmd/mem_report.h"
 #include "cmd/resp_internal.h"
 #include "stashd/store/store.h"
 #include "stashd/util/clock.h"
@@ -55,8 +56,7 @@ struct info_data {
     struct metrics m;
     struct store_stats st;
     uint64_t limit;
-    uint64_t used;
-    uint64_t rss;
+    struct mem_report mem;
 };
 
 static void
@@ -71,15 +71,7 @@ gather(struct resp_exec *x, struct info_data *d)
     }
     store_get_stats(x->store, &d->st);
     d->limit = store_memory_limit(x->store);
-    d->used = d->st.total_malloced + d->st.hash_bytes;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f != NULL) {
-        unsigned long long size = 0, res = 0;
-        if (fscanf(f, "%llu %llu", &size, &res) == 2) {
-            d->rss = res * (uint64_t)sysconf(_SC_PAGESIZE);
-        }
-        fclose(f);
-    }
+    mem_report_fill(&d->mem, &d->m, &d->st);
 }
 
 /* Redis's bytesToHuman: B, K, M, G, T with two decimals. */
@@ -172,18 +164,29 @@ info_clients(struct resp_exec *x, struct buf *b, const struct info_data *d)
 static int
 info_memory(struct resp_exec *x, struct buf *b, const struct info_data *d)
 {
+    const struct mem_report *mem = &d->mem;
     char h1[32], h2[32], h3[32];
-    human(h1, sizeof(h1), d->used);
-    human(h2, sizeof(h2), d->rss);
+    human(h1, sizeof(h1), mem->total);
+    human(h2, sizeof(h2), mem->resident);
     human(h3, sizeof(h3), d->limit);
-    double frag = d->used != 0 ? (double)d->rss / (double)d->used : 0.0;
+    double frag = mem->total != 0 ? (double)mem->resident / (double)mem->total : 0.0;
     int rc = 0;
+    /* used_memory is what stashd accounts: items + hash tables + connection
+     * buffers (Redis: dataset + overhead); the stashd_ fields split it. */
     ADD("# Memory\r\n");
-    ADD("used_memory:%llu\r\nused_memory_human:%s\r\n", (unsigned long long)d->used, h1);
-    ADD("used_memory_rss:%llu\r\nused_memory_rss_human:%s\r\n", (unsigned long long)d->rss, h2);
-    ADD("used_memory_peak:%llu\r\nused_memory_peak_human:%s\r\n", (unsigned long long)d->used, h1);
-    ADD("used_memory_overhead:%llu\r\n", (unsigned long long)d->st.hash_bytes);
-    ADD("used_memory_dataset:%llu\r\n", (unsigned long long)d->st.bytes);
+    ADD("used_memory:%llu\r\nused_memory_human:%s\r\n", (unsigned long long)mem->total, h1);
+    ADD("used_memory_rss:%llu\r\nused_memory_rss_human:%s\r\n", (unsigned long long)mem->resident,
+        h2);
+    ADD("used_memory_peak:%llu\r\nused_memory_peak_human:%s\r\n", (unsigned long long)mem->total,
+        h1);
+    ADD("used_memory_overhead:%llu\r\n", (unsigned long long)(mem->hash + mem->conn_buffers));
+    ADD("used_memory_dataset:%llu\r\n", (unsigned long long)mem->items);
+    ADD("mem_clients_normal:%llu\r\n", (unsigned long long)mem->conn_buffers);
+    ADD("stashd_memory_items:%llu\r\n", (unsigned long long)mem->items);
+    ADD("stashd_memory_hash_tables:%llu\r\n", (unsigned long long)mem->hash);
+    ADD("stashd_memory_conn_buffers:%llu\r\n", (unsigned long long)mem->conn_buffers);
+    ADD("stashd_memory_other:%llu\r\n", (unsigned long long)mem->other);
+    ADD("stashd_item_bytes:%llu\r\n", (unsigned long long)d->st.bytes);
     ADD("maxmemory:%llu\r\nmaxmemory_human:%s\r\n", (unsigned long long)d->limit, h3);
     ADD("maxmemory_policy:%s\r\n", x->s->env->opts->evictions ? "allkeys-lru" : "noeviction");
     ADD("mem_fragmentation_ratio:%.2f\r\n", frag);

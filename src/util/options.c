@@ -1293,8 +1293,8 @@ options_load_yaml(struct options *o, const char *path, char *err, size_t errlen)
 }
 
 int
-options_load_yaml_buf(struct options *o, const char *name, const void *data, size_t len,
-                      char *err, size_t errlen)
+options_load_yaml_buf(struct options *o, const char *name, const void *data, size_t len, char *err,
+                      size_t errlen)
 {
     struct yaml_ctx y = {.o = o, .path = name, .err = err, .errlen = errlen};
     if (!yaml_parser_initialize(&y.parser)) {

@@ -207,6 +207,61 @@ def test_memory_auto_from_cgroup(server, tmp_path):
     assert b"-m/--memory-limit auto: no cgroup memory limit is set" in r.stderr, r.stderr
 
 
+def vm_rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+@pytest.mark.stashd_only
+@pytest.mark.time_limit(30)
+def test_stats_and_info_report_memory_parts(server):
+    """stats and INFO give the total memory and its parts: items, hash
+    tables, connection buffers, and the resident rest."""
+    import redis
+    s = server(["-m", "64", "-t", "2"])
+    c = s.connect()
+    before = c.stats()
+    value = b"v" * (100 * 1024)
+    for i in range(200):
+        c.store(b"mp%d" % i, value)
+    # a client that asks for 100 MiB of values and never reads them holds
+    # reply buffers (up to the per-connection limit)
+    hog = s.connect()
+    hog.send(b"get " + b" ".join(b"mp%d" % i for i in range(200)) + b"\r\n")
+    hog.send(b"get " + b" ".join(b"mp%d" % i for i in range(200)) + b"\r\n")
+    deadline = time.monotonic() + 10
+    while True:
+        st = c.stats()
+        if int(st["conn_buffer_bytes"]) > 1 * MB or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    parts = int(st["total_malloced"]) + int(st["hash_bytes"]) + int(st["conn_buffer_bytes"])
+    assert int(st["conn_buffer_bytes"]) > 1 * MB, st["conn_buffer_bytes"]
+    assert int(st["total_malloced"]) >= 200 * len(value) > int(before["total_malloced"])
+    assert int(st["memory_total"]) == parts
+    resident = int(st["memory_resident"])
+    assert abs(resident - vm_rss(s.pid)) < 8 * MB
+    assert int(st["memory_other"]) == max(0, resident - parts)
+
+    r = redis.Redis(host=conftest.HOST, port=s.port, socket_timeout=5)
+    info = r.info("memory")
+    items, hashes = info["stashd_memory_items"], info["stashd_memory_hash_tables"]
+    conns = info["stashd_memory_conn_buffers"]
+    assert info["used_memory"] == items + hashes + conns
+    assert info["used_memory_dataset"] == items >= 200 * len(value)
+    assert info["used_memory_overhead"] == hashes + conns
+    assert info["mem_clients_normal"] == conns > 1 * MB
+    assert abs(info["used_memory_rss"] - vm_rss(s.pid)) < 8 * MB
+    assert info["stashd_memory_other"] == max(0, info["used_memory_rss"] - info["used_memory"])
+    assert info["maxmemory"] == 64 * MB
+    r.close()
+    hog.close()
+    c.close()
+
+
 def main():
     """Print the RSS-versus-cap table (README "Memory")."""
     binary = sys.argv[1]

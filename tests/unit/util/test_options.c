@@ -506,9 +506,8 @@ test_yaml_buf(void **state)
     struct options o;
     options_init(&o);
     const char good[] = "port: 11999\nthreads: 3\nXXX";
-    assert_int_equal(options_load_yaml_buf(&o, "mem.yaml", good, sizeof(good) - 4, err,
-                                           sizeof(err)),
-                     0);
+    assert_int_equal(
+        options_load_yaml_buf(&o, "mem.yaml", good, sizeof(good) - 4, err, sizeof(err)), 0);
     assert_int_equal(o.port, 11999);
     assert_int_equal(o.threads, 3);
     options_fini(&o);
@@ -974,8 +973,7 @@ main(void)
         cmocka_unit_test(test_yaml_errors),    cmocka_unit_test(test_cli_overrides_yaml),
         cmocka_unit_test(test_finish),         cmocka_unit_test(test_help_lists_every_flag),
         cmocka_unit_test(test_render_stats),   cmocka_unit_test(test_example_conf),
-        cmocka_unit_test(test_memory_auto),
-        cmocka_unit_test(test_yaml_buf),
+        cmocka_unit_test(test_memory_auto),    cmocka_unit_test(test_yaml_buf),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
