@@ -360,9 +360,12 @@ shard_release_memory(struct shard *sh, uint32_t now, bool live_ok)
 }
 
 /*
- * Drop our lock, ask other shards (trylock only, round-robin from a shared
- * cursor) to give memory back to the pool until one does, retake our
- * lock. The caller must treat its view of the shard as stale.
+ * Drop our lock, ask other shards (round-robin from a shared cursor) to
+ * give memory back to the pool until one does, retake our lock. A first
+ * pass only trylocks (a busy shard is skipped); if no shard gave, a second
+ * pass waits for each lock in turn, so contention alone never makes a
+ * store fail. No lock is held while waiting, so no order among shard locks
+ * is needed. The caller must treat its view of the shard as stale.
  */
 static void
 steal(struct shard *sh, uint32_t now, bool live_ok)
@@ -373,16 +376,23 @@ steal(struct shard *sh, uint32_t now, bool live_ok)
     }
     shard_unlock(sh);
     uint32_t start = atomic_fetch_add_explicit(&env->steal_cursor, 1, memory_order_relaxed);
-    for (uint32_t i = 0; i < env->nshards; i++) {
-        struct shard *o = &env->shards[(start + i) & (env->nshards - 1)];
-        if (o == sh || pthread_mutex_trylock(&o->lock) != 0) {
-            continue;
-        }
-        shard_sync_flush(o, now);
-        bool gave = shard_release_memory(o, now, live_ok);
-        shard_unlock(o);
-        if (gave) {
-            break;
+    bool gave = false;
+    for (int pass = 0; pass < 2 && !gave; pass++) {
+        for (uint32_t i = 0; i < env->nshards && !gave; i++) {
+            struct shard *o = &env->shards[(start + i) & (env->nshards - 1)];
+            if (o == sh) {
+                continue;
+            }
+            if (pass == 0) {
+                if (pthread_mutex_trylock(&o->lock) != 0) {
+                    continue;
+                }
+            } else {
+                shard_lock(o);
+            }
+            shard_sync_flush(o, now);
+            gave = shard_release_memory(o, now, live_ok);
+            shard_unlock(o);
         }
     }
     shard_lock(sh);

@@ -1268,21 +1268,6 @@ store_flush(struct store *s, uint32_t at)
 
 /* --- memory limit and maintenance ---------------------------------------- */
 
-int
-store_set_memory_limit(struct store *s, uint64_t bytes)
-{
-    if (bytes < SLAB_PAGE_SIZE) {
-        return -EINVAL;
-    }
-    return slab_set_limit(s->env.pool, bytes);
-}
-
-uint64_t
-store_memory_limit(const struct store *s)
-{
-    return slab_limit(s->env.pool);
-}
-
 /* Give memory back while the pool is over its (lowered) limit: one shard
  * lock hold per page; stops after a full round that freed nothing. */
 static void
@@ -1298,6 +1283,31 @@ release_over_limit(struct store *s, uint32_t now)
         shard_unlock(sh);
         idle = gave ? 0 : idle + 1;
     }
+}
+
+/*
+ * A lowered limit is met at once, by evicting here (on the caller's
+ * thread, one shard lock hold per page) rather than at the next
+ * maintenance pass: until the pool is back under its limit no page and no
+ * large item can be had, so stores of large values would fail meanwhile.
+ */
+int
+store_set_memory_limit(struct store *s, uint64_t bytes)
+{
+    if (bytes < SLAB_PAGE_SIZE) {
+        return -EINVAL;
+    }
+    int rc = slab_set_limit(s->env.pool, bytes);
+    if (rc == 0) {
+        release_over_limit(s, clock_now());
+    }
+    return rc;
+}
+
+uint64_t
+store_memory_limit(const struct store *s)
+{
+    return slab_limit(s->env.pool);
 }
 
 void

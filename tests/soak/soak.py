@@ -326,7 +326,7 @@ class Soak:
         self.failures = []
         self.children = []  # every Popen started, killed by PID at the end
         self.rss_peak_kb = 0
-        self.windows = []  # (start, end) of lossy events, time.monotonic()
+        self.windows = []  # (start, end, kind) of lossy events, time.monotonic()
         self.oom_at = []  # verifier's refused stores
         self.server = None
         self.port = None
@@ -341,7 +341,7 @@ class Soak:
         with self.lock:
             self.counts[name] += n
 
-    def lossy(self, fn):
+    def lossy(self, fn, name):
         """Run a lossy event inside two epoch bumps, recording its window."""
         with self.lock:
             self.epoch += 1
@@ -351,12 +351,22 @@ class Soak:
         finally:
             with self.lock:
                 self.epoch += 1
-            self.windows.append((t0, time.monotonic()))
+            self.windows.append((t0, time.monotonic(), name))
 
     def oom_outside_windows(self, times):
         """Store refusals not explained by a lossy event (with grace)."""
         return [t for t in times
-                if not any(a <= t <= b + OOM_GRACE_S for a, b in self.windows)]
+                if not any(a <= t <= b + OOM_GRACE_S for a, b, _ in self.windows)]
+
+    def oom_by_event(self, times):
+        """Refusals per kind of the lossy event whose window they fell in."""
+        by = {}
+        for t in times:
+            for a, b, name in self.windows:
+                if a <= t <= b + OOM_GRACE_S:
+                    by[name] = by.get(name, 0) + 1
+                    break
+        return ",".join(f"{k}:{v}" for k, v in sorted(by.items())) or "none"
 
     def alive(self):
         return self.server.poll() is None
@@ -651,7 +661,7 @@ class Soak:
                         r = c.line()
                         if r != b"OK\r\n":
                             self.fail(f"flush_all: {r!r}")
-                    self.lossy(flush)
+                    self.lossy(flush, "flush")
                     self.count("flushes")
                 elif kind == 1:
                     def memlimit():
@@ -661,7 +671,7 @@ class Soak:
                             if r != b"OK\r\n":
                                 self.fail(f"cache_memlimit {mb}: {r!r}")
                             self.stop.wait(pause)
-                    self.lossy(memlimit)
+                    self.lossy(memlimit, "memlimit")
                     self.count("memlimits")
                 else:
                     def burst():
@@ -675,7 +685,7 @@ class Soak:
                                 if r not in (b"STORED\r\n",
                                              b"SERVER_ERROR out of memory storing object\r\n"):
                                     self.fail(f"eviction burst set: {r!r}")
-                    self.lossy(burst)
+                    self.lossy(burst, "burst")
                     self.count("evict_bursts")
                 self.put_big_values(c)
         except Closed as e:
@@ -811,6 +821,7 @@ class Soak:
             f"conns_idle_closed={st.get('conns_idle_closed', '?')}",
             f"rejected_connections={st.get('rejected_connections', '?')}",
             f"oom_refusals={len(oom_times)}", f"oom_unexplained={len(unexplained)}",
+            f"oom_after={self.oom_by_event(oom_times)}",
         ] + [f"{k}={v}" for k, v in c.items() if k not in ("verify_reads", "excused_misses")]
         ok = not self.failures
         print(("SOAK PASS " if ok else "SOAK FAIL ") + " ".join(words), flush=True)
