@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "server/healthcheck.h"
+#include "server/malloc_conf.h"
 #include "stashd/net/net.h"
 #include "stashd/store/store.h"
 #include "stashd/util/clock.h"
@@ -159,6 +160,11 @@ daemonize(void)
     }
     if (setsid() < 0) {
         return -errno;
+    }
+    int mrc = malloc_after_daemon_fork();
+    if (mrc != 0) {
+        log_warn("could not restart the allocator's background threads after -d: %s",
+                 strerror(mrc));
     }
     int fd = open("/dev/null", O_RDWR);
     if (fd >= 0) {

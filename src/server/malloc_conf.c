@@ -17,8 +17,37 @@
  * jemalloc reads this symbol at start-up; the MALLOC_CONF environment
  * variable still overrides it. Sanitizer builds do not link jemalloc and
  * ignore it.
+ *
+ * A fork stops jemalloc's background threads in the child (jemalloc's
+ * postfork handler), so -d would run without them and return freed memory
+ * only on allocator activity; malloc_after_daemon_fork starts them again.
  */
+#include "server/malloc_conf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef STASHD_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 
 /* Not static and not in a header: jemalloc looks the name up. */
 extern const char *malloc_conf;
 const char *malloc_conf = "background_thread:true,dirty_decay_ms:100,muzzy_decay_ms:0";
+
+int
+malloc_after_daemon_fork(void)
+{
+#ifdef STASHD_JEMALLOC
+    const char *env = getenv("MALLOC_CONF");
+    if (env != NULL && strstr(env, "background_thread:false") != NULL) {
+        return 0; /* the operator turned them off */
+    }
+    bool on = true;
+    return mallctl("background_thread", NULL, NULL, &on, sizeof(on));
+#else
+    return 0;
+#endif
+}
