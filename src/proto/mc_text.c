@@ -92,7 +92,14 @@ cmd_lookup(struct bstr t)
 {
     for (size_t i = 0; i < sizeof(cmd_table) / sizeof(cmd_table[0]); i++) {
         const struct cmd_def *d = &cmd_table[i];
-        if (d->len == t.len && d->name[0] == t.data[0] && memcmp(d->name, t.data, t.len) == 0) {
+        if (d->len != t.len || d->name[0] != t.data[0]) {
+            continue;
+        }
+        size_t j = 1; /* names are short: no memcmp call */
+        while (j < t.len && d->name[j] == t.data[j]) {
+            j++;
+        }
+        if (j == t.len) {
             return d;
         }
     }
@@ -140,9 +147,13 @@ scan_number(struct bstr t, uint64_t *mag, bool *neg, bool *over)
     const char *digits = p;
     uint64_t v = 0;
     *over = false;
+    /* v * 10 + d overflows iff v > MAX / 10, or v == MAX / 10 and
+     * d > MAX % 10 (no division per digit) */
+    const uint64_t max_div = UINT64_MAX / 10;
+    const unsigned max_mod = (unsigned)(UINT64_MAX % 10);
     while (p < end && *p >= '0' && *p <= '9') {
         unsigned d = (unsigned)(*p - '0');
-        if (v > (UINT64_MAX - d) / 10) {
+        if (v >= max_div && (v > max_div || d > max_mod)) {
             *over = true;
         }
         v = v * 10 + d;
@@ -232,27 +243,6 @@ mc_text_keys_seek(struct mc_text_keys *it, size_t offset)
     it->p = it->start + (offset < n ? offset : n);
 }
 
-bool
-mc_text_keys_next(struct mc_text_keys *it, struct bstr *key)
-{
-    const char *p = it->p, *end = it->end;
-    while (p < end && *p == ' ') {
-        p++;
-    }
-    if (p == end) {
-        it->p = p;
-        return false;
-    }
-    const char *q = memchr(p, ' ', (size_t)(end - p));
-    if (q == NULL) {
-        q = end;
-    }
-    key->data = p;
-    key->len = (size_t)(q - p);
-    it->p = q;
-    return true;
-}
-
 /* --- lines and tokens ------------------------------------------------ */
 
 /* Next token of [*p, end) split on ' ', or false at the end. */
@@ -267,10 +257,7 @@ next_token(const char **p, const char *end, struct bstr *t)
         *p = s;
         return false;
     }
-    const char *e = memchr(s, ' ', (size_t)(end - s));
-    if (e == NULL) {
-        e = end;
-    }
+    const char *e = mc_text_space_or_end(s, end);
     t->data = s;
     t->len = (size_t)(e - s);
     *p = e;
@@ -495,10 +482,15 @@ mc_text_parse(const char *data, size_t len, const struct mc_text_limits *lim,
     }
 
     const char *p = data;
-    struct bstr t;
-    if (!next_token(&p, end, &t)) {
+    while (p < end && *p == ' ') {
+        p++;
+    }
+    if (p == end) {
         return fail(req, err_error); /* empty line */
     }
+    struct bstr t = {.data = p};
+    p = mc_text_space_or_end(p, end);
+    t.len = (size_t)(p - t.data);
     req->tok[req->ntok++] = t;
     const struct cmd_def *d = t.len >= 2 ? cmd_lookup(t) : NULL;
     if (d != NULL) {

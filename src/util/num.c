@@ -102,17 +102,42 @@ num_parse_double(const char *s, size_t len, double *out)
     return true;
 }
 
+/* "00".."99": two digits per division in num_u64_to_dec. */
+static const char digit_pairs[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
+
 size_t
 num_u64_to_dec(uint64_t v, char *out)
 {
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++) {
-        out[i] = tmp[n - 1 - i];
+    if (v < 10) {
+        out[0] = (char)('0' + v);
+        return 1;
+    }
+    /* Count the digits, then write them from the end, two at a time:
+     * every reply line formats flags and lengths, so this is hot. */
+    size_t n = 2;
+    for (uint64_t t = 100; n < 20 && v >= t; t *= 10) {
+        n++;
+    }
+    char *p = out + n;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * r, 2);
+    }
+    if (v >= 10) {
+        memcpy(p - 2, digit_pairs + 2 * v, 2);
+    } else {
+        p[-1] = (char)('0' + v);
     }
     return n;
 }

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define HOTKEYS_SLOTS 32
-#define HOTKEYS_SAMPLE 8 /* one read in this many is recorded (weight 8) */
+#define HOTKEYS_SAMPLE 32 /* one read in this many is recorded (weight 32) */
 
 struct hotkeys;
 

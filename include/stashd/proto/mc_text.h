@@ -32,6 +32,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "stashd/util/bstr.h"
 
@@ -155,8 +159,51 @@ struct mc_text_keys {
 void mc_text_keys_init(struct mc_text_keys *it, struct bstr keys);
 /* Skip the first `offset` bytes of the list (resuming a multi-get). */
 void mc_text_keys_seek(struct mc_text_keys *it, size_t offset);
-/* Next key (a view into the list), or false at the end. */
-bool mc_text_keys_next(struct mc_text_keys *it, struct bstr *key);
+/*
+ * The first ' ' in [s, end), or end. Tokens are short (a command, a key,
+ * numbers): 16 bytes are compared at once where they are there to read,
+ * a short tail goes byte by byte, and only a token longer than 16 bytes
+ * pays for a memchr call.
+ */
+static inline const char *
+mc_text_space_or_end(const char *s, const char *end)
+{
+#ifdef __SSE2__
+    if (end - s >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+        if (m != 0) {
+            return s + __builtin_ctz(m);
+        }
+        const char *e = memchr(s + 16, ' ', (size_t)(end - s - 16));
+        return e != NULL ? e : end;
+    }
+#endif
+    while (s < end && *s != ' ') {
+        s++;
+    }
+    return s;
+}
+
+/* Next key (a view into the list), or false at the end. Inline: every
+ * get walks its keys twice (checked by the parser, served by cmd/). */
+static inline bool
+mc_text_keys_next(struct mc_text_keys *it, struct bstr *key)
+{
+    const char *p = it->p, *end = it->end;
+    while (p < end && *p == ' ') {
+        p++;
+    }
+    if (p == end) {
+        it->p = p;
+        return false;
+    }
+    const char *q = mc_text_space_or_end(p, end);
+    key->data = p;
+    key->len = (size_t)(q - p);
+    it->p = q;
+    return true;
+}
 /* Bytes of the list walked so far: the offset to resume from. */
 static inline size_t
 mc_text_keys_offset(const struct mc_text_keys *it)

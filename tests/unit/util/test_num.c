@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <cmocka.h>
 #include <string.h>
 
@@ -68,6 +69,25 @@ test_double_and_format(void **state)
     n = num_u64_to_dec(0, out);
     assert_int_equal(n, 1);
     assert_memory_equal(out, "0", 1);
+    /* every power of ten and its neighbours, and a sweep, against printf */
+    char want[32];
+    uint64_t p10 = 1;
+    for (int k = 0; k < 20; k++, p10 *= 10) {
+        uint64_t vs[3] = {p10 - 1, p10, p10 + 1};
+        for (int j = 0; j < 3; j++) {
+            int w = snprintf(want, sizeof(want), "%llu", (unsigned long long)vs[j]);
+            n = num_u64_to_dec(vs[j], out);
+            assert_int_equal(n, (size_t)w);
+            assert_memory_equal(out, want, n);
+        }
+    }
+    for (uint64_t v = 0; v < 200000; v += 7) {
+        uint64_t x = v * 2654435761u;
+        int w = snprintf(want, sizeof(want), "%llu", (unsigned long long)x);
+        n = num_u64_to_dec(x, out);
+        assert_int_equal(n, (size_t)w);
+        assert_memory_equal(out, want, n);
+    }
 }
 
 int
