@@ -29,3 +29,15 @@ cmd_count_read(struct metrics *m, bool touch, enum store_rc rc)
         }
     }
 }
+
+/* Why a lookup missed, counted as memcached's item lookup counts it (an
+ * expired or flushed item found on the way). */
+static inline void
+cmd_count_miss_reason(struct metrics *m, enum store_miss miss)
+{
+    if (miss == STORE_MISS_EXPIRED) {
+        METRIC_INC(m, get_expired);
+    } else if (miss == STORE_MISS_FLUSHED) {
+        METRIC_INC(m, get_flushed);
+    }
+}

@@ -203,16 +203,6 @@ rel_exptime(uint32_t exptime)
     return clock_exptime_to_rel((int64_t)exptime);
 }
 
-static void
-count_miss_reason(struct bin_exec *x, enum store_miss miss)
-{
-    if (miss == STORE_MISS_EXPIRED) {
-        METRIC_INC(x->m, get_expired);
-    } else if (miss == STORE_MISS_FLUSHED) {
-        METRIC_INC(x->m, get_flushed);
-    }
-}
-
 /* Is the packet's value all in? Sets x->need or x->used. */
 static bool
 have_value(struct bin_exec *x)
@@ -277,7 +267,7 @@ cmd_get(struct bin_exec *x)
     if (rc == STORE_OK) {
         return BIN_DONE;
     }
-    count_miss_reason(x, miss);
+    cmd_count_miss_reason(x->m, miss);
     if (x->quiet) {
         return BIN_DONE; /* a quiet get says nothing on a miss */
     }

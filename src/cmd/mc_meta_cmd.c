@@ -27,6 +27,7 @@
  * reports the old TTL, "mg k T30 t" the new one, as memcached does.
  */
 #include "cmd/mc_meta_cmd.h"
+#include "cmd/cmd_count.h"
 #include "stashd/cmd/hotkeys.h"
 
 #include <string.h>
@@ -169,16 +170,6 @@ struct exec {
     uint32_t now;
 };
 
-static void
-count_miss_reason(struct exec *x, enum store_miss miss)
-{
-    if (miss == STORE_MISS_EXPIRED) {
-        METRIC_INC(x->m, get_expired);
-    } else if (miss == STORE_MISS_FLUSHED) {
-        METRIC_INC(x->m, get_flushed);
-    }
-}
-
 /* --- mg ------------------------------------------------------------------ */
 
 struct mg_ctx {
@@ -314,7 +305,7 @@ cmd_mg(struct exec *x, const struct store_key *k)
     }
     METRIC_INC(x->m, cmd_get);
     METRIC_INC(x->m, get_misses);
-    count_miss_reason(x, miss); /* also when vivify found no room: a miss, as memcached */
+    cmd_count_miss_reason(x->m, miss); /* also when vivify found no room: a miss, as memcached */
     if (r->long_opaque) {
         append(x->out, mc_meta_error_text(MC_META_ERR_OPAQUE).data,
                mc_meta_error_text(MC_META_ERR_OPAQUE).len, x->err);

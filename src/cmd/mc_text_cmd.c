@@ -104,17 +104,6 @@ key_init(struct store_key *k, struct bstr key)
     store_key_init(k, key.data, key.len);
 }
 
-/* Count a miss the way memcached's item lookup does. */
-static void
-count_miss_reason(struct text_exec *x, enum store_miss miss)
-{
-    if (miss == STORE_MISS_EXPIRED) {
-        METRIC_INC(x->m, get_expired);
-    } else if (miss == STORE_MISS_FLUSHED) {
-        METRIC_INC(x->m, get_flushed);
-    }
-}
-
 /* --- retrieval --------------------------------------------------------- */
 
 struct value_ctx {
@@ -195,7 +184,7 @@ cmd_get(struct text_exec *x, const struct mc_text_req *r)
         hotkeys_note(x->s->hot, k.data, k.len, k.hash);
         cmd_count_read(x->m, touch, rc);
         if (rc != STORE_OK) {
-            count_miss_reason(x, miss);
+            cmd_count_miss_reason(x->m, miss);
         }
     }
     x->s->resume = 0;
@@ -333,7 +322,7 @@ cmd_touch(struct text_exec *x, const struct mc_text_req *r)
         reply(x, r, LIT("TOUCHED"));
     } else {
         METRIC_INC(x->m, touch_misses);
-        count_miss_reason(x, miss);
+        cmd_count_miss_reason(x->m, miss);
         reply(x, r, LIT("NOT_FOUND"));
     }
     return CMD_DONE;

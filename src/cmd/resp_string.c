@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/cmd_count.h"
 #include "cmd/resp_internal.h"
 #include "stashd/cmd/hotkeys.h"
 #include "stashd/store/store.h"
@@ -75,11 +76,7 @@ count_get(struct resp_exec *x, enum store_rc rc, enum store_miss miss)
         return;
     }
     METRIC_INC(x->m, get_misses);
-    if (miss == STORE_MISS_EXPIRED) {
-        METRIC_INC(x->m, get_expired);
-    } else if (miss == STORE_MISS_FLUSHED) {
-        METRIC_INC(x->m, get_flushed);
-    }
+    cmd_count_miss_reason(x->m, miss);
 }
 
 /* GET (and each MGET key): the value, or null. */
