@@ -475,10 +475,10 @@ struct items_ctx {
 
 /*
  * memcached's per-class item fields, in its order, for the figures the
- * store keeps. "age" (seconds since the LRU tail item was used) and
- * "evicted_time" (the age of the last evicted item) are not reported by
- * the store yet and read 0, which monitoring reads as "no pressure"; the
- * segmented-LRU and crawler fields have no counterpart.
+ * store keeps. "age" is sampled at the CLOCK hands (see store_class_stats;
+ * memcached reads its LRU tail); "evicted_time" is the idle time of the
+ * class's latest evicted item, as memcached's. The segmented-LRU and
+ * crawler fields have no counterpart.
  */
 static void
 item_class(void *ctx, const struct store_class_stats *cs_in)
@@ -494,11 +494,11 @@ item_class(void *ctx, const struct store_class_stats *cs_in)
         class_since(&cs, &b);
     }
     put_class(e, "items:", cs.id, "number", cs.number);
-    put_class(e, "items:", cs.id, "age", 0);
+    put_class(e, "items:", cs.id, "age", cs.age);
     put_class(e, "items:", cs.id, "mem_requested", cs.mem_requested);
     put_class(e, "items:", cs.id, "evicted", cs.evicted);
     put_class(e, "items:", cs.id, "evicted_nonzero", cs.evicted_nonzero);
-    put_class(e, "items:", cs.id, "evicted_time", 0);
+    put_class(e, "items:", cs.id, "evicted_time", cs.evicted_time);
     put_class(e, "items:", cs.id, "outofmemory", cs.outofmemory);
     put_class(e, "items:", cs.id, "reclaimed", cs.reclaimed);
     put_class(e, "items:", cs.id, "expired_unfetched", cs.expired_unfetched);

@@ -297,7 +297,10 @@ shard_count_gone(struct shard *sh, const struct item *it, enum item_state why)
 {
     struct shard_counters *ctr = &class_of(sh, it)->ctr;
     if (why == ITEM_LIVE) {
+        uint32_t now = clock_now();
         ctr->evicted++;
+        ctr->evicted_at = now;
+        ctr->evicted_time = now > it->atime ? now - it->atime : 0;
         if (it->exptime != 0) {
             ctr->evicted_nonzero++;
         }

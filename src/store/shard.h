@@ -59,6 +59,8 @@ struct shard_counters {
     uint64_t reclaimed;         /* dead (expired/flushed) items whose memory was freed */
     uint64_t expired;           /* ... of which expired (not flushed) */
     uint64_t outofmemory;       /* allocations that failed */
+    uint32_t evicted_at;        /* clock_now() of the last eviction, 0 if none */
+    uint32_t evicted_time;      /* seconds that item had gone unread */
 };
 
 /* One size class of one shard; also used for the large "class". */

@@ -1425,12 +1425,66 @@ store_get_stats(struct store *s, struct store_stats *out)
     out->shards = s->env.nshards;
 }
 
+/* Items looked at per shard and class for "age". */
+#define AGE_SAMPLE 32
+
+static uint32_t
+idle_for(const struct item *it, uint32_t now)
+{
+    return now > it->atime ? now - it->atime : 0;
+}
+
+/* The largest idle time among the linked items just ahead of class c's
+ * CLOCK hand in this shard (shard lock held). */
+static uint32_t
+hand_age(const struct shard *sh, unsigned c, uint32_t now)
+{
+    const struct shard_class *sc = &sh->cls[c];
+    if (sc->npages == 0 || sc->nitems == 0) {
+        return 0;
+    }
+    uint32_t size = sh->env->classes.size[c];
+    uint32_t per = sh->env->classes.per_page[c];
+    uint32_t page = sc->hand_page < sc->npages ? sc->hand_page : 0;
+    uint32_t k = sc->hand_chunk;
+    uint32_t age = 0;
+    for (unsigned n = 0; n < AGE_SAMPLE; n++, k++) {
+        if (k >= per) {
+            k = 0;
+            page = page + 1 < sc->npages ? page + 1 : 0;
+        }
+        const struct item *it = (const struct item *)(sc->pages[page] + (size_t)k * size);
+        if (it->iflags & ITEM_LINKED) {
+            uint32_t a = idle_for(it, now);
+            age = a > age ? a : age;
+        }
+    }
+    return age;
+}
+
+/* The same at the tail of the large-item list (its eviction end). */
+static uint32_t
+large_age(const struct shard *sh, uint32_t now)
+{
+    uint32_t age = 0;
+    unsigned n = 0;
+    for (const struct item_large *l = sh->large_tail; l != NULL && n < AGE_SAMPLE;
+         l = l->prev, n++) {
+        uint32_t a = idle_for(&l->it, now);
+        age = a > age ? a : age;
+    }
+    return age;
+}
+
 void
 store_each_class(struct store *s, store_class_fn fn, void *ctx)
 {
     unsigned ncls = s->env.classes.count + 1;
     struct store_class_stats cs[SLAB_CLASSES_MAX + 1];
+    uint32_t latest[SLAB_CLASSES_MAX + 1];
     memset(cs, 0, sizeof(cs));
+    memset(latest, 0, sizeof(latest));
+    uint32_t now = clock_now();
     for (uint32_t i = 0; i < s->env.nshards; i++) {
         struct shard *sh = &s->shards[i];
         shard_lock(sh);
@@ -1447,6 +1501,12 @@ store_each_class(struct store *s, store_class_fn fn, void *ctx)
             o->expired_unfetched += sc->ctr.expired_unfetched;
             o->reclaimed += sc->ctr.reclaimed;
             o->outofmemory += sc->ctr.outofmemory;
+            if (sc->ctr.evicted_at != 0 && sc->ctr.evicted_at >= latest[c]) {
+                latest[c] = sc->ctr.evicted_at;
+                o->evicted_time = sc->ctr.evicted_time;
+            }
+            uint32_t age = c < s->env.classes.count ? hand_age(sh, c, now) : large_age(sh, now);
+            o->age = age > o->age ? age : o->age;
         }
         shard_unlock(sh);
     }

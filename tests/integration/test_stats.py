@@ -252,6 +252,31 @@ def test_stats_items(mc, conn):
             assert f"items:{cls}:{field}" in st, (cls, field)
 
 
+
+@pytest.mark.time_limit(40)
+def test_stats_items_age_and_evicted_time(server):
+    """age: how long the items next in line for eviction have gone unread;
+    evicted_time: how long the latest evicted item had."""
+    s = server(["-m", "2"])
+    c = s.connect()
+    value = b"o" * 1000
+    # fill until the cache starts evicting, then let everything idle
+    n = 0
+    while int(c.stats()["evictions"]) == 0 and n < 20000:
+        c.send(b"".join(b"set old%d 0 0 %d noreply\r\n%s\r\n" % (n + i, len(value), value)
+                        for i in range(100)))
+        n += 100
+    assert int(c.stats()["evictions"]) > 0
+    time.sleep(2.2)
+    for i in range(20):
+        c.expect(b"set new%d 0 0 %d\r\n%s\r\n" % (i, len(value), value), b"STORED\r\n")
+    st = c.stats(b"items")
+    cls = [m.group(1) for m in (re.fullmatch(r"items:(\d+):number", k) for k in st) if m]
+    busy = max(cls, key=lambda k: int(st[f"items:{k}:number"]))
+    assert int(st[f"items:{busy}:age"]) >= 2, st
+    assert int(st[f"items:{busy}:evicted_time"]) >= 2, st
+    assert int(st[f"items:{busy}:age"]) < 60 and int(st[f"items:{busy}:evicted_time"]) < 60
+
 def test_stats_slabs(mc, conn):
     conn.expect(b"set a 0 0 1\r\nx\r\n", b"STORED\r\n")
     st = conn.stats(b"slabs")

@@ -184,6 +184,12 @@ struct store_class_stats {
     uint64_t expired_unfetched;
     uint64_t reclaimed;
     uint64_t outofmemory;
+    /* memcached's "age": seconds the least recently used items have gone
+     * unread. CLOCK keeps no order, so this is the largest idle time among
+     * the items just ahead of each shard's hand (the next to be
+     * considered for eviction; the tail end of the large-item list). */
+    uint32_t age;
+    uint32_t evicted_time; /* idle seconds of the class's latest evicted item */
 };
 
 int store_create(struct store **sp, const struct store_config *cfg); /* 0, -EINVAL, -ENOMEM */
