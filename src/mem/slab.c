@@ -118,15 +118,40 @@ budget_release(struct slab_pool *p, uint64_t n)
     atomic_fetch_sub_explicit(&p->used, n, memory_order_relaxed);
 }
 
-int
-slab_page_borrow(struct slab_pool *p, void **page)
+/* Charge n bytes, from *credit first (if any), then from the budget. */
+static bool
+charge(struct slab_pool *p, uint64_t *credit, uint64_t n)
 {
-    if (!budget_reserve(p, SLAB_PAGE_SIZE)) {
+    uint64_t from_credit = credit != NULL ? (*credit < n ? *credit : n) : 0;
+    if (n > from_credit && !budget_reserve(p, n - from_credit)) {
+        return false;
+    }
+    if (credit != NULL) {
+        *credit -= from_credit;
+    }
+    return true;
+}
+
+/* Give back a charge of n bytes: to *credit if there is one. */
+static void
+uncharge(struct slab_pool *p, uint64_t *credit, uint64_t n)
+{
+    if (credit != NULL) {
+        *credit += n;
+    } else {
+        budget_release(p, n);
+    }
+}
+
+int
+slab_page_borrow_credit(struct slab_pool *p, uint64_t *credit, void **page)
+{
+    if (!charge(p, credit, SLAB_PAGE_SIZE)) {
         return -ENOSPC;
     }
     void *m = aligned_alloc(SLAB_PAGE_SIZE, SLAB_PAGE_SIZE);
     if (m == NULL) {
-        budget_release(p, SLAB_PAGE_SIZE);
+        uncharge(p, credit, SLAB_PAGE_SIZE);
         return -ENOMEM;
     }
     atomic_fetch_add_explicit(&p->pages, 1, memory_order_relaxed);
@@ -134,35 +159,58 @@ slab_page_borrow(struct slab_pool *p, void **page)
     return 0;
 }
 
+int
+slab_page_borrow(struct slab_pool *p, void **page)
+{
+    return slab_page_borrow_credit(p, NULL, page);
+}
+
 void
-slab_page_return(struct slab_pool *p, void *page)
+slab_page_return_credit(struct slab_pool *p, uint64_t *credit, void *page)
 {
     free(page);
     atomic_fetch_sub_explicit(&p->pages, 1, memory_order_relaxed);
-    budget_release(p, SLAB_PAGE_SIZE);
+    uncharge(p, credit, SLAB_PAGE_SIZE);
+}
+
+void
+slab_page_return(struct slab_pool *p, void *page)
+{
+    slab_page_return_credit(p, NULL, page);
 }
 
 int
-slab_large_alloc(struct slab_pool *p, size_t size, void **out)
+slab_large_alloc_credit(struct slab_pool *p, uint64_t *credit, size_t size, void **out)
 {
     if (size == 0) {
         return -EINVAL;
     }
-    if (!budget_reserve(p, size)) {
+    if (!charge(p, credit, size)) {
         return -ENOSPC;
     }
     void *m = malloc(size);
     if (m == NULL) {
-        budget_release(p, size);
+        uncharge(p, credit, size);
         return -ENOMEM;
     }
     /* Charge the allocator's rounding too: it is resident memory. */
     size_t usable = malloc_usable_size(m);
     if (usable > size) {
-        atomic_fetch_add_explicit(&p->used, usable - size, memory_order_relaxed);
+        uint64_t extra = usable - size;
+        uint64_t from_credit = credit != NULL ? (*credit < extra ? *credit : extra) : 0;
+        if (credit != NULL) {
+            *credit -= from_credit;
+        }
+        atomic_fetch_add_explicit(&p->used, extra - from_credit, memory_order_relaxed);
     }
     *out = m;
     return 0;
+}
+
+int
+slab_large_alloc(struct slab_pool *p, size_t size, void **out)
+{
+    return slab_large_alloc_credit(p, NULL, size, out);
 }
 
 size_t
@@ -172,11 +220,26 @@ slab_large_charged(const void *ptr)
 }
 
 void
-slab_large_free(struct slab_pool *p, void *ptr)
+slab_large_free_credit(struct slab_pool *p, uint64_t *credit, void *ptr)
 {
     size_t charged = malloc_usable_size(ptr);
     free(ptr);
-    budget_release(p, charged);
+    uncharge(p, credit, charged);
+}
+
+void
+slab_large_free(struct slab_pool *p, void *ptr)
+{
+    slab_large_free_credit(p, NULL, ptr);
+}
+
+void
+slab_credit_release(struct slab_pool *p, uint64_t *credit)
+{
+    if (*credit != 0) {
+        budget_release(p, *credit);
+        *credit = 0;
+    }
 }
 
 int

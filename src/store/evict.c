@@ -186,9 +186,9 @@ page_move(struct shard *sh, unsigned d, uint32_t pi, unsigned c, uint32_t now)
 {
     char *page = page_evacuate(sh, d, pi, now);
     if (shard_page_attach(sh, c, page) != 0) {
-        /* No room to track it: give it to the pool, where the next round
-         * borrows it back. */
-        slab_page_return(sh->env->pool, page);
+        /* No room to track it: give it back (to the credit, if any),
+         * where the next round borrows it again. */
+        slab_page_return_credit(sh->env->pool, sh->credit, page);
         return;
     }
     sh->slabs_moved++;
@@ -198,7 +198,7 @@ page_move(struct shard *sh, unsigned d, uint32_t pi, unsigned c, uint32_t now)
 static void
 page_release(struct shard *sh, unsigned d, uint32_t pi, uint32_t now)
 {
-    slab_page_return(sh->env->pool, page_evacuate(sh, d, pi, now));
+    slab_page_return_credit(sh->env->pool, sh->credit, page_evacuate(sh, d, pi, now));
 }
 
 /* Does page pi of class d hold no live item? */
@@ -374,6 +374,10 @@ steal(struct shard *sh, uint32_t now, bool live_ok)
     if (env->nshards == 1) {
         return;
     }
+    /* Our credit travels with us: what the other shard frees is kept
+     * charged for this allocation, so no other borrower takes it first. */
+    uint64_t *credit = sh->credit;
+    sh->credit = NULL;
     shard_unlock(sh);
     uint32_t start = atomic_fetch_add_explicit(&env->steal_cursor, 1, memory_order_relaxed);
     bool gave = false;
@@ -391,11 +395,14 @@ steal(struct shard *sh, uint32_t now, bool live_ok)
                 shard_lock(o);
             }
             shard_sync_flush(o, now);
+            o->credit = credit;
             gave = shard_release_memory(o, now, live_ok);
+            o->credit = NULL;
             shard_unlock(o);
         }
     }
     shard_lock(sh);
+    sh->credit = credit;
 }
 
 static struct item *
@@ -409,10 +416,10 @@ alloc_chunk(struct shard *sh, unsigned c, uint32_t now, bool *disturbed)
             return it;
         }
         void *page;
-        int rc = slab_page_borrow(env->pool, &page);
+        int rc = slab_page_borrow_credit(env->pool, sh->credit, &page);
         if (rc == 0) {
             if (shard_page_attach(sh, c, page) != 0) {
-                slab_page_return(env->pool, page);
+                slab_page_return_credit(env->pool, sh->credit, page);
                 break;
             }
             continue;
@@ -440,7 +447,8 @@ alloc_chunk(struct shard *sh, unsigned c, uint32_t now, bool *disturbed)
         if (wants_more(sh, c)) {
             unsigned d = pick_donor(sh, c, sc->npages == 0);
             if (d == shard_large_class(sh)) {
-                while (slab_room(env->pool) < SLAB_PAGE_SIZE && large_evict_one(sh, now, true)) {
+                while (*sh->credit < SLAB_PAGE_SIZE && slab_room(env->pool) < SLAB_PAGE_SIZE &&
+                       large_evict_one(sh, now, true)) {
                 }
                 continue;
             }
@@ -472,7 +480,7 @@ alloc_large(struct shard *sh, uint64_t size, uint32_t now, bool *disturbed)
     }
     for (uint64_t round = 0; round < rounds; round++) {
         void *m;
-        int rc = slab_large_alloc(env->pool, want, &m);
+        int rc = slab_large_alloc_credit(env->pool, sh->credit, want, &m);
         if (rc == 0) {
             struct item_large *l = m;
             uint64_t charged = slab_large_charged(m);
@@ -514,15 +522,21 @@ shard_alloc(struct shard *sh, uint64_t size, uint32_t now, bool *disturbed)
 {
     const struct slab_classes *classes = &sh->env->classes;
     unsigned c = slab_class_for(classes, size);
+    uint64_t credit = 0;
+    sh->credit = &credit;
+    struct item *it;
     if (c == classes->count) {
         rate_note(sh, c, size);
-        return alloc_large(sh, size, now, disturbed);
+        it = alloc_large(sh, size, now, disturbed);
+    } else {
+        rate_note(sh, c, classes->size[c]);
+        it = alloc_chunk(sh, c, now, disturbed);
+        if (it != NULL) {
+            it->clsid = (uint8_t)c;
+            it->iflags = 0;
+        }
     }
-    rate_note(sh, c, classes->size[c]);
-    struct item *it = alloc_chunk(sh, c, now, disturbed);
-    if (it != NULL) {
-        it->clsid = (uint8_t)c;
-        it->iflags = 0;
-    }
+    sh->credit = NULL;
+    slab_credit_release(sh->env->pool, &credit);
     return it;
 }

@@ -286,7 +286,7 @@ shard_free(struct shard *sh, struct item *it)
         uint64_t charged = slab_large_charged(l);
         sh->large_bytes -= charged;
         sh->held -= charged;
-        slab_large_free(sh->env->pool, l);
+        slab_large_free_credit(sh->env->pool, sh->credit, l);
         return;
     }
     shard_chunk_push(&sh->cls[it->clsid], it);

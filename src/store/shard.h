@@ -97,6 +97,10 @@ struct shard {
     uint64_t total_items; /* items ever linked */
     uint64_t nexpiring;   /* linked items with an expiry (Redis's "expires") */
     uint64_t slabs_moved; /* pages moved between classes */
+    /* While an allocation of this shard makes room (shard_alloc), the
+     * bytes it freed, kept charged for it (see slab.h, "credit"); NULL
+     * otherwise, so that frees release to the pool. */
+    uint64_t *credit;
 };
 
 /* Index of the large class in shard.cls. */

@@ -96,6 +96,23 @@ void slab_large_free(struct slab_pool *p, void *ptr);
 /* What slab_large_alloc charged for ptr (its usable size). */
 size_t slab_large_charged(const void *ptr);
 
+/*
+ * Credit: memory freed to make room for one particular allocation can
+ * keep its charge, so that another thread's borrow cannot take the room
+ * before the allocation that made it. The *_credit forms take a counter
+ * of such bytes (NULL: none): a return adds what it would have released
+ * to *credit instead; a borrow or large allocation uses *credit before it
+ * reserves from the budget. The holder of a credit must give back what
+ * it did not use with slab_credit_release. The budget never sees more
+ * than the limit charged: a credit is memory that was charged already.
+ */
+int slab_page_borrow_credit(struct slab_pool *p, uint64_t *credit, void **page);
+void slab_page_return_credit(struct slab_pool *p, uint64_t *credit, void *page);
+int slab_large_alloc_credit(struct slab_pool *p, uint64_t *credit, size_t size, void **out);
+void slab_large_free_credit(struct slab_pool *p, uint64_t *credit, void *ptr);
+/* Release an unused credit to the budget; *credit becomes 0. */
+void slab_credit_release(struct slab_pool *p, uint64_t *credit);
+
 /* Change the limit. Lowering it below what is used makes every borrow
  * fail until the holders give memory back. 0 or -EINVAL (0). */
 int slab_set_limit(struct slab_pool *p, uint64_t limit);

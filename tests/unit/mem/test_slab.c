@@ -154,6 +154,55 @@ test_large(void **state)
     slab_pool_destroy(&p);
 }
 
+/* Memory freed into a credit stays charged: another borrower finds no
+ * room, the credit's holder gets it back, and what is left is released. */
+static void
+test_credit(void **state)
+{
+    (void)state;
+    struct slab_pool *p = NULL;
+    assert_int_equal(slab_pool_create(&p, 4 * SLAB_PAGE_SIZE), 0);
+    void *pages[4];
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(slab_page_borrow(p, &pages[i]), 0);
+    }
+    uint64_t credit = 0;
+    slab_page_return_credit(p, &credit, pages[0]);
+    slab_page_return_credit(p, &credit, pages[1]);
+    assert_int_equal(credit, 2 * SLAB_PAGE_SIZE);
+    assert_int_equal(slab_pages(p), 2);
+    assert_int_equal(slab_used(p), 4 * SLAB_PAGE_SIZE); /* still charged */
+    void *other;
+    assert_int_equal(slab_page_borrow(p, &other), -ENOSPC); /* not for others */
+    /* The holder: a page from the credit, then a large item from the rest. */
+    assert_int_equal(slab_page_borrow_credit(p, &credit, &pages[0]), 0);
+    assert_int_equal(credit, SLAB_PAGE_SIZE);
+    void *big;
+    assert_int_equal(slab_large_alloc_credit(p, &credit, 2 * SLAB_PAGE_SIZE, &big), -ENOSPC);
+    assert_int_equal(credit, SLAB_PAGE_SIZE); /* a failure takes nothing */
+    assert_int_equal(slab_large_alloc_credit(p, &credit, 40000, &big), 0);
+    uint64_t charged = slab_large_charged(big);
+    assert_true(charged >= 40000);
+    /* the large item took its usable size out of the credit (none from
+     * the budget), the rest is still held for us */
+    assert_int_equal(credit, SLAB_PAGE_SIZE - charged);
+    assert_int_equal(slab_used(p), 4 * SLAB_PAGE_SIZE);
+    slab_credit_release(p, &credit);
+    assert_int_equal(credit, 0);
+    assert_int_equal(slab_used(p), 3 * SLAB_PAGE_SIZE + charged);
+    /* A large free into a credit, then released: the budget is whole. */
+    slab_large_free_credit(p, &credit, big);
+    assert_int_equal(credit, charged);
+    assert_int_equal(slab_used(p), 3 * SLAB_PAGE_SIZE + charged);
+    slab_credit_release(p, &credit);
+    slab_page_return(p, pages[0]);
+    slab_page_return(p, pages[2]);
+    slab_page_return(p, pages[3]);
+    assert_int_equal(slab_used(p), 0);
+    assert_int_equal(slab_pages(p), 0);
+    slab_pool_destroy(&p);
+}
+
 static void
 test_limit_change(void **state)
 {
@@ -233,13 +282,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classes_default),
-        cmocka_unit_test(test_classes_options),
-        cmocka_unit_test(test_classes_invalid),
-        cmocka_unit_test(test_page_budget),
-        cmocka_unit_test(test_large),
-        cmocka_unit_test(test_limit_change),
-        cmocka_unit_test(test_concurrent_budget),
+        cmocka_unit_test(test_classes_default), cmocka_unit_test(test_classes_options),
+        cmocka_unit_test(test_classes_invalid), cmocka_unit_test(test_page_budget),
+        cmocka_unit_test(test_large),           cmocka_unit_test(test_credit),
+        cmocka_unit_test(test_limit_change),    cmocka_unit_test(test_concurrent_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
