@@ -38,10 +38,15 @@ static void
 test_shard_count(void **state)
 {
     (void)state;
-    struct store_config cfg = test_config(64ull << 20, 0);
-    cfg.threads = 4; /* 32, within [16, 1024]; 64 MiB / 2 MiB = 32 */
+    struct store_config cfg = test_config(256ull << 20, 0);
+    cfg.threads = 4; /* 32, within [16, 1024]; 256 MiB / 8 MiB = 32 */
     struct store *s = test_store(&cfg);
     assert_int_equal(kv_stats(s).shards, 32);
+    store_destroy(&s);
+    cfg = test_config(64ull << 20, 0);
+    cfg.threads = 4; /* 32 wanted, but 64 MiB / 8 MiB = 8 */
+    s = test_store(&cfg);
+    assert_int_equal(kv_stats(s).shards, 8);
     store_destroy(&s);
     assert_null(s);
     cfg = test_config(1ull << 30, 0);
@@ -49,12 +54,12 @@ test_shard_count(void **state)
     s = test_store(&cfg);
     assert_int_equal(kv_stats(s).shards, 16);
     store_destroy(&s);
-    cfg = test_config(4ull << 20, 0);
-    cfg.threads = 64; /* memory allows 2 shards of 32 pages */
+    cfg = test_config(16ull << 20, 0);
+    cfg.threads = 64; /* memory allows 2 shards of 128 pages */
     s = test_store(&cfg);
     assert_int_equal(kv_stats(s).shards, 2);
     store_destroy(&s);
-    cfg = test_config(1ull << 20, 0); /* 16 pages: fewer than 32, still 1 */
+    cfg = test_config(4ull << 20, 0); /* 64 pages: fewer than 128, still 1 */
     s = test_store(&cfg);
     assert_int_equal(kv_stats(s).shards, 1);
     store_destroy(&s);
