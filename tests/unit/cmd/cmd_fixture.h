@@ -2,8 +2,8 @@
  * A session on a real store, driven as net/ drives it: input accumulates
  * in a read buffer, session_process consumes what it can, replies are
  * drained after every call, and a yield or a pause is followed by another
- * call. Shared by the meta and binary command tests (header-only: each
- * test is one executable).
+ * call. Shared by the text, meta and binary command tests (header-only:
+ * each test is one executable).
  */
 #pragma once
 
@@ -41,8 +41,22 @@ struct fixture {
     size_t reply_len, reply_cap;
     bool closed;
     size_t last_need;
-    char pwdb[64]; /* a password file, when made */
+    char pwdb[64];  /* a password file, when made */
+    bool inline_ok; /* RESP tests: resp_process's inline_ok */
+    /* what the driver saw */
+    unsigned yields, pauses;
+    size_t max_out; /* largest output pending at a pause */
+    int shutdowns, graceful;
 };
+
+/* cmd_env.shutdown: `shutdown` asks the server to stop; count it. */
+static inline void
+fx_on_shutdown(void *ctx, bool graceful)
+{
+    struct fixture *f = ctx;
+    f->shutdowns++;
+    f->graceful = graceful;
+}
 
 static inline void
 fx_grow(char **p, size_t *len, size_t *cap, const void *src, size_t n)
@@ -88,6 +102,7 @@ fx_setup(void **state)
         .store = f->store,
         .opts = &f->opts,
         .ctx = f,
+        .shutdown = fx_on_shutdown,
         .threads = 1,
     };
     buf_init(&f->out);
@@ -134,8 +149,10 @@ fx_drain(struct fixture *f)
     }
 }
 
-/* Add n input bytes and serve them as net/ would. */
-static inline void
+/* Add n input bytes and serve them as net/ would: call again after a
+ * yield or a pause (draining the replies first, as a client that reads).
+ * Returns SESSION_OK or SESSION_CLOSE; f->last_need is the last need. */
+static inline enum session_rc
 fx_feed(struct fixture *f, const void *p, size_t n)
 {
     assert_false(f->closed);
@@ -146,23 +163,32 @@ fx_feed(struct fixture *f, const void *p, size_t n)
         assert_true(consumed <= f->in_len);
         memmove(f->in, f->in + consumed, f->in_len - consumed);
         f->in_len -= consumed;
+        if (rc == SESSION_PAUSE) {
+            f->pauses++;
+            if (buf_readable(&f->out) > f->max_out) {
+                f->max_out = buf_readable(&f->out);
+            }
+        }
         fx_drain(f);
         f->last_need = need;
+        if (rc == SESSION_YIELD) {
+            f->yields++;
+        }
         if (rc == SESSION_CLOSE) {
             f->closed = true;
-            return;
+            return rc;
         }
         if (rc == SESSION_OK) {
             assert_true(need == 0 || need > f->in_len);
-            return;
+            return rc;
         }
     }
 }
 
-static inline void
+static inline enum session_rc
 fx_feed_str(struct fixture *f, const char *s)
 {
-    fx_feed(f, s, strlen(s));
+    return fx_feed(f, s, strlen(s));
 }
 
 /* The replies so far (NUL-terminated), then forget them. */

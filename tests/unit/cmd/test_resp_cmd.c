@@ -1,97 +1,32 @@
 /*
  * Tests for cmd/resp_cmd: request bytes in, exact reply bytes out, against
- * a real store. A small driver plays net/: it keeps unconsumed input,
- * drains replies, and calls again after a yield or a pause. Expected
- * replies were checked against Debian's redis-server 7.0.15.
+ * a real store (cmd_fixture.h). The driver here plays net/ for
+ * resp_process: it keeps unconsumed input, drains replies, and calls again
+ * after a yield or a pause. Expected replies were checked against Debian's
+ * redis-server 7.0.15.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
-
-#include <cmocka.h>
 
 #include "cmd/resp_cmd.h"
 #include "cmd/resp_internal.h"
-#include "stashd/cmd/session.h"
-#include "stashd/store/store.h"
-#include "stashd/util/buf.h"
-#include "stashd/util/clock.h"
-#include "stashd/util/hash.h"
-#include "stashd/util/metrics.h"
-#include "stashd/util/options.h"
+#include "cmd_fixture.h"
 
-#define MAX_ITEM (64 * 1024)
-
-struct fixture {
-    struct store *store;
-    struct options opts;
-    struct cmd_env env;
-    struct metrics m;
-    struct buf out;
-    struct session s;
-    bool inline_ok;
-    /* the driver's read buffer */
-    char *in;
-    size_t in_len, in_cap;
-    /* replies of the last exchange */
-    char *reply;
-    size_t reply_len, reply_cap;
-    unsigned yields, pauses;
-    bool closed;
-};
+#define MAX_ITEM FX_MAX_ITEM
 
 static struct fixture *F;
 
+/* cmd_fixture.h's store and session, served as RESP from the start (so
+ * fx_teardown's session_fini finishes the RESP state). */
 static int
 setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    clock_setup();
-    hash_setup(42);
-    struct store_config cfg = {
-        .memory_limit = 64u << 20,
-        .max_item_size = MAX_ITEM,
-        .growth_factor = 1.25,
-        .slab_min_size = 48,
-        .shards = 4,
-        .threads = 1,
-        .evictions = true,
-        .cas_enabled = true,
-    };
-    assert_int_equal(store_create(&f->store, &cfg), 0);
-    options_init(&f->opts);
-    f->opts.reqs_per_event = 1000;
-    f->opts.flush_enabled = true;
-    f->opts.max_item_size = MAX_ITEM;
-    f->opts.conn_limit = 1024;
-    f->env = (struct cmd_env){.store = f->store, .opts = &f->opts, .ctx = f, .threads = 1};
-    buf_init(&f->out);
-    session_init(&f->s, &f->env, &f->m, &f->out);
-    *state = f;
-    F = f;
+    fx_setup(state);
+    F = *state;
+    session_set_resp_only(&F->s);
     return 0;
 }
 
-static int
-teardown(void **state)
-{
-    struct fixture *f = *state;
-    resp_session_fini(&f->s);
-    buf_fini(&f->out);
-    store_destroy(&f->store);
-    options_fini(&f->opts);
-    free(f->in);
-    free(f->reply);
-    free(f);
-    return 0;
-}
-
+/* fx_grow, but an empty append still leaves *p a (empty) string. */
 static void
 grow_append(char **p, size_t *len, size_t *cap, const char *src, size_t n)
 {
@@ -117,8 +52,9 @@ grow_append(char **p, size_t *len, size_t *cap, const char *src, size_t n)
 static void
 drain(struct fixture *f)
 {
-    grow_append(&f->reply, &f->reply_len, &f->reply_cap, f->out.data + f->out.rpos,
-                buf_readable(&f->out));
+    size_t n = buf_readable(&f->out);
+    /* (out.data is NULL until the first reply: no pointer arithmetic on it) */
+    grow_append(&f->reply, &f->reply_len, &f->reply_cap, n ? f->out.data + f->out.rpos : "", n);
     buf_reset(&f->out);
 }
 
@@ -1080,7 +1016,7 @@ test_metrics(void **state)
     assert_int_equal(F->m.delete_hits, 1);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, fx_teardown)
 
 int
 main(void)

@@ -1,166 +1,24 @@
 /*
  * Tests for cmd/session with the memcached text protocol: request bytes in,
- * exact reply bytes out, against a real store. A small driver plays net/:
- * it keeps unconsumed input, drains replies, and calls again after a yield
- * or a pause. Expected replies were checked against memcached 1.6.18.
+ * exact reply bytes out, against a real store, driven by cmd_fixture.h as
+ * net/ drives a session. Expected replies were checked against memcached
+ * 1.6.18.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-
 #include "cmd/mc_stats.h"
-#include "stashd/cmd/session.h"
-#include "stashd/store/store.h"
-#include "stashd/util/buf.h"
-#include "stashd/util/clock.h"
-#include "stashd/util/hash.h"
-#include "stashd/util/metrics.h"
-#include "stashd/util/options.h"
+#include "cmd_fixture.h"
 
-#define MAX_ITEM (64 * 1024)
+#define MAX_ITEM FX_MAX_ITEM
 
-struct fixture {
-    struct store *store;
-    struct options opts;
-    struct cmd_env env;
-    struct metrics m;
-    struct buf out;
-    struct session s;
-    /* the driver's read buffer */
-    char *in;
-    size_t in_len, in_cap;
-    /* every reply byte so far */
-    char *reply;
-    size_t reply_len, reply_cap;
-    /* what the driver saw */
-    unsigned yields, pauses;
-    size_t max_out; /* largest output seen at a pause */
-    int shutdowns, graceful;
-};
-
-static void
-on_shutdown(void *ctx, bool graceful)
-{
-    struct fixture *f = ctx;
-    f->shutdowns++;
-    f->graceful = graceful;
-}
-
-static int
-setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    clock_setup();
-    hash_setup(42);
-    struct store_config cfg = {
-        .memory_limit = 64u << 20,
-        .max_item_size = MAX_ITEM,
-        .growth_factor = 1.25,
-        .slab_min_size = 48,
-        .shards = 4,
-        .threads = 1,
-        .evictions = true,
-        .cas_enabled = true,
-    };
-    assert_int_equal(store_create(&f->store, &cfg), 0);
-    options_init(&f->opts);
-    f->opts.reqs_per_event = 1000;
-    f->opts.flush_enabled = true;
-    f->opts.max_item_size = MAX_ITEM;
-    f->opts.conn_limit = 1024;
-    f->env = (struct cmd_env){
-        .store = f->store,
-        .opts = &f->opts,
-        .ctx = f,
-        .shutdown = on_shutdown,
-        .threads = 1,
-    };
-    buf_init(&f->out);
-    session_init(&f->s, &f->env, &f->m, &f->out);
-    *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct fixture *f = *state;
-    session_fini(&f->s);
-    buf_fini(&f->out);
-    store_destroy(&f->store);
-    options_fini(&f->opts);
-    free(f->in);
-    free(f->reply);
-    free(f);
-    return 0;
-}
-
-static void
-grow_append(char **p, size_t *len, size_t *cap, const char *src, size_t n)
-{
-    if (*len + n + 1 > *cap) {
-        size_t c = *cap ? *cap : 256;
-        while (c < *len + n + 1) {
-            c *= 2;
-        }
-        *p = realloc(*p, c);
-        assert_non_null(*p);
-        *cap = c;
-    }
-    memcpy(*p + *len, src, n);
-    *len += n;
-    (*p)[*len] = '\0';
-}
-
-static void
-drain(struct fixture *f)
-{
-    if (buf_readable(&f->out) == 0) {
-        return;
-    }
-    grow_append(&f->reply, &f->reply_len, &f->reply_cap, f->out.data + f->out.rpos,
-                buf_readable(&f->out));
-    buf_reset(&f->out);
-}
-
-/* Add n input bytes and serve them as net/ would. Returns the last rc
- * (SESSION_OK or SESSION_CLOSE); *need_out gets the last need. */
+/* Add n input bytes and serve them (cmd_fixture.h's driver). Returns the
+ * last rc (SESSION_OK or SESSION_CLOSE); *need_out gets the last need. */
 static enum session_rc
 feed_n(struct fixture *f, const char *p, size_t n, size_t *need_out)
 {
-    grow_append(&f->in, &f->in_len, &f->in_cap, p, n);
-    for (;;) {
-        size_t consumed = 99999999, need = 99999999;
-        enum session_rc rc = session_process(&f->s, f->in, f->in_len, &consumed, &need);
-        assert_true(consumed <= f->in_len);
-        memmove(f->in, f->in + consumed, f->in_len - consumed);
-        f->in_len -= consumed;
-        if (need_out != NULL) {
-            *need_out = need;
-        }
-        if (rc == SESSION_PAUSE) {
-            f->pauses++;
-            if (buf_readable(&f->out) > f->max_out) {
-                f->max_out = buf_readable(&f->out);
-            }
-        }
-        drain(f);
-        if (rc == SESSION_YIELD) {
-            f->yields++;
-            continue;
-        }
-        if (rc == SESSION_PAUSE) {
-            continue;
-        }
-        return rc;
+    enum session_rc rc = fx_feed(f, p, n);
+    if (need_out != NULL) {
+        *need_out = f->last_need;
     }
+    return rc;
 }
 
 static enum session_rc
@@ -649,7 +507,7 @@ test_http_close(void **state)
 int
 main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_storage_and_get),
         T(test_gets_cas),
