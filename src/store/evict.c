@@ -13,8 +13,13 @@
  *      by chunk; an item read since the hand last passed (ACCESSED) gets a
  *      second chance, one without is evicted and its chunk reused;
  *   6. if the shard holds nothing at all: steal, i.e. drop our lock,
- *      trylock other shards round-robin until one gives a page back to
- *      the pool, retake our lock and start over (bounded).
+ *      ask other shards round-robin (trylock, then waiting) until one
+ *      gives memory back, retake our lock and start over (bounded).
+ *
+ * Memory freed on the way (pages released, large items freed, here or by
+ * another shard for us) goes into the allocation's credit (sh->credit,
+ * see slab.h): it stays charged for this allocation, so another worker's
+ * borrow cannot take the room before the allocation that made it.
  *
  * Shares: every allocation adds its chunk size to its class's rate, and
  * every RATE_DECAY_ALLOCS allocations all rates are halved, so a rate is
@@ -361,7 +366,7 @@ shard_release_memory(struct shard *sh, uint32_t now, bool live_ok)
 
 /*
  * Drop our lock, ask other shards (round-robin from a shared cursor) to
- * give memory back to the pool until one does, retake our lock. A first
+ * give memory back, into our credit, until one does; retake our lock. A first
  * pass only trylocks (a busy shard is skipped); if no shard gave, a second
  * pass waits for each lock in turn, so contention alone never makes a
  * store fail. No lock is held while waiting, so no order among shard locks
