@@ -31,7 +31,9 @@
         }                                                                                          \
     } while (0)
 
-#define MEMORY_LIMIT (8u << 20)
+/* Small: KEYS walks every bucket (the table is sized from the limit),
+ * which at 8 MiB took 80% of the time under coverage instrumentation. */
+#define MEMORY_LIMIT (2u << 20)
 
 static struct {
     struct store *store;
