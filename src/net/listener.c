@@ -8,6 +8,11 @@
  * port fails with "address in use" instead of silently sharing it.
  *
  * A UNIX socket (-s) is bound once and every worker polls a dup of it.
+ *
+ * Sockets are only bound here (net_create, still root where a privileged
+ * port asks for it); listen() comes in listener_start, on each worker's
+ * thread after net_start, so by the time a client can connect the server
+ * has already dropped to -u's user.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +43,7 @@ on_connection(uv_stream_t *server, int status)
 }
 
 static int
-make_tcp_socket(const struct addrinfo *ai, bool reuseport, int backlog, bool do_listen)
+make_tcp_socket(const struct addrinfo *ai, bool reuseport)
 {
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
     if (fd < 0) {
@@ -54,7 +59,7 @@ make_tcp_socket(const struct addrinfo *ai, bool reuseport, int backlog, bool do_
     if (ai->ai_family == AF_INET6) {
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     }
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || (do_listen && listen(fd, backlog) != 0)) {
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
         int e = -errno;
         close(fd);
         return e;
@@ -120,7 +125,7 @@ host_of(const char *spec, char *out, size_t cap)
 }
 
 static int
-bind_tcp_address(const char *spec, int port, int backlog, struct worker *workers, unsigned nw,
+bind_tcp_address(const char *spec, int port, struct worker *workers, unsigned nw,
                  bool resp_only)
 {
     char host[256], portstr[16];
@@ -139,7 +144,7 @@ bind_tcp_address(const char *spec, int port, int backlog, struct worker *workers
     int rc = 0;
     for (struct addrinfo *ai = res; ai != NULL && rc == 0; ai = ai->ai_next) {
         /* Probe: fails if any other socket (another server) holds it. */
-        int probe = make_tcp_socket(ai, false, 0, false);
+        int probe = make_tcp_socket(ai, false);
         if (probe < 0) {
             log_error("failed to listen on %s port %d: %s", spec, port, strerror(-probe));
             rc = probe;
@@ -154,7 +159,7 @@ bind_tcp_address(const char *spec, int port, int backlog, struct worker *workers
             break;
         }
         for (unsigned i = 0; i < nw; i++) {
-            int fd = make_tcp_socket(ai, true, backlog, true);
+            int fd = make_tcp_socket(ai, true);
             if (fd < 0) {
                 log_error("failed to listen on %s port %d: %s", spec, port, strerror(-fd));
                 rc = fd;
@@ -194,9 +199,9 @@ bind_unix(const struct options *o, struct worker *workers, unsigned nw)
     mode_t old = umask((mode_t)(~o->unix_mask & 0777));
     int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
     umask(old);
-    if (rc != 0 || listen(fd, (int)o->backlog) != 0) {
+    if (rc != 0) {
         rc = -errno;
-        log_error("failed to listen on unix socket %s: %s", o->unix_socket, strerror(-rc));
+        log_error("failed to bind unix socket %s: %s", o->unix_socket, strerror(-rc));
         close(fd);
         return rc;
     }
@@ -232,16 +237,36 @@ listener_bind_all(struct net *n, struct worker *workers, unsigned nw)
     } else if (o->port != 0) { /* as memcached: -p 0 turns TCP off */
         for (size_t i = 0; i < o->listen.n && rc == 0; i++) {
             rc =
-                bind_tcp_address(o->listen.v[i], (int)o->port, (int)o->backlog, workers, nw, false);
+                bind_tcp_address(o->listen.v[i], (int)o->port, workers, nw, false);
         }
     }
     /* The RESP-only port opens only when asked for, so two instances
      * started with memcached's flags never contend for it. */
     for (size_t i = 0; o->resp_port != 0 && i < o->listen.n && rc == 0; i++) {
         rc =
-            bind_tcp_address(o->listen.v[i], (int)o->resp_port, (int)o->backlog, workers, nw, true);
+            bind_tcp_address(o->listen.v[i], (int)o->resp_port, workers, nw, true);
     }
     return rc;
+}
+
+int
+listener_listen_all(struct worker *workers, unsigned nw)
+{
+    const struct options *o = net_opts(workers[0].net);
+    for (unsigned i = 0; i < nw; i++) {
+        for (struct listener *l = workers[i].listeners; l != NULL; l = l->next) {
+            uv_os_fd_t fd;
+            int rc = uv_fileno(&l->h.handle, &fd);
+            if (rc == 0 && listen(fd, (int)o->backlog) != 0) {
+                rc = -errno;
+            }
+            if (rc != 0) {
+                log_error("failed to listen on %s: %s", l->addr, strerror(-rc));
+                return rc;
+            }
+        }
+    }
+    return 0;
 }
 
 int

@@ -221,6 +221,12 @@ fail_workers:
 int
 net_start(struct net *n)
 {
+    if (n->started == 0 && n->nworkers > 0) {
+        int rc = listener_listen_all(n->workers, n->nworkers);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     for (; n->started < n->nworkers; n->started++) {
         int rc = worker_start(&n->workers[n->started]);
         if (rc != 0) {

@@ -169,6 +169,9 @@ void admin_destroy(struct admin **ap);
 int listener_bind_all(struct net *n, struct worker *workers, unsigned nworkers);
 /* Format a socket address as stats conns shows it: tcp:1.2.3.4:5, tcp6:[::1]:5. */
 void listener_format_addr(const struct sockaddr *sa, char *out, size_t cap);
+/* listen() on every bound socket, from the main thread before any worker
+ * runs (and after -u's drop): an error here fails the start. */
+int listener_listen_all(struct worker *workers, unsigned nworkers);
 int listener_start(struct worker *w);
 void listener_close_all(struct worker *w);
 
