@@ -72,17 +72,22 @@ zipf_rank(const struct keyspace *ks, struct rng *r)
 
 int
 keyspace_init(struct keyspace *ks, uint64_t key_min, uint64_t count, enum keyspace_dist dist,
-              double zipf_s, const char *prefix, size_t key_size)
+              double zipf_s, const char *prefix, size_t key_size, size_t key_size_max)
 {
     memset(ks, 0, sizeof(*ks));
     size_t plen = strlen(prefix);
-    if (count == 0 || plen > KEYSPACE_MAX_KEY || key_size > KEYSPACE_MAX_KEY ||
+    if (key_size == 0 || key_size_max < key_size) {
+        key_size_max = key_size;
+    }
+    if (count == 0 || plen > KEYSPACE_MAX_KEY || key_size_max > KEYSPACE_MAX_KEY ||
         key_min > UINT64_MAX - count) {
         return -EINVAL;
     }
     char digits[24];
     size_t longest = plen + keyspace_u64(digits, key_min + count - 1);
-    if (longest > KEYSPACE_MAX_KEY || (key_size != 0 && longest > key_size)) {
+    /* A key shorter than its spelling is never cut: with a range, only the
+     * largest size must hold every key (shorter draws are left unpadded). */
+    if (longest > KEYSPACE_MAX_KEY || (key_size != 0 && longest > key_size_max)) {
         return -EINVAL;
     }
     ks->key_min = key_min;
@@ -91,6 +96,7 @@ keyspace_init(struct keyspace *ks, uint64_t key_min, uint64_t count, enum keyspa
     memcpy(ks->prefix, prefix, plen + 1);
     ks->prefix_len = plen;
     ks->key_size = key_size;
+    ks->key_size_max = key_size_max;
     if (dist == KEYSPACE_ZIPF) {
         if (!(zipf_s > 0.0)) {
             return -EINVAL;
@@ -134,14 +140,25 @@ keyspace_u64(char *out, uint64_t v)
 }
 
 size_t
+keyspace_key_size(const struct keyspace *ks, uint64_t idx)
+{
+    if (ks->key_size_max <= ks->key_size) {
+        return ks->key_size;
+    }
+    struct rng r = {idx};
+    return ks->key_size + (size_t)rng_below(&r, ks->key_size_max - ks->key_size + 1);
+}
+
+size_t
 keyspace_format(const struct keyspace *ks, uint64_t idx, char *out)
 {
     char digits[20];
     size_t nd = keyspace_u64(digits, idx);
     memcpy(out, ks->prefix, ks->prefix_len);
     size_t len = ks->prefix_len;
-    if (ks->key_size > len + nd) {
-        size_t pad = ks->key_size - len - nd;
+    size_t want = keyspace_key_size(ks, idx);
+    if (want > len + nd) {
+        size_t pad = want - len - nd;
         memset(out + len, '0', pad);
         len += pad;
     }

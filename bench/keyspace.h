@@ -5,6 +5,11 @@
  * Key index i (key_min <= i < key_min + count) is spelled as the prefix
  * followed by i in decimal, zero-padded so the whole key is key_size bytes
  * when key_size is set: "key:" + "0000000000000000000000000042" for 32 B.
+ * With a range of sizes (key_size < key_size_max) each index has its own
+ * length, uniform in [key_size, key_size_max] and a fixed function of the
+ * index (a hash), so a key is spelled the same way every time it is drawn.
+ * Keys stay distinct: the digits never start with 0 (except index 0), so
+ * stripping the padding gives the index back.
  *
  * Zipf ranks are drawn by rejection-inversion (Hörmann and Derflinger 1996,
  * as in Apache Commons' RejectionInversionZipfSampler): O(1) time, no table,
@@ -59,7 +64,8 @@ struct keyspace {
     enum keyspace_dist dist;
     char prefix[KEYSPACE_MAX_KEY + 1];
     size_t prefix_len;
-    size_t key_size; /* 0: no padding */
+    size_t key_size;     /* 0: no padding; else the shortest padded length */
+    size_t key_size_max; /* == key_size unless a range of lengths */
     /* Zipf constants (private). */
     double s;
     double h_x1;
@@ -67,10 +73,16 @@ struct keyspace {
     double s_cut;
 };
 
-/* 0, or -EINVAL when the longest key would exceed KEYSPACE_MAX_KEY or the
- * parameters make no sense (count 0, zipf_s <= 0). */
+/* key_size 0: keys are not padded (key_size_max is ignored); else keys are
+ * padded to key_size bytes, or to a length in [key_size, key_size_max] when
+ * key_size_max > key_size. 0, or -EINVAL when a key would not fit the
+ * largest size (or KEYSPACE_MAX_KEY) or the parameters make no sense
+ * (count 0, zipf_s <= 0, key_size_max below key_size). */
 int keyspace_init(struct keyspace *ks, uint64_t key_min, uint64_t count, enum keyspace_dist dist,
-                  double zipf_s, const char *prefix, size_t key_size);
+                  double zipf_s, const char *prefix, size_t key_size, size_t key_size_max);
+
+/* The length key index idx is padded to (0 when keys are not padded). */
+size_t keyspace_key_size(const struct keyspace *ks, uint64_t idx);
 
 /* The next key index. *seq is the caller's cursor for the sequential
  * distribution (a per-connection counter, any start value). */

@@ -75,7 +75,8 @@
     X(OPT_KEYS, "keys", 'k', "N", "key space size (default 100000)")                               \
     X(OPT_KEY_MIN, "key-min", 0, "N", "smallest key index (default 0)")                            \
     X(OPT_KEY_PREFIX, "key-prefix", 0, "STR", "key prefix (default \"key:\")")                     \
-    X(OPT_KEY_SIZE, "key-size", 0, "BYTES", "zero-pad keys to this length (default: no pad)")      \
+    X(OPT_KEY_SIZE, "key-size", 0, "B|MIN-MAX",                                                    \
+      "zero-pad keys to B bytes, or to a length in [MIN, MAX] fixed per key (default: no pad)")    \
     X(OPT_DIST, "dist", 0, "NAME", "uniform | sequential | zipf (default uniform)")                \
     X(OPT_ZIPF_S, "zipf-s", 0, "S", "Zipf exponent (default 0.99)")                                \
     X(OPT_VALUE_SIZE, "value-size", 'd', "BYTES", "value size (default 100)")                      \
@@ -133,7 +134,8 @@ struct config {
     uint64_t keys;
     uint64_t key_min;
     const char *key_prefix;
-    size_t key_size;
+    size_t key_size;     /* 0: no padding */
+    size_t key_size_max; /* > key_size: a range of key lengths */
     enum keyspace_dist dist;
     double zipf_s;
     size_t vmin;
@@ -904,9 +906,20 @@ apply_option(struct config *cfg, enum opt_id id, const char *v)
     case OPT_KEY_PREFIX:
         cfg->key_prefix = v;
         break;
-    case OPT_KEY_SIZE:
-        cfg->key_size = (size_t)opt_u64(name, v, 1, KEYSPACE_MAX_KEY);
+    case OPT_KEY_SIZE: {
+        unsigned long a, b;
+        char tail;
+        int n = sscanf(v, "%lu-%lu%c", &a, &b, &tail);
+        if (n == 1 && strchr(v, '-') == NULL) {
+            cfg->key_size = cfg->key_size_max = (size_t)opt_u64(name, v, 1, KEYSPACE_MAX_KEY);
+        } else if (n == 2 && a >= 1 && b >= a && b <= KEYSPACE_MAX_KEY) {
+            cfg->key_size = a;
+            cfg->key_size_max = b;
+        } else {
+            bad_option(name, v);
+        }
         break;
+    }
     case OPT_DIST:
         if (strcmp(v, "uniform") == 0) {
             cfg->dist = KEYSPACE_UNIFORM;
@@ -1221,11 +1234,12 @@ print_json(FILE *f, const struct config *cfg, const struct report *rp)
     fprintf(f,
             "  \"threads\": %u,\n  \"conns_per_thread\": %u,\n  \"pipeline\": %u,\n"
             "  \"ratio\": \"%u:%u\",\n  \"multiget\": %u,\n  \"set_on_miss\": %s,\n"
-            "  \"keys\": %llu,\n  \"key_size\": %zu,\n  \"dist\": \"%s\",\n  \"zipf_s\": %g,\n"
+            "  \"keys\": %llu,\n  \"key_size\": %zu,\n  \"key_size_max\": %zu,\n  \"dist\": "
+            "\"%s\",\n  \"zipf_s\": %g,\n"
             "  \"value_min\": %zu,\n  \"value_max\": %zu,\n  \"warmup_s\": %g,\n",
             cfg->threads, cfg->conns, cfg->pipeline, cfg->ratio_set, cfg->ratio_get, cfg->multiget,
             cfg->set_on_miss ? "true" : "false", (unsigned long long)cfg->keys, cfg->key_size,
-            dists[cfg->dist], cfg->zipf_s, cfg->vmin, cfg->vmax, cfg->warmup_s);
+            cfg->key_size_max, dists[cfg->dist], cfg->zipf_s, cfg->vmin, cfg->vmax, cfg->warmup_s);
     fprintf(f, "  \"preload\": {\"ops\": %llu, \"seconds\": %.3f},\n",
             (unsigned long long)st->preload_ops, rp->preload_s);
     fprintf(f,
@@ -1305,7 +1319,7 @@ setup_run(struct run *r, const struct config *cfg)
     r->cfg = cfg;
     atomic_init(&r->stop_ns, 0);
     if (keyspace_init(&r->ks, cfg->key_min, cfg->keys, cfg->dist, cfg->zipf_s, cfg->key_prefix,
-                      cfg->key_size) != 0) {
+                      cfg->key_size, cfg->key_size_max) != 0) {
         fprintf(stderr,
                 "stashd-bench: bad key space (keys longer than %d bytes, or longer "
                 "than --key-size?)\n",
@@ -1318,8 +1332,8 @@ setup_run(struct run *r, const struct config *cfg)
     }
     char kbuf[KEYSPACE_MAX_KEY + 1];
     r->max_key = keyspace_format(&r->ks, cfg->key_min + cfg->keys - 1, kbuf);
-    if (r->max_key < cfg->key_size) {
-        r->max_key = cfg->key_size;
+    if (r->max_key < cfg->key_size_max) {
+        r->max_key = cfg->key_size_max;
     }
     size_t s = proto_set_size(cfg->proto, r->max_key, cfg->vmax);
     size_t g = proto_get_size(cfg->proto, r->max_key, cfg->multiget);
