@@ -100,12 +100,44 @@ resp_cmd_get(struct resp_exec *x)
     get_one(x, x->argv[1]);
 }
 
+static void
+on_mget(void *ctx, size_t i, const struct store_item_view *v, enum store_miss miss)
+{
+    struct resp_exec *x = ctx;
+    count_get(x, v != NULL ? STORE_OK : STORE_NOT_FOUND, miss);
+    if (v != NULL) {
+        bulk_of_view(x, v->value, v->nbytes);
+    } else {
+        rep_null(x);
+    }
+    (void)i;
+}
+
+/* Keys an MGET looks up from a stack array; more take one allocation. */
+#define MGET_STACK_KEYS 64
+
+/*
+ * As Redis, MGET reads all its keys as one step (store_get_many): it sees
+ * an MSET of other keys whole or not at all.
+ */
 void
 resp_cmd_mget(struct resp_exec *x)
 {
-    rep_array(x, x->argc - 1);
-    for (size_t i = 1; i < x->argc; i++) {
-        get_one(x, x->argv[i]);
+    size_t n = x->argc - 1;
+    struct store_key stack_keys[MGET_STACK_KEYS];
+    struct store_key *keys = stack_keys;
+    if (n > MGET_STACK_KEYS && (keys = malloc(n * sizeof(*keys))) == NULL) {
+        rep_err(x, REP_ERR_OOM);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        key_of(&keys[i], x->argv[1 + i]);
+        hotkeys_note(x->s->hot, keys[i].data, keys[i].len, keys[i].hash);
+    }
+    rep_array(x, n);
+    store_get_many(x->store, keys, n, on_mget, x);
+    if (keys != stack_keys) {
+        free(keys);
     }
 }
 
@@ -442,13 +474,6 @@ resp_cmd_getex(struct resp_exec *x)
 
 /* --- MSET, MSETNX ------------------------------------------------------------------------ */
 
-static void
-on_nothing(void *ctx, const struct store_item_view *v)
-{
-    (void)ctx;
-    (void)v;
-}
-
 /* Refuse before writing anything a pair that cannot be stored. */
 static bool
 pairs_fit(struct resp_exec *x)
@@ -466,12 +491,18 @@ pairs_fit(struct resp_exec *x)
     return true;
 }
 
+static void
+mset_pair(void *ctx, size_t i, struct store_key *k, struct store_set_req *r)
+{
+    struct resp_exec *x = ctx;
+    key_of(k, x->argv[1 + 2 * i]);
+    r->value = x->argv[2 + 2 * i].data;
+    r->nbytes = (uint32_t)x->argv[2 + 2 * i].len;
+}
+
 /*
- * Each pair is stored on its own (one shard lock at a time, never two):
- * another client may see some of the pairs before the others. MSETNX
- * checks that no key exists, then adds each; a key that a concurrent
- * client creates in between is left to that client (the reply is then 0,
- * the other keys stored).
+ * As Redis, all pairs are stored as one step (store_set_many): no client
+ * sees some of them and not the others, and MSETNX stores all or none.
  */
 static void
 mset_generic(struct resp_exec *x, bool nx)
@@ -479,36 +510,19 @@ mset_generic(struct resp_exec *x, bool nx)
     if (!pairs_fit(x)) {
         return;
     }
-    if (nx) {
-        for (size_t i = 1; i < x->argc; i += 2) {
-            struct store_key k;
-            key_of(&k, x->argv[i]);
-            if (store_get(x->store, &k, NULL, on_nothing, NULL, NULL) == STORE_OK) {
-                rep_int(x, 0);
-                return;
-            }
-        }
+    size_t n = (x->argc - 1) / 2;
+    METRIC_ADD(x->m, cmd_set, n);
+    enum store_rc rc = store_set_many(x->store, n, mset_pair, x, nx);
+    if (rc == STORE_NOT_STORED) {
+        rep_int(x, 0);
+        return;
     }
-    bool all = true;
-    for (size_t i = 1; i < x->argc; i += 2) {
-        METRIC_INC(x->m, cmd_set);
-        struct store_key k;
-        key_of(&k, x->argv[i]);
-        struct store_set_req r = {
-            .mode = nx ? STORE_MODE_ADD : STORE_MODE_SET,
-            .value = x->argv[i + 1].data,
-            .nbytes = (uint32_t)x->argv[i + 1].len,
-        };
-        enum store_rc rc = store_set(x->store, &k, &r, NULL);
-        if (rc == STORE_NOT_STORED) {
-            all = false;
-        } else if (rc != STORE_OK) {
-            rep_err_store(x, rc, x->argv[i].len);
-            return;
-        }
+    if (rc != STORE_OK) {
+        rep_err_store(x, rc, x->argv[1].len);
+        return;
     }
     if (nx) {
-        rep_int(x, all ? 1 : 0);
+        rep_int(x, 1);
     } else {
         rep_ok(x);
     }

@@ -466,6 +466,9 @@ alloc_chunk(struct shard *sh, unsigned c, uint32_t now, bool *disturbed)
         if (it != NULL) {
             return it;
         }
+        if (sh->no_steal) {
+            return NULL; /* the caller makes room and retries; not counted */
+        }
         steal(sh, now, true);
     }
     sc->ctr.outofmemory++;
@@ -515,6 +518,9 @@ alloc_large(struct shard *sh, uint64_t size, uint32_t now, bool *disturbed)
         }
         if (large_evict_one(sh, now, true) || shard_release_memory(sh, now, true)) {
             continue;
+        }
+        if (sh->no_steal) {
+            return NULL;
         }
         steal(sh, now, true);
     }

@@ -101,6 +101,9 @@ struct shard {
      * bytes it freed, kept charged for it (see slab.h, "credit"); NULL
      * otherwise, so that frees release to the pool. */
     uint64_t *credit;
+    /* Set while store_set_many holds this and other shards' locks: an
+     * allocation must not drop the lock to steal (it fails instead). */
+    bool no_steal;
 };
 
 /* Index of the large class in shard.cls. */

@@ -673,6 +673,224 @@ store_set(struct store *s, const struct store_key *k, const struct store_set_req
     return rc;
 }
 
+/* --- MSET / MSETNX ------------------------------------------------------- */
+
+/* A set of shards by index, to lock them in ascending order: the only
+ * order in which any thread holds more than one shard lock (steal() and
+ * every walk over all shards hold one at a time). */
+struct shard_set {
+    uint32_t words; /* (nshards + 63) / 64 */
+    uint64_t bits[SHARDS_LIMIT / 64];
+};
+
+static void
+shard_set_init(struct shard_set *ss, const struct store *s)
+{
+    ss->words = (s->env.nshards + 63) / 64;
+    memset(ss->bits, 0, ss->words * sizeof(ss->bits[0]));
+}
+
+static void
+shard_set_add(struct shard_set *ss, const struct store *s, uint64_t hash)
+{
+    size_t i = (size_t)(shard_of(s, hash) - s->shards);
+    ss->bits[i / 64] |= (uint64_t)1 << (i % 64);
+}
+
+static void
+shard_set_lock(struct store *s, const struct shard_set *ss, uint32_t now)
+{
+    for (uint32_t w = 0; w < ss->words; w++) {
+        for (uint64_t b = ss->bits[w]; b != 0; b &= b - 1) {
+            struct shard *sh = &s->shards[w * 64 + (uint32_t)__builtin_ctzll(b)];
+            shard_lock(sh);
+            shard_sync_flush(sh, now);
+        }
+    }
+}
+
+static void
+shard_set_unlock(struct store *s, const struct shard_set *ss)
+{
+    for (uint32_t w = ss->words; w-- > 0;) {
+        for (uint64_t b = ss->bits[w]; b != 0; b &= b - 1) {
+            shard_unlock(&s->shards[w * 64 + (uint32_t)__builtin_ctzll(b)]);
+        }
+    }
+}
+
+static void
+get_pair(store_pair_fn pair, void *ctx, size_t i, struct store_key *k, struct store_set_req *r)
+{
+    memset(r, 0, sizeof(*r));
+    pair(ctx, i, k, r);
+    r->mode = STORE_MODE_SET;
+    r->cas = 0;
+    r->stale_ok = false;
+}
+
+/*
+ * With every shard of the pairs locked: store pairs from *done on, each
+ * allocated without stealing (which would drop a lock). Returns the shard
+ * whose allocation failed (*size: the item size it wanted), or NULL when
+ * all are stored.
+ */
+static struct shard *
+set_many_locked(struct store *s, size_t n, store_pair_fn pair, void *ctx, uint32_t now,
+                size_t *done, uint64_t *size)
+{
+    for (; *done < n; (*done)++) {
+        struct store_key k;
+        struct store_set_req r;
+        get_pair(pair, ctx, *done, &k, &r);
+        struct shard *sh = shard_of(s, k.hash);
+        bool disturbed = false;
+        sh->no_steal = true;
+        struct item *it = shard_alloc(sh, item_size(k.len, r.nbytes), now, &disturbed);
+        sh->no_steal = false;
+        if (it == NULL) {
+            *size = item_size(k.len, r.nbytes);
+            return sh;
+        }
+        /* Looked up after the allocation, which may have evicted it. */
+        enum item_state why;
+        struct item *old = shard_find(sh, k.data, k.len, k.hash, now, &why);
+        fill_set(it, &k, &r, old, r.nbytes, now);
+        set_meta_bits(s, it, &r, old);
+        it->cas = shard_next_cas(sh);
+        if (old != NULL) {
+            shard_replace(sh, old, it, k.hash);
+        } else {
+            shard_link(sh, it, k.hash);
+        }
+    }
+    return NULL;
+}
+
+/* MSETNX gave up part way, locks still held: every key was absent when it
+ * began, so whatever pairs first..done-1 linked goes again (unseen). */
+static void
+set_many_undo(struct store *s, size_t first, size_t done, store_pair_fn pair, void *ctx,
+              uint32_t now)
+{
+    for (size_t i = first; i < done; i++) {
+        struct store_key k;
+        struct store_set_req r;
+        get_pair(pair, ctx, i, &k, &r);
+        struct shard *sh = shard_of(s, k.hash);
+        enum item_state why;
+        struct item *it = shard_find(sh, k.data, k.len, k.hash, now, &why);
+        if (it != NULL) {
+            shard_unlink(sh, it);
+            shard_free(sh, it);
+        }
+    }
+}
+
+enum store_rc
+store_set_many(struct store *s, size_t n, store_pair_fn pair, void *ctx, bool nx)
+{
+    struct store_key k;
+    struct store_set_req r;
+    struct shard_set ss;
+    shard_set_init(&ss, s);
+    for (size_t i = 0; i < n; i++) {
+        get_pair(pair, ctx, i, &k, &r);
+        if (!store_fits(s, k.len, r.nbytes)) {
+            return STORE_TOO_LARGE;
+        }
+        shard_set_add(&ss, s, k.hash);
+    }
+    unsigned nshards = 0;
+    for (uint32_t w = 0; w < ss.words; w++) {
+        nshards += (unsigned)__builtin_popcountll(ss.bits[w]);
+    }
+    /*
+     * An allocation under several locks cannot take memory from another
+     * shard: when one fails, the locks go, that shard makes room the
+     * ordinary way (it may steal), and the step starts over. MSETNX undoes
+     * what it linked first, so it stays all or nothing; MSET cannot (the
+     * values it replaced are gone) and starts over from the pair that
+     * failed, so only in that case can a reader see part of an MSET.
+     * Rounds: room for each shard once, and a few more for allocations of
+     * other clients that take the room first.
+     */
+    size_t first = 0;
+    for (unsigned round = 0; round < 2 * nshards + SET_RETRIES; round++) {
+        uint32_t now = clock_now();
+        shard_set_lock(s, &ss, now);
+        if (nx) {
+            for (size_t i = 0; i < n; i++) {
+                get_pair(pair, ctx, i, &k, &r);
+                enum item_state why;
+                if (shard_find(shard_of(s, k.hash), k.data, k.len, k.hash, now, &why) != NULL) {
+                    shard_set_unlock(s, &ss);
+                    return STORE_NOT_STORED;
+                }
+            }
+        }
+        size_t done = first;
+        uint64_t size = 0;
+        struct shard *short_sh = set_many_locked(s, n, pair, ctx, now, &done, &size);
+        if (short_sh != NULL && nx) {
+            set_many_undo(s, first, done, pair, ctx, now);
+            done = first;
+        }
+        shard_set_unlock(s, &ss);
+        if (short_sh == NULL) {
+            return STORE_OK;
+        }
+        first = done;
+        if (!s->env.evictions) {
+            /* -M: allocations never steal, so no round would find room
+             * (the failure is counted in outofmemory). */
+            return STORE_NO_MEMORY;
+        }
+        shard_lock(short_sh);
+        shard_sync_flush(short_sh, now);
+        bool disturbed = false;
+        struct item *it = shard_alloc(short_sh, size, now, &disturbed);
+        if (it != NULL) {
+            shard_free(short_sh, it);
+        }
+        shard_unlock(short_sh);
+        if (it == NULL) {
+            return STORE_NO_MEMORY;
+        }
+    }
+    return STORE_NO_MEMORY;
+}
+
+void
+store_get_many(struct store *s, const struct store_key *keys, size_t n, store_many_fn fn, void *ctx)
+{
+    struct shard_set ss;
+    shard_set_init(&ss, s);
+    for (size_t i = 0; i < n; i++) {
+        shard_set_add(&ss, s, keys[i].hash);
+    }
+    uint32_t now = clock_now();
+    shard_set_lock(s, &ss, now);
+    for (size_t i = 0; i < n; i++) {
+        const struct store_key *k = &keys[i];
+        struct item *it = NULL;
+        enum item_state why = ITEM_LIVE;
+        struct shard *sh = shard_of(s, k->hash);
+        if (key_ok(k)) {
+            it = shard_find(sh, k->data, k->len, k->hash, now, &why);
+        }
+        if (it == NULL) {
+            fn(ctx, i, NULL, miss_of(why));
+            continue;
+        }
+        struct store_item_view v;
+        view_of(s, it, &v);
+        fn(ctx, i, &v, STORE_MISS_NONE);
+        shard_accessed(it, now);
+    }
+    shard_set_unlock(s, &ss);
+}
+
 /* --- incr/decr ---------------------------------------------------------- */
 
 static inline bool

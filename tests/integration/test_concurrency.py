@@ -256,3 +256,71 @@ def test_eviction_under_contention(server):
     st = conns[0].stats()
     assert int(st["bytes"]) <= 16 << 20
     assert sum(written) > 4 << 20, written  # enough to churn an 8 MB cache
+
+
+@pytest.mark.stashd_only
+@pytest.mark.time_limit(60)
+def test_msetnx_and_mget_are_atomic_across_workers(server):
+    """Redis clients on several workers: two race MSETNX over overlapping
+    keys each round (exactly one wins, the loser stores nothing), while a
+    writer MSETs two keys to the same counter and a reader's MGET must
+    always see them equal (an MSET is seen whole or not at all)."""
+    import redis
+
+    s = server(["-t", "4"])
+    rounds = 300
+    barrier = threading.Barrier(2, timeout=10)
+    results = {"a": [], "b": []}
+    deadline = time.monotonic() + DEADLINE_S
+
+    def racer(name, first):
+        c = redis.Redis(host="127.0.0.1", port=s.port, socket_timeout=5)
+        try:
+            for rnd in range(rounds):
+                barrier.wait()
+                pairs = {f"race:{rnd}:{i}": name for i in range(first, first + 10)}
+                results[name].append(c.msetnx(pairs))
+        finally:
+            c.close()
+
+    run_threads([lambda: racer("a", 0), lambda: racer("b", 5)])
+    c = redis.Redis(host="127.0.0.1", port=s.port, socket_timeout=5)
+    try:
+        for rnd in range(rounds):
+            a_won, b_won = results["a"][rnd], results["b"][rnd]
+            assert a_won != b_won, (rnd, a_won, b_won)
+            got = c.mget([f"race:{rnd}:{i}" for i in range(15)])
+            want = [b"a" if (a_won and i < 10) or (b_won and i >= 5) else None
+                    for i in range(15)]
+            want = [(b"a" if a_won else b"b") if w is not None else None for w in want]
+            assert got == want, (rnd, got)
+    finally:
+        c.close()
+
+    stop = threading.Event()
+    seen = {"reads": 0, "both": 0}
+
+    def writer():
+        w = redis.Redis(host="127.0.0.1", port=s.port, socket_timeout=5)
+        try:
+            for i in range(1, 3001):
+                if time.monotonic() > deadline + 10:
+                    break
+                w.mset({"pair:x": i, "pair:y": i})
+        finally:
+            stop.set()
+            w.close()
+
+    def reader():
+        rd = redis.Redis(host="127.0.0.1", port=s.port, socket_timeout=5)
+        try:
+            while not stop.is_set():
+                x, y = rd.mget("pair:x", "pair:y")
+                assert x == y, (x, y)
+                seen["reads"] += 1
+                seen["both"] += x is not None
+        finally:
+            rd.close()
+
+    run_threads([writer, reader, reader])
+    assert seen["both"] > 0, seen

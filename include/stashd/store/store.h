@@ -210,6 +210,34 @@ enum store_rc store_get(struct store *s, const struct store_key *k, const struct
 /* *cas_out (may be NULL) receives the new item's cas on STORE_OK. */
 enum store_rc store_set(struct store *s, const struct store_key *k, const struct store_set_req *r,
                         uint64_t *cas_out);
+/*
+ * Redis's MSET and MSETNX: store n pairs as one step. pair(ctx, i, k, r)
+ * gives pair i (0 <= i < n; it may be called more than once per pair and
+ * must give the same answer); r->mode is ignored, the rest of r is used as
+ * by store_set. The shards of all the keys are locked, in shard order, for
+ * the whole step, so no other client sees some pairs stored and others not.
+ * nx: store them only if none of the keys exists, else STORE_NOT_STORED and
+ * nothing changes. A key given twice ends with its last value.
+ * STORE_TOO_LARGE (a pair that can never fit) before anything changes;
+ * STORE_NO_MEMORY when memory ran out (-M, or nothing left to evict).
+ * One exception to "one step": when a shard had to take memory from
+ * another shard part way through an MSET (not MSETNX, which starts over
+ * undone), the pairs before that point may be seen first; and with -M,
+ * the pairs of an MSET stored before memory ran out stay stored.
+ */
+typedef void (*store_pair_fn)(void *ctx, size_t i, struct store_key *k, struct store_set_req *r);
+enum store_rc store_set_many(struct store *s, size_t n, store_pair_fn pair, void *ctx, bool nx);
+/*
+ * Redis's MGET: look up n keys as one step. Their shards stay locked (in
+ * shard order) for the whole step, so no other client's store lands
+ * between two of the reads (an MSET is seen whole or not at all).
+ * fn(ctx, i, v, miss) is called for each key in order, under the locks (it
+ * must not call the store): v is NULL on a miss, and miss says why.
+ */
+typedef void (*store_many_fn)(void *ctx, size_t i, const struct store_item_view *v,
+                              enum store_miss miss);
+void store_get_many(struct store *s, const struct store_key *keys, size_t n, store_many_fn fn,
+                    void *ctx);
 /* cas: 0 = any, else must match (STORE_EXISTS). */
 enum store_rc store_delete(struct store *s, const struct store_key *k, uint64_t cas);
 enum store_rc store_touch(struct store *s, const struct store_key *k, uint32_t exptime);
