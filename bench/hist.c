@@ -3,6 +3,7 @@
  */
 #include "hist.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -80,7 +81,12 @@ hist_percentile(const struct hist *h, double p)
     if (p >= 100.0) {
         return h->max;
     }
-    uint64_t rank = (uint64_t)ceil(p / 100.0 * (double)h->count);
+    /* p / 100 * count carries rounding error (99.9 / 100 * 1000 is
+     * 999.0000000000001), and ceil() turned that into one rank too many:
+     * p99.9 of 1000 values was the largest. A product within a few ulps of
+     * an integer is taken as that integer. */
+    double x = p / 100.0 * (double)h->count;
+    uint64_t rank = (uint64_t)ceil(x - x * 4 * DBL_EPSILON);
     if (rank == 0) {
         rank = 1;
     }

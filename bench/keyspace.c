@@ -76,11 +76,11 @@ keyspace_init(struct keyspace *ks, uint64_t key_min, uint64_t count, enum keyspa
 {
     memset(ks, 0, sizeof(*ks));
     size_t plen = strlen(prefix);
-    if (key_size == 0 || key_size_max < key_size) {
+    if (key_size == 0) {
         key_size_max = key_size;
     }
-    if (count == 0 || plen > KEYSPACE_MAX_KEY || key_size_max > KEYSPACE_MAX_KEY ||
-        key_min > UINT64_MAX - count) {
+    if (count == 0 || plen > KEYSPACE_MAX_KEY || key_size_max < key_size ||
+        key_size_max > KEYSPACE_MAX_KEY || key_min > UINT64_MAX - count) {
         return -EINVAL;
     }
     char digits[24];
