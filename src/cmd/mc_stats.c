@@ -277,6 +277,7 @@ static const struct row general_rows[] = {
     XROW("threads", SP_THREADS),
     MROW(conn_yields),
     SROW(hash_bytes),
+    SROW(hash_is_expanding),
     SROW(slabs_moved),
     SROW(bytes),
     SROW(curr_items),

@@ -361,6 +361,8 @@ uint64_t
 shard_scan(struct shard *sh, uint64_t nbuckets, uint32_t now)
 {
     uint64_t freed = 0;
+    /* A grow in progress also moves on without inserts. */
+    htable_migrate(&sh->ht, nbuckets);
     for (uint64_t i = 0; i < nbuckets; i++) {
         struct item **link = htable_bucket_head(&sh->ht, sh->scan_cursor & sh->ht.mask);
         sh->scan_cursor++;

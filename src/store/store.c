@@ -1629,6 +1629,7 @@ store_get_stats(struct store *s, struct store_stats *out)
 {
     memset(out, 0, sizeof(*out));
     unsigned ncls = s->env.classes.count + 1;
+    uint64_t held_buckets = 0;
     for (uint32_t i = 0; i < s->env.nshards; i++) {
         struct shard *sh = &s->shards[i];
         shard_lock(sh);
@@ -1637,13 +1638,17 @@ store_get_stats(struct store *s, struct store_stats *out)
         out->total_items += sh->total_items;
         out->slabs_moved += sh->slabs_moved;
         out->hash_buckets += htable_buckets(&sh->ht);
+        held_buckets += htable_buckets_held(&sh->ht);
+        if (sh->ht.old != NULL) {
+            out->hash_is_expanding = 1;
+        }
         for (unsigned c = 0; c < ncls; c++) {
             out->bytes += sh->cls[c].requested;
             add_counters(out, &sh->cls[c].ctr);
         }
         shard_unlock(sh);
     }
-    out->hash_bytes = out->hash_buckets * sizeof(struct item *);
+    out->hash_bytes = held_buckets * sizeof(struct item *);
     out->limit_maxbytes = slab_limit(s->env.pool);
     out->total_malloced = slab_used(s->env.pool);
     out->shards = s->env.nshards;
