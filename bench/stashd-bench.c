@@ -19,6 +19,11 @@
  * window; errors count in every phase. Any error (an error reply, a wrong
  * value, a desync, a lost connection, a reply that never came) makes the
  * exit status 1, so a CI smoke run fails on a single wrong reply.
+ *
+ * --max-time bounds the whole run (t_deadline): past it nothing is sent,
+ * replies still outstanding are errors, the measured window ends there if
+ * it had not already, and a run it stops before it is done counts one
+ * error more, so that it cannot pass for a complete one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -168,6 +173,7 @@ struct stats {
     uint64_t closed;
     uint64_t preload_ops;
     uint64_t last_done_ns; /* when the last measured reply came */
+    bool cut;              /* the --max-time deadline stopped work left to do */
     struct hist lat[2];    /* by enum proto_op, ns */
 };
 
@@ -317,12 +323,13 @@ conn_fail(struct conn *c, const char *why, const char *detail)
 
 /* ---- sending ---- */
 
+/* true when c has requests of this phase left to send, a signal and the
+ * --max-time deadline aside. */
 static bool
-conn_can_send(const struct conn *c, uint64_t now)
+conn_has_more(const struct conn *c, uint64_t now)
 {
     const struct run *r = c->w->run;
-    if (!c->open || atomic_load_explicit(&r->stop_ns, memory_order_relaxed) != 0 ||
-        now >= r->t_deadline) {
+    if (!c->open) {
         return false;
     }
     if (c->w->phase == PHASE_PRELOAD) {
@@ -332,6 +339,14 @@ conn_can_send(const struct conn *c, uint64_t now)
         return now < r->t_mstart || c->sent_measured < r->cfg->requests;
     }
     return now < r->t_mend;
+}
+
+static bool
+conn_can_send(const struct conn *c, uint64_t now)
+{
+    const struct run *r = c->w->run;
+    return atomic_load_explicit(&r->stop_ns, memory_order_relaxed) == 0 && now < r->t_deadline &&
+           conn_has_more(c, now);
 }
 
 static size_t
@@ -573,14 +588,19 @@ worker_idle(struct worker *w, uint64_t now)
 }
 
 /* Fails connections whose replies are overdue, or all of them past the
- * run's hard deadline. */
+ * run's hard deadline; notes when that deadline cut work short (a request
+ * not sent or a reply not received, a signal's stop aside). */
 static void
 worker_watchdog(struct worker *w, uint64_t now)
 {
     const struct run *r = w->run;
     uint64_t limit = secs_ns(r->cfg->reply_timeout_s);
+    bool stopped = atomic_load_explicit(&r->stop_ns, memory_order_relaxed) != 0;
     for (unsigned i = 0; i < w->nconns; i++) {
         struct conn *c = &w->conns[i];
+        if (now >= r->t_deadline && (c->count > 0 || (!stopped && conn_has_more(c, now)))) {
+            w->st.cut = true;
+        }
         if (!c->open || c->count == 0) {
             continue;
         }
@@ -1082,9 +1102,14 @@ proc_rss_kb(long pid)
     return kb;
 }
 
+/* Sleeps until t, a signal or the --max-time deadline, whichever comes
+ * first. */
 static void
 sleep_until(const struct run *r, uint64_t t)
 {
+    if (t > r->t_deadline) {
+        t = r->t_deadline;
+    }
     for (;;) {
         uint64_t now = now_ns();
         if (now >= t || atomic_load(&r->stop_ns) != 0) {
@@ -1175,9 +1200,9 @@ print_text(FILE *f, const struct config *cfg, const struct report *rp)
             lookups ? 100.0 * (double)st->hits / (double)lookups : 0.0,
             (unsigned long long)st->errors);
     if (st->errors) {
-        fprintf(f, " (desyncs %llu, timeouts %llu, connections lost %llu)",
+        fprintf(f, " (desyncs %llu, timeouts %llu, connections lost %llu%s)",
                 (unsigned long long)st->desyncs, (unsigned long long)st->timeouts,
-                (unsigned long long)st->closed);
+                (unsigned long long)st->closed, st->cut ? ", cut short by --max-time" : "");
     }
     fprintf(f, "\n");
     if (cfg->server_pid) {
@@ -1247,14 +1272,14 @@ print_json(FILE *f, const struct config *cfg, const struct report *rp)
             "  \"sets\": %llu,\n  \"sets_per_sec\": %.2f,\n  \"gets\": %llu,\n"
             "  \"gets_per_sec\": %.2f,\n  \"hits\": %llu,\n  \"misses\": %llu,\n"
             "  \"hit_ratio\": %.6f,\n  \"errors\": %llu,\n  \"desyncs\": %llu,\n"
-            "  \"timeouts\": %llu,\n  \"connections_lost\": %llu,\n",
+            "  \"timeouts\": %llu,\n  \"connections_lost\": %llu,\n  \"max_time_cut\": %s,\n",
             rp->duration_s, (unsigned long long)total, (double)total / d,
             (unsigned long long)st->ops[PROTO_OP_SET], (double)st->ops[PROTO_OP_SET] / d,
             (unsigned long long)st->ops[PROTO_OP_GET], (double)st->ops[PROTO_OP_GET] / d,
             (unsigned long long)st->hits, (unsigned long long)st->misses,
             lookups ? (double)st->hits / (double)lookups : 0.0, (unsigned long long)st->errors,
             (unsigned long long)st->desyncs, (unsigned long long)st->timeouts,
-            (unsigned long long)st->closed);
+            (unsigned long long)st->closed, st->cut ? "true" : "false");
     fprintf(f, "  \"latency_us\": {\n");
     json_lat(f, "all", &rp->all, false);
     json_lat(f, "set", &st->lat[PROTO_OP_SET], false);
@@ -1304,6 +1329,7 @@ merge(struct report *rp, const struct run *r)
         if (s->last_done_ns > t->last_done_ns) {
             t->last_done_ns = s->last_done_ns;
         }
+        t->cut |= s->cut;
         hist_merge(&t->lat[0], &s->lat[0]);
         hist_merge(&t->lat[1], &s->lat[1]);
     }
@@ -1328,6 +1354,12 @@ setup_run(struct run *r, const struct config *cfg)
     }
     if (value_gen_init(&r->vg, cfg->vmax) != 0) {
         fprintf(stderr, "stashd-bench: cannot allocate values\n");
+        exit(2);
+    }
+    /* A value of a length this run never writes is wrong: an emptied or
+     * cut value must not pass as a hit (parse_options() checked the sizes). */
+    if (value_gen_expect(&r->vg, cfg->vmin, cfg->vmax) != 0) {
+        fprintf(stderr, "stashd-bench: bad value sizes %zu-%zu\n", cfg->vmin, cfg->vmax);
         exit(2);
     }
     char kbuf[KEYSPACE_MAX_KEY + 1];
@@ -1465,11 +1497,24 @@ main(int argc, char **argv)
         uint64_t end = rp.st.last_done_ns > run.t_mstart ? rp.st.last_done_ns : run.t_mstart;
         rp.duration_s = (double)(end - run.t_mstart) / 1e9;
     } else {
-        uint64_t end = stop && stop < run.t_mend ? stop : run.t_mend;
+        /* Nothing is sent after a signal or the --max-time deadline: the
+         * measured window closes at whichever of them comes first. */
+        uint64_t end = run.t_deadline < run.t_mend ? run.t_deadline : run.t_mend;
+        end = stop && stop < end ? stop : end;
         rp.duration_s = end > run.t_mstart ? (double)(end - run.t_mstart) / 1e9 : 0;
     }
     if (stop) {
         fprintf(stderr, "stashd-bench: interrupted; reporting what was measured\n");
+    }
+    if (rp.st.cut) {
+        /* The run did not do what it was asked (fewer requests, a shorter
+         * window, keys not preloaded): one error, so that the exit status
+         * and the JSON's error count both say so. */
+        rp.st.errors++;
+        fprintf(stderr,
+                "stashd-bench: the --max-time deadline (%g s) stopped the run before it was "
+                "done; reporting what was measured\n",
+                cfg.max_time_s);
     }
 
     bool json_stdout = cfg.json && strcmp(cfg.json, "-") == 0;

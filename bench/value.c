@@ -30,12 +30,27 @@ put_hex(char *dst, uint64_t v, int digits)
     }
 }
 
+/* The value of hash h at length len begins with the first min(len, 16)
+ * bytes of hdr (see value.h for both forms). */
 static void
 make_header(char hdr[VALUE_HEADER], uint32_t h, size_t len)
 {
-    put_hex(hdr, h, 8);
-    put_hex(hdr + 8, len, 7);
-    hdr[15] = '|';
+    if (len >= VALUE_HEADER) {
+        put_hex(hdr, h, 8);
+        put_hex(hdr + 8, len, 7);
+        hdr[15] = '|';
+        return;
+    }
+    /* Too short for the length field: a letter says the length instead.
+     * It is never a hex digit, so no prefix of a longer value (which
+     * starts with one) and no cut of a longer short value (another
+     * letter) passes for this one. (len 0: the empty value uses none of
+     * hdr.) */
+    hdr[0] = (char)('A' + len - 1);
+    put_hex(hdr + 1, h, 8);
+    for (size_t i = 9; i < VALUE_HEADER; i++) {
+        hdr[i] = alphabet[(h + i) & 63];
+    }
 }
 
 int
@@ -54,6 +69,19 @@ value_gen_init(struct value_gen *vg, size_t max_len)
         vg->pattern[i] = alphabet[i & 63];
     }
     vg->max_len = n;
+    vg->min_ok = 0;
+    vg->max_ok = VALUE_MAX_LEN;
+    return 0;
+}
+
+int
+value_gen_expect(struct value_gen *vg, size_t min_len, size_t max_len)
+{
+    if (min_len > max_len || max_len > VALUE_MAX_LEN) {
+        return -EINVAL;
+    }
+    vg->min_ok = min_len;
+    vg->max_ok = max_len;
     return 0;
 }
 
@@ -81,7 +109,10 @@ value_fill(const struct value_gen *vg, uint64_t key, char *dst, size_t len)
 bool
 value_check(const struct value_gen *vg, uint64_t key, const char *src, size_t len)
 {
-    if (len > VALUE_MAX_LEN) {
+    /* A length the run never writes is wrong whatever the bytes: this
+     * catches the one cut the layout cannot see (to 0 bytes: the empty
+     * value is valid) and a whole value left by a run with other sizes. */
+    if (len < vg->min_ok || len > vg->max_ok) {
         return false;
     }
     uint32_t h = key_hash(key);
@@ -94,7 +125,8 @@ value_check(const struct value_gen *vg, uint64_t key, const char *src, size_t le
         return false;
     }
     /* The body is periodic (64 bytes), so a value longer than the pattern
-     * (written by an earlier run with bigger values) is checked in chunks. */
+     * (which value_gen_expect() would refuse, but a reader that does not
+     * narrow the lengths accepts) is checked in chunks. */
     for (size_t pos = VALUE_HEADER; pos < len;) {
         size_t n = len - pos < vg->max_len ? len - pos : vg->max_len;
         if (memcmp(src + pos, vg->pattern + ((h + pos) & 63), n) != 0) {

@@ -1,6 +1,7 @@
 /* Unit tests for bench/value: the documented layout, that every generated
  * value verifies, and that value_check() rejects a flipped byte, a
- * truncated or extended value, and the value of another key or length. */
+ * truncated or extended value (cut below 16 bytes or emptied too), the
+ * value of another key or length, and a length outside the run's sizes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,6 +50,20 @@ test_init(void **state)
     assert_int_equal(g.max_len, 5000);
     value_gen_fini(&g);
     assert_int_equal(value_gen_init(&g, (size_t)VALUE_MAX_LEN + 1), -EINVAL);
+
+    /* Every length until narrowed; a narrowing that says nothing sensible
+     * is refused and changes nothing. */
+    assert_int_equal(value_gen_init(&g, 100), 0);
+    assert_int_equal(g.min_ok, 0);
+    assert_int_equal(g.max_ok, VALUE_MAX_LEN);
+    assert_int_equal(value_gen_expect(&g, 10, 5), -EINVAL);
+    assert_int_equal(value_gen_expect(&g, 1, (size_t)VALUE_MAX_LEN + 1), -EINVAL);
+    assert_int_equal(g.min_ok, 0);
+    assert_int_equal(g.max_ok, VALUE_MAX_LEN);
+    assert_int_equal(value_gen_expect(&g, 100, 100), 0);
+    assert_int_equal(g.min_ok, 100);
+    assert_int_equal(g.max_ok, 100);
+    value_gen_fini(&g);
 }
 
 static void
@@ -77,6 +92,23 @@ test_layout(void **state)
     free(v);
     free(w);
     free(x);
+
+    /* Under 16 bytes: a length letter ('A' + len - 1), the key's 8 hash
+     * digits, then the body pattern from offset 9, all cut to len. */
+    char *s15 = make(42, 15), *s5 = make(42, 5), *s1 = make(42, 1);
+    v = make(42, 300);
+    assert_int_equal(s15[0], 'O');
+    assert_memory_equal(s15 + 1, v, 8);
+    for (int i = 9; i < 15; i++) {
+        assert_int_equal(s15[i], v[i + 64]); /* the body's period is 64 */
+    }
+    assert_int_equal(s5[0], 'E');
+    assert_memory_equal(s5 + 1, v, 4);
+    assert_int_equal(s1[0], 'A');
+    free(v);
+    free(s15);
+    free(s5);
+    free(s1);
 }
 
 static void
@@ -122,11 +154,10 @@ test_flipped_byte(void **state)
 static void
 test_truncated_or_extended(void **state)
 {
-    /* Truncated: a prefix is not the value of the shorter length, once the
-     * prefix holds the whole length field (15 bytes; shorter values carry
-     * only a prefix of the header and are checked as such). */
+    /* Truncated: a prefix is not the value of the shorter length, down to
+     * 1 byte (0 bytes is the empty value; see test_expected_lengths). */
     char *v = make(99, 5000);
-    for (size_t len = 15; len < 5000; len++) {
+    for (size_t len = 1; len < 5000; len++) {
         if (value_check(&vg, 99, v, len)) {
             fail_msg("5000-byte value cut to %zu passed", len);
         }
@@ -147,6 +178,108 @@ test_truncated_or_extended(void **state)
     free(buf);
 }
 
+/* The bug an integration test found: a 100-byte value cut to 13 bytes or
+ * fewer, or emptied, passed as the value of that length, because short
+ * values were bare prefixes of the header, whose hash does not depend on
+ * the length and whose length digits start with zeros. */
+static void
+test_cut_below_header(void **state)
+{
+    size_t lens[] = {16, 17, 100, 255, 256, 4096, 5000};
+    for (uint64_t key = 0; key < 300; key++) {
+        for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+            char *v = make(key, lens[i]);
+            /* By layout alone, every cut to 1..15 bytes. */
+            for (size_t len = 1; len < VALUE_HEADER; len++) {
+                if (value_check(&vg, key, v, len)) {
+                    fail_msg("key %llu: %zu-byte value cut to %zu passed", (unsigned long long)key,
+                             lens[i], len);
+                }
+            }
+            free(v);
+        }
+    }
+
+    /* A short value cut or extended by a byte or more is no other short
+     * value: the letter says its length. */
+    for (uint64_t key = 0; key < 300; key++) {
+        char *v = make(key, VALUE_HEADER);
+        for (size_t from = 1; from <= VALUE_HEADER; from++) {
+            value_fill(&vg, key, v, from);
+            for (size_t len = 1; len <= VALUE_HEADER; len++) {
+                if (len != from) {
+                    assert_false(value_check(&vg, key, v, len));
+                }
+            }
+        }
+        free(v);
+    }
+
+    /* With the run's sizes told (--value-size 100), a cut to any length
+     * 0..99 fails, the empty value included. */
+    struct value_gen fixed;
+    assert_int_equal(value_gen_init(&fixed, 100), 0);
+    assert_int_equal(value_gen_expect(&fixed, 100, 100), 0);
+    char *v = malloc(100);
+    assert_non_null(v);
+    for (uint64_t key = 0; key < 300; key++) {
+        value_fill(&fixed, key, v, 100);
+        assert_true(value_check(&fixed, key, v, 100));
+        for (size_t len = 0; len < 100; len++) {
+            if (value_check(&fixed, key, v, len)) {
+                fail_msg("key %llu: 100-byte value cut to %zu passed", (unsigned long long)key,
+                         len);
+            }
+        }
+        assert_false(value_check(&fixed, key, "", 0));
+    }
+    free(v);
+    value_gen_fini(&fixed);
+}
+
+static void
+test_expected_lengths(void **state)
+{
+    /* --value-range 1-15: every legitimate short value passes, the empty
+     * value and the lengths around the range do not. */
+    struct value_gen g;
+    assert_int_equal(value_gen_init(&g, 15), 0);
+    assert_int_equal(value_gen_expect(&g, 1, 15), 0);
+    char v[VALUE_HEADER + 1];
+    for (uint64_t key = 0; key < 1000; key++) {
+        for (size_t len = 1; len <= 15; len++) {
+            value_fill(&g, key, v, len);
+            if (!value_check(&g, key, v, len)) {
+                fail_msg("key %llu: legitimate %zu-byte value refused", (unsigned long long)key,
+                         len);
+            }
+        }
+        value_fill(&g, key, v, 0);
+        assert_false(value_check(&g, key, v, 0));
+        value_fill(&g, key, v, 16);
+        assert_false(value_check(&g, key, v, 16));
+    }
+    /* Without the narrowing the same empty and 16-byte values pass: the
+     * refusal is the length's, not the bytes'. */
+    assert_true(value_check(&vg, 3, "", 0));
+    value_fill(&vg, 3, v, 16);
+    assert_true(value_check(&vg, 3, v, 16));
+
+    /* --value-range 10-4096: the ends pass, one past them does not. */
+    assert_int_equal(value_gen_expect(&g, 10, 4096), 0);
+    char *big = make(8, 4097);
+    assert_false(value_check(&g, 8, big, 4097));
+    free(big);
+    big = make(8, 4096);
+    assert_true(value_check(&g, 8, big, 4096));
+    free(big);
+    value_fill(&g, 8, v, 10);
+    assert_true(value_check(&g, 8, v, 10));
+    value_fill(&g, 8, v, 9);
+    assert_false(value_check(&g, 8, v, 9));
+    value_gen_fini(&g);
+}
+
 static void
 test_other_key_or_length(void **state)
 {
@@ -154,8 +287,13 @@ test_other_key_or_length(void **state)
         char *v = make(key, 100);
         assert_false(value_check(&vg, key + 1, v, 100));
         assert_false(value_check(&vg, key ^ (1ull << 40), v, 100));
-        /* Short values are header prefixes: still the key's hash. */
-        assert_false(value_check(&vg, key + 1, v, 8));
+        /* Short values carry the key's hash too. */
+        char s[VALUE_HEADER];
+        for (size_t len = 9; len < VALUE_HEADER; len++) { /* all 8 digits */
+            value_fill(&vg, key, s, len);
+            assert_true(value_check(&vg, key, s, len));
+            assert_false(value_check(&vg, key + 1, s, len));
+        }
         free(v);
     }
     /* The same key at another length: the first 100 bytes of its 150-byte
@@ -204,6 +342,8 @@ main(void)
         cmocka_unit_test(test_fill_verifies),
         cmocka_unit_test(test_flipped_byte),
         cmocka_unit_test(test_truncated_or_extended),
+        cmocka_unit_test(test_cut_below_header),
+        cmocka_unit_test(test_expected_lengths),
         cmocka_unit_test(test_other_key_or_length),
         cmocka_unit_test(test_longer_than_pattern),
     };
