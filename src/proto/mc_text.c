@@ -135,6 +135,24 @@ c_isspace(char c)
 static bool
 scan_number(struct bstr t, uint64_t *mag, bool *neg, bool *over)
 {
+    /* The common token, 1 to 19 plain digits, cannot overflow. */
+    if (t.len - 1 < 19) {
+        uint64_t v = 0;
+        size_t i = 0;
+        for (; i < t.len; i++) {
+            unsigned d = (unsigned)(unsigned char)t.data[i] - '0';
+            if (d > 9) {
+                break;
+            }
+            v = v * 10 + d;
+        }
+        if (i == t.len) {
+            *mag = v;
+            *neg = false;
+            *over = false;
+            return true;
+        }
+    }
     const char *p = t.data, *end = t.data + t.len;
     while (p < end && c_isspace(*p)) {
         p++;
@@ -245,9 +263,10 @@ mc_text_keys_seek(struct mc_text_keys *it, size_t offset)
 
 /* --- lines and tokens ------------------------------------------------ */
 
-/* Next token of [*p, end) split on ' ', or false at the end. */
+/* Next token of [*p, end) split on ' ', or false at the end; [lo, end)
+ * is the line. */
 static bool
-next_token(const char **p, const char *end, struct bstr *t)
+next_token(const char **p, const char *end, const char *lo, struct bstr *t)
 {
     const char *s = *p;
     while (s < end && *s == ' ') {
@@ -257,7 +276,7 @@ next_token(const char **p, const char *end, struct bstr *t)
         *p = s;
         return false;
     }
-    const char *e = mc_text_space_or_end(s, end);
+    const char *e = mc_text_space_or_end(s, end, lo);
     t->data = s;
     t->len = (size_t)(e - s);
     *p = e;
@@ -317,7 +336,7 @@ parse_retrieval(struct mc_text_req *req, const char *p, const char *end)
 {
     if (req->cmd == MC_TEXT_GAT || req->cmd == MC_TEXT_GATS) {
         struct bstr t;
-        if (!next_token(&p, end, &t)) {
+        if (!next_token(&p, end, req->tok[0].data, &t)) {
             return fail(req, err_error);
         }
         req->tok[req->ntok++] = t;
@@ -489,7 +508,7 @@ mc_text_parse(const char *data, size_t len, const struct mc_text_limits *lim,
         return fail(req, err_error); /* empty line */
     }
     struct bstr t = {.data = p};
-    p = mc_text_space_or_end(p, end);
+    p = mc_text_space_or_end(p, end, data);
     t.len = (size_t)(p - t.data);
     req->tok[req->ntok++] = t;
     const struct cmd_def *d = t.len >= 2 ? cmd_lookup(t) : NULL;
@@ -499,7 +518,7 @@ mc_text_parse(const char *data, size_t len, const struct mc_text_limits *lim,
             return parse_retrieval(req, p, end);
         }
     }
-    while (req->ntok < MC_TEXT_MAX_TOKENS && next_token(&p, end, &t)) {
+    while (req->ntok < MC_TEXT_MAX_TOKENS && next_token(&p, end, data, &t)) {
         req->tok[req->ntok++] = t;
     }
     if (d == NULL) {

@@ -120,13 +120,10 @@ htable_migrate(struct htable *ht, uint64_t n)
     return false;
 }
 
-struct item **
-htable_bucket_head(struct htable *ht, uint64_t b)
+void
+htable_move_for(struct htable *ht, uint64_t b)
 {
-    if (ht->old != NULL) {
-        move_bucket(ht, b & ht->old_mask); /* a no-op once it is empty */
-    }
-    return &ht->buckets[b];
+    move_bucket(ht, b & ht->old_mask); /* a no-op once it is empty */
 }
 
 /*

@@ -89,6 +89,16 @@ htable_buckets_held(const struct htable *ht)
     return ht->mask + 1 + (ht->old != NULL ? ht->old_mask + 1 : 0);
 }
 
+/* Move the old bucket that feeds bucket b (a grow in progress). */
+void htable_move_for(struct htable *ht, uint64_t b);
+
 /* The head link of bucket b (< htable_buckets), for walks: every item of
  * bucket b is on it (the old bucket feeding it is moved first). */
-struct item **htable_bucket_head(struct htable *ht, uint64_t b);
+static inline struct item **
+htable_bucket_head(struct htable *ht, uint64_t b)
+{
+    if (ht->old != NULL) {
+        htable_move_for(ht, b);
+    }
+    return &ht->buckets[b];
+}

@@ -160,24 +160,34 @@ void mc_text_keys_init(struct mc_text_keys *it, struct bstr keys);
 /* Skip the first `offset` bytes of the list (resuming a multi-get). */
 void mc_text_keys_seek(struct mc_text_keys *it, size_t offset);
 /*
- * The first ' ' in [s, end), or end. Tokens are short (a command, a key,
- * numbers): 16 bytes are compared at once where they are there to read,
- * a short tail goes byte by byte, and only a token longer than 16 bytes
- * pays for a memchr call.
+ * The first ' ' in [s, end), or end; [lo, end) must be readable (lo <= s).
+ * Tokens are short (a command, a key, numbers): 16 bytes are compared at
+ * once while 16 are left, and a shorter tail is compared in one load of
+ * the 16 bytes that end at `end` when the line is that long; only a line
+ * under 16 bytes goes byte by byte.
  */
 static inline const char *
-mc_text_space_or_end(const char *s, const char *end)
+mc_text_space_or_end(const char *s, const char *end, const char *lo)
 {
 #ifdef __SSE2__
-    if (end - s >= 16) {
+    const __m128i sp = _mm_set1_epi8(' ');
+    while (end - s >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
-        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, sp));
         if (m != 0) {
             return s + __builtin_ctz(m);
         }
-        const char *e = memchr(s + 16, ' ', (size_t)(end - s - 16));
-        return e != NULL ? e : end;
+        s += 16;
     }
+    if (s < end && end - lo >= 16) {
+        const char *b = end - 16;
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)b);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, sp));
+        m >>= (unsigned)(s - b); /* only the bytes from s on */
+        return m != 0 ? s + __builtin_ctz(m) : end;
+    }
+#else
+    (void)lo;
 #endif
     while (s < end && *s != ' ') {
         s++;
@@ -198,7 +208,7 @@ mc_text_keys_next(struct mc_text_keys *it, struct bstr *key)
         it->p = p;
         return false;
     }
-    const char *q = mc_text_space_or_end(p, end);
+    const char *q = mc_text_space_or_end(p, end, it->start);
     key->data = p;
     key->len = (size_t)(q - p);
     it->p = q;
