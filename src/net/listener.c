@@ -125,8 +125,7 @@ host_of(const char *spec, char *out, size_t cap)
 }
 
 static int
-bind_tcp_address(const char *spec, int port, struct worker *workers, unsigned nw,
-                 bool resp_only)
+bind_tcp_address(const char *spec, int port, struct worker *workers, unsigned nw, bool resp_only)
 {
     char host[256], portstr[16];
     host_of(spec, host, sizeof(host));
@@ -236,15 +235,13 @@ listener_bind_all(struct net *n, struct worker *workers, unsigned nw)
         rc = bind_unix(o, workers, nw);
     } else if (o->port != 0) { /* as memcached: -p 0 turns TCP off */
         for (size_t i = 0; i < o->listen.n && rc == 0; i++) {
-            rc =
-                bind_tcp_address(o->listen.v[i], (int)o->port, workers, nw, false);
+            rc = bind_tcp_address(o->listen.v[i], (int)o->port, workers, nw, false);
         }
     }
     /* The RESP-only port opens only when asked for, so two instances
      * started with memcached's flags never contend for it. */
     for (size_t i = 0; o->resp_port != 0 && i < o->listen.n && rc == 0; i++) {
-        rc =
-            bind_tcp_address(o->listen.v[i], (int)o->resp_port, workers, nw, true);
+        rc = bind_tcp_address(o->listen.v[i], (int)o->resp_port, workers, nw, true);
     }
     return rc;
 }

@@ -161,7 +161,7 @@ struct store_stats {
     uint64_t outofmemory;
     uint64_t slabs_moved; /* pages moved between classes */
     uint64_t limit_maxbytes;
-    uint64_t total_malloced; /* bytes of pages and large items held */
+    uint64_t total_malloced;    /* bytes of pages and large items held */
     uint64_t hash_bytes;        /* hash table memory (outside the limit) */
     uint64_t hash_is_expanding; /* 1 while some shard's table grows (memcached's name) */
     uint64_t hash_buckets;
