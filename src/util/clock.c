@@ -69,6 +69,14 @@ clock_mono_ns(void)
     return mono_ns();
 }
 
+int64_t
+clock_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ((int64_t)ts.tv_sec - clock_state.started_unix) * 1000 + ts.tv_nsec / 1000000;
+}
+
 uint32_t
 clock_exptime_to_rel(int64_t exptime)
 {

@@ -268,7 +268,9 @@ def test_stats_items_age_and_evicted_time(server):
         n += 100
     assert int(c.stats()["evictions"]) > 0
     time.sleep(2.2)
-    for i in range(20):
+    # enough new items that the cache evicts again (stashd evicts a
+    # segment's worth at a time: 128 KiB at -m 2)
+    for i in range(300):
         c.expect(b"set new%d 0 0 %d\r\n%s\r\n" % (i, len(value), value), b"STORED\r\n")
     st = c.stats(b"items")
     cls = [m.group(1) for m in (re.fullmatch(r"items:(\d+):number", k) for k in st) if m]

@@ -1,27 +1,29 @@
 /*
  * store: the cache's one keyspace, shared by every protocol and worker.
  *
- * Keys hash once (hash_bytes) to a shard (top bits) and a bucket inside it.
- * Each shard owns, under one lock held only for O(1) work plus the copy of
- * one value: its hash table, its items (stored inline, header + key +
- * value, in slab chunks of size classes carved from pages), its per-class
- * eviction state and its statistics. Pages come from one pool bounded by
- * the memory limit (see mem/slab.h); values too large for the largest
- * chunk are allocated whole and still counted against the limit.
+ * Keys hash once (hash_bytes) to a shard (top bits) and a home bucket in
+ * the shard's index. There are at least 4096 shards, each a spinlock held
+ * only for O(1) work plus the copy of one value, over an index of compact
+ * item references. Items of all shards are stored whole (header + key +
+ * value) in segments of one arena bounded by the memory limit (see
+ * mem/arena.h and store/seg.h); memory belongs to no shard, so the shard
+ * count is set for concurrency alone.
  *
  * Reads hand the caller a view of the item inside the shard lock, through
  * a callback that must only copy (no I/O, no other store call). Nothing
- * returned outlives the call.
+ * returned outlives the call. A read takes the shard lock, marks the item
+ * accessed if it was not, and writes nothing else: no shared counter.
  *
  * Expiry comes in two forms. memcached's is a relative second on the
  * coarse clock (util/clock.h: exptime fields). Redis's is an absolute
  * Unix time in milliseconds on the wall clock (expire_ms fields, with
- * store_now_ms() as "now"); items stored with one keep millisecond
- * precision at no header cost (see store/item.h). Either form reads back
- * in both: a view has exptime and expire_ms.
+ * store_now_ms() as "now"). Either form reads back in both: a view has
+ * exptime and expire_ms.
  *
- * Lock order: shard, then page pool. A thread never waits for a second
- * shard lock while holding one (cross-shard page stealing uses trylock).
+ * Lock order: a writer's head (its segments), then shard locks, then the
+ * segment lock. Only MSET, MSETNX and MGET hold several shard locks, and
+ * they take them in ascending shard order; every other path holds at most
+ * one (eviction takes each evicted item's shard in turn, holding none).
  */
 #pragma once
 
@@ -159,16 +161,17 @@ struct store_stats {
     uint64_t expired;   /* ... of which expired rather than flushed */
     uint64_t expiring;  /* linked items with an expiry (dead ones not yet freed included) */
     uint64_t outofmemory;
-    uint64_t slabs_moved; /* pages moved between classes */
+    uint64_t slabs_moved; /* pages moved between classes (always 0: items are not in classes) */
     uint64_t limit_maxbytes;
-    uint64_t total_malloced;    /* bytes of pages and large items held */
-    uint64_t hash_bytes;        /* hash table memory (outside the limit) */
-    uint64_t hash_is_expanding; /* 1 while some shard's table grows (memcached's name) */
+    uint64_t total_malloced;    /* bytes of item memory held (resident segments) */
+    uint64_t hash_bytes;        /* index memory (outside the limit) */
+    uint64_t hash_is_expanding; /* always 0: a shard's index grows at once */
     uint64_t hash_buckets;
     uint64_t shards;
 };
 
-/* One slab class, summed over shards. */
+/* One size class (mem/sizeclass.h; items are grouped by size for these
+ * figures only: they are not stored in class-sized chunks). */
 struct store_class_stats {
     unsigned id;
     uint32_t chunk_size; /* 0 for the large-item class */
@@ -185,10 +188,8 @@ struct store_class_stats {
     uint64_t expired_unfetched;
     uint64_t reclaimed;
     uint64_t outofmemory;
-    /* memcached's "age": seconds the least recently used items have gone
-     * unread. CLOCK keeps no order, so this is the largest idle time among
-     * the items just ahead of each shard's hand (the next to be
-     * considered for eviction; the tail end of the large-item list). */
+    /* memcached's "age": seconds the items next in line for eviction
+     * (those of the oldest sealed segment) have gone unread, at most. */
     uint32_t age;
     uint32_t evicted_time; /* idle seconds of the class's latest evicted item */
 };
@@ -214,17 +215,14 @@ enum store_rc store_set(struct store *s, const struct store_key *k, const struct
 /*
  * Redis's MSET and MSETNX: store n pairs as one step. pair(ctx, i, k, r)
  * gives pair i (0 <= i < n; it may be called more than once per pair and
- * must give the same answer); r->mode is ignored, the rest of r is used as
- * by store_set. The shards of all the keys are locked, in shard order, for
- * the whole step, so no other client sees some pairs stored and others not.
- * nx: store them only if none of the keys exists, else STORE_NOT_STORED and
- * nothing changes. A key given twice ends with its last value.
- * STORE_TOO_LARGE (a pair that can never fit) before anything changes;
- * STORE_NO_MEMORY when memory ran out (-M, or nothing left to evict).
- * One exception to "one step": when a shard had to take memory from
- * another shard part way through an MSET (not MSETNX, which starts over
- * undone), the pairs before that point may be seen first; and with -M,
- * the pairs of an MSET stored before memory ran out stay stored.
+ * must give the same answer); r->mode, r->cas and r->keep_ttl are
+ * ignored, the rest of r is used as by store_set. Every new item is
+ * written first; then the shards of all the keys are locked, in shard
+ * order, and the pairs linked, so no other client sees some pairs stored
+ * and others not. nx: store them only if none of the keys exists, else
+ * STORE_NOT_STORED and nothing changes. A key given twice ends with its
+ * last value. STORE_TOO_LARGE (a pair that can never fit) and
+ * STORE_NO_MEMORY (-M, or nothing left to evict) change nothing.
  */
 typedef void (*store_pair_fn)(void *ctx, size_t i, struct store_key *k, struct store_set_req *r);
 enum store_rc store_set_many(struct store *s, size_t n, store_pair_fn pair, void *ctx, bool nx);
@@ -324,6 +322,11 @@ enum store_rc store_random(struct store *s, uint64_t rnd, store_read_fn fn, void
 
 /* Linked items (dead ones not yet freed included), as curr_items. */
 uint64_t store_count(struct store *s);
+
+/* For tests: how often the store-wide segment lock was taken (once per
+ * segment's worth of stores; never by a get, or by a set or delete that
+ * finds room in its head). */
+uint64_t store_debug_segment_locks(const struct store *s);
 
 /* Invalidate every item that exists at relative time at (0 = now). A later
  * call replaces a pending one. */

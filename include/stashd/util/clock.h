@@ -26,6 +26,12 @@ int64_t clock_unix_now(void);
 int64_t clock_process_started(void);
 /* Monotonic nanoseconds, read from the OS (not cached): for latency. */
 uint64_t clock_mono_ns(void);
+/*
+ * Milliseconds since relative time 0 on the wall clock (CLOCK_REALTIME less
+ * clock_process_started()): the clock of Redis's millisecond deadlines.
+ * Read from the OS (vDSO, no syscall) on each call.
+ */
+int64_t clock_wall_ms(void);
 
 /*
  * memcached's exptime rule: 0 = never (returns 0); negative = already

@@ -141,11 +141,12 @@ key_in_shard(char *out, size_t cap, unsigned want, unsigned *next)
     }
 }
 
-/* Every page of the pool held by shard 0: an MSET into the empty shards
- * 2 and 3 cannot find memory without taking it from shard 0, which the
- * allocations done under several locks must not do by themselves. */
+/* Memory full (shard 0's keys took it all): MSET and MSETNX of values
+ * larger than a segment's free room still store every pair, making room
+ * before they lock anything (memory is no shard's: any key may use what
+ * another key's eviction frees). */
 static void
-test_mset_takes_memory_from_another_shard(void **state)
+test_mset_when_memory_is_full(void **state)
 {
     (void)state;
     struct store_config cfg = test_config(4 << 20, 4);
@@ -161,29 +162,32 @@ test_mset_takes_memory_from_another_shard(void **state)
     struct store_stats st;
     memset(&st, 0, sizeof(st));
     store_get_stats(s, &st);
-    assert_true(st.evictions > 0); /* shard 0 filled the whole pool */
+    assert_true(st.evictions > 0); /* shard 0 filled the whole budget */
     uint64_t evicted = st.evictions;
     char k1[32], k2[32], k3a[32], k3b[32];
     key_in_shard(k1, sizeof(k1), 1, &next);
     key_in_shard(k2, sizeof(k2), 2, &next);
     key_in_shard(k3a, sizeof(k3a), 3, &next);
     key_in_shard(k3b, sizeof(k3b), 3, &next);
-    /* Small values, one class: a 1000-B value would make shard 3 move its
-     * one page to that class, evicting k3a (legal, but not the point). */
-    const char *kv[] = {k1, "one", k2, "two", k3a, "three-a", k3b, "three-b"};
+    /* 4 x 100 kB: more than the room a head has in its segments. */
+    static char big[4][100 * 1000];
+    for (int i = 0; i < 4; i++) {
+        memset(big[i], 'a' + i, sizeof(big[i]) - 1);
+    }
+    const char *kv[] = {k1, big[0], k2, big[1], k3a, big[2], k3b, big[3]};
     assert_int_equal(mset(s, kv, 4, true), STORE_OK);
-    assert_string_equal(kv_str(s, k1, &g), "one");
-    assert_string_equal(kv_str(s, k2, &g), "two");
-    assert_string_equal(kv_str(s, k3a, &g), "three-a");
-    assert_string_equal(kv_str(s, k3b, &g), "three-b");
+    assert_string_equal(kv_str(s, k1, &g), big[0]);
+    assert_string_equal(kv_str(s, k2, &g), big[1]);
+    assert_string_equal(kv_str(s, k3a, &g), big[2]);
+    assert_string_equal(kv_str(s, k3b, &g), big[3]);
     /* The same for MSET, over keys that exist by now. */
-    const char *again[] = {k1, "1", k2, "2", k3a, "3a", k3b, "3b"};
+    const char *again[] = {k1, big[3], k2, big[2], k3a, big[1], k3b, big[0]};
     assert_int_equal(mset(s, again, 4, false), STORE_OK);
-    assert_string_equal(kv_str(s, k1, &g), "1");
-    assert_string_equal(kv_str(s, k3b, &g), "3b");
+    assert_string_equal(kv_str(s, k1, &g), big[3]);
+    assert_string_equal(kv_str(s, k3b, &g), big[0]);
     memset(&st, 0, sizeof(st));
     store_get_stats(s, &st);
-    assert_true(st.evictions > evicted); /* shard 0 gave pages back */
+    assert_true(st.evictions > evicted); /* shard 0's items made the room */
     assert_int_equal(st.outofmemory, 0);
     store_destroy(&s);
 }
@@ -425,7 +429,7 @@ main(void)
         cmocka_unit_test(test_msetnx_all_or_nothing),
         cmocka_unit_test(test_mset_too_large_changes_nothing),
         cmocka_unit_test(test_mset_without_evictions_when_full),
-        cmocka_unit_test(test_mset_takes_memory_from_another_shard),
+        cmocka_unit_test(test_mset_when_memory_is_full),
         cmocka_unit_test(test_msetnx_race_one_winner),
         cmocka_unit_test(test_get_many_hits_misses_in_order),
         cmocka_unit_test(test_get_many_sees_mset_whole),

@@ -1,0 +1,84 @@
+/*
+ * arena: the memory every item lives in. One address range is reserved
+ * at start (no memory behind it yet) and cut into equal segments; the
+ * store packs items into segments (see store/seg.h) and addresses them by
+ * their offset from the arena's base, so that one mapping holds them all.
+ *
+ * A segment is in one of three states:
+ *
+ *   FREE   no memory behind it: never touched, or given back to the kernel
+ *   SPARE  not in use, but its pages are resident (freed, not yet reused)
+ *   USED   taken by the store
+ *
+ *   base                                                      base + nsegs * seg_size
+ *   | USED | USED | SPARE | FREE | FREE | USED | USED | FREE | ... |
+ *
+ * The budget is resident memory: (USED + SPARE) * seg_size <= limit. A
+ * take prefers SPARE segments (no new memory) and only backs a FREE one
+ * while the budget has room; a release (madvise) turns segments back into
+ * FREE, which is how a lowered limit lowers resident memory. The range is
+ * larger than the limit so that runs of several contiguous segments (items
+ * larger than a segment) can be found; untouched, it costs nothing.
+ *
+ * Not thread-safe: the caller serialises every call (the store's segment
+ * lock). The counters that statistics read from other threads are relaxed
+ * atomics.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define ARENA_SEG_MIN (64u * 1024) /* smallest segment; a multiple of the page size */
+#define ARENA_SEG_MAX (1u << 30)   /* largest segment */
+#define ARENA_NSEGS_MAX (1u << 26) /* segments in one range */
+
+struct arena;
+
+/*
+ * Reserve nsegs segments of seg_size bytes (a power of two in
+ * [ARENA_SEG_MIN, ARENA_SEG_MAX]) under a budget of limit bytes. 0,
+ * -EINVAL (bad sizes, limit 0 or larger than the range), -ENOMEM (the
+ * address range could not be reserved).
+ */
+int arena_create(struct arena **ap, uint64_t limit, uint32_t seg_size, uint32_t nsegs);
+void arena_destroy(struct arena **ap);
+
+/* The reserved range: valid until arena_destroy. */
+char *arena_base(const struct arena *a);
+uint32_t arena_nsegs(const struct arena *a);
+uint32_t arena_seg_size(const struct arena *a);
+
+/*
+ * Take n >= 1 contiguous segments that are not USED; they become USED
+ * and *first is the first of them. Their memory holds whatever it held
+ * before (zeroes if it was FREE). 0; -ENOSPC when the budget cannot back
+ * them (the caller gives or releases some and tries again); -ENOMEM when
+ * the range has no run of n free segments (only for n > 1, when the
+ * range is fragmented).
+ */
+int arena_take(struct arena *a, uint32_t n, uint32_t *first);
+/* USED -> SPARE: still resident and counted, ready for the next take. */
+void arena_give(struct arena *a, uint32_t first, uint32_t n);
+/* USED or SPARE -> FREE: the memory goes back to the kernel. */
+void arena_release(struct arena *a, uint32_t first, uint32_t n);
+/* Release SPARE segments until resident memory is within the limit
+ * (after it was lowered); returns how many were released. */
+uint32_t arena_trim(struct arena *a);
+
+/* Change the budget. Lowering it below what is resident makes takes of
+ * FREE segments fail until the caller has given back and released enough
+ * (arena_trim, arena_release). 0 or -EINVAL (0, or over the range). */
+int arena_set_limit(struct arena *a, uint64_t limit);
+
+/* Statistics: any thread, without the caller's lock. */
+uint64_t arena_limit(const struct arena *a);
+uint64_t arena_used_bytes(const struct arena *a);     /* USED */
+uint64_t arena_resident_bytes(const struct arena *a); /* USED + SPARE */
+
+/* Under the caller's lock: segments the budget could still back. */
+uint32_t arena_room(const struct arena *a);
+/* SPARE segments. */
+uint32_t arena_spare(const struct arena *a);
+bool arena_is_used(const struct arena *a, uint32_t seg);
+bool arena_is_resident(const struct arena *a, uint32_t seg);

@@ -1,0 +1,245 @@
+/*
+ * index: one shard's bucketised hash table of item refs (see index.h).
+ */
+#include "store/index.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#define SLOT_MASK ((1u << INDEX_SLOTS) - 1)
+/* Items whose headers a rehash asks for together, so their misses overlap. */
+#define PREFETCH_BATCH 8
+
+/* Bit i set when slot i's tag is t (t 0: the empty slots). */
+static inline uint32_t
+tag_match(const struct index_bucket *b, uint8_t t)
+{
+#ifdef __SSE2__
+    __m128i v = _mm_load_si128((const __m128i *)(const void *)b);
+    __m128i eq = _mm_cmpeq_epi8(v, _mm_set1_epi8((char)t));
+    return (uint32_t)_mm_movemask_epi8(eq) & SLOT_MASK;
+#else
+    uint32_t m = 0;
+    for (unsigned i = 0; i < INDEX_SLOTS; i++) {
+        m |= (uint32_t)(b->tag[i] == t) << i;
+    }
+    return m;
+#endif
+}
+
+static inline uint32_t
+next_bucket(const struct index *ix, uint32_t i)
+{
+    return i + 1 < ix->n ? i + 1 : 0;
+}
+
+void
+index_init(struct index *ix)
+{
+    ix->b = NULL;
+    ix->n = 0;
+    ix->nitems = 0;
+}
+
+void
+index_fini(struct index *ix)
+{
+    free(ix->b);
+    index_init(ix);
+}
+
+static inline bool
+key_is(struct item *it, const char *key, size_t nkey, uint8_t db)
+{
+    return it->nkey == nkey && memcmp(item_key(it), key, nkey) == 0 && item_db(it) == db;
+}
+
+uint32_t
+index_find(const struct index *ix, const struct item_space *sp, uint64_t hash, const char *key,
+           size_t nkey, uint8_t db, struct index_pos *pos)
+{
+    if (ix->n == 0) {
+        return 0;
+    }
+    uint8_t tag = index_tag(hash);
+    uint32_t i = index_home(index_h32(hash), ix->n);
+    for (uint32_t probes = 0; probes < ix->n; probes++) {
+        const struct index_bucket *b = &ix->b[i];
+        for (uint32_t m = tag_match(b, tag); m != 0; m &= m - 1) {
+            unsigned s = (unsigned)__builtin_ctz(m);
+            if (key_is(item_at(sp, b->ref[s]), key, nkey, db)) {
+                *pos = (struct index_pos){.bucket = i, .slot = s};
+                return b->ref[s];
+            }
+        }
+        if (b->ovf == 0) {
+            break;
+        }
+        i = next_bucket(ix, i);
+    }
+    return 0;
+}
+
+struct index_pos
+index_find_ref(const struct index *ix, uint64_t hash, uint32_t ref)
+{
+    uint8_t tag = index_tag(hash);
+    uint32_t i = index_home(index_h32(hash), ix->n);
+    for (uint32_t probes = 0; probes < ix->n; probes++) {
+        const struct index_bucket *b = &ix->b[i];
+        for (uint32_t m = tag_match(b, tag); m != 0; m &= m - 1) {
+            unsigned s = (unsigned)__builtin_ctz(m);
+            if (b->ref[s] == ref) {
+                return (struct index_pos){.bucket = i, .slot = s};
+            }
+        }
+        i = next_bucket(ix, i);
+    }
+    assert(!"ref not in the index");
+    return (struct index_pos){0, 0};
+}
+
+/* Put ref into the first free slot from its home (there is one). */
+static void
+place(struct index_bucket *bk, uint32_t n, uint64_t hash, uint32_t ref)
+{
+    uint32_t i = index_home(index_h32(hash), n);
+    for (;;) {
+        struct index_bucket *b = &bk[i];
+        uint32_t empty = tag_match(b, 0);
+        if (empty != 0) {
+            unsigned s = (unsigned)__builtin_ctz(empty);
+            b->tag[s] = index_tag(hash);
+            b->ref[s] = ref;
+            return;
+        }
+        if (b->ovf != UINT8_MAX) {
+            b->ovf++;
+        }
+        i = i + 1 < n ? i + 1 : 0;
+    }
+}
+
+static inline bool
+over_load(uint64_t items, uint32_t n)
+{
+    return items * 256 > (uint64_t)n * INDEX_SLOTS * INDEX_LOAD_MAX;
+}
+
+int
+index_resize(struct index *ix, const struct item_space *sp, uint32_t n)
+{
+    struct index_bucket *nb = aligned_alloc(64, (size_t)n * sizeof(*nb));
+    if (nb == NULL) {
+        return -ENOMEM;
+    }
+    memset(nb, 0, (size_t)n * sizeof(*nb));
+    /* Keys are hashed again from the items (slots keep only a tag). */
+    uint32_t refs[PREFETCH_BATCH];
+    unsigned pending = 0;
+    for (uint64_t k = 0; k <= (uint64_t)ix->n * INDEX_SLOTS; k++) {
+        bool last = k == (uint64_t)ix->n * INDEX_SLOTS;
+        uint32_t ref = last ? 0 : index_slot_ref(ix, k);
+        if (ref != 0) {
+            __builtin_prefetch(item_at(sp, ref));
+            refs[pending++] = ref;
+        }
+        if (pending == PREFETCH_BATCH || (last && pending > 0)) {
+            for (unsigned j = 0; j < pending; j++) {
+                place(nb, n, item_hash(item_at(sp, refs[j])), refs[j]);
+            }
+            pending = 0;
+        }
+    }
+    free(ix->b);
+    ix->b = nb;
+    ix->n = n;
+    return 0;
+}
+
+/* The next size: a quarter more (at least one bucket more). */
+static uint32_t
+grown(uint32_t n)
+{
+    uint64_t g = (uint64_t)n + (n >= 4 ? n / 4 : n > 0 ? n : 1);
+    return g > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)g;
+}
+
+int
+index_insert(struct index *ix, const struct item_space *sp, uint64_t hash, uint32_t ref)
+{
+    if (over_load((uint64_t)ix->nitems + 1, ix->n)) {
+        if (index_resize(ix, sp, grown(ix->n)) != 0 &&
+            (uint64_t)ix->nitems >= (uint64_t)ix->n * INDEX_SLOTS) {
+            return -ENOMEM;
+        }
+    }
+    place(ix->b, ix->n, hash, ref);
+    ix->nitems++;
+    return 0;
+}
+
+void
+index_remove(struct index *ix, struct index_pos pos, uint64_t hash)
+{
+    struct index_bucket *b = &ix->b[pos.bucket];
+    b->tag[pos.slot] = 0;
+    b->ref[pos.slot] = 0;
+    ix->nitems--;
+    for (uint32_t i = index_home(index_h32(hash), ix->n); i != pos.bucket; i = next_bucket(ix, i)) {
+        if (ix->b[i].ovf != UINT8_MAX) {
+            assert(ix->b[i].ovf > 0);
+            ix->b[i].ovf--;
+        }
+    }
+}
+
+/* The first h32 whose home is bucket i (2^32 past the last). */
+static inline uint64_t
+home_start(uint32_t i, uint32_t n)
+{
+    return (((uint64_t)i << 32) + n - 1) / n;
+}
+
+uint64_t
+index_walk(const struct index *ix, const struct item_space *sp, uint64_t *cursor,
+           uint32_t max_homes, index_walk_fn fn, void *ctx)
+{
+    uint64_t seen = 0;
+    if (ix->n == 0 || *cursor >= ((uint64_t)1 << 32)) {
+        *cursor = (uint64_t)1 << 32;
+        return 0;
+    }
+    uint32_t home = index_home((uint32_t)*cursor, ix->n);
+    for (uint32_t done = 0; done < max_homes && home < ix->n; done++, home++) {
+        uint64_t lo = *cursor, hi = home_start(home + 1, ix->n);
+        /* The keys of this home are in it or in the buckets its run
+         * spills into; every bucket of the run has ovf > 0 but the last. */
+        uint32_t i = home;
+        for (uint32_t probes = 0; probes < ix->n; probes++) {
+            const struct index_bucket *b = &ix->b[i];
+            for (unsigned s = 0; s < INDEX_SLOTS; s++) {
+                if (b->ref[s] == 0) {
+                    continue;
+                }
+                uint64_t h = item_hash(item_at(sp, b->ref[s]));
+                if (index_h32(h) >= lo && index_h32(h) < hi) {
+                    fn(ctx, b->ref[s], h);
+                    seen++;
+                }
+            }
+            if (b->ovf == 0) {
+                break;
+            }
+            i = next_bucket(ix, i);
+        }
+        *cursor = hi;
+    }
+    return seen;
+}

@@ -1,0 +1,201 @@
+/*
+ * maint: flush_all (now or later), the memory limit at run time, and the
+ * maintenance thread that, about ten times a second, applies a due
+ * delayed flush, unlinks expired and flushed items (expiry.c), renews
+ * old cas numbers, and gives memory back after the limit was lowered.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "stashd/util/clock.h"
+#include "stashd/util/log.h"
+#include "store/store_int.h"
+
+#define MAINT_INTERVAL_NS 100000000L /* 100 ms */
+/* An item's cas_lo is renewed once it is this far behind its shard's
+ * sequence; shard_item_seq is exact up to 2^32. */
+#define SEQ_RENEW ((uint64_t)1 << 30)
+
+static inline uint64_t
+pending_of(uint32_t at, uint32_t gen)
+{
+    return ((uint64_t)at << 32) | gen;
+}
+
+/* Apply a due delayed flush to every shard, then clear it unless a newer
+ * store_flush replaced it meanwhile. */
+static void
+flush_if_due(struct store *s, uint32_t now)
+{
+    uint64_t p = atomic_load_explicit(&s->flush_pending, memory_order_relaxed);
+    uint32_t at = (uint32_t)(p >> 32);
+    if (at == 0 || now < at) {
+        return;
+    }
+    for (uint32_t i = 0; i < s->nshards; i++) {
+        shard_lock(&s->shards[i]);
+        shard_sync_flush(s, &s->shards[i], now);
+        shard_unlock(&s->shards[i]);
+    }
+    atomic_store_explicit(&s->sweep_pending, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->segs.flushes, 1, memory_order_relaxed);
+    atomic_compare_exchange_strong_explicit(&s->flush_pending, &p, pending_of(0, (uint32_t)p),
+                                            memory_order_relaxed, memory_order_relaxed);
+}
+
+void
+store_flush(struct store *s, uint32_t at)
+{
+    uint32_t now = clock_now();
+    pthread_mutex_lock(&s->flush_lock);
+    uint64_t p = atomic_load_explicit(&s->flush_pending, memory_order_relaxed);
+    uint32_t gen = (uint32_t)p + 1;
+    if (at != 0 && at > now) {
+        atomic_store_explicit(&s->flush_pending, pending_of(at, gen), memory_order_relaxed);
+        pthread_mutex_unlock(&s->flush_lock);
+        return;
+    }
+    /* Now: cancel any pending one, then mark every shard. */
+    atomic_store_explicit(&s->flush_pending, pending_of(0, gen), memory_order_relaxed);
+    for (uint32_t i = 0; i < s->nshards; i++) {
+        struct shard *sh = &s->shards[i];
+        shard_lock(sh);
+        shard_flush_now(sh);
+        sh->flush_gen = gen;
+        shard_unlock(sh);
+    }
+    atomic_store_explicit(&s->sweep_pending, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->segs.flushes, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&s->flush_lock);
+}
+
+int
+store_set_memory_limit(struct store *s, uint64_t bytes)
+{
+    struct segs *sg = &s->segs;
+    if (bytes < 4 * (uint64_t)sg->seg_size) {
+        return -EINVAL;
+    }
+    segs_lock(sg);
+    int rc = arena_set_limit(sg->arena, bytes);
+    segs_unlock(sg);
+    if (rc != 0) {
+        return rc;
+    }
+    /* A lowered limit is met at once, on the caller's thread, rather than
+     * at the next maintenance pass: until then no segment can be had. */
+    struct head *h = seg_head_acquire(sg);
+    evict_over_limit(s, h);
+    seg_head_release(sg, h);
+    return 0;
+}
+
+uint64_t
+store_memory_limit(const struct store *s)
+{
+    return arena_limit(s->segs.arena);
+}
+
+/* Give items of shard sh that fell SEQ_RENEW behind a new cas, and
+ * unlink the dead ones met on the way (see shard_item_seq). */
+static void
+renew_seqs(struct store *s, struct shard *sh, uint32_t now)
+{
+    const struct item_space *sp = &s->segs.sp;
+    for (uint64_t k = 0; k < (uint64_t)sh->ix.n * INDEX_SLOTS; k++) {
+        uint32_t ref = index_slot_ref(&sh->ix, k);
+        if (ref == 0) {
+            continue;
+        }
+        struct item *it = item_at(sp, ref);
+        enum item_state why = shard_item_state(sh, it, now);
+        if (why != ITEM_LIVE) {
+            struct index_pos pos = {.bucket = (uint32_t)(k / INDEX_SLOTS),
+                                    .slot = (uint32_t)(k % INDEX_SLOTS)};
+            shard_count_dead(sh, it, why);
+            shard_unlink(s, sh, pos, it, item_hash(it));
+        } else if (sh->cas_seq - shard_item_seq(sh, it) >= SEQ_RENEW) {
+            shard_stamp(sh, it);
+        }
+    }
+    sh->fresh_seq = sh->cas_seq;
+}
+
+void
+store_maintain(struct store *s)
+{
+    uint32_t now = clock_now();
+    flush_if_due(s, now);
+    expiry_walk(s, now);
+    for (uint32_t i = 0; i < s->nshards; i++) {
+        struct shard *sh = &s->shards[i];
+        shard_lock(sh);
+        if (sh->cas_seq - sh->fresh_seq >= SEQ_RENEW) {
+            shard_sync_flush(s, sh, now);
+            renew_seqs(s, sh, now);
+        }
+        shard_unlock(sh);
+    }
+    struct segs *sg = &s->segs;
+    if (arena_resident_bytes(sg->arena) > arena_limit(sg->arena)) {
+        struct head *h = seg_head_acquire(sg);
+        evict_over_limit(s, h);
+        seg_head_release(sg, h);
+    }
+}
+
+static void *
+maint_main(void *arg)
+{
+    struct store *s = arg;
+    pthread_mutex_lock(&s->maint_lock);
+    while (!s->maint_stop) {
+        pthread_mutex_unlock(&s->maint_lock);
+        store_maintain(s);
+        pthread_mutex_lock(&s->maint_lock);
+        if (s->maint_stop) {
+            break;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += MAINT_INTERVAL_NS;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->maint_cond, &s->maint_lock, &ts);
+    }
+    pthread_mutex_unlock(&s->maint_lock);
+    return NULL;
+}
+
+int
+store_start_maintenance(struct store *s)
+{
+    if (s->maint_running) {
+        return 0;
+    }
+    s->maint_stop = false;
+    int rc = pthread_create(&s->maint_thread, NULL, maint_main, s);
+    if (rc != 0) {
+        log_error("store: cannot start the maintenance thread: %s", strerror(rc));
+        return -rc;
+    }
+    s->maint_running = true;
+    return 0;
+}
+
+void
+store_stop_maintenance(struct store *s)
+{
+    if (!s->maint_running) {
+        return;
+    }
+    pthread_mutex_lock(&s->maint_lock);
+    s->maint_stop = true;
+    pthread_cond_signal(&s->maint_cond);
+    pthread_mutex_unlock(&s->maint_lock);
+    pthread_join(s->maint_thread, NULL);
+    s->maint_running = false;
+}

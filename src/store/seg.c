@@ -1,0 +1,490 @@
+/*
+ * seg: heads, the FIFO of sealed segments, and allocation (see seg.h).
+ * Compaction, the eviction step itself, is in evict.c.
+ */
+#include "store/seg.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stashd/util/clock.h"
+#include "store/store_int.h"
+
+/* Where a thread looks for a head first: the one it had last, so its
+ * writes stay in its own segments. A hint only (any head will do). */
+static _Thread_local uint32_t head_hint = UINT32_MAX;
+static _Atomic uint32_t head_next;
+
+void
+segs_lock(struct segs *sg)
+{
+    pthread_mutex_lock(&sg->lock);
+    atomic_fetch_add_explicit(&sg->lock_count, 1, memory_order_relaxed);
+}
+
+int
+segs_init(struct segs *sg, uint64_t limit, uint32_t seg_size, uint32_t nsegs, unsigned shift,
+          uint32_t nheads, bool evictions, const struct sizeclass *cls)
+{
+    memset(sg, 0, sizeof(*sg));
+    int rc = arena_create(&sg->arena, limit, seg_size, nsegs);
+    if (rc != 0) {
+        return rc;
+    }
+    sg->sp = (struct item_space){.base = arena_base(sg->arena), .shift = shift};
+    sg->seg_size = seg_size;
+    sg->nsegs = nsegs;
+    sg->fifo_head = sg->fifo_tail = SEG_NONE;
+    sg->evictions = evictions;
+    sg->cls = *cls;
+    sg->nheads = nheads;
+    sg->seg = calloc(nsegs, sizeof(*sg->seg));
+    sg->heads = calloc(nheads, sizeof(*sg->heads));
+    if (sg->seg == NULL || sg->heads == NULL) {
+        goto fail;
+    }
+    for (uint32_t i = 0; i < nsegs; i++) {
+        atomic_init(&sg->seg[i].exp_min, UINT32_MAX);
+        sg->seg[i].prev = sg->seg[i].next = SEG_NONE;
+        sg->seg[i].nsegs = 1;
+    }
+    for (uint32_t i = 0; i < nheads; i++) {
+        struct head *h = &sg->heads[i];
+        h->index = i;
+        for (unsigned k = 0; k < HEAD_OPEN; k++) {
+            h->open[k] = SEG_NONE;
+        }
+        h->last_seg = SEG_NONE;
+        h->ctr = calloc(cls->count + 1, sizeof(*h->ctr));
+        if (h->ctr == NULL) {
+            goto fail;
+        }
+        pthread_mutex_init(&h->lock, NULL);
+    }
+    pthread_mutex_init(&sg->lock, NULL);
+    return 0;
+
+fail:
+    for (uint32_t i = 0; sg->heads != NULL && i < nheads; i++) {
+        free(sg->heads[i].ctr);
+    }
+    free(sg->heads);
+    free(sg->seg);
+    arena_destroy(&sg->arena);
+    return -ENOMEM;
+}
+
+void
+segs_fini(struct segs *sg)
+{
+    if (sg->arena == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; i < sg->nheads; i++) {
+        pthread_mutex_destroy(&sg->heads[i].lock);
+        free(sg->heads[i].ctr);
+        free(sg->heads[i].pins);
+    }
+    free(sg->heads);
+    free(sg->seg);
+    arena_destroy(&sg->arena);
+    pthread_mutex_destroy(&sg->lock);
+}
+
+/* --- the FIFO (segment lock held) ----------------------------------------- */
+
+void
+seg_fifo_remove(struct segs *sg, uint32_t i)
+{
+    struct seg *sd = &sg->seg[i];
+    if (sd->prev != SEG_NONE) {
+        sg->seg[sd->prev].next = sd->next;
+    } else {
+        sg->fifo_head = sd->next;
+    }
+    if (sd->next != SEG_NONE) {
+        sg->seg[sd->next].prev = sd->prev;
+    } else {
+        sg->fifo_tail = sd->prev;
+    }
+    sd->prev = sd->next = SEG_NONE;
+    sg->nsealed--;
+}
+
+/* Append segment i to the FIFO as its newest, SEALED. */
+void
+seg_fifo_push(struct segs *sg, uint32_t i)
+{
+    struct seg *sd = &sg->seg[i];
+    sd->prev = sg->fifo_tail;
+    sd->next = SEG_NONE;
+    if (sg->fifo_tail != SEG_NONE) {
+        sg->seg[sg->fifo_tail].next = i;
+    } else {
+        sg->fifo_head = i;
+    }
+    sg->fifo_tail = i;
+    sg->nsealed++;
+    sd->sealed_at = clock_now();
+    atomic_store_explicit(&sd->state, SEG_SEALED, memory_order_relaxed);
+}
+
+/* Give a run back to the arena: its segments stay resident, spare. */
+void
+seg_free_run(struct segs *sg, uint32_t i)
+{
+    struct seg *sd = &sg->seg[i];
+    for (uint32_t k = 0; k < sd->nsegs; k++) {
+        atomic_store_explicit(&sg->seg[i + k].state, SEG_FREE, memory_order_relaxed);
+    }
+    arena_give(sg->arena, i, sd->nsegs);
+    sd->nsegs = 1;
+    sd->pinned = false;
+}
+
+/* Are all of sealed segment i's items dead? */
+static inline bool
+all_dead(const struct segs *sg, uint32_t i)
+{
+    const struct seg *sd = &sg->seg[i];
+    uint32_t dead = atomic_load_explicit(&sd->dead, memory_order_relaxed);
+    return dead + seg_start(sg, i) >= atomic_load_explicit(&sd->fill, memory_order_relaxed);
+}
+
+/* --- heads ------------------------------------------------------------------ */
+
+struct head *
+seg_head_acquire(struct segs *sg)
+{
+    if (head_hint == UINT32_MAX) {
+        head_hint = atomic_fetch_add_explicit(&head_next, 1, memory_order_relaxed);
+    }
+    for (uint32_t k = 0; k < sg->nheads; k++) {
+        struct head *h = &sg->heads[(head_hint + k) % sg->nheads];
+        if (pthread_mutex_trylock(&h->lock) == 0) {
+            head_hint = h->index;
+            return h;
+        }
+    }
+    struct head *h = &sg->heads[head_hint % sg->nheads];
+    pthread_mutex_lock(&h->lock);
+    return h;
+}
+
+void
+seg_head_release(struct segs *sg, struct head *h)
+{
+    if (h->npins > 0) {
+        segs_lock(sg);
+        for (uint32_t k = 0; k < h->npins; k++) {
+            uint32_t i = h->pins[k];
+            struct seg *sd = &sg->seg[i];
+            sd->pinned = false;
+            if (atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_SEALED &&
+                all_dead(sg, i)) {
+                seg_fifo_remove(sg, i);
+                seg_free_run(sg, i);
+            }
+        }
+        segs_unlock(sg);
+        h->npins = 0;
+    }
+    h->last_seg = SEG_NONE;
+    h->op_allocs = 0;
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* Room to pin one more segment; false if memory ran out. */
+static bool
+pin_room(struct head *h)
+{
+    if (h->npins < h->pins_cap) {
+        return true;
+    }
+    uint32_t cap = h->pins_cap ? 2 * h->pins_cap : 8;
+    uint32_t *np = realloc(h->pins, cap * sizeof(*np));
+    if (np == NULL) {
+        return false;
+    }
+    h->pins = np;
+    h->pins_cap = cap;
+    return true;
+}
+
+/* Segment i may hold items of h's operation not yet linked: keep it from
+ * eviction until the operation ends. An operation that has allocated
+ * nothing yet has no such items. Needs pin_room. */
+static void
+pin(struct head *h, struct seg *sd, uint32_t i)
+{
+    if (h->op_allocs > 0) {
+        sd->pinned = true;
+        h->pins[h->npins++] = i;
+    }
+}
+
+/* Seal h's open segment in slot k (segment lock held; pin_room done). */
+static void
+seal_slot(struct segs *sg, struct head *h, unsigned k)
+{
+    uint32_t i = h->open[k];
+    h->open[k] = SEG_NONE;
+    pin(h, &sg->seg[i], i);
+    seg_fifo_push(sg, i);
+}
+
+/* Make segment i (just taken or compacted, fill set) h's open one in slot k. */
+static void
+open_in(struct segs *sg, struct head *h, unsigned k, uint32_t i)
+{
+    struct seg *sd = &sg->seg[i];
+    sd->owner = h->index;
+    sd->nsegs = 1;
+    atomic_store_explicit(&sd->state, SEG_OPEN, memory_order_relaxed);
+    h->open[k] = i;
+}
+
+/* --- allocation -------------------------------------------------------------- */
+
+static inline uint32_t
+room_of(const struct segs *sg, uint32_t i)
+{
+    return sg->seg_size - atomic_load_explicit(&sg->seg[i].fill, memory_order_relaxed);
+}
+
+/* The open slot whose segment has the least room that still fits span,
+ * or HEAD_OPEN. */
+static unsigned
+best_fit(const struct segs *sg, const struct head *h, uint64_t span)
+{
+    unsigned best = HEAD_OPEN;
+    for (unsigned k = 0; k < HEAD_OPEN; k++) {
+        if (h->open[k] != SEG_NONE && room_of(sg, h->open[k]) >= span &&
+            (best == HEAD_OPEN || room_of(sg, h->open[k]) < room_of(sg, h->open[best]))) {
+            best = k;
+        }
+    }
+    return best;
+}
+
+static uint32_t
+bump(struct segs *sg, struct head *h, unsigned k, uint64_t span)
+{
+    uint32_t i = h->open[k];
+    struct seg *sd = &sg->seg[i];
+    uint32_t off = atomic_load_explicit(&sd->fill, memory_order_relaxed);
+    atomic_store_explicit(&sd->fill, off + (uint32_t)span, memory_order_relaxed);
+    h->last_seg = i;
+    h->last_off = off;
+    h->last_span = (uint32_t)span;
+    h->op_allocs++;
+    return (uint32_t)((((uint64_t)i * sg->seg_size) + off) >> sg->sp.shift);
+}
+
+uint32_t
+seg_alloc_fast(struct segs *sg, struct head *h, uint64_t span)
+{
+    unsigned k = best_fit(sg, h, span);
+    return k == HEAD_OPEN ? 0 : bump(sg, h, k, span);
+}
+
+/* Count an allocation that found no room, in its size class. */
+static void
+count_oom(struct segs *sg, struct head *h, uint64_t span)
+{
+    h->ctr[sizeclass_of(&sg->cls, span)].outofmemory++;
+}
+
+/* The slot to refill: an empty one, else the one with the least room
+ * (sealed first); HEAD_OPEN if it could not be sealed. */
+static unsigned
+slot_to_refill(struct segs *sg, struct head *h)
+{
+    unsigned k = 0;
+    for (unsigned j = 0; j < HEAD_OPEN; j++) {
+        if (h->open[j] == SEG_NONE) {
+            return j;
+        }
+        if (room_of(sg, h->open[j]) < room_of(sg, h->open[k])) {
+            k = j;
+        }
+    }
+    if (!pin_room(h)) {
+        return HEAD_OPEN;
+    }
+    segs_lock(sg);
+    seal_slot(sg, h, k);
+    segs_unlock(sg);
+    return k;
+}
+
+bool
+seg_reserve(struct store *s, struct head *h, uint64_t span)
+{
+    struct segs *sg = &s->segs;
+    if (span > sg->seg_size - (1u << sg->sp.shift)) {
+        return true; /* a jumbo run is taken whole by seg_alloc */
+    }
+    if (best_fit(sg, h, span) != HEAD_OPEN) {
+        return true;
+    }
+    unsigned k = slot_to_refill(sg, h);
+    uint32_t i = k == HEAD_OPEN ? SEG_NONE : evict_obtain(s, h, span);
+    if (i == SEG_NONE) {
+        count_oom(sg, h, span);
+        return false;
+    }
+    open_in(sg, h, k, i);
+    return true;
+}
+
+/* A run of whole segments for one item too large for a segment. */
+static uint32_t
+alloc_jumbo(struct store *s, struct head *h, uint64_t span)
+{
+    struct segs *sg = &s->segs;
+    uint64_t need = span + (1u << sg->sp.shift); /* room for segment 0's hole */
+    uint64_t n = (need + sg->seg_size - 1) / sg->seg_size;
+    if (n > sg->nsegs || n * sg->seg_size > arena_limit(sg->arena)) {
+        count_oom(sg, h, span);
+        return 0;
+    }
+    uint32_t first;
+    if (!pin_room(h) || !evict_for_run(s, h, (uint32_t)n, &first)) {
+        count_oom(sg, h, span);
+        return 0;
+    }
+    struct seg *sd = &sg->seg[first];
+    uint32_t start = seg_start(sg, first);
+    sd->nsegs = (uint32_t)n;
+    sd->clean = false;
+    atomic_store_explicit(&sd->fill, start + (uint32_t)span, memory_order_relaxed);
+    atomic_store_explicit(&sd->dead, 0, memory_order_relaxed);
+    atomic_store_explicit(&sd->exp_min, UINT32_MAX, memory_order_relaxed);
+    for (uint32_t k = 1; k < n; k++) {
+        atomic_store_explicit(&sg->seg[first + k].state, SEG_TAIL, memory_order_relaxed);
+    }
+    h->op_allocs++;
+    segs_lock(sg);
+    pin(h, sd, first);
+    seg_fifo_push(sg, first);
+    segs_unlock(sg);
+    h->last_seg = SEG_NONE; /* not taken back piecemeal */
+    return (uint32_t)((((uint64_t)first * sg->seg_size) + start) >> sg->sp.shift);
+}
+
+uint32_t
+seg_alloc(struct store *s, struct head *h, uint64_t span)
+{
+    struct segs *sg = &s->segs;
+    if (span > sg->seg_size - (1u << sg->sp.shift)) {
+        return alloc_jumbo(s, h, span);
+    }
+    uint32_t ref = seg_alloc_fast(sg, h, span);
+    if (ref != 0) {
+        return ref;
+    }
+    if (!seg_reserve(s, h, span)) {
+        return 0;
+    }
+    return seg_alloc_fast(sg, h, span);
+}
+
+void
+seg_unalloc(struct segs *sg, struct head *h, uint32_t ref, uint64_t span)
+{
+    uint32_t i = seg_of_ref(sg, ref);
+    uint32_t off = (uint32_t)(((uint64_t)ref << sg->sp.shift) - (uint64_t)i * sg->seg_size);
+    struct seg *sd = &sg->seg[i];
+    if (h->last_seg == i && h->last_off == off && h->last_span == span &&
+        atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_OPEN &&
+        atomic_load_explicit(&sd->fill, memory_order_relaxed) == off + span) {
+        atomic_store_explicit(&sd->fill, off, memory_order_relaxed);
+        h->last_seg = SEG_NONE;
+        return;
+    }
+    /* Not the last thing written: a hole, dead from the start. */
+    item_make_hole(item_at(&sg->sp, ref), span);
+    seg_note_dead(sg, ref, span);
+}
+
+/* --- accounting ------------------------------------------------------------- */
+
+void
+seg_note_dead(struct segs *sg, uint32_t ref, uint64_t span)
+{
+    uint32_t i = seg_of_ref(sg, ref);
+    struct seg *sd = &sg->seg[i];
+    atomic_fetch_add_explicit(&sd->dead, (uint32_t)span, memory_order_relaxed);
+    if (atomic_load_explicit(&sd->state, memory_order_relaxed) != SEG_SEALED || !all_dead(sg, i)) {
+        return;
+    }
+    segs_lock(sg);
+    if (atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_SEALED && !sd->pinned &&
+        all_dead(sg, i)) {
+        seg_fifo_remove(sg, i);
+        seg_free_run(sg, i);
+    }
+    segs_unlock(sg);
+}
+
+void
+seg_note_expiry(struct segs *sg, uint32_t ref, uint32_t exptime)
+{
+    seg_exp_lower(&sg->seg[seg_of_ref(sg, ref)], exptime);
+}
+
+void
+seg_exp_lower(struct seg *sd, uint32_t exptime)
+{
+    if (exptime == 0) {
+        return;
+    }
+    _Atomic uint32_t *m = &sd->exp_min;
+    uint32_t cur = atomic_load_explicit(m, memory_order_relaxed);
+    while (exptime < cur && !atomic_compare_exchange_weak_explicit(
+                                m, &cur, exptime, memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
+uint64_t
+seg_used_bytes(const struct segs *sg)
+{
+    return arena_used_bytes(sg->arena);
+}
+
+bool
+seg_seal_idle(struct segs *sg, struct head *h)
+{
+    bool any = false;
+    if (h != NULL && h->op_allocs == 0) {
+        /* h's own, when its operation has no item in them. */
+        segs_lock(sg);
+        for (unsigned k = 0; k < HEAD_OPEN; k++) {
+            if (h->open[k] != SEG_NONE) {
+                seg_fifo_push(sg, h->open[k]);
+                h->open[k] = SEG_NONE;
+                any = true;
+            }
+        }
+        segs_unlock(sg);
+    }
+    for (uint32_t j = 0; j < sg->nheads; j++) {
+        struct head *o = &sg->heads[j];
+        if (o == h || pthread_mutex_trylock(&o->lock) != 0) {
+            continue;
+        }
+        segs_lock(sg);
+        for (unsigned k = 0; k < HEAD_OPEN; k++) {
+            if (o->open[k] != SEG_NONE) {
+                seg_fifo_push(sg, o->open[k]);
+                o->open[k] = SEG_NONE;
+                any = true;
+            }
+        }
+        segs_unlock(sg);
+        pthread_mutex_unlock(&o->lock);
+    }
+    return any;
+}

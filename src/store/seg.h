@@ -1,0 +1,189 @@
+/*
+ * seg: where items are written (private to store/).
+ *
+ * Items of every shard are packed, one after another, into the arena's
+ * segments (mem/arena.h). Writers take a *head*: a small set of segments
+ * open for appending, with a lock of its own, so a store costs a bump of
+ * the head's fill and no shared counter. A head's segment that is full is
+ * *sealed*: it joins the FIFO of sealed segments, oldest first.
+ *
+ *   head 0: [open A | open B]    head 1: [open C | open D]   (one per writer thread)
+ *   FIFO:   oldest -> S1 -> S2 -> ... -> Sn <- newest        (sealed, immutable but
+ *                                                             for dead items)
+ *
+ * When the budget has no segment left, the writer takes the oldest sealed
+ * segment and compacts it in place (evict.c): items read since it was
+ * sealed (ACCESSED) move to its front with the bit cleared, the others
+ * are evicted, dead ones dropped; the segment becomes the writer's open
+ * segment, behind the items it kept. That is CLOCK with the FIFO as its
+ * hand, and no rounding: the only waste is the 0-7 bytes that align an
+ * item, the unused tail of a sealed segment, and dead items not yet
+ * compacted. An item larger than a segment takes a run of whole segments
+ * (a "jumbo" run, FIFO-ordered too).
+ *
+ * Each segment counts its dead bytes (items unlinked or abandoned); one
+ * whose items are all dead is freed at once, and -M compacts the
+ * segment with the most dead bytes instead of evicting.
+ *
+ * Locks: a head's lock is held for a whole store operation that may
+ * write (so nobody seals its segments under it); shard locks inside it;
+ * the segment lock (FIFO, arena, segment states) innermost and briefly.
+ * Eviction runs with its head held and no shard lock, taking each item's
+ * shard lock in turn. Segments sealed while their head's operation has
+ * items in them not yet linked are pinned until the operation ends, so
+ * eviction cannot compact them under it.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "stashd/mem/arena.h"
+#include "stashd/mem/sizeclass.h"
+#include "store/item.h"
+
+struct store;
+
+#define SEG_NONE UINT32_MAX
+#define HEAD_OPEN 2 /* segments a head appends to (best fit between them) */
+
+enum seg_state {
+    SEG_FREE,   /* not the store's (FREE or SPARE in the arena) */
+    SEG_OPEN,   /* a head appends to it */
+    SEG_SEALED, /* in the FIFO */
+    SEG_BUSY,   /* out of the FIFO, being compacted, or walked by maintenance */
+    SEG_TAIL,   /* a later segment of a jumbo run (its first one holds the state) */
+};
+
+/* One segment's metadata, a cache line each (dead is written by every
+ * thread that unlinks an item of it). */
+struct seg {
+    _Alignas(64) _Atomic uint32_t state; /* enum seg_state; changed under the segment lock */
+    _Atomic uint32_t fill;               /* bytes written from the segment's start */
+    _Atomic uint32_t dead;               /* of those, bytes of items no longer linked */
+    _Atomic uint32_t exp_min;            /* earliest expiry of its items; UINT32_MAX: none */
+    uint32_t nsegs;                      /* segments of the run: 1, or more (jumbo) */
+    uint32_t prev, next;                 /* FIFO links, SEG_NONE at the ends */
+    uint32_t sealed_at;                  /* clock_now() when sealed */
+    uint32_t owner;                      /* head index while OPEN */
+    uint32_t clean_flush;                /* -M: segs.flushes when a compaction found nothing dead */
+    bool clean;                          /* ... (then valid) */
+    bool pinned;                         /* holds unlinked items of its head's operation */
+};
+
+/* Per head, per size class (mem/sizeclass.h; the last is "large"):
+ * counted by whoever holds the head, read by statistics. */
+struct head_ctr {
+    uint64_t evicted, evicted_nonzero, evicted_unfetched;
+    uint64_t reclaimed, expired, expired_unfetched;
+    uint64_t outofmemory;
+    uint32_t evicted_at, evicted_time;
+};
+
+struct head {
+    _Alignas(64) pthread_mutex_t lock; /* guards every field below */
+    uint32_t index;
+    uint32_t open[HEAD_OPEN]; /* OPEN segments, SEG_NONE if none */
+    /* Segments sealed or taken (jumbo) during the current operation:
+     * pinned until seg_head_release. */
+    uint32_t *pins;
+    uint32_t npins, pins_cap;
+    /* The last allocation, which seg_unalloc can take back. */
+    uint32_t last_seg, last_off, last_span;
+    uint32_t op_allocs;   /* allocations made by the current operation */
+    struct head_ctr *ctr; /* nclasses + 1 */
+};
+
+struct segs {
+    pthread_mutex_t lock; /* the segment lock: arena, FIFO, states */
+    struct arena *arena;
+    struct item_space sp;
+    struct seg *seg; /* one per arena segment */
+    uint32_t seg_size;
+    uint32_t nsegs;
+    uint32_t fifo_head, fifo_tail; /* oldest and newest sealed */
+    uint32_t nsealed;
+    struct head *heads;
+    uint32_t nheads;
+    bool evictions;           /* false (-M): only dead items make room */
+    _Atomic uint32_t flushes; /* flush_all count: -M's "nothing dead here" marks expire */
+    struct sizeclass cls;     /* for per-class statistics */
+    /* Times the segment lock was taken: shows (in a test) that gets,
+     * sets and deletes with room in their head never take it. */
+    _Atomic uint64_t lock_count;
+};
+
+/* 0, -EINVAL, -ENOMEM. */
+int segs_init(struct segs *sg, uint64_t limit, uint32_t seg_size, uint32_t nsegs, unsigned shift,
+              uint32_t nheads, bool evictions, const struct sizeclass *cls);
+void segs_fini(struct segs *sg);
+
+void segs_lock(struct segs *sg);
+static inline void
+segs_unlock(struct segs *sg)
+{
+    pthread_mutex_unlock(&sg->lock);
+}
+
+/* Bytes at the start of segment i that hold no item (ref 0 is never an item). */
+static inline uint32_t
+seg_start(const struct segs *sg, uint32_t i)
+{
+    return i == 0 ? (1u << sg->sp.shift) : 0;
+}
+
+static inline char *
+seg_addr(const struct segs *sg, uint32_t i)
+{
+    return sg->sp.base + (size_t)i * sg->seg_size;
+}
+
+static inline uint32_t
+seg_of_ref(const struct segs *sg, uint32_t ref)
+{
+    return (uint32_t)(((uint64_t)ref << sg->sp.shift) / sg->seg_size);
+}
+
+/* Take a head for an operation that may write (blocks if all are busy). */
+struct head *seg_head_acquire(struct segs *sg);
+/* End the operation: unpin what it pinned, free the head. */
+void seg_head_release(struct segs *sg, struct head *h);
+
+/*
+ * Room for an item of span bytes: its ref, or 0 when none could be made
+ * (-M with nothing dead, or the item can never fit; counted in
+ * outofmemory). May evict, which takes shard locks: the caller holds h
+ * and no shard lock.
+ */
+uint32_t seg_alloc(struct store *s, struct head *h, uint64_t span);
+/* The same from the room h has already, without evicting: for use under
+ * a shard lock. 0 when there is not enough. */
+uint32_t seg_alloc_fast(struct segs *sg, struct head *h, uint64_t span);
+/* Make sure h has room for span bytes (evicting as needed), allocating
+ * nothing; false as seg_alloc fails. Holds no shard lock. */
+bool seg_reserve(struct store *s, struct head *h, uint64_t span);
+/* Give back an allocation that was never linked (the operation failed). */
+void seg_unalloc(struct segs *sg, struct head *h, uint32_t ref, uint64_t span);
+
+/* An item of span bytes left the index (unlinked, or replaced): count
+ * its bytes dead, and free its segment if nothing in it lives. Any
+ * thread; takes the segment lock only to free. */
+void seg_note_dead(struct segs *sg, uint32_t ref, uint64_t span);
+/* An item of this segment got an expiry (lowers the segment's exp_min). */
+void seg_note_expiry(struct segs *sg, uint32_t ref, uint32_t exptime);
+/* Lower segment sd's exp_min to exptime (0: no change); any thread. */
+void seg_exp_lower(struct seg *sd, uint32_t exptime);
+
+/* Lock-free reads for statistics. */
+uint64_t seg_used_bytes(const struct segs *sg);
+
+/* For evict.c, with the segment lock held: */
+void seg_fifo_remove(struct segs *sg, uint32_t i);
+void seg_fifo_push(struct segs *sg, uint32_t i); /* as the newest, SEALED */
+void seg_free_run(struct segs *sg, uint32_t i);  /* back to the arena, spare */
+/* Seal the open segments of heads that are not busy, and h's own when
+ * its operation has allocated nothing yet (so that eviction can take them
+ * when nothing else is left); true if any. */
+bool seg_seal_idle(struct segs *sg, struct head *h);

@@ -1,0 +1,249 @@
+/*
+ * store_int: what the store's files share (private to store/): struct
+ * store and the steps every operation is built from.
+ *
+ *   store.c    create/destroy, get, set, delete, touch: the facade
+ *   expiry.c   the two expiry forms, views, maintenance's expiry walk
+ *   multi.c    MSET, MSETNX, MGET: several shards as one step
+ *   rmw.c      incr/decr and Redis's read-modify-write (store_update)
+ *   meta.c     memcached's meta commands
+ *   walk.c     SCAN, RANDOMKEY, counts
+ *   maint.c    flush_all, the memory limit, the maintenance thread
+ *   stats.c    statistics
+ *   shard.c    shard locks; find, link, replace, unlink
+ *   index.c    a shard's hash table
+ *   seg.c      heads, segments, allocation; evict.c: compaction
+ *
+ * Lock order: a head (seg.h), then shard locks (several only in
+ * ascending index order: multi.c), then the segment lock. Nothing waits
+ * for a head while holding a shard lock (it may try one).
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "stashd/store/store.h"
+#include "store/index.h"
+#include "store/item.h"
+#include "store/seg.h"
+#include "store/shard.h"
+
+#define SHARDS_LIMIT (1u << 18) /* most shards, explicit or derived */
+/* Optimistic retries of an operation whose view went stale while it made room. */
+#define STORE_RETRIES 4
+
+struct store {
+    struct segs segs;
+    struct shard *shards; /* nshards of them */
+    uint32_t nshards;     /* power of two */
+    unsigned shard_bits;  /* log2(nshards) */
+    uint64_t max_item_size;
+    bool cas_enabled;
+    /* Pending delayed flush: (relative time << 32) | generation; time 0 =
+     * none. Written by store_flush under flush_lock, cleared by
+     * maintenance with a compare-and-swap; read relaxed by every op. */
+    _Atomic uint64_t flush_pending;
+    pthread_mutex_t flush_lock;
+    /* Maintenance (maint.c). maint_lock guards maint_stop and the
+     * condition variable; maint_running is only touched by start/stop. */
+    pthread_mutex_t maint_lock;
+    pthread_cond_t maint_cond;
+    pthread_t maint_thread;
+    bool maint_running;
+    bool maint_stop;
+    /* Set by a flush: maintenance walks every segment once (from
+     * sweep_next) to unlink what the flush killed. Maintenance's own. */
+    _Atomic uint32_t sweep_pending;
+    uint32_t sweep_next;
+    uint32_t expiry_next; /* where the expiry walk goes on */
+};
+
+static inline struct shard *
+shard_of(const struct store *s, uint64_t hash)
+{
+    uint64_t i = s->shard_bits ? hash >> (64 - s->shard_bits) : 0;
+    return &s->shards[i];
+}
+
+static inline bool
+key_ok(const struct store_key *k)
+{
+    return k->len >= 1 && k->len <= STORE_KEY_MAX;
+}
+
+/* The cas a client sees: unique across shards. */
+static inline uint64_t
+visible_cas(const struct store *s, const struct shard *sh, const struct item *it)
+{
+    return s->cas_enabled ? shard_item_seq(sh, it) * s->nshards + sh->index : 0;
+}
+
+static inline enum store_miss
+miss_of(enum item_state why)
+{
+    switch (why) {
+    case ITEM_EXPIRED:
+        return STORE_MISS_EXPIRED;
+    case ITEM_FLUSHED:
+        return STORE_MISS_FLUSHED;
+    default:
+        return STORE_MISS_ABSENT;
+    }
+}
+
+/* --- shard.c: with the shard lock held ----------------------------------- */
+
+/* Apply a pending delayed flush whose time has come. Call first thing
+ * after taking a shard lock, so nothing reads or stores past it. */
+void shard_sync_flush(struct store *s, struct shard *sh, uint32_t now);
+
+/* Lock the key's shard (and bring it up to date with a pending flush). */
+struct shard *store_lock_key(struct store *s, const struct store_key *k, uint32_t now);
+
+/*
+ * The live item with this key, or NULL; *pos is where it sits. A dead one
+ * found is unlinked and counted (lazy expiry) and *why says why it
+ * missed (ITEM_LIVE when absent). Valid until the lock is released.
+ */
+struct item *shard_find(struct store *s, struct shard *sh, const struct store_key *k, uint32_t now,
+                        struct index_pos *pos, enum item_state *why);
+
+/* Link a filled item whose key is absent: LINKED, a new cas, counted.
+ * 0, or -ENOMEM when the index could not grow. */
+int shard_link(struct store *s, struct shard *sh, struct item *it, uint64_t hash);
+/* Put filled item it where old is (pos): it gets a new cas unless
+ * keep_cas, old leaves (its bytes dead). */
+void shard_replace(struct store *s, struct shard *sh, struct index_pos pos, struct item *old,
+                   struct item *it, bool keep_cas);
+/* Remove the linked item at pos. */
+void shard_unlink(struct store *s, struct shard *sh, struct index_pos pos, struct item *it,
+                  uint64_t hash);
+/* Bookkeeping of an item leaving the index (eviction does the rest). */
+void shard_note_unlinked(struct shard *sh, struct item *it);
+
+/* --- room for a new item ---------------------------------------------------- */
+
+/*
+ * An operation that decides under the shard lock how large a new item it
+ * needs takes it from its head's room (seg_alloc_fast). When there is
+ * not enough, it drops the lock, allocates ahead (room_make: may evict,
+ * or take a jumbo run), retakes the lock, looks again, and uses the
+ * allocation if it still needs that size (room_take).
+ */
+struct room {
+    struct head *h;
+    uint32_t ref;  /* allocated ahead, or 0 */
+    uint64_t span; /* its size */
+};
+
+static inline uint32_t
+room_take(struct store *s, struct room *rm, uint64_t span)
+{
+    if (rm->ref != 0 && rm->span == span) {
+        uint32_t ref = rm->ref;
+        rm->ref = 0;
+        return ref;
+    }
+    return seg_alloc_fast(&s->segs, rm->h, span);
+}
+
+/* Give back an allocation made ahead and not used. */
+static inline void
+room_drop(struct store *s, struct room *rm)
+{
+    if (rm->ref != 0) {
+        seg_unalloc(&s->segs, rm->h, rm->ref, rm->span);
+        rm->ref = 0;
+    }
+}
+
+/* With no shard lock held: allocate span bytes ahead; false if memory
+ * could not be found. */
+static inline bool
+room_make(struct store *s, struct room *rm, uint64_t span)
+{
+    room_drop(s, rm);
+    rm->ref = seg_alloc(s, rm->h, span);
+    rm->span = span;
+    return rm->ref != 0;
+}
+
+/* --- store.c ----------------------------------------------------------------- */
+
+enum store_rc store_check_set(const struct store *s, const struct shard *sh, const struct item *old,
+                              const struct store_set_req *r);
+
+/* --- rmw.c -------------------------------------------------------------------- */
+
+/* A store that needs the old item to build the new one: append, prepend,
+ * SET KEEPTTL, meta's stale set (ms I). */
+enum store_rc store_set_with_old(struct store *s, const struct store_key *k,
+                                 const struct store_set_req *r, uint64_t *cas_out);
+
+/* --- expiry.c --------------------------------------------------------------- */
+
+/* An expiry as item fields: a relative second, plus milliseconds for a
+ * wall-clock (Redis) deadline. sec 0 = never. */
+struct expiry {
+    uint32_t sec;
+    uint16_t ms;
+    bool ms_form;
+};
+
+/* A Unix-ms deadline (0 = never) as item fields. */
+struct expiry expiry_of_ms(int64_t unix_ms);
+struct expiry expiry_of_item(const struct item *it);
+/* Has a Unix-ms deadline (nonzero) come? */
+bool expiry_passed(int64_t unix_ms);
+/* The item's expiry as a Unix time in ms (0 = never). */
+int64_t expiry_unix_ms(const struct item *it);
+/* Put e into item fields. */
+void expiry_to_fields(struct expiry e, struct item_fields *f);
+
+/* What a read sees of it. */
+void store_view(const struct store *s, const struct shard *sh, struct item *it,
+                struct store_item_view *v);
+
+/*
+ * Give the linked item *itp (at pos) expiry e, keeping all else (cas
+ * included). In place when its header has the fields for it; else a
+ * copy takes its place, written into rm's room (*itp is then the copy).
+ * 0, or -EAGAIN when a copy is needed and rm is NULL or has no room: the
+ * caller makes room (room_make, no shard lock held) and tries again.
+ */
+int store_set_expiry(struct store *s, struct shard *sh, struct room *rm, struct index_pos pos,
+                     struct item **itp, struct expiry e);
+/* The room store_set_expiry may need to give it expiry e. */
+uint64_t store_expiry_span(const struct store *s, const struct item *it, struct expiry e);
+
+/* Maintenance: unlink expired items of segments whose earliest expiry
+ * has come, and (after a flush) of every segment once; bounded work. */
+void expiry_walk(struct store *s, uint32_t now);
+
+/* --- evict.c ---------------------------------------------------------------- */
+
+enum evict_keep {
+    KEEP_NONE,     /* evict every live item */
+    KEEP_ACCESSED, /* keep items read since the segment was sealed */
+    KEEP_LIVE,     /* keep every live item (-M): drop only dead ones */
+};
+
+/*
+ * Compact BUSY segment v in place: items kept move to its front (their
+ * ACCESSED bit cleared unless KEEP_LIVE), the rest leave the index. The
+ * caller holds h (counters) and no shard lock. Returns the bytes kept;
+ * v's fill is then its start plus those.
+ */
+uint32_t evict_compact(struct store *s, struct head *h, uint32_t v, enum evict_keep keep,
+                       uint32_t now);
+/* A segment with room for need bytes, OPEN-ready (fill set): fresh from
+ * the arena or compacted from the FIFO. SEG_NONE if none could be had. */
+uint32_t evict_obtain(struct store *s, struct head *h, uint64_t need);
+/* Take a run of n segments, evicting whole segments as needed. */
+bool evict_for_run(struct store *s, struct head *h, uint32_t n, uint32_t *first);
+/* Evict and release segments until resident memory is within the
+ * (lowered) limit. */
+void evict_over_limit(struct store *s, struct head *h);
