@@ -110,7 +110,9 @@ evict_compact(struct store *s, struct head *h, uint32_t v, enum evict_keep keep,
     for (uint64_t off = start; off < fill;) {
         struct item *it = (struct item *)(base + off);
         uint64_t span = item_span(&sg->sp, it); /* immutable: no lock needed */
-        if (item_state_load(it) & ITEM_LINKED) {
+        /* Acquire: an item seen unlinked had its death counted already
+         * (seg.h), so resetting the count below loses nothing. */
+        if (__atomic_load_n(&it->state, __ATOMIC_ACQUIRE) & ITEM_LINKED) {
             w += compact_one(s, h, it, base + w, keep, now, &exp_min);
         }
         off += span;

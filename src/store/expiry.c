@@ -222,12 +222,12 @@ walk_if_still(struct store *s, uint32_t i, uint32_t now)
     struct seg *sd = &sg->seg[i];
     uint32_t st = atomic_load_explicit(&sd->state, memory_order_relaxed);
     if (st == SEG_OPEN) {
-        struct head *h = &sg->heads[sd->owner];
+        struct head *h = &sg->heads[atomic_load_explicit(&sd->owner, memory_order_relaxed)];
         if (pthread_mutex_trylock(&h->lock) != 0) {
             return;
         }
         if (atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_OPEN &&
-            sd->owner == h->index) {
+            atomic_load_explicit(&sd->owner, memory_order_relaxed) == h->index) {
             walk_segment(s, i, now);
         }
         pthread_mutex_unlock(&h->lock);

@@ -104,14 +104,14 @@ set_with_old_once(struct store *s, struct shard *sh, struct room *rm, const stru
     }
     struct item *it = item_at(&s->segs.sp, ref);
     char *v = item_init(it, k->data, (uint8_t)k->len, (uint32_t)nbytes, &f, now);
-    if (r->mode == STORE_MODE_PREPEND) {
-        memcpy(v, r->value, r->nbytes);
-        memcpy(v + r->nbytes, item_value(old), item_nbytes(old));
-    } else if (r->mode == STORE_MODE_APPEND) {
-        memcpy(v, item_value(old), item_nbytes(old));
-        memcpy(v + item_nbytes(old), r->value, r->nbytes);
-    } else if (r->nbytes != 0) {
-        memcpy(v, r->value, r->nbytes);
+    /* (r->value may be NULL for an empty value) */
+    uint32_t at = r->mode == STORE_MODE_APPEND ? item_nbytes(old) : 0;
+    if (r->nbytes != 0) {
+        memcpy(v + at, r->value, r->nbytes);
+    }
+    if (join) {
+        memcpy(v + (r->mode == STORE_MODE_PREPEND ? r->nbytes : 0), item_value(old),
+               item_nbytes(old));
     }
     it->state = (uint8_t)state;
     if (old != NULL) {

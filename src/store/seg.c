@@ -239,7 +239,7 @@ static void
 open_in(struct segs *sg, struct head *h, unsigned k, uint32_t i)
 {
     struct seg *sd = &sg->seg[i];
-    sd->owner = h->index;
+    atomic_store_explicit(&sd->owner, h->index, memory_order_relaxed);
     sd->nsegs = 1;
     atomic_store_explicit(&sd->state, SEG_OPEN, memory_order_relaxed);
     h->open[k] = i;
@@ -412,11 +412,17 @@ seg_unalloc(struct segs *sg, struct head *h, uint32_t ref, uint64_t span)
 /* --- accounting ------------------------------------------------------------- */
 
 void
-seg_note_dead(struct segs *sg, uint32_t ref, uint64_t span)
+seg_count_dead(struct segs *sg, uint32_t ref, uint64_t span)
+{
+    atomic_fetch_add_explicit(&sg->seg[seg_of_ref(sg, ref)].dead, (uint32_t)span,
+                              memory_order_relaxed);
+}
+
+void
+seg_maybe_free(struct segs *sg, uint32_t ref)
 {
     uint32_t i = seg_of_ref(sg, ref);
     struct seg *sd = &sg->seg[i];
-    atomic_fetch_add_explicit(&sd->dead, (uint32_t)span, memory_order_relaxed);
     if (atomic_load_explicit(&sd->state, memory_order_relaxed) != SEG_SEALED || !all_dead(sg, i)) {
         return;
     }
@@ -427,6 +433,13 @@ seg_note_dead(struct segs *sg, uint32_t ref, uint64_t span)
         seg_free_run(sg, i);
     }
     segs_unlock(sg);
+}
+
+void
+seg_note_dead(struct segs *sg, uint32_t ref, uint64_t span)
+{
+    seg_count_dead(sg, ref, span);
+    seg_maybe_free(sg, ref);
 }
 
 void

@@ -67,7 +67,7 @@ struct seg {
     uint32_t nsegs;                      /* segments of the run: 1, or more (jumbo) */
     uint32_t prev, next;                 /* FIFO links, SEG_NONE at the ends */
     uint32_t sealed_at;                  /* clock_now() when sealed */
-    uint32_t owner;                      /* head index while OPEN */
+    _Atomic uint32_t owner;              /* head index while OPEN (read unlocked, as a hint) */
     uint32_t clean_flush;                /* -M: segs.flushes when a compaction found nothing dead */
     bool clean;                          /* ... (then valid) */
     bool pinned;                         /* holds unlinked items of its head's operation */
@@ -167,9 +167,17 @@ bool seg_reserve(struct store *s, struct head *h, uint64_t span);
 /* Give back an allocation that was never linked (the operation failed). */
 void seg_unalloc(struct segs *sg, struct head *h, uint32_t ref, uint64_t span);
 
-/* An item of span bytes left the index (unlinked, or replaced): count
- * its bytes dead, and free its segment if nothing in it lives. Any
- * thread; takes the segment lock only to free. */
+/*
+ * An item of span bytes leaves the index (unlinked, or replaced), in two
+ * steps around the clearing of its LINKED bit: seg_count_dead before it
+ * (so that eviction, which skips items it sees unlinked and then resets
+ * the count, never meets a death it has not seen counted), seg_maybe_free
+ * after it (frees the segment if nothing in it lives; takes the segment
+ * lock only then). Any thread. seg_note_dead does both, for an item that
+ * was never linked.
+ */
+void seg_count_dead(struct segs *sg, uint32_t ref, uint64_t span);
+void seg_maybe_free(struct segs *sg, uint32_t ref);
 void seg_note_dead(struct segs *sg, uint32_t ref, uint64_t span);
 /* An item of this segment got an expiry (lowers the segment's exp_min). */
 void seg_note_expiry(struct segs *sg, uint32_t ref, uint32_t exptime);

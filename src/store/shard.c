@@ -72,11 +72,16 @@ store_lock_key(struct store *s, const struct store_key *k, uint32_t now)
 void
 shard_note_unlinked(struct shard *sh, struct item *it)
 {
-    item_state_set(it, 0, ITEM_LINKED | ITEM_ACCESSED);
     sh->bytes -= item_size(it);
     if (item_exptime(it) != 0) {
         sh->nexpiring--;
     }
+    /* Last, and with release: once LINKED is clear, eviction may reuse
+     * the item's bytes (without this lock), and whoever sees it clear also
+     * sees what was done before, the dead count included. */
+    __atomic_store_n(&it->state,
+                     (uint8_t)(item_state_load(it) & ~(unsigned)(ITEM_LINKED | ITEM_ACCESSED)),
+                     __ATOMIC_RELEASE);
 }
 
 static void
@@ -92,13 +97,23 @@ note_linked(struct store *s, struct shard *sh, struct item *it)
     }
 }
 
+/* it leaves the index (already out of it): dead in its segment. */
+static void
+leave(struct store *s, struct shard *sh, struct item *it)
+{
+    const struct item_space *sp = &s->segs.sp;
+    uint32_t ref = item_ref(sp, it);
+    seg_count_dead(&s->segs, ref, item_span(sp, it)); /* before LINKED clears: seg.h */
+    shard_note_unlinked(sh, it);
+    seg_maybe_free(&s->segs, ref);
+}
+
 void
 shard_unlink(struct store *s, struct shard *sh, struct index_pos pos, struct item *it,
              uint64_t hash)
 {
     index_remove(&sh->ix, pos, hash);
-    shard_note_unlinked(sh, it);
-    seg_note_dead(&s->segs, item_ref(&s->segs.sp, it), item_span(&s->segs.sp, it));
+    leave(s, sh, it);
 }
 
 struct item *
@@ -146,6 +161,5 @@ shard_replace(struct store *s, struct shard *sh, struct index_pos pos, struct it
     }
     note_linked(s, sh, it);
     sh->total_items -= keep_cas; /* the same item, rewritten */
-    shard_note_unlinked(sh, old);
-    seg_note_dead(&s->segs, item_ref(sp, old), item_span(sp, old));
+    leave(s, sh, old);
 }

@@ -124,10 +124,10 @@ count_if_still(struct store *s, uint32_t i, struct class_walk *cw)
     struct seg *sd = &sg->seg[i];
     uint32_t st = atomic_load_explicit(&sd->state, memory_order_relaxed);
     if (st == SEG_OPEN) {
-        struct head *h = &sg->heads[sd->owner];
+        struct head *h = &sg->heads[atomic_load_explicit(&sd->owner, memory_order_relaxed)];
         pthread_mutex_lock(&h->lock);
         if (atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_OPEN &&
-            sd->owner == h->index) {
+            atomic_load_explicit(&sd->owner, memory_order_relaxed) == h->index) {
             count_segment(s, i, cw);
         }
         pthread_mutex_unlock(&h->lock);
