@@ -145,7 +145,7 @@ store_set_expiry(struct store *s, struct shard *sh, struct room *rm, struct inde
     char *v = item_init(n, item_key(it), it->nkey, nbytes, &f, it->atime);
     memcpy(v, item_value(it), nbytes);
     __atomic_store_n(&n->state, (uint8_t)(item_state_load(it) & ~ITEM_LINKED), __ATOMIC_RELAXED);
-    shard_replace(s, sh, pos, it, n, true);
+    shard_replace(s, sh, NULL, pos, it, n, true);
     *itp = n;
     return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,17 @@ next_bucket(const struct index *ix, uint32_t i)
     return i + 1 < ix->n ? i + 1 : 0;
 }
 
+/* Buckets after home b that keys homed at b may live in. */
+static inline uint32_t
+reach_of(const struct index *ix, uint32_t b)
+{
+    const struct index_bucket *hb = &ix->b[b];
+    if (hb->moved == 0) {
+        return 0;
+    }
+    return hb->reach == INDEX_REACH_ALL ? ix->n - 1 : hb->reach;
+}
+
 void
 index_init(struct index *ix)
 {
@@ -69,7 +81,8 @@ index_find(const struct index *ix, const struct item_space *sp, uint64_t hash, c
     }
     uint8_t tag = index_tag(hash);
     uint32_t i = index_home(index_h32(hash), ix->n);
-    for (uint32_t probes = 0; probes < ix->n; probes++) {
+    uint32_t reach = reach_of(ix, i);
+    for (uint32_t k = 0; k <= reach; k++) {
         const struct index_bucket *b = &ix->b[i];
         for (uint32_t m = tag_match(b, tag); m != 0; m &= m - 1) {
             unsigned s = (unsigned)__builtin_ctz(m);
@@ -77,9 +90,6 @@ index_find(const struct index *ix, const struct item_space *sp, uint64_t hash, c
                 *pos = (struct index_pos){.bucket = i, .slot = s};
                 return b->ref[s];
             }
-        }
-        if (b->ovf == 0) {
-            break;
         }
         i = next_bucket(ix, i);
     }
@@ -91,7 +101,8 @@ index_find_ref(const struct index *ix, uint64_t hash, uint32_t ref)
 {
     uint8_t tag = index_tag(hash);
     uint32_t i = index_home(index_h32(hash), ix->n);
-    for (uint32_t probes = 0; probes < ix->n; probes++) {
+    uint32_t reach = reach_of(ix, i);
+    for (uint32_t k = 0; k <= reach; k++) {
         const struct index_bucket *b = &ix->b[i];
         for (uint32_t m = tag_match(b, tag); m != 0; m &= m - 1) {
             unsigned s = (unsigned)__builtin_ctz(m);
@@ -109,18 +120,21 @@ index_find_ref(const struct index *ix, uint64_t hash, uint32_t ref)
 static void
 place(struct index_bucket *bk, uint32_t n, uint64_t hash, uint32_t ref)
 {
-    uint32_t i = index_home(index_h32(hash), n);
-    for (;;) {
+    uint32_t home = index_home(index_h32(hash), n);
+    for (uint32_t i = home, d = 0;; d++) {
         struct index_bucket *b = &bk[i];
         uint32_t empty = tag_match(b, 0);
         if (empty != 0) {
             unsigned s = (unsigned)__builtin_ctz(empty);
             b->tag[s] = index_tag(hash);
             b->ref[s] = ref;
+            if (d > 0) {
+                struct index_bucket *hb = &bk[home];
+                hb->moved += hb->moved != UINT8_MAX;
+                uint32_t r = d < INDEX_REACH_ALL ? d : INDEX_REACH_ALL;
+                hb->reach = (uint8_t)(r > hb->reach ? r : hb->reach);
+            }
             return;
-        }
-        if (b->ovf != UINT8_MAX) {
-            b->ovf++;
         }
         i = i + 1 < n ? i + 1 : 0;
     }
@@ -139,6 +153,10 @@ index_resize(struct index *ix, const struct item_space *sp, uint32_t n)
     if (nb == NULL) {
         return -ENOMEM;
     }
+    /* The allocator rounds sizes up to its classes (up to a quarter more):
+     * take what it gave as buckets rather than waste it. */
+    size_t usable = malloc_usable_size(nb) / sizeof(*nb);
+    n = usable > n && usable <= UINT32_MAX / 2 ? (uint32_t)usable : n;
     memset(nb, 0, (size_t)n * sizeof(*nb));
     /* Keys are hashed again from the items (slots keep only a tag). */
     uint32_t refs[PREFETCH_BATCH];
@@ -163,11 +181,11 @@ index_resize(struct index *ix, const struct item_space *sp, uint32_t n)
     return 0;
 }
 
-/* The next size: a quarter more (at least one bucket more). */
+/* The next size: a fifth more (at least one bucket more). */
 static uint32_t
 grown(uint32_t n)
 {
-    uint64_t g = (uint64_t)n + (n >= 4 ? n / 4 : n > 0 ? n : 1);
+    uint64_t g = (uint64_t)n + (n >= 5 ? n / 5 : 1);
     return g > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)g;
 }
 
@@ -192,10 +210,12 @@ index_remove(struct index *ix, struct index_pos pos, uint64_t hash)
     b->tag[pos.slot] = 0;
     b->ref[pos.slot] = 0;
     ix->nitems--;
-    for (uint32_t i = index_home(index_h32(hash), ix->n); i != pos.bucket; i = next_bucket(ix, i)) {
-        if (ix->b[i].ovf != UINT8_MAX) {
-            assert(ix->b[i].ovf > 0);
-            ix->b[i].ovf--;
+    uint32_t home = index_home(index_h32(hash), ix->n);
+    struct index_bucket *hb = &ix->b[home];
+    if (home != pos.bucket && hb->moved != UINT8_MAX) {
+        assert(hb->moved > 0);
+        if (--hb->moved == 0) {
+            hb->reach = 0;
         }
     }
 }
@@ -219,10 +239,9 @@ index_walk(const struct index *ix, const struct item_space *sp, uint64_t *cursor
     uint32_t home = index_home((uint32_t)*cursor, ix->n);
     for (uint32_t done = 0; done < max_homes && home < ix->n; done++, home++) {
         uint64_t lo = *cursor, hi = home_start(home + 1, ix->n);
-        /* The keys of this home are in it or in the buckets its run
-         * spills into; every bucket of the run has ovf > 0 but the last. */
-        uint32_t i = home;
-        for (uint32_t probes = 0; probes < ix->n; probes++) {
+        /* The keys of this home are in it or within its reach. */
+        uint32_t i = home, reach = reach_of(ix, home);
+        for (uint32_t k = 0; k <= reach; k++) {
             const struct index_bucket *b = &ix->b[i];
             for (unsigned s = 0; s < INDEX_SLOTS; s++) {
                 if (b->ref[s] == 0) {
@@ -233,9 +252,6 @@ index_walk(const struct index *ix, const struct item_space *sp, uint64_t *cursor
                     fn(ctx, b->ref[s], h);
                     seen++;
                 }
-            }
-            if (b->ovf == 0) {
-                break;
             }
             i = next_bucket(ix, i);
         }

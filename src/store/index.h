@@ -6,25 +6,28 @@
  * and a 32-bit item ref (see store/item.h). A lookup compares the 12 tags
  * of the key's home bucket at once (SSE2) and reads only the items whose
  * tag matches, so a miss usually touches one cache line and a hit two (the
- * bucket and the item). A 32-byte key and 100-byte value cost 64 / (12 *
- * load) bytes here: 6.3 at the mean load of 0.85.
+ * bucket and the item). A key costs 64 / (12 * load) bytes here.
  *
- *   bucket: | tag[12] | ovf | pad[3] | ref[12] |
+ *   bucket: | tag[12] | moved | reach | pad[2] | ref[12] |
  *
  * Home buckets come from 32 bits of the hash by multiply-shift (Lemire's
  * "fastrange"), so the table may have any number of buckets: it grows by
- * a quarter when it passes INDEX_LOAD_MAX, which keeps the mean load near
- * 0.77 rather than the 0.6 of a table that doubles. Growing rehashes the
+ * a fifth when it passes INDEX_LOAD_MAX, which keeps the mean load near
+ * 0.80 rather than the 0.6 of a table that doubles. Growing rehashes the
  * whole shard's table under its lock; with at least 4096 shards that is
  * at most ~10^4 items (see store.c's shard count), under a millisecond.
  *
- * A full bucket spills into the next (linear probing); ovf counts the keys
- * whose probe passed over this bucket (F14's "outbound overflow"), so a
- * lookup stops at the first bucket with ovf 0. Removing a key decrements
- * the counts on its path; a count that reached 255 stays there until the
- * next rehash. Since homes are monotonic in the hash, walking homes in
- * order visits keys in hash order whatever the table's size: SCAN's
- * cursor is a position in that order (index_walk).
+ * A key goes into the first bucket from its home with a free slot (linear
+ * probing). Each bucket counts the keys homed at it that live further on
+ * (moved) and how far the furthest one is (reach), so a lookup reads
+ * buckets home .. home + reach, and only the home bucket when none of its
+ * keys had to move: at the mean load a miss reads 1.4 buckets, a hit
+ * 1.1, and a further bucket is the next cache line (simulated; counting
+ * every key that passed over a bucket, as F14 does, made misses read 2.2
+ * at the same load). A count that reached 255 stays there until the next
+ * rehash. Since homes are monotonic in the hash, walking homes in order
+ * visits keys in hash order whatever the table's size: SCAN's cursor is
+ * a position in that order (index_walk).
  *
  * Not thread-safe: the owning shard's lock guards every call.
  */
@@ -37,15 +40,16 @@
 #include "store/item.h"
 
 #define INDEX_SLOTS 12
-/* Items per slot before the table grows: 0.85 (in 1/256ths). At 0.85 a
- * hit reads 1.14 buckets and a miss 2.2 on average (simulated); the
- * growth by 1.25 makes the mean load about 0.77. */
-#define INDEX_LOAD_MAX 218
+/* Items per slot before the table grows: 0.88 (in 1/256ths). The growth
+ * by a fifth keeps the mean load near 0.80: 6.6 bytes a key. */
+#define INDEX_LOAD_MAX 225
+#define INDEX_REACH_ALL UINT8_MAX /* reach: look at every bucket */
 
 struct index_bucket {
     uint8_t tag[INDEX_SLOTS];
-    uint8_t ovf; /* keys homed at or before this bucket that live beyond it */
-    uint8_t pad[3];
+    uint8_t moved; /* keys homed here that live in a later bucket (255: sticky) */
+    uint8_t reach; /* while moved != 0: buckets after this one they may be in */
+    uint8_t pad[2];
     uint32_t ref[INDEX_SLOTS];
 };
 

@@ -62,7 +62,7 @@ store_flush(struct store *s, uint32_t at)
         struct shard *sh = &s->shards[i];
         shard_lock(sh);
         shard_flush_now(sh);
-        sh->flush_gen = gen;
+        s->cold[i].flush_gen = gen;
         shard_unlock(sh);
     }
     atomic_store_explicit(&s->sweep_pending, 1, memory_order_relaxed);
@@ -119,7 +119,7 @@ renew_seqs(struct store *s, struct shard *sh, uint32_t now)
             shard_stamp(sh, it);
         }
     }
-    sh->fresh_seq = sh->cas_seq;
+    s->cold[shard_index(s, sh)].fresh_lo = (uint32_t)sh->cas_seq;
 }
 
 void
@@ -128,15 +128,23 @@ store_maintain(struct store *s)
     uint32_t now = clock_now();
     flush_if_due(s, now);
     expiry_walk(s, now);
+    /* Per shard: renew old cas numbers when due, and fold the lazy
+     * reclaim counters (32 bits) into the store's totals. */
+    pthread_mutex_lock(&s->fold_lock);
     for (uint32_t i = 0; i < s->nshards; i++) {
         struct shard *sh = &s->shards[i];
         shard_lock(sh);
-        if (sh->cas_seq - sh->fresh_seq >= SEQ_RENEW) {
+        if ((uint32_t)sh->cas_seq - s->cold[i].fresh_lo >= SEQ_RENEW) {
             shard_sync_flush(s, sh, now);
             renew_seqs(s, sh, now);
         }
+        s->reclaimed += sh->reclaimed;
+        s->expired += sh->expired;
+        s->expired_unfetched += sh->expired_unfetched;
+        sh->reclaimed = sh->expired = sh->expired_unfetched = 0;
         shard_unlock(sh);
     }
+    pthread_mutex_unlock(&s->fold_lock);
     struct segs *sg = &s->segs;
     if (arena_resident_bytes(sg->arena) > arena_limit(sg->arena)) {
         struct head *h = seg_head_acquire(sg);

@@ -53,7 +53,7 @@ vivify(struct store *s, struct shard *sh, struct room *rm, const struct store_ke
         if (ref != 0) {
             struct item *it = item_at(&s->segs.sp, ref);
             item_init(it, k->data, (uint8_t)k->len, 0, &f, now);
-            if (shard_link(s, sh, it, k->hash) == 0) {
+            if (shard_link(s, sh, rm->h, it, k->hash) == 0) {
                 return it;
             }
             seg_unalloc(&s->segs, rm->h, ref, span);

@@ -149,8 +149,8 @@ link_pairs(struct store *s, struct head *h, size_t n, store_pair_fn pair, void *
         struct item *old = shard_find(s, sh, &k, now, &pos, &why);
         struct item *it = item_at(&s->segs.sp, refs[i]);
         if (old != NULL) {
-            shard_replace(s, sh, pos, old, it, false);
-        } else if (shard_link(s, sh, it, k.hash) != 0) {
+            shard_replace(s, sh, h, pos, old, it, false);
+        } else if (shard_link(s, sh, h, it, k.hash) != 0) {
             /* The index could not grow (malloc failed): this pair only. */
             seg_unalloc(&s->segs, h, refs[i], spans[i]);
             rc = STORE_NO_MEMORY;

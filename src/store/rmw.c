@@ -115,8 +115,8 @@ set_with_old_once(struct store *s, struct shard *sh, struct room *rm, const stru
     }
     it->state = (uint8_t)state;
     if (old != NULL) {
-        shard_replace(s, sh, pos, old, it, false);
-    } else if (shard_link(s, sh, it, k->hash) != 0) {
+        shard_replace(s, sh, rm->h, pos, old, it, false);
+    } else if (shard_link(s, sh, rm->h, it, k->hash) != 0) {
         seg_unalloc(&s->segs, rm->h, ref, *span);
         return STORE_NO_MEMORY;
     }
@@ -218,7 +218,7 @@ arith_create(struct store *s, struct shard *sh, struct room *rm, const struct st
     }
     struct item *it = item_at(&s->segs.sp, ref);
     memcpy(item_init(it, k->data, (uint8_t)k->len, (uint32_t)len, &f, now), buf, len);
-    if (shard_link(s, sh, it, k->hash) != 0) {
+    if (shard_link(s, sh, rm->h, it, k->hash) != 0) {
         seg_unalloc(&s->segs, rm->h, ref, *span);
         return STORE_NO_MEMORY;
     }
@@ -263,7 +263,7 @@ arith_write(struct store *s, struct shard *sh, struct room *rm, const struct sto
     }
     struct item *n = item_at(&s->segs.sp, ref);
     memcpy(item_init(n, k->data, (uint8_t)k->len, (uint32_t)len, f, now), buf, len);
-    shard_replace(s, sh, pos, it, n, false);
+    shard_replace(s, sh, rm->h, pos, it, n, false);
     *cas_out = visible_cas(s, sh, n);
     return STORE_OK;
 }
@@ -425,8 +425,8 @@ update_write(struct store *s, struct shard *sh, struct room *rm, const struct st
         commit(ctx, ov, u->value != NULL ? NULL : v);
     }
     if (old != NULL) {
-        shard_replace(s, sh, pos, old, it, false);
-    } else if (shard_link(s, sh, it, k->hash) != 0) {
+        shard_replace(s, sh, rm->h, pos, old, it, false);
+    } else if (shard_link(s, sh, rm->h, it, k->hash) != 0) {
         seg_unalloc(&s->segs, rm->h, ref, *span);
         return STORE_NO_MEMORY;
     }

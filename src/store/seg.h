@@ -93,6 +93,7 @@ struct head {
     /* The last allocation, which seg_unalloc can take back. */
     uint32_t last_seg, last_off, last_span;
     uint32_t op_allocs;   /* allocations made by the current operation */
+    uint64_t total_items; /* items stored through this head */
     struct head_ctr *ctr; /* nclasses + 1 */
 };
 

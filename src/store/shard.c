@@ -54,9 +54,9 @@ shard_sync_flush(struct store *s, struct shard *sh, uint32_t now)
     uint64_t p = atomic_load_explicit(&s->flush_pending, memory_order_relaxed);
     uint32_t at = (uint32_t)pending_at(p);
     uint32_t gen = (uint32_t)p;
-    if (at != 0 && now >= at && sh->flush_gen != gen) {
+    if (at != 0 && now >= at && s->cold[shard_index(s, sh)].flush_gen != gen) {
         shard_flush_now(sh);
-        sh->flush_gen = gen;
+        s->cold[shard_index(s, sh)].flush_gen = gen;
     }
 }
 
@@ -89,7 +89,6 @@ note_linked(struct store *s, struct shard *sh, struct item *it)
 {
     item_state_set(it, ITEM_LINKED, 0);
     sh->bytes += item_size(it);
-    sh->total_items++;
     uint32_t exp = item_exptime(it);
     if (exp != 0) {
         sh->nexpiring++;
@@ -138,19 +137,20 @@ shard_find(struct store *s, struct shard *sh, const struct store_key *k, uint32_
 }
 
 int
-shard_link(struct store *s, struct shard *sh, struct item *it, uint64_t hash)
+shard_link(struct store *s, struct shard *sh, struct head *h, struct item *it, uint64_t hash)
 {
     if (index_insert(&sh->ix, &s->segs.sp, hash, item_ref(&s->segs.sp, it)) != 0) {
         return -ENOMEM;
     }
     shard_stamp(sh, it);
     note_linked(s, sh, it);
+    h->total_items++;
     return 0;
 }
 
 void
-shard_replace(struct store *s, struct shard *sh, struct index_pos pos, struct item *old,
-              struct item *it, bool keep_cas)
+shard_replace(struct store *s, struct shard *sh, struct head *h, struct index_pos pos,
+              struct item *old, struct item *it, bool keep_cas)
 {
     const struct item_space *sp = &s->segs.sp;
     index_set(&sh->ix, pos, item_ref(sp, it));
@@ -158,8 +158,8 @@ shard_replace(struct store *s, struct shard *sh, struct index_pos pos, struct it
         it->cas_lo = old->cas_lo;
     } else {
         shard_stamp(sh, it);
+        h->total_items++;
     }
     note_linked(s, sh, it);
-    sh->total_items -= keep_cas; /* the same item, rewritten */
     leave(s, sh, old);
 }

@@ -29,26 +29,26 @@
 /* Spins before a waiter yields its CPU. */
 #define SHARD_SPINS 128
 
-/* Counters of items that left without being asked to, by liveness. */
-struct shard_ctr {
-    uint64_t reclaimed;         /* dead (expired or flushed) items unlinked */
-    uint64_t expired;           /* ... of which expired */
-    uint64_t expired_unfetched; /* ... never read */
-};
-
+/*
+ * One shard: 64 bytes, a cache line, so that a lookup's lock and table
+ * pointer cost one miss. The counters of lazy reclaims are 32 bits;
+ * maintenance folds them into the store's 64-bit totals (maint.c). Fields
+ * used only by maintenance and delayed flushes are in struct shard_cold
+ * (store_int.h).
+ */
 struct shard {
     _Alignas(64) _Atomic uint32_t lock; /* 0 free, 1 held; guards every field below */
-    uint32_t index;                     /* position in the store's array */
+    uint32_t nexpiring;                 /* linked items with an expiry */
     struct index ix;
-    uint64_t cas_seq;     /* last sequence number issued */
-    uint64_t flush_seq;   /* items with a sequence <= this are flushed (dead) */
-    uint64_t fresh_seq;   /* cas_seq when maintenance last renewed old cas_lo */
-    uint32_t flush_gen;   /* generation of the last delayed flush applied */
-    uint32_t nexpiring;   /* linked items with an expiry */
-    uint64_t bytes;       /* item_size of linked items */
-    uint64_t total_items; /* items ever linked */
-    struct shard_ctr ctr;
+    uint64_t cas_seq;   /* last sequence number issued */
+    uint64_t flush_seq; /* items with a sequence <= this are flushed (dead) */
+    uint64_t bytes;     /* item_size of linked items */
+    /* Dead (expired or flushed) items unlinked, of which expired, and of
+     * those never read; since maintenance last folded them. */
+    uint32_t reclaimed, expired, expired_unfetched;
 };
+
+_Static_assert(sizeof(struct shard) == 64, "a shard is one cache line");
 
 void shard_lock_slow(struct shard *sh);
 
@@ -135,11 +135,11 @@ shard_accessed(struct item *it, uint32_t now)
 static inline void
 shard_count_dead(struct shard *sh, const struct item *it, enum item_state why)
 {
-    sh->ctr.reclaimed++;
+    sh->reclaimed++;
     if (why == ITEM_EXPIRED) {
-        sh->ctr.expired++;
+        sh->expired++;
         if (!(item_state_load(it) & ITEM_FETCHED)) {
-            sh->ctr.expired_unfetched++;
+            sh->expired_unfetched++;
         }
     }
 }

@@ -15,12 +15,15 @@
 
 /* Sum the heads' counters, each under its head's lock. */
 static void
-sum_heads(struct store *s, struct head_ctr *by_class, unsigned ncls)
+sum_heads(struct store *s, struct head_ctr *by_class, unsigned ncls, uint64_t *total_items)
 {
     struct segs *sg = &s->segs;
     for (uint32_t i = 0; i < sg->nheads; i++) {
         struct head *h = &sg->heads[i];
         pthread_mutex_lock(&h->lock);
+        if (total_items != NULL) {
+            *total_items += h->total_items;
+        }
         for (unsigned c = 0; c < ncls; c++) {
             struct head_ctr *o = &by_class[c];
             const struct head_ctr *x = &h->ctr[c];
@@ -44,24 +47,28 @@ void
 store_get_stats(struct store *s, struct store_stats *out)
 {
     memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&s->fold_lock);
+    out->reclaimed = s->reclaimed;
+    out->expired = s->expired;
+    out->expired_unfetched = s->expired_unfetched;
     for (uint32_t i = 0; i < s->nshards; i++) {
         struct shard *sh = &s->shards[i];
         shard_lock(sh);
         out->curr_items += sh->ix.nitems;
         out->expiring += sh->nexpiring;
-        out->total_items += sh->total_items;
         out->bytes += sh->bytes;
-        out->reclaimed += sh->ctr.reclaimed;
-        out->expired += sh->ctr.expired;
-        out->expired_unfetched += sh->ctr.expired_unfetched;
+        out->reclaimed += sh->reclaimed;
+        out->expired += sh->expired;
+        out->expired_unfetched += sh->expired_unfetched;
         out->hash_buckets += sh->ix.n;
         out->hash_bytes += index_bytes(&sh->ix);
         shard_unlock(sh);
     }
+    pthread_mutex_unlock(&s->fold_lock);
     unsigned ncls = s->segs.cls.count + 1;
     struct head_ctr by_class[SIZECLASS_MAX + 1];
     memset(by_class, 0, sizeof(by_class));
-    sum_heads(s, by_class, ncls);
+    sum_heads(s, by_class, ncls, &out->total_items);
     for (unsigned c = 0; c < ncls; c++) {
         out->evictions += by_class[c].evicted;
         out->evicted_nonzero += by_class[c].evicted_nonzero;
@@ -166,7 +173,7 @@ store_each_class(struct store *s, store_class_fn fn, void *ctx)
     for (uint32_t i = 0; i < sg->nsegs; i++) {
         count_if_still(s, i, &cw);
     }
-    sum_heads(s, by_class, ncls);
+    sum_heads(s, by_class, ncls, NULL);
     for (unsigned c = 0; c < ncls; c++) {
         struct store_class_stats *o = &cs[c];
         const struct head_ctr *x = &by_class[c];

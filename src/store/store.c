@@ -146,16 +146,22 @@ store_create(struct store **sp, const struct store_config *cfg)
         free(s);
         return -ENOMEM;
     }
+    /* Zeroed is ready: an empty index, lock free. calloc'd memory is
+     * untouched until used, so an idle server pays little for 4096. */
     memset(s->shards, 0, (size_t)nshards * sizeof(struct shard));
-    for (uint32_t i = 0; i < nshards; i++) {
-        s->shards[i].index = i;
-        index_init(&s->shards[i].ix);
+    s->cold = calloc(nshards, sizeof(*s->cold));
+    if (s->cold == NULL) {
+        free(s->shards);
+        segs_fini(&s->segs);
+        free(s);
+        return -ENOMEM;
     }
     s->nshards = nshards;
     s->shard_bits = log2_ceil(nshards);
     s->max_item_size = cfg->max_item_size;
     s->cas_enabled = cfg->cas_enabled;
     pthread_mutex_init(&s->flush_lock, NULL);
+    pthread_mutex_init(&s->fold_lock, NULL);
     pthread_mutex_init(&s->maint_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -178,9 +184,11 @@ store_destroy(struct store **sp)
         index_fini(&s->shards[i].ix);
     }
     free(s->shards);
+    free(s->cold);
     segs_fini(&s->segs);
     pthread_cond_destroy(&s->maint_cond);
     pthread_mutex_destroy(&s->maint_lock);
+    pthread_mutex_destroy(&s->fold_lock);
     pthread_mutex_destroy(&s->flush_lock);
     free(s);
     *sp = NULL;
@@ -373,14 +381,14 @@ req_fields(const struct store_set_req *r)
 
 /* Link it (filled) for k whose live item is old (or NULL, pos unset). */
 static enum store_rc
-link_new(struct store *s, struct shard *sh, const struct store_key *k, struct index_pos pos,
-         struct item *old, struct item *it)
+link_new(struct store *s, struct shard *sh, struct head *h, const struct store_key *k,
+         struct index_pos pos, struct item *old, struct item *it)
 {
     if (old != NULL) {
-        shard_replace(s, sh, pos, old, it, false);
+        shard_replace(s, sh, h, pos, old, it, false);
         return STORE_OK;
     }
-    return shard_link(s, sh, it, k->hash) == 0 ? STORE_OK : STORE_NO_MEMORY;
+    return shard_link(s, sh, h, it, k->hash) == 0 ? STORE_OK : STORE_NO_MEMORY;
 }
 
 /* A Redis SET whose deadline has passed: the old item goes, nothing is
@@ -431,7 +439,7 @@ set_plain(struct store *s, const struct store_key *k, const struct store_set_req
     struct item *old = shard_find(s, sh, k, now, &pos, &why);
     enum store_rc rc = store_check_set(s, sh, old, r);
     if (rc == STORE_OK) {
-        rc = link_new(s, sh, k, pos, old, it);
+        rc = link_new(s, sh, h, k, pos, old, it);
     }
     if (rc == STORE_OK && cas_out != NULL) {
         *cas_out = visible_cas(s, sh, it);

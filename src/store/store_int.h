@@ -35,11 +35,19 @@
 /* Optimistic retries of an operation whose view went stale while it made room. */
 #define STORE_RETRIES 4
 
+/* What maintenance and delayed flushes keep per shard, apart from the
+ * hot struct shard; guarded by the shard's lock. */
+struct shard_cold {
+    uint32_t flush_gen; /* generation of the last delayed flush applied */
+    uint32_t fresh_lo;  /* low 32 bits of cas_seq when old cas_lo were last renewed */
+};
+
 struct store {
     struct segs segs;
     struct shard *shards; /* nshards of them */
-    uint32_t nshards;     /* power of two */
-    unsigned shard_bits;  /* log2(nshards) */
+    struct shard_cold *cold;
+    uint32_t nshards;    /* power of two */
+    unsigned shard_bits; /* log2(nshards) */
     uint64_t max_item_size;
     bool cas_enabled;
     /* Pending delayed flush: (relative time << 32) | generation; time 0 =
@@ -59,6 +67,10 @@ struct store {
     _Atomic uint32_t sweep_pending;
     uint32_t sweep_next;
     uint32_t expiry_next; /* where the expiry walk goes on */
+    /* The shards' lazy-reclaim counters folded so far (maint.c); fold_lock
+     * makes a fold and a statistics read exclude each other. */
+    pthread_mutex_t fold_lock;
+    uint64_t reclaimed, expired, expired_unfetched;
 };
 
 static inline struct shard *
@@ -75,10 +87,16 @@ key_ok(const struct store_key *k)
 }
 
 /* The cas a client sees: unique across shards. */
+static inline uint32_t
+shard_index(const struct store *s, const struct shard *sh)
+{
+    return (uint32_t)(sh - s->shards);
+}
+
 static inline uint64_t
 visible_cas(const struct store *s, const struct shard *sh, const struct item *it)
 {
-    return s->cas_enabled ? shard_item_seq(sh, it) * s->nshards + sh->index : 0;
+    return s->cas_enabled ? shard_item_seq(sh, it) * s->nshards + shard_index(s, sh) : 0;
 }
 
 static inline enum store_miss
@@ -111,13 +129,14 @@ struct shard *store_lock_key(struct store *s, const struct store_key *k, uint32_
 struct item *shard_find(struct store *s, struct shard *sh, const struct store_key *k, uint32_t now,
                         struct index_pos *pos, enum item_state *why);
 
-/* Link a filled item whose key is absent: LINKED, a new cas, counted.
- * 0, or -ENOMEM when the index could not grow. */
-int shard_link(struct store *s, struct shard *sh, struct item *it, uint64_t hash);
-/* Put filled item it where old is (pos): it gets a new cas unless
- * keep_cas, old leaves (its bytes dead). */
-void shard_replace(struct store *s, struct shard *sh, struct index_pos pos, struct item *old,
-                   struct item *it, bool keep_cas);
+/* Link a filled item whose key is absent: LINKED, a new cas, counted
+ * (in h's total_items). 0, or -ENOMEM when the index could not grow. */
+int shard_link(struct store *s, struct shard *sh, struct head *h, struct item *it, uint64_t hash);
+/* Put filled item it where old is (pos): it gets a new cas and counts as
+ * stored unless keep_cas (the same item, rewritten; h may be NULL then);
+ * old leaves (its bytes dead). */
+void shard_replace(struct store *s, struct shard *sh, struct head *h, struct index_pos pos,
+                   struct item *old, struct item *it, bool keep_cas);
 /* Remove the linked item at pos. */
 void shard_unlink(struct store *s, struct shard *sh, struct index_pos pos, struct item *it,
                   uint64_t hash);

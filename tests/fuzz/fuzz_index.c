@@ -5,8 +5,8 @@
  * checked against a model of which keys are in the table. Invariants
  * after every step: a key is found exactly when the model has it, at the
  * ref it was last given; index_find_ref finds that same slot; nitems
- * matches; and every bucket's overflow count is the number of keys whose
- * probe passes over it. A walk in hash order sees each key once.
+ * matches; and every bucket counts the keys homed at it that live further
+ * on (moved), within its reach. A walk in hash order sees each key once.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -86,9 +86,10 @@ check_all(const struct index *ix, const struct model *m)
             CHECK(p2.bucket == pos.bucket && p2.slot == pos.slot);
         }
     }
-    uint32_t pass[4096];
+    static uint32_t moved[4096], far[4096];
     CHECK(ix->n <= 4096);
-    memset(pass, 0, sizeof(pass));
+    memset(moved, 0, sizeof(moved));
+    memset(far, 0, sizeof(far));
     for (uint32_t b = 0; b < ix->n; b++) {
         for (unsigned s = 0; s < INDEX_SLOTS; s++) {
             if (ix->b[b].ref[s] == 0) {
@@ -97,13 +98,19 @@ check_all(const struct index *ix, const struct model *m)
             }
             uint64_t h = item_hash(item_at(&sp, ix->b[b].ref[s]));
             CHECK(ix->b[b].tag[s] == index_tag(h));
-            for (uint32_t i = index_home(index_h32(h), ix->n); i != b; i = (i + 1) % ix->n) {
-                pass[i]++;
+            uint32_t home = index_home(index_h32(h), ix->n);
+            uint32_t d = b >= home ? b - home : b + ix->n - home;
+            if (d > 0) {
+                moved[home]++;
+                far[home] = d > far[home] ? d : far[home];
             }
         }
     }
     for (uint32_t b = 0; b < ix->n; b++) {
-        CHECK(ix->b[b].ovf == (pass[b] > 255 ? 255 : pass[b]) || ix->b[b].ovf == 255);
+        const struct index_bucket *bk = &ix->b[b];
+        CHECK(bk->moved == moved[b] || (bk->moved == 255 && moved[b] >= 255));
+        CHECK(bk->moved == 0 || bk->reach >= far[b] || bk->reach == INDEX_REACH_ALL);
+        CHECK(bk->moved != 0 || bk->reach == 0);
     }
 }
 

@@ -1,6 +1,6 @@
 /*
  * Unit tests for store/index: a shard's table of item refs. Lookups,
- * removal with the overflow counts kept exact, growth, finding a ref,
+ * removal with the moved counts kept exact, growth, finding a ref,
  * walking in hash order across growth (SCAN's promise), and what it
  * costs per item.
  */
@@ -72,12 +72,14 @@ remove_key(struct index *ix, unsigned i)
     index_remove(ix, pos, hash_bytes(key, strlen(key)));
 }
 
-/* Every bucket's ovf equals the keys homed at or before it that live
- * after it (none saturates in these tests). */
+/* Every bucket's moved count is the number of keys homed at it that live
+ * in a later bucket, and its reach covers the furthest (none saturates
+ * in these tests). */
 static void
-check_ovf(const struct index *ix)
+check_moved(const struct index *ix)
 {
-    uint32_t *want = calloc(ix->n ? ix->n : 1, sizeof(*want));
+    uint32_t *moved = calloc(ix->n ? ix->n : 1, sizeof(*moved));
+    uint32_t *far = calloc(ix->n ? ix->n : 1, sizeof(*far));
     for (uint32_t b = 0; b < ix->n; b++) {
         for (unsigned s = 0; s < INDEX_SLOTS; s++) {
             uint32_t ref = ix->b[b].ref[s];
@@ -87,15 +89,21 @@ check_ovf(const struct index *ix)
             }
             uint64_t h = item_hash(item_at(&sp, ref));
             assert_int_equal(ix->b[b].tag[s], index_tag(h));
-            for (uint32_t i = index_home(index_h32(h), ix->n); i != b; i = (i + 1) % ix->n) {
-                want[i]++;
+            uint32_t home = index_home(index_h32(h), ix->n);
+            uint32_t d = b >= home ? b - home : b + ix->n - home;
+            if (d > 0) {
+                moved[home]++;
+                far[home] = d > far[home] ? d : far[home];
             }
         }
     }
     for (uint32_t b = 0; b < ix->n; b++) {
-        assert_int_equal(ix->b[b].ovf, want[b]);
+        assert_int_equal(ix->b[b].moved, moved[b]);
+        assert_true(ix->b[b].reach >= far[b]);
+        assert_true(moved[b] != 0 || ix->b[b].reach == 0);
     }
-    free(want);
+    free(moved);
+    free(far);
 }
 
 static int
@@ -141,7 +149,7 @@ test_insert_find_remove(void **state)
     }
     assert_int_equal(find(&ix, "key:200", NULL), 0);
     assert_int_equal(find(&ix, "key:1x", NULL), 0);
-    check_ovf(&ix);
+    check_moved(&ix);
     for (unsigned i = 0; i < 200; i += 2) {
         remove_key(&ix, i);
     }
@@ -151,7 +159,7 @@ test_insert_find_remove(void **state)
         key_of(key, sizeof(key), i);
         assert_int_equal(find(&ix, key, NULL) != 0, i % 2 == 1);
     }
-    check_ovf(&ix);
+    check_moved(&ix);
     /* Point a slot at another item of the same key. */
     struct index_pos pos;
     assert_true(find(&ix, "key:1", &pos) != 0);
@@ -177,10 +185,10 @@ test_overflow(void **state)
     assert_int_equal(ix.n, 4);
     unsigned spilled = 0;
     for (uint32_t b = 0; b < ix.n; b++) {
-        spilled += ix.b[b].ovf;
+        spilled += ix.b[b].moved;
     }
     assert_true(spilled > 0);
-    check_ovf(&ix);
+    check_moved(&ix);
     for (unsigned i = 0; i < n; i++) {
         char key[32];
         key_of(key, sizeof(key), 1000 + i);
@@ -188,7 +196,7 @@ test_overflow(void **state)
     }
     for (unsigned i = 0; i < n; i += 3) {
         remove_key(&ix, 1000 + i);
-        check_ovf(&ix);
+        check_moved(&ix);
     }
     for (unsigned i = 0; i < n; i++) {
         char key[32];
@@ -212,7 +220,7 @@ test_growth(void **state)
         double load = (double)ix.nitems / ((double)ix.n * INDEX_SLOTS);
         assert_true(load <= INDEX_LOAD_MAX / 256.0 + 1e-9);
         if (ix.n != last_n && ix.n > 64) {
-            /* Just grown: by a quarter, so never far below the maximum. */
+            /* Just grown: by a fifth, so never far below the maximum. */
             min_load = load < min_load ? load : min_load;
         }
         last_n = ix.n;
@@ -220,14 +228,14 @@ test_growth(void **state)
     print_message("index: %u items in %u buckets, %.2f bytes an item, lowest load after growth "
                   "%.2f\n",
                   ix.nitems, ix.n, (double)index_bytes(&ix) / ix.nitems, min_load);
-    assert_true(min_load > 0.66);
+    assert_true(min_load > 0.68); /* less where the allocator gave more */
     assert_true((double)index_bytes(&ix) / ix.nitems < 9.0);
     for (unsigned i = 0; i < N; i++) {
         char key[32];
         key_of(key, sizeof(key), 5000000 + i);
         assert_true(find(&ix, key, NULL) != 0);
     }
-    check_ovf(&ix);
+    check_moved(&ix);
     index_fini(&ix);
 }
 
