@@ -123,7 +123,7 @@ evict_compact(struct store *s, struct head *h, uint32_t v, enum evict_keep keep,
     sd->clean_flush = atomic_load_explicit(&sg->flushes, memory_order_relaxed);
     atomic_store_explicit(&sd->fill, (uint32_t)w, memory_order_relaxed);
     atomic_store_explicit(&sd->dead, 0, memory_order_relaxed);
-    atomic_store_explicit(&sd->exp_min, exp_min, memory_order_relaxed);
+    atomic_store_explicit(&sd->exp_min, exp_min == UINT32_MAX ? 0 : exp_min, memory_order_relaxed);
     return (uint32_t)(w - start);
 }
 
@@ -134,9 +134,10 @@ static bool
 may_hold_dead(const struct segs *sg, uint32_t i, uint32_t now)
 {
     const struct seg *sd = &sg->seg[i];
+    uint32_t exp = atomic_load_explicit(&sd->exp_min, memory_order_relaxed);
     return !sd->clean ||
            sd->clean_flush != atomic_load_explicit(&sg->flushes, memory_order_relaxed) ||
-           atomic_load_explicit(&sd->exp_min, memory_order_relaxed) <= now;
+           (exp != 0 && exp <= now);
 }
 
 /* -M's victim: the sealed segment with the most dead bytes, else the
@@ -195,7 +196,7 @@ take_fresh(struct segs *sg)
     sd->clean = false;
     atomic_store_explicit(&sd->fill, seg_start(sg, i), memory_order_relaxed);
     atomic_store_explicit(&sd->dead, 0, memory_order_relaxed);
-    atomic_store_explicit(&sd->exp_min, UINT32_MAX, memory_order_relaxed);
+    atomic_store_explicit(&sd->exp_min, 0, memory_order_relaxed);
     return i;
 }
 

@@ -86,24 +86,6 @@ expiry_to_fields(struct expiry e, struct item_fields *f)
     f->ms = f->exp_ms ? e.ms : 0;
 }
 
-void
-store_view(const struct store *s, const struct shard *sh, struct item *it,
-           struct store_item_view *v)
-{
-    *v = (struct store_item_view){
-        .key = item_key(it),
-        .nkey = it->nkey,
-        .value = item_value(it),
-        .nbytes = item_nbytes(it),
-        .flags = item_flags(it),
-        .cas = visible_cas(s, sh, it),
-        .exptime = item_exptime(it),
-        .atime = it->atime,
-        .fetched = (item_state_load(it) & ITEM_FETCHED) != 0,
-        .expire_ms = expiry_unix_ms(it),
-    };
-}
-
 /* Can it take expiry e without a new layout? */
 static bool
 fits_in_place(const struct item *it, struct item_fields f)
@@ -195,7 +177,7 @@ walk_segment(struct store *s, uint32_t i, uint32_t now)
     uint32_t fill = atomic_load_explicit(&sd->fill, memory_order_relaxed);
     /* A concurrent expiry change lowers exp_min with an atomic min; start
      * from "none" and merge what the walk finds, so neither is lost. */
-    atomic_store_explicit(&sd->exp_min, UINT32_MAX, memory_order_relaxed);
+    atomic_store_explicit(&sd->exp_min, 0, memory_order_relaxed);
     uint32_t exp_min = UINT32_MAX;
     for (uint64_t off = seg_start(sg, i); off < fill;) {
         struct item *it = (struct item *)(base + off);
@@ -223,14 +205,14 @@ walk_if_still(struct store *s, uint32_t i, uint32_t now)
     uint32_t st = atomic_load_explicit(&sd->state, memory_order_relaxed);
     if (st == SEG_OPEN) {
         struct head *h = &sg->heads[atomic_load_explicit(&sd->owner, memory_order_relaxed)];
-        if (pthread_mutex_trylock(&h->lock) != 0) {
+        if (!seg_head_trylock(h)) {
             return;
         }
         if (atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_OPEN &&
             atomic_load_explicit(&sd->owner, memory_order_relaxed) == h->index) {
             walk_segment(s, i, now);
         }
-        pthread_mutex_unlock(&h->lock);
+        seg_head_unlock(h);
         return;
     }
     if (st != SEG_SEALED) {
@@ -277,7 +259,8 @@ expiry_walk(struct store *s, uint32_t now)
     for (uint32_t k = 0; k < sg->nsegs && walked < WALK_SEGS; k++) {
         uint32_t i = s->expiry_next;
         s->expiry_next = i + 1 < sg->nsegs ? i + 1 : 0;
-        if (atomic_load_explicit(&sg->seg[i].exp_min, memory_order_relaxed) <= now) {
+        uint32_t exp = atomic_load_explicit(&sg->seg[i].exp_min, memory_order_relaxed);
+        if (exp != 0 && exp <= now) {
             walk_if_still(s, i, now);
             walked++;
         }

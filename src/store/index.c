@@ -9,47 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
-#define SLOT_MASK ((1u << INDEX_SLOTS) - 1)
 /* Items whose headers a rehash asks for together, so their misses overlap. */
 #define PREFETCH_BATCH 8
-
-/* Bit i set when slot i's tag is t (t 0: the empty slots). */
-static inline uint32_t
-tag_match(const struct index_bucket *b, uint8_t t)
-{
-#ifdef __SSE2__
-    __m128i v = _mm_load_si128((const __m128i *)(const void *)b);
-    __m128i eq = _mm_cmpeq_epi8(v, _mm_set1_epi8((char)t));
-    return (uint32_t)_mm_movemask_epi8(eq) & SLOT_MASK;
-#else
-    uint32_t m = 0;
-    for (unsigned i = 0; i < INDEX_SLOTS; i++) {
-        m |= (uint32_t)(b->tag[i] == t) << i;
-    }
-    return m;
-#endif
-}
-
-static inline uint32_t
-next_bucket(const struct index *ix, uint32_t i)
-{
-    return i + 1 < ix->n ? i + 1 : 0;
-}
-
-/* Buckets after home b that keys homed at b may live in. */
-static inline uint32_t
-reach_of(const struct index *ix, uint32_t b)
-{
-    const struct index_bucket *hb = &ix->b[b];
-    if (hb->moved == 0) {
-        return 0;
-    }
-    return hb->reach == INDEX_REACH_ALL ? ix->n - 1 : hb->reach;
-}
 
 void
 index_init(struct index *ix)
@@ -66,51 +27,21 @@ index_fini(struct index *ix)
     index_init(ix);
 }
 
-static inline bool
-key_is(struct item *it, const char *key, size_t nkey, uint8_t db)
-{
-    return it->nkey == nkey && memcmp(item_key(it), key, nkey) == 0 && item_db(it) == db;
-}
-
-uint32_t
-index_find(const struct index *ix, const struct item_space *sp, uint64_t hash, const char *key,
-           size_t nkey, uint8_t db, struct index_pos *pos)
-{
-    if (ix->n == 0) {
-        return 0;
-    }
-    uint8_t tag = index_tag(hash);
-    uint32_t i = index_home(index_h32(hash), ix->n);
-    uint32_t reach = reach_of(ix, i);
-    for (uint32_t k = 0; k <= reach; k++) {
-        const struct index_bucket *b = &ix->b[i];
-        for (uint32_t m = tag_match(b, tag); m != 0; m &= m - 1) {
-            unsigned s = (unsigned)__builtin_ctz(m);
-            if (key_is(item_at(sp, b->ref[s]), key, nkey, db)) {
-                *pos = (struct index_pos){.bucket = i, .slot = s};
-                return b->ref[s];
-            }
-        }
-        i = next_bucket(ix, i);
-    }
-    return 0;
-}
-
 struct index_pos
 index_find_ref(const struct index *ix, uint64_t hash, uint32_t ref)
 {
     uint8_t tag = index_tag(hash);
     uint32_t i = index_home(index_h32(hash), ix->n);
-    uint32_t reach = reach_of(ix, i);
+    uint32_t reach = index_reach(ix, i);
     for (uint32_t k = 0; k <= reach; k++) {
         const struct index_bucket *b = &ix->b[i];
-        for (uint32_t m = tag_match(b, tag); m != 0; m &= m - 1) {
+        for (uint32_t m = index_tag_match(b, tag); m != 0; m &= m - 1) {
             unsigned s = (unsigned)__builtin_ctz(m);
             if (b->ref[s] == ref) {
                 return (struct index_pos){.bucket = i, .slot = s};
             }
         }
-        i = next_bucket(ix, i);
+        i = index_next(ix, i);
     }
     assert(!"ref not in the index");
     return (struct index_pos){0, 0};
@@ -123,7 +54,7 @@ place(struct index_bucket *bk, uint32_t n, uint64_t hash, uint32_t ref)
     uint32_t home = index_home(index_h32(hash), n);
     for (uint32_t i = home, d = 0;; d++) {
         struct index_bucket *b = &bk[i];
-        uint32_t empty = tag_match(b, 0);
+        uint32_t empty = index_tag_match(b, 0);
         if (empty != 0) {
             unsigned s = (unsigned)__builtin_ctz(empty);
             b->tag[s] = index_tag(hash);
@@ -240,7 +171,7 @@ index_walk(const struct index *ix, const struct item_space *sp, uint64_t *cursor
     for (uint32_t done = 0; done < max_homes && home < ix->n; done++, home++) {
         uint64_t lo = *cursor, hi = home_start(home + 1, ix->n);
         /* The keys of this home are in it or within its reach. */
-        uint32_t i = home, reach = reach_of(ix, home);
+        uint32_t i = home, reach = index_reach(ix, home);
         for (uint32_t k = 0; k <= reach; k++) {
             const struct index_bucket *b = &ix->b[i];
             for (unsigned s = 0; s < INDEX_SLOTS; s++) {
@@ -253,7 +184,7 @@ index_walk(const struct index *ix, const struct item_space *sp, uint64_t *cursor
                     seen++;
                 }
             }
-            i = next_bucket(ix, i);
+            i = index_next(ix, i);
         }
         *cursor = hi;
     }

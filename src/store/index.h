@@ -39,6 +39,10 @@
 
 #include "store/item.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define INDEX_SLOTS 12
 /* Items per slot before the table grows: 0.88 (in 1/256ths). The growth
  * by a fifth keeps the mean load near 0.80: 6.6 bytes a key. */
@@ -98,10 +102,73 @@ index_bytes(const struct index *ix)
     return (uint64_t)ix->n * sizeof(struct index_bucket);
 }
 
+/* --- the lookup, inline: it is every request's ----------------------------- */
+
+/* Bit i set when slot i's tag is t (t 0: the empty slots). */
+static inline uint32_t
+index_tag_match(const struct index_bucket *b, uint8_t t)
+{
+#ifdef __SSE2__
+    __m128i v = _mm_load_si128((const __m128i *)(const void *)b);
+    __m128i eq = _mm_cmpeq_epi8(v, _mm_set1_epi8((char)t));
+    return (uint32_t)_mm_movemask_epi8(eq) & ((1u << INDEX_SLOTS) - 1);
+#else
+    uint32_t m = 0;
+    for (unsigned i = 0; i < INDEX_SLOTS; i++) {
+        m |= (uint32_t)(b->tag[i] == t) << i;
+    }
+    return m;
+#endif
+}
+
+static inline uint32_t
+index_next(const struct index *ix, uint32_t i)
+{
+    return i + 1 < ix->n ? i + 1 : 0;
+}
+
+/* Buckets after home b that keys homed at b may live in. */
+static inline uint32_t
+index_reach(const struct index *ix, uint32_t b)
+{
+    const struct index_bucket *hb = &ix->b[b];
+    if (hb->moved == 0) {
+        return 0;
+    }
+    return hb->reach == INDEX_REACH_ALL ? ix->n - 1 : hb->reach;
+}
+
+static inline bool
+index_key_is(struct item *it, const char *key, size_t nkey, uint8_t db)
+{
+    return it->nkey == nkey && memcmp(item_key(it), key, nkey) == 0 && item_db(it) == db;
+}
+
 /* The ref of the item with this key (and database), or 0; *pos is set
  * when found. */
-uint32_t index_find(const struct index *ix, const struct item_space *sp, uint64_t hash,
-                    const char *key, size_t nkey, uint8_t db, struct index_pos *pos);
+static inline uint32_t
+index_find(const struct index *ix, const struct item_space *sp, uint64_t hash, const char *key,
+           size_t nkey, uint8_t db, struct index_pos *pos)
+{
+    if (ix->n == 0) {
+        return 0;
+    }
+    uint8_t tag = index_tag(hash);
+    uint32_t i = index_home(index_h32(hash), ix->n);
+    uint32_t reach = index_reach(ix, i);
+    for (uint32_t k = 0; k <= reach; k++) {
+        const struct index_bucket *b = &ix->b[i];
+        for (uint32_t m = index_tag_match(b, tag); m != 0; m &= m - 1) {
+            unsigned s = (unsigned)__builtin_ctz(m);
+            if (index_key_is(item_at(sp, b->ref[s]), key, nkey, db)) {
+                *pos = (struct index_pos){.bucket = i, .slot = s};
+                return b->ref[s];
+            }
+        }
+        i = index_next(ix, i);
+    }
+    return 0;
+}
 
 /* Where ref sits (it must be linked under this hash). */
 struct index_pos index_find_ref(const struct index *ix, uint64_t hash, uint32_t ref);

@@ -115,13 +115,21 @@ item_vlen_bytes(uint64_t n)
     return n < 0x100 ? 1 : n < 0x10000 ? 2 : n < 0x1000000 ? 3 : 4;
 }
 
-/* Bytes of the optional part for this layout. */
+/* Bytes of the optional part for layout bits l (a table: it is on every
+ * access to a key). */
+#define ITEM_EXT_LEN_(l)                                                                           \
+    (((l)&3) + (((l) >> 2) & 1) * 4 + (((l) >> 3) & 1) * 4 + (((l) >> 4) & 1) * 2 +                \
+     (((l) >> 5) & 1))
+#define ITEM_X4_(b)                                                                                \
+    ITEM_EXT_LEN_(b), ITEM_EXT_LEN_(b + 1), ITEM_EXT_LEN_(b + 2), ITEM_EXT_LEN_(b + 3)
+#define ITEM_X16_(b) ITEM_X4_(b), ITEM_X4_(b + 4), ITEM_X4_(b + 8), ITEM_X4_(b + 12)
+static const uint8_t item_ext_len_tab[64] = {ITEM_X16_(0), ITEM_X16_(16), ITEM_X16_(32),
+                                             ITEM_X16_(48)};
+
 static inline unsigned
 item_ext_len(unsigned layout)
 {
-    return (layout & ITEM_VLEN_MASK) + ((layout & ITEM_HAS_FLAGS) ? 4 : 0) +
-           ((layout & ITEM_HAS_EXP) ? 4 : 0) + ((layout & ITEM_EXP_MS) ? 2 : 0) +
-           ((layout & ITEM_HAS_DB) ? 1 : 0);
+    return item_ext_len_tab[layout & 0x3f];
 }
 
 /* The layout a new item with these fields and value length gets. */
@@ -176,11 +184,12 @@ item_span_of(const struct item_space *sp, uint64_t size)
 static inline uint32_t
 item_nbytes(const struct item *it)
 {
-    uint32_t n = it->v0;
-    for (unsigned i = 0; i < (it->layout & ITEM_VLEN_MASK); i++) {
-        n |= (uint32_t)it->ext[i] << (8 * (i + 1));
-    }
-    return n;
+    /* The rest of the length is in the first 0-3 bytes of ext; an item
+     * spans at least 16 bytes, so 4 can be read and the extra masked off. */
+    static const uint32_t mask[4] = {0, 0xff, 0xffff, 0xffffff};
+    uint32_t hi;
+    memcpy(&hi, it->ext, 4);
+    return it->v0 | (hi & mask[it->layout & ITEM_VLEN_MASK]) << 8;
 }
 
 static inline uint64_t

@@ -34,6 +34,7 @@ segs_init(struct segs *sg, uint64_t limit, uint32_t seg_size, uint32_t nsegs, un
     }
     sg->sp = (struct item_space){.base = arena_base(sg->arena), .shift = shift};
     sg->seg_size = seg_size;
+    sg->seg_shift = (unsigned)__builtin_ctz(seg_size);
     sg->nsegs = nsegs;
     sg->fifo_head = sg->fifo_tail = SEG_NONE;
     sg->evictions = evictions;
@@ -44,23 +45,20 @@ segs_init(struct segs *sg, uint64_t limit, uint32_t seg_size, uint32_t nsegs, un
     if (sg->seg == NULL || sg->heads == NULL) {
         goto fail;
     }
-    for (uint32_t i = 0; i < nsegs; i++) {
-        atomic_init(&sg->seg[i].exp_min, UINT32_MAX);
-        sg->seg[i].prev = sg->seg[i].next = SEG_NONE;
-        sg->seg[i].nsegs = 1;
-    }
+    /* Zeroed metadata is a free segment's (exp_min 0: no expiry), so none
+     * of it is touched before its segment is used. */
     for (uint32_t i = 0; i < nheads; i++) {
         struct head *h = &sg->heads[i];
         h->index = i;
         for (unsigned k = 0; k < HEAD_OPEN; k++) {
             h->open[k] = SEG_NONE;
+            h->fill[k] = seg_size; /* no room */
         }
         h->last_seg = SEG_NONE;
         h->ctr = calloc(cls->count + 1, sizeof(*h->ctr));
         if (h->ctr == NULL) {
             goto fail;
         }
-        pthread_mutex_init(&h->lock, NULL);
     }
     pthread_mutex_init(&sg->lock, NULL);
     return 0;
@@ -82,7 +80,6 @@ segs_fini(struct segs *sg)
         return;
     }
     for (uint32_t i = 0; i < sg->nheads; i++) {
-        pthread_mutex_destroy(&sg->heads[i].lock);
         free(sg->heads[i].ctr);
         free(sg->heads[i].pins);
     }
@@ -143,16 +140,34 @@ seg_free_run(struct segs *sg, uint32_t i)
     sd->pinned = false;
 }
 
-/* Are all of sealed segment i's items dead? */
-static inline bool
-all_dead(const struct segs *sg, uint32_t i)
+/* --- heads ------------------------------------------------------------------ */
+
+bool
+seg_head_trylock(struct head *h)
 {
-    const struct seg *sd = &sg->seg[i];
-    uint32_t dead = atomic_load_explicit(&sd->dead, memory_order_relaxed);
-    return dead + seg_start(sg, i) >= atomic_load_explicit(&sd->fill, memory_order_relaxed);
+    return atomic_load_explicit(&h->lock, memory_order_relaxed) == 0 &&
+           atomic_exchange_explicit(&h->lock, 1, memory_order_acquire) == 0;
 }
 
-/* --- heads ------------------------------------------------------------------ */
+void
+seg_head_lock(struct head *h)
+{
+    for (unsigned spins = 0; !seg_head_trylock(h); spins++) {
+        if (spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else {
+            sched_yield(); /* its holder may be compacting a segment */
+        }
+    }
+}
+
+void
+seg_head_unlock(struct head *h)
+{
+    atomic_store_explicit(&h->lock, 0, memory_order_release);
+}
 
 struct head *
 seg_head_acquire(struct segs *sg)
@@ -162,13 +177,13 @@ seg_head_acquire(struct segs *sg)
     }
     for (uint32_t k = 0; k < sg->nheads; k++) {
         struct head *h = &sg->heads[(head_hint + k) % sg->nheads];
-        if (pthread_mutex_trylock(&h->lock) == 0) {
+        if (seg_head_trylock(h)) {
             head_hint = h->index;
             return h;
         }
     }
     struct head *h = &sg->heads[head_hint % sg->nheads];
-    pthread_mutex_lock(&h->lock);
+    seg_head_lock(h);
     return h;
 }
 
@@ -182,7 +197,7 @@ seg_head_release(struct segs *sg, struct head *h)
             struct seg *sd = &sg->seg[i];
             sd->pinned = false;
             if (atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_SEALED &&
-                all_dead(sg, i)) {
+                seg_all_dead(sg, i)) {
                 seg_fifo_remove(sg, i);
                 seg_free_run(sg, i);
             }
@@ -192,7 +207,7 @@ seg_head_release(struct segs *sg, struct head *h)
     }
     h->last_seg = SEG_NONE;
     h->op_allocs = 0;
-    pthread_mutex_unlock(&h->lock);
+    seg_head_unlock(h);
 }
 
 /* Room to pin one more segment; false if memory ran out. */
@@ -230,6 +245,7 @@ seal_slot(struct segs *sg, struct head *h, unsigned k)
 {
     uint32_t i = h->open[k];
     h->open[k] = SEG_NONE;
+    h->fill[k] = sg->seg_size;
     pin(h, &sg->seg[i], i);
     seg_fifo_push(sg, i);
 }
@@ -243,51 +259,10 @@ open_in(struct segs *sg, struct head *h, unsigned k, uint32_t i)
     sd->nsegs = 1;
     atomic_store_explicit(&sd->state, SEG_OPEN, memory_order_relaxed);
     h->open[k] = i;
+    h->fill[k] = atomic_load_explicit(&sd->fill, memory_order_relaxed);
 }
 
 /* --- allocation -------------------------------------------------------------- */
-
-static inline uint32_t
-room_of(const struct segs *sg, uint32_t i)
-{
-    return sg->seg_size - atomic_load_explicit(&sg->seg[i].fill, memory_order_relaxed);
-}
-
-/* The open slot whose segment has the least room that still fits span,
- * or HEAD_OPEN. */
-static unsigned
-best_fit(const struct segs *sg, const struct head *h, uint64_t span)
-{
-    unsigned best = HEAD_OPEN;
-    for (unsigned k = 0; k < HEAD_OPEN; k++) {
-        if (h->open[k] != SEG_NONE && room_of(sg, h->open[k]) >= span &&
-            (best == HEAD_OPEN || room_of(sg, h->open[k]) < room_of(sg, h->open[best]))) {
-            best = k;
-        }
-    }
-    return best;
-}
-
-static uint32_t
-bump(struct segs *sg, struct head *h, unsigned k, uint64_t span)
-{
-    uint32_t i = h->open[k];
-    struct seg *sd = &sg->seg[i];
-    uint32_t off = atomic_load_explicit(&sd->fill, memory_order_relaxed);
-    atomic_store_explicit(&sd->fill, off + (uint32_t)span, memory_order_relaxed);
-    h->last_seg = i;
-    h->last_off = off;
-    h->last_span = (uint32_t)span;
-    h->op_allocs++;
-    return (uint32_t)((((uint64_t)i * sg->seg_size) + off) >> sg->sp.shift);
-}
-
-uint32_t
-seg_alloc_fast(struct segs *sg, struct head *h, uint64_t span)
-{
-    unsigned k = best_fit(sg, h, span);
-    return k == HEAD_OPEN ? 0 : bump(sg, h, k, span);
-}
 
 /* Count an allocation that found no room, in its size class. */
 static void
@@ -306,7 +281,7 @@ slot_to_refill(struct segs *sg, struct head *h)
         if (h->open[j] == SEG_NONE) {
             return j;
         }
-        if (room_of(sg, h->open[j]) < room_of(sg, h->open[k])) {
+        if (seg_room_in(sg, h, j) < seg_room_in(sg, h, k)) {
             k = j;
         }
     }
@@ -326,7 +301,7 @@ seg_reserve(struct store *s, struct head *h, uint64_t span)
     if (span > sg->seg_size - (1u << sg->sp.shift)) {
         return true; /* a jumbo run is taken whole by seg_alloc */
     }
-    if (best_fit(sg, h, span) != HEAD_OPEN) {
+    if (seg_best_fit(sg, h, span) != HEAD_OPEN) {
         return true;
     }
     unsigned k = slot_to_refill(sg, h);
@@ -361,7 +336,7 @@ alloc_jumbo(struct store *s, struct head *h, uint64_t span)
     sd->clean = false;
     atomic_store_explicit(&sd->fill, start + (uint32_t)span, memory_order_relaxed);
     atomic_store_explicit(&sd->dead, 0, memory_order_relaxed);
-    atomic_store_explicit(&sd->exp_min, UINT32_MAX, memory_order_relaxed);
+    atomic_store_explicit(&sd->exp_min, 0, memory_order_relaxed);
     for (uint32_t k = 1; k < n; k++) {
         atomic_store_explicit(&sg->seg[first + k].state, SEG_TAIL, memory_order_relaxed);
     }
@@ -397,12 +372,14 @@ seg_unalloc(struct segs *sg, struct head *h, uint32_t ref, uint64_t span)
     uint32_t i = seg_of_ref(sg, ref);
     uint32_t off = (uint32_t)(((uint64_t)ref << sg->sp.shift) - (uint64_t)i * sg->seg_size);
     struct seg *sd = &sg->seg[i];
-    if (h->last_seg == i && h->last_off == off && h->last_span == span &&
-        atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_OPEN &&
-        atomic_load_explicit(&sd->fill, memory_order_relaxed) == off + span) {
-        atomic_store_explicit(&sd->fill, off, memory_order_relaxed);
-        h->last_seg = SEG_NONE;
-        return;
+    for (unsigned k = 0; k < HEAD_OPEN; k++) {
+        if (h->last_seg == i && h->open[k] == i && h->last_off == off && h->last_span == span &&
+            h->fill[k] == off + span) {
+            h->fill[k] = off;
+            atomic_store_explicit(&sd->fill, off, memory_order_relaxed);
+            h->last_seg = SEG_NONE;
+            return;
+        }
     }
     /* Not the last thing written: a hole, dead from the start. */
     item_make_hole(item_at(&sg->sp, ref), span);
@@ -412,23 +389,12 @@ seg_unalloc(struct segs *sg, struct head *h, uint32_t ref, uint64_t span)
 /* --- accounting ------------------------------------------------------------- */
 
 void
-seg_count_dead(struct segs *sg, uint32_t ref, uint64_t span)
+seg_free_if_dead(struct segs *sg, uint32_t i)
 {
-    atomic_fetch_add_explicit(&sg->seg[seg_of_ref(sg, ref)].dead, (uint32_t)span,
-                              memory_order_relaxed);
-}
-
-void
-seg_maybe_free(struct segs *sg, uint32_t ref)
-{
-    uint32_t i = seg_of_ref(sg, ref);
     struct seg *sd = &sg->seg[i];
-    if (atomic_load_explicit(&sd->state, memory_order_relaxed) != SEG_SEALED || !all_dead(sg, i)) {
-        return;
-    }
     segs_lock(sg);
     if (atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_SEALED && !sd->pinned &&
-        all_dead(sg, i)) {
+        seg_all_dead(sg, i)) {
         seg_fifo_remove(sg, i);
         seg_free_run(sg, i);
     }
@@ -456,8 +422,9 @@ seg_exp_lower(struct seg *sd, uint32_t exptime)
     }
     _Atomic uint32_t *m = &sd->exp_min;
     uint32_t cur = atomic_load_explicit(m, memory_order_relaxed);
-    while (exptime < cur && !atomic_compare_exchange_weak_explicit(
-                                m, &cur, exptime, memory_order_relaxed, memory_order_relaxed)) {
+    while ((cur == 0 || exptime < cur) &&
+           !atomic_compare_exchange_weak_explicit(m, &cur, exptime, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
     }
 }
 
@@ -478,6 +445,7 @@ seg_seal_idle(struct segs *sg, struct head *h)
             if (h->open[k] != SEG_NONE) {
                 seg_fifo_push(sg, h->open[k]);
                 h->open[k] = SEG_NONE;
+                h->fill[k] = sg->seg_size;
                 any = true;
             }
         }
@@ -485,7 +453,7 @@ seg_seal_idle(struct segs *sg, struct head *h)
     }
     for (uint32_t j = 0; j < sg->nheads; j++) {
         struct head *o = &sg->heads[j];
-        if (o == h || pthread_mutex_trylock(&o->lock) != 0) {
+        if (o == h || !seg_head_trylock(o)) {
             continue;
         }
         segs_lock(sg);
@@ -493,11 +461,12 @@ seg_seal_idle(struct segs *sg, struct head *h)
             if (o->open[k] != SEG_NONE) {
                 seg_fifo_push(sg, o->open[k]);
                 o->open[k] = SEG_NONE;
+                o->fill[k] = sg->seg_size;
                 any = true;
             }
         }
         segs_unlock(sg);
-        pthread_mutex_unlock(&o->lock);
+        seg_head_unlock(o);
     }
     return any;
 }

@@ -63,7 +63,7 @@ struct seg {
     _Alignas(64) _Atomic uint32_t state; /* enum seg_state; changed under the segment lock */
     _Atomic uint32_t fill;               /* bytes written from the segment's start */
     _Atomic uint32_t dead;               /* of those, bytes of items no longer linked */
-    _Atomic uint32_t exp_min;            /* earliest expiry of its items; UINT32_MAX: none */
+    _Atomic uint32_t exp_min;            /* earliest expiry of its items; 0: none */
     uint32_t nsegs;                      /* segments of the run: 1, or more (jumbo) */
     uint32_t prev, next;                 /* FIFO links, SEG_NONE at the ends */
     uint32_t sealed_at;                  /* clock_now() when sealed */
@@ -83,9 +83,10 @@ struct head_ctr {
 };
 
 struct head {
-    _Alignas(64) pthread_mutex_t lock; /* guards every field below */
+    _Alignas(64) _Atomic uint32_t lock; /* 0 free, 1 held; guards every field below */
     uint32_t index;
     uint32_t open[HEAD_OPEN]; /* OPEN segments, SEG_NONE if none */
+    uint32_t fill[HEAD_OPEN]; /* their fill (the head writes each segment's; this is its copy) */
     /* Segments sealed or taken (jumbo) during the current operation:
      * pinned until seg_head_release. */
     uint32_t *pins;
@@ -103,6 +104,7 @@ struct segs {
     struct item_space sp;
     struct seg *seg; /* one per arena segment */
     uint32_t seg_size;
+    unsigned seg_shift; /* log2(seg_size) */
     uint32_t nsegs;
     uint32_t fifo_head, fifo_tail; /* oldest and newest sealed */
     uint32_t nsealed;
@@ -144,8 +146,14 @@ seg_addr(const struct segs *sg, uint32_t i)
 static inline uint32_t
 seg_of_ref(const struct segs *sg, uint32_t ref)
 {
-    return (uint32_t)(((uint64_t)ref << sg->sp.shift) / sg->seg_size);
+    return (uint32_t)(((uint64_t)ref << sg->sp.shift) >> sg->seg_shift);
 }
+
+/* A head's lock: a spinlock, as a shard's (held for one operation;
+ * eviction within one may hold it for a segment's worth of work). */
+bool seg_head_trylock(struct head *h);
+void seg_head_lock(struct head *h);
+void seg_head_unlock(struct head *h);
 
 /* Take a head for an operation that may write (blocks if all are busy). */
 struct head *seg_head_acquire(struct segs *sg);
@@ -159,12 +167,57 @@ void seg_head_release(struct segs *sg, struct head *h);
  * and no shard lock.
  */
 uint32_t seg_alloc(struct store *s, struct head *h, uint64_t span);
-/* The same from the room h has already, without evicting: for use under
- * a shard lock. 0 when there is not enough. */
-uint32_t seg_alloc_fast(struct segs *sg, struct head *h, uint64_t span);
+
 /* Make sure h has room for span bytes (evicting as needed), allocating
  * nothing; false as seg_alloc fails. Holds no shard lock. */
 bool seg_reserve(struct store *s, struct head *h, uint64_t span);
+/* Room left in h's open slot k (0 when the slot is empty: its fill copy
+ * is then the segment size). */
+static inline uint32_t
+seg_room_in(const struct segs *sg, const struct head *h, unsigned k)
+{
+    return sg->seg_size - h->fill[k];
+}
+
+/* The open slot whose segment has the least room that still fits span,
+ * or HEAD_OPEN. */
+static inline unsigned
+seg_best_fit(const struct segs *sg, const struct head *h, uint64_t span)
+{
+    unsigned best = HEAD_OPEN;
+    for (unsigned k = 0; k < HEAD_OPEN; k++) {
+        if (seg_room_in(sg, h, k) >= span &&
+            (best == HEAD_OPEN || seg_room_in(sg, h, k) < seg_room_in(sg, h, best))) {
+            best = k;
+        }
+    }
+    return best;
+}
+
+static inline uint32_t
+seg_bump(struct segs *sg, struct head *h, unsigned k, uint64_t span)
+{
+    uint32_t i = h->open[k];
+    struct seg *sd = &sg->seg[i];
+    uint32_t off = h->fill[k];
+    h->fill[k] = off + (uint32_t)span;
+    atomic_store_explicit(&sd->fill, off + (uint32_t)span, memory_order_relaxed);
+    h->last_seg = i;
+    h->last_off = off;
+    h->last_span = (uint32_t)span;
+    h->op_allocs++;
+    return (uint32_t)((((uint64_t)i * sg->seg_size) + off) >> sg->sp.shift);
+}
+
+/* Room for span bytes from what h has already, without evicting: for
+ * use under a shard lock. 0 when there is not enough. */
+static inline uint32_t
+seg_alloc_fast(struct segs *sg, struct head *h, uint64_t span)
+{
+    unsigned k = seg_best_fit(sg, h, span);
+    return k == HEAD_OPEN ? 0 : seg_bump(sg, h, k, span);
+}
+
 /* Give back an allocation that was never linked (the operation failed). */
 void seg_unalloc(struct segs *sg, struct head *h, uint32_t ref, uint64_t span);
 
@@ -177,8 +230,36 @@ void seg_unalloc(struct segs *sg, struct head *h, uint32_t ref, uint64_t span);
  * lock only then). Any thread. seg_note_dead does both, for an item that
  * was never linked.
  */
-void seg_count_dead(struct segs *sg, uint32_t ref, uint64_t span);
-void seg_maybe_free(struct segs *sg, uint32_t ref);
+static inline void
+seg_count_dead(struct segs *sg, uint32_t ref, uint64_t span)
+{
+    atomic_fetch_add_explicit(&sg->seg[seg_of_ref(sg, ref)].dead, (uint32_t)span,
+                              memory_order_relaxed);
+}
+
+/* Are all of segment i's items dead? */
+static inline bool
+seg_all_dead(const struct segs *sg, uint32_t i)
+{
+    const struct seg *sd = &sg->seg[i];
+    uint32_t dead = atomic_load_explicit(&sd->dead, memory_order_relaxed);
+    return dead + seg_start(sg, i) >= atomic_load_explicit(&sd->fill, memory_order_relaxed);
+}
+
+/* Free segment i if it is sealed, unpinned and all dead (checked again
+ * under the segment lock). */
+void seg_free_if_dead(struct segs *sg, uint32_t i);
+
+static inline void
+seg_maybe_free(struct segs *sg, uint32_t ref)
+{
+    uint32_t i = seg_of_ref(sg, ref);
+    if (atomic_load_explicit(&sg->seg[i].state, memory_order_relaxed) == SEG_SEALED &&
+        seg_all_dead(sg, i)) {
+        seg_free_if_dead(sg, i);
+    }
+}
+
 void seg_note_dead(struct segs *sg, uint32_t ref, uint64_t span);
 /* An item of this segment got an expiry (lowers the segment's exp_min). */
 void seg_note_expiry(struct segs *sg, uint32_t ref, uint32_t exptime);

@@ -116,23 +116,11 @@ shard_unlink(struct store *s, struct shard *sh, struct index_pos pos, struct ite
 }
 
 struct item *
-shard_find(struct store *s, struct shard *sh, const struct store_key *k, uint32_t now,
-           struct index_pos *pos, enum item_state *why)
+shard_found_dead(struct store *s, struct shard *sh, const struct store_key *k, struct item *it,
+                 struct index_pos pos, enum item_state st)
 {
-    const struct item_space *sp = &s->segs.sp;
-    *why = ITEM_LIVE;
-    uint32_t ref = index_find(&sh->ix, sp, k->hash, k->data, k->len, 0, pos);
-    if (ref == 0) {
-        return NULL;
-    }
-    struct item *it = item_at(sp, ref);
-    enum item_state st = shard_item_state(sh, it, now);
-    if (st == ITEM_LIVE) {
-        return it;
-    }
     shard_count_dead(sh, it, st);
-    shard_unlink(s, sh, *pos, it, k->hash);
-    *why = st;
+    shard_unlink(s, sh, pos, it, k->hash);
     return NULL;
 }
 

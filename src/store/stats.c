@@ -20,7 +20,7 @@ sum_heads(struct store *s, struct head_ctr *by_class, unsigned ncls, uint64_t *t
     struct segs *sg = &s->segs;
     for (uint32_t i = 0; i < sg->nheads; i++) {
         struct head *h = &sg->heads[i];
-        pthread_mutex_lock(&h->lock);
+        seg_head_lock(h);
         if (total_items != NULL) {
             *total_items += h->total_items;
         }
@@ -39,7 +39,7 @@ sum_heads(struct store *s, struct head_ctr *by_class, unsigned ncls, uint64_t *t
                 o->evicted_time = x->evicted_time;
             }
         }
-        pthread_mutex_unlock(&h->lock);
+        seg_head_unlock(h);
     }
 }
 
@@ -132,12 +132,12 @@ count_if_still(struct store *s, uint32_t i, struct class_walk *cw)
     uint32_t st = atomic_load_explicit(&sd->state, memory_order_relaxed);
     if (st == SEG_OPEN) {
         struct head *h = &sg->heads[atomic_load_explicit(&sd->owner, memory_order_relaxed)];
-        pthread_mutex_lock(&h->lock);
+        seg_head_lock(h);
         if (atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_OPEN &&
             atomic_load_explicit(&sd->owner, memory_order_relaxed) == h->index) {
             count_segment(s, i, cw);
         }
-        pthread_mutex_unlock(&h->lock);
+        seg_head_unlock(h);
         return;
     }
     if (st != SEG_SEALED) {

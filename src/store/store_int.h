@@ -121,13 +121,33 @@ void shard_sync_flush(struct store *s, struct shard *sh, uint32_t now);
 /* Lock the key's shard (and bring it up to date with a pending flush). */
 struct shard *store_lock_key(struct store *s, const struct store_key *k, uint32_t now);
 
+/* shard_find's rare end: unlink and count a dead item it found. */
+struct item *shard_found_dead(struct store *s, struct shard *sh, const struct store_key *k,
+                              struct item *it, struct index_pos pos, enum item_state st);
+
 /*
  * The live item with this key, or NULL; *pos is where it sits. A dead one
  * found is unlinked and counted (lazy expiry) and *why says why it
  * missed (ITEM_LIVE when absent). Valid until the lock is released.
  */
-struct item *shard_find(struct store *s, struct shard *sh, const struct store_key *k, uint32_t now,
-                        struct index_pos *pos, enum item_state *why);
+static inline struct item *
+shard_find(struct store *s, struct shard *sh, const struct store_key *k, uint32_t now,
+           struct index_pos *pos, enum item_state *why)
+{
+    const struct item_space *sp = &s->segs.sp;
+    *why = ITEM_LIVE;
+    uint32_t ref = index_find(&sh->ix, sp, k->hash, k->data, k->len, 0, pos);
+    if (ref == 0) {
+        return NULL;
+    }
+    struct item *it = item_at(sp, ref);
+    enum item_state st = shard_item_state(sh, it, now);
+    if (__builtin_expect(st == ITEM_LIVE, 1)) {
+        return it;
+    }
+    *why = st;
+    return shard_found_dead(s, sh, k, it, *pos, st);
+}
 
 /* Link a filled item whose key is absent: LINKED, a new cas, counted
  * (in h's total_items). 0, or -ENOMEM when the index could not grow. */
@@ -217,14 +237,31 @@ struct expiry expiry_of_ms(int64_t unix_ms);
 struct expiry expiry_of_item(const struct item *it);
 /* Has a Unix-ms deadline (nonzero) come? */
 bool expiry_passed(int64_t unix_ms);
-/* The item's expiry as a Unix time in ms (0 = never). */
-int64_t expiry_unix_ms(const struct item *it);
 /* Put e into item fields. */
 void expiry_to_fields(struct expiry e, struct item_fields *f);
 
+/* The item's expiry as a Unix time in ms (0 = never). */
+int64_t expiry_unix_ms(const struct item *it);
+
 /* What a read sees of it. */
-void store_view(const struct store *s, const struct shard *sh, struct item *it,
-                struct store_item_view *v);
+static inline void
+store_view(const struct store *s, const struct shard *sh, struct item *it,
+           struct store_item_view *v)
+{
+    unsigned layout = it->layout;
+    char *key = (char *)it->ext + item_ext_len(layout);
+    uint32_t exp = item_exptime(it);
+    v->key = key;
+    v->nkey = it->nkey;
+    v->value = key + it->nkey;
+    v->nbytes = item_nbytes(it);
+    v->flags = item_flags(it);
+    v->cas = visible_cas(s, sh, it);
+    v->exptime = exp;
+    v->atime = it->atime;
+    v->fetched = (item_state_load(it) & ITEM_FETCHED) != 0;
+    v->expire_ms = exp != 0 ? expiry_unix_ms(it) : 0;
+}
 
 /*
  * Give the linked item *itp (at pos) expiry e, keeping all else (cas
