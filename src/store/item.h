@@ -55,6 +55,8 @@
 #define ITEM_WIN_SENT 0x10u   /* a client was given the win (W): others get Z */
 #define ITEM_KEY_BINARY 0x20u /* stored under a base64 (b) key: k sends it encoded */
 #define ITEM_META_BITS (ITEM_STALE | ITEM_WIN_SENT | ITEM_KEY_BINARY)
+#define ITEM_ACCESSED2 0x40u /* read again since eviction last passed (ACCESSED set) */
+#define ITEM_ACCESS_BITS (ITEM_ACCESSED | ITEM_ACCESSED2)
 
 /* layout bits */
 #define ITEM_VLEN_MASK 0x03u /* value length bytes - 1 */

@@ -80,7 +80,7 @@ shard_note_unlinked(struct shard *sh, struct item *it)
      * the item's bytes (without this lock), and whoever sees it clear also
      * sees what was done before, the dead count included. */
     __atomic_store_n(&it->state,
-                     (uint8_t)(item_state_load(it) & ~(unsigned)(ITEM_LINKED | ITEM_ACCESSED)),
+                     (uint8_t)(item_state_load(it) & ~(unsigned)(ITEM_LINKED | ITEM_ACCESS_BITS)),
                      __ATOMIC_RELEASE);
 }
 

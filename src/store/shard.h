@@ -118,13 +118,19 @@ shard_item_state(const struct shard *sh, const struct item *it, uint32_t now)
     return ITEM_LIVE;
 }
 
-/* Mark a read: second chance for eviction, fetched, access time. Writes
- * only what changes, so a hot item's line stays clean between seconds. */
+/* Mark a read: second chance for eviction (a first and a second read
+ * since eviction last passed, which make an item cheaper to keep: see
+ * evict.c),
+ * fetched, access time. Writes only what changes, so a hot item's line
+ * stays clean between seconds and between eviction passes. */
 static inline void
 shard_accessed(struct item *it, uint32_t now)
 {
-    if ((item_state_load(it) & (ITEM_ACCESSED | ITEM_FETCHED)) != (ITEM_ACCESSED | ITEM_FETCHED)) {
-        item_state_set(it, ITEM_ACCESSED | ITEM_FETCHED, 0);
+    unsigned st = item_state_load(it);
+    if ((st & (ITEM_ACCESS_BITS | ITEM_FETCHED)) != (ITEM_ACCESS_BITS | ITEM_FETCHED)) {
+        item_state_set(
+            it, (st & ITEM_ACCESSED) ? ITEM_ACCESSED2 | ITEM_FETCHED : ITEM_ACCESSED | ITEM_FETCHED,
+            0);
     }
     if (it->atime != now) {
         __atomic_store_n(&it->atime, now, __ATOMIC_RELAXED); /* statistics read it unlocked */
