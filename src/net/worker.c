@@ -31,6 +31,9 @@ on_tick(uv_timer_t *h)
     if (o->idle_timeout > 0) {
         conn_sweep_idle(w, clock_now(), (uint32_t)o->idle_timeout);
     }
+    if (w->tls_scratch != NULL) { /* this worker has had TLS clients */
+        conn_sweep_handshakes(w, clock_now());
+    }
 }
 
 static void
@@ -139,6 +142,7 @@ worker_fini(struct worker *w)
         METRIC_ADD(&w->metrics, conn_buffer_bytes, (uint64_t)0 - NET_RBUF_SIZE);
     }
     free(w->rpool);
+    free(w->tls_scratch);
     hotkeys_destroy(&w->hot);
     pthread_mutex_destroy(&w->conns_lock);
 }

@@ -73,6 +73,7 @@ static const struct cmd_def cmd_table[] = {
     CMD("quit", KIND_ADMIN, 1, ANY, false, MC_TEXT_QUIT),
     CMD("cache_memlimit", KIND_ADMIN, 2, 3, true, MC_TEXT_CACHE_MEMLIMIT),
     CMD("shutdown", KIND_ADMIN, 1, ANY, false, MC_TEXT_SHUTDOWN),
+    CMD("refresh_certs", KIND_ADMIN, 1, ANY, true, MC_TEXT_REFRESH_CERTS),
     /* memcached's undocumented old alias of get */
     CMD("bget", KIND_RETRIEVAL, 2, ANY, false, MC_TEXT_GET),
 };

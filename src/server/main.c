@@ -6,6 +6,8 @@
  *
  * The main thread runs a small libuv loop of its own: signals, the clock
  * tick (the cached clock every module reads) and the shutdown request.
+ * SIGHUP reloads the TLS certificates (as the refresh_certs command does);
+ * without TLS it is ignored, as memcached ignores it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +37,7 @@ struct server {
     struct store *store;
     struct net *net;
     uv_loop_t *loop;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uv_timer_t clock_tick;
     uv_timer_t drain_timer; /* gives up on draining after drain_timeout */
     uv_timer_t drain_poll;  /* ends the drain when no connection is left */
@@ -93,6 +95,19 @@ on_signal(uv_signal_t *h, int signum)
     log_info("signal %d: draining (up to %lds; a second signal exits at once)", signum,
              (long)sv->opts.drain_timeout);
     server_drain(sv);
+}
+
+static void
+on_sighup(uv_signal_t *h, int signum)
+{
+    struct server *sv = h->data;
+    char err[512];
+    int rc = net_refresh_certs(sv->net, err, sizeof(err));
+    if (rc == 0) {
+        log_info("signal %d: TLS certificates reloaded", signum);
+    } else if (rc != -ENOTSUP) {
+        log_error("signal %d: TLS certificates not reloaded (the old ones stay): %s", signum, err);
+    }
 }
 
 static void
@@ -241,9 +256,11 @@ run(struct server *sv)
     sv->loop = uv_default_loop();
     uv_signal_init(sv->loop, &sv->sigterm);
     uv_signal_init(sv->loop, &sv->sigint);
-    sv->sigterm.data = sv->sigint.data = sv;
+    uv_signal_init(sv->loop, &sv->sighup);
+    sv->sigterm.data = sv->sigint.data = sv->sighup.data = sv;
     uv_signal_start(&sv->sigterm, on_signal, SIGTERM);
     uv_signal_start(&sv->sigint, on_signal, SIGINT);
+    uv_signal_start(&sv->sighup, on_sighup, SIGHUP);
     uv_timer_init(sv->loop, &sv->clock_tick);
     uv_timer_start(&sv->clock_tick, on_clock_tick, 100, 100);
     uv_timer_init(sv->loop, &sv->drain_timer);
@@ -259,6 +276,7 @@ run(struct server *sv)
     }
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
     uv_close((uv_handle_t *)&sv->sigint, NULL);
+    uv_close((uv_handle_t *)&sv->sighup, NULL);
     uv_close((uv_handle_t *)&sv->clock_tick, NULL);
     uv_close((uv_handle_t *)&sv->drain_timer, NULL);
     uv_close((uv_handle_t *)&sv->drain_poll, NULL);

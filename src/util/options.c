@@ -656,9 +656,9 @@ enum {
 
 /*
  * memcached flags stashd accepts and ignores with a warning, so existing
- * memcached command lines start unchanged. -S (SASL) is a table row.
- * -Z (TLS) is deliberately absent (unknown), since serving without it
- * would silently weaken what the operator asked for. -Y (memcached's
+ * memcached command lines start unchanged. -S (SASL) and -Z (TLS) are
+ * table rows; a build without TLS refuses -Z at start-up (net/tls.c)
+ * rather than serve in clear text what was asked to be private. -Y (memcached's
  * ASCII-only auth file) is refused for the same reason: stashd's ASCII
  * auth comes with -S and --sasl-pwdb; see apply_one().
  */
@@ -1605,6 +1605,16 @@ static const struct {
     {"protocol", "auto", "auto-negotiate"},
 };
 
+/* Integers memcached prints as words (ssl_min_version 2 is "tlsv1.2"). */
+static const struct {
+    const char *name;
+    const char *words[4]; /* indexed by the value, which the row bounds */
+} int_words[] = {
+    {"ssl_min_version", {"tlsv1.0", "tlsv1.1", "tlsv1.2", "tlsv1.3"}},
+};
+/* Integers given in KiB that memcached prints in bytes. */
+static const char *const kib_rows[] = {"ssl_wbuf_size"};
+
 static const char *
 render_bool(const struct opt_desc *d, bool b)
 {
@@ -1628,6 +1638,23 @@ render_str(const struct opt_desc *d, const char *s)
         }
     }
     return s;
+}
+
+static const char *
+render_int(const struct opt_desc *d, int64_t v, char *buf, size_t len)
+{
+    for (size_t i = 0; i < sizeof(int_words) / sizeof(int_words[0]); i++) {
+        if (strcmp(int_words[i].name, d->name) == 0 && v >= 0 && v < 4) {
+            return int_words[i].words[v];
+        }
+    }
+    for (size_t i = 0; i < sizeof(kib_rows) / sizeof(kib_rows[0]); i++) {
+        if (strcmp(kib_rows[i], d->name) == 0) {
+            v *= 1024;
+        }
+    }
+    snprintf(buf, len, "%" PRId64, v);
+    return buf;
 }
 
 /* memcached joins repeated -l values with ',' and prints them as given.
@@ -1665,8 +1692,7 @@ render_value(const struct options *o, const struct opt_desc *d, char *buf, size_
         return render_bool(d, v.b);
     case OPT_INT:
     case OPT_COUNT:
-        snprintf(buf, len, "%" PRId64, v.i);
-        break;
+        return render_int(d, v.i, buf, len);
     case OPT_OCTAL:
         snprintf(buf, len, "%" PRIo64, v.i);
         break; /* umask 700 */
@@ -1732,6 +1758,18 @@ table_consistent(void)
     for (size_t i = 0; i < sizeof(str_words) / sizeof(str_words[0]); i++) {
         if (desc_by_name(str_words[i].name) == NULL) {
             return table_fail("stats words for a missing option", str_words[i].name);
+        }
+    }
+    for (size_t i = 0; i < sizeof(int_words) / sizeof(int_words[0]); i++) {
+        const struct opt_desc *d = desc_by_name(int_words[i].name);
+        if (d == NULL || d->type != OPT_INT || d->min < 0 || d->max > 3) {
+            return table_fail("stats words for a missing or wider option", int_words[i].name);
+        }
+    }
+    for (size_t i = 0; i < sizeof(kib_rows) / sizeof(kib_rows[0]); i++) {
+        const struct opt_desc *d = desc_by_name(kib_rows[i]);
+        if (d == NULL || d->type != OPT_INT || d->max > INT64_MAX / 1024) {
+            return table_fail("KiB rendering for a missing option", kib_rows[i]);
         }
     }
     for (size_t i = 0; i < NOPTS; i++) {

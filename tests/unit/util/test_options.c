@@ -132,7 +132,7 @@ setup_tmp(void **state)
 static int
 teardown_tmp(void **state)
 {
-    const char *names[] = {"a.yaml", "bad.yaml", "all.yaml", "list.yaml"};
+    const char *names[] = {"a.yaml", "bad.yaml", "all.yaml", "list.yaml", "tls.yaml"};
     char path[128];
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
@@ -320,7 +320,9 @@ test_bad_values(void **state)
     expect_bad("requires a value", "-p", NULL);
     expect_bad("requires a value", "--port", NULL);
     expect_bad("unknown", "--bogus", NULL);
-    expect_bad("unknown", "-Z", NULL);
+    expect_bad("-o ssl_verify_mode: 4 is out of range [0, 3]", "-o", "ssl_verify_mode=4", NULL);
+    expect_bad("-o ssl_min_version", "-o", "ssl_min_version=tlsv1.2", NULL);
+    expect_bad("--ssl-keyformat", "--ssl-keyformat=3", NULL);
     expect_bad("unexpected argument 'modern'", "-m", "64", "modern", NULL);
     expect_bad("--config given more than once", "--config", "a", "--config=b", NULL);
 }
@@ -715,6 +717,51 @@ test_render_stats(void **state)
     assert_int_equal(fresh(&o, "-B", "ascii", "-f", "1.08", NULL), 0);
     assert_stats(&o, "binding_protocol ascii", "growth_factor 1.08", NULL);
     options_fini(&o);
+
+    /* memcached prints the ssl_* settings whether TLS is on or not. */
+    options_init(&o);
+    assert_stats(&o, "ssl_enabled no", "ssl_chain_cert NULL", "ssl_key NULL", "ssl_verify_mode 0",
+                 "ssl_keyformat 1", "ssl_ciphers NULL", "ssl_ca_cert NULL", "ssl_wbuf_size 16384",
+                 "ssl_session_cache no", "ssl_kernel_tls no", "ssl_min_version tlsv1.2",
+                 "tls_port 0", NULL);
+    options_fini(&o);
+}
+
+/* memcached's -Z and -o ssl_* keys, and Redis's --tls-port. */
+static void
+test_tls_options(void **state)
+{
+    struct options o;
+    assert_int_equal(fresh(&o, "-Z", "-o",
+                           "ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_ca_cert=/ca.pem,"
+                           "ssl_verify_mode=2,ssl_session_cache,ssl_min_version=3,"
+                           "ssl_wbuf_size=32,ssl_ciphers=HIGH",
+                           "--tls-port", "6380", "-l", "notls:127.0.0.1:11212", NULL),
+                     0);
+    assert_true(o.ssl_enabled);
+    assert_string_equal(o.ssl_chain_cert, "/c.pem");
+    assert_string_equal(o.ssl_key, "/k.pem");
+    assert_string_equal(o.ssl_ca_cert, "/ca.pem");
+    assert_int_equal(o.ssl_verify_mode, 2);
+    assert_true(o.ssl_session_cache);
+    assert_int_equal(o.tls_port, 6380);
+    assert_list(&o.listen, 1, "notls:127.0.0.1:11212");
+    assert_stats(&o, "ssl_enabled yes", "ssl_chain_cert /c.pem", "ssl_verify_mode 2",
+                 "ssl_session_cache yes", "ssl_min_version tlsv1.3", "ssl_wbuf_size 32768",
+                 "ssl_ciphers HIGH", "tls_port 6380", NULL);
+    options_fini(&o);
+    assert_int_equal(fresh(&o, "--enable-ssl", NULL), 0);
+    assert_true(o.ssl_enabled);
+    options_fini(&o);
+    const char *path = write_file("tls.yaml", "ssl_enabled: true\nssl_chain_cert: /y.pem\n"
+                                              "ssl_verify_mode: 1\ntls_port: 6390\n");
+    options_init(&o);
+    assert_int_equal(options_load_yaml(&o, path, err, sizeof(err)), 0);
+    assert_true(o.ssl_enabled);
+    assert_string_equal(o.ssl_chain_cert, "/y.pem");
+    assert_int_equal(o.ssl_verify_mode, 1);
+    assert_int_equal(o.tls_port, 6390);
+    options_fini(&o);
 }
 
 /* ---- conf/stashd.yaml -------------------------------------------------- */
@@ -972,8 +1019,9 @@ main(void)
         cmocka_unit_test(test_yaml_all_types), cmocka_unit_test(test_yaml_lists),
         cmocka_unit_test(test_yaml_errors),    cmocka_unit_test(test_cli_overrides_yaml),
         cmocka_unit_test(test_finish),         cmocka_unit_test(test_help_lists_every_flag),
-        cmocka_unit_test(test_render_stats),   cmocka_unit_test(test_example_conf),
-        cmocka_unit_test(test_memory_auto),    cmocka_unit_test(test_yaml_buf),
+        cmocka_unit_test(test_render_stats),   cmocka_unit_test(test_tls_options),
+        cmocka_unit_test(test_example_conf),   cmocka_unit_test(test_memory_auto),
+        cmocka_unit_test(test_yaml_buf),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
