@@ -2,7 +2,8 @@
  * Throwaway TLS material for the net/tls tests and the TLS fuzz target: a
  * CA, certificates it signs (P-256 keys, made in process), written as PEM
  * files into a temporary directory, and a client SSL object on memory
- * BIOs. Only for builds with STASHD_TLS.
+ * BIOs. Only for builds with STASHD_TLS. Functions are static and marked
+ * unused, since each includer uses some of them.
  */
 #pragma once
 
@@ -25,7 +26,7 @@ struct tls_fx_id {
     X509 *cert;
 };
 
-static void
+__attribute__((unused)) static void
 tls_fx_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 {
     X509V3_CTX v3;
@@ -39,7 +40,7 @@ tls_fx_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 
 /* A certificate for cn signed by ca (self-signed when ca is NULL, then a
  * CA). NULL key and cert on failure. */
-static struct tls_fx_id
+__attribute__((unused)) static struct tls_fx_id
 tls_fx_make(const char *cn, const struct tls_fx_id *ca, long serial)
 {
     struct tls_fx_id id = {.key = EVP_EC_gen("P-256"), .cert = X509_new()};
@@ -67,7 +68,7 @@ fail:
     return (struct tls_fx_id){0};
 }
 
-static void
+__attribute__((unused)) static void
 tls_fx_free(struct tls_fx_id *id)
 {
     EVP_PKEY_free(id->key);
@@ -76,7 +77,7 @@ tls_fx_free(struct tls_fx_id *id)
 }
 
 /* Write dir/name.crt (the certificate) and dir/name.key; false on error. */
-static bool
+__attribute__((unused)) static bool
 tls_fx_write(const char *dir, const char *name, const struct tls_fx_id *id)
 {
     char path[512];
@@ -104,7 +105,7 @@ struct tls_fx_client {
 };
 
 /* max_version 0: any. id: a client certificate, or NULL. */
-static bool
+__attribute__((unused)) static bool
 tls_fx_client_init(struct tls_fx_client *c, int max_version, const struct tls_fx_id *id)
 {
     memset(c, 0, sizeof(*c));
@@ -131,7 +132,7 @@ tls_fx_client_init(struct tls_fx_client *c, int max_version, const struct tls_fx
     return true;
 }
 
-static void
+__attribute__((unused)) static void
 tls_fx_client_fini(struct tls_fx_client *c)
 {
     SSL_free(c->ssl); /* frees the BIOs */
