@@ -6,8 +6,8 @@
  *
  * The main thread runs a small libuv loop of its own: signals, the clock
  * tick (the cached clock every module reads) and the shutdown request.
- * SIGHUP reloads the TLS certificates (as the refresh_certs command does);
- * without TLS it is ignored, as memcached ignores it.
+ * SIGHUP reloads the -Y auth file, as memcached does, and the TLS
+ * certificates, as the refresh_certs command does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +23,7 @@
 
 #include "server/healthcheck.h"
 #include "server/malloc_conf.h"
+#include "stashd/cmd/auth.h"
 #include "stashd/net/net.h"
 #include "stashd/store/store.h"
 #include "stashd/util/clock.h"
@@ -35,6 +36,7 @@
 struct server {
     struct options opts;
     struct store *store;
+    struct auth *auth;
     struct net *net;
     uv_loop_t *loop;
     uv_signal_t sigterm, sigint, sighup;
@@ -102,11 +104,16 @@ on_sighup(uv_signal_t *h, int signum)
 {
     struct server *sv = h->data;
     char err[512];
+    if (auth_reload(sv->auth, err, sizeof(err)) != 0) {
+        log_warn("SIGHUP: %s; keeping the users loaded before", err);
+    } else if (sv->opts.auth_file[0] != '\0') {
+        log_info("SIGHUP: reloaded the auth file %s", sv->opts.auth_file);
+    }
     int rc = net_refresh_certs(sv->net, err, sizeof(err));
     if (rc == 0) {
-        log_info("signal %d: TLS certificates reloaded", signum);
+        log_info("SIGHUP: TLS certificates reloaded");
     } else if (rc != -ENOTSUP) {
-        log_error("signal %d: TLS certificates not reloaded (the old ones stay): %s", signum, err);
+        log_error("SIGHUP: TLS certificates not reloaded (the old ones stay): %s", err);
     }
 }
 
@@ -229,13 +236,21 @@ start_store(struct server *sv)
 static int
 run(struct server *sv)
 {
-    int rc = start_store(sv);
+    char err[512];
+    int rc = auth_create(&sv->auth, &sv->opts, err, sizeof(err));
     if (rc != 0) {
+        fprintf(stderr, "stashd: %s\n", err);
+        return 1;
+    }
+    rc = start_store(sv);
+    if (rc != 0) {
+        auth_destroy(&sv->auth);
         return 1;
     }
     struct net_config nc = {
         .opts = &sv->opts,
         .store = sv->store,
+        .auth = sv->auth,
         .shutdown = request_shutdown,
         .shutdown_ctx = sv,
     };
@@ -291,6 +306,7 @@ out_net:
     store_stop_maintenance(sv->store);
 out_store:
     store_destroy(&sv->store);
+    auth_destroy(&sv->auth);
     return rc == 0 ? 0 : 1;
 }
 

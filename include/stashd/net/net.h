@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct auth;
 struct net;
 struct options;
 struct store;
@@ -19,6 +20,7 @@ struct store;
 struct net_config {
     const struct options *opts;
     struct store *store;
+    struct auth *auth; /* credentials every listener requires (may be NULL) */
     /* The shutdown command (memcached -A): called on a worker thread. */
     void (*shutdown)(void *ctx, bool graceful);
     void *shutdown_ctx;
