@@ -445,6 +445,9 @@ tls_conn_input(struct tls_conn *c, const char *in, size_t n, struct buf *rbuf, s
         if (r > 0 && c->tx_err == 0) {
             rbuf->wpos += (size_t)r;
             *plain += (size_t)r;
+            if (c->in_len == 0 && c->established && SSL_pending(c->ssl) == 0) {
+                break; /* all consumed: spare the SSL_read that would say so */
+            }
             continue;
         }
         int e = SSL_get_error(c->ssl, r);
