@@ -35,11 +35,13 @@ pytestmark = pytest.mark.skipif(not os.path.exists(OPENSSL), reason="no openssl 
 def _stashd_has_tls():
     if IS_MEMCACHED:
         return True
+    # -Z without a certificate: refused either way, saying which.
     try:
-        out = subprocess.run([BIN, "--help"], capture_output=True, timeout=10).stdout
+        out = subprocess.run([BIN, "-u", "root", "-p", "0", "-Z"], capture_output=True,
+                             timeout=10)
     except OSError:
         return False
-    return b"--enable-ssl" in out
+    return b"ssl_chain_cert" in out.stdout + out.stderr
 
 
 # --------------------------------------------------------------------------
@@ -716,3 +718,13 @@ def test_start_errors(live):
     out = start("-Z", "-o", f"ssl_chain_cert={live.path('srv.crt')},ssl_key={live.path('srv.key')},"
                 "ssl_verify_mode=2")
     assert out.returncode != 0 and b"ssl_ca_cert" in out.stderr, out.stderr
+
+
+@pytest.mark.stashd_only
+def test_z_refused_without_certificate_or_tls():
+    """-Z never starts in clear text: a TLS build wants a certificate, a
+    build without TLS (cmake -DSTASHD_TLS=OFF) says it has none."""
+    out = subprocess.run([BIN, "-u", "root", "-p", "0", "-Z"], capture_output=True, timeout=10)
+    assert out.returncode != 0
+    text = out.stdout + out.stderr
+    assert b"ssl_chain_cert" in text or b"built without" in text, text
