@@ -465,6 +465,8 @@ test_read_limit(void **state)
     options_fini(&o);
 }
 
+static void client_drain(struct pair *p);
+
 /* The CN of the certificate the client saw. */
 static void
 peer_cn(struct pair *p, char *out, size_t len)
@@ -521,6 +523,16 @@ test_reload(void **state)
     client_sends(&old, "still here\r\n");
     server_sends(&old, 100);
     client_sends(&fresh, "new\r\n");
+    /* A ticket issued before the reload resumes after it. */
+    client_drain(&old);
+    SSL_SESSION *sess = SSL_get1_session(old.c.ssl);
+    struct pair again;
+    pair_init(&again, t, &m, 0, NULL);
+    SSL_set_session(again.c.ssl, sess);
+    assert_int_equal(handshake(&again), TLS_OK);
+    assert_int_equal(SSL_session_reused(again.c.ssl), 1);
+    SSL_SESSION_free(sess);
+    pair_fini(&again);
 
     /* Broken files: refused with the reason; the current context stays. */
     char path[512];
