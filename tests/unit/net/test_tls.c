@@ -606,6 +606,7 @@ test_bad_setup(void **state)
     assert_int_equal(tls_server_create(&t, &o, err, sizeof(err)), -EINVAL);
     assert_null(t);
     assert_non_null(strstr(err, "ssl_chain_cert"));
+    options_fini(&o);
     opts_init(&o, 0);
     o.ssl_verify_mode = 2; /* no CA to check client certificates against */
     assert_int_equal(tls_server_create(&t, &o, err, sizeof(err)), -EINVAL);
