@@ -37,6 +37,7 @@
 
 #include "cmd/mc_auth.h"
 #include "cmd/mc_stats.h"
+#include "stashd/cmd/auth.h"
 #include "stashd/proto/mc_bin.h"
 #include "stashd/store/store.h"
 #include "stashd/util/buf.h"
@@ -47,7 +48,6 @@
 
 /* Per-connection state, allocated once when the connection turns binary. */
 struct bin_state {
-    bool authed; /* SASL done (only looked at under -S) */
     /* PLAIN sent without its response: the next STEP carries it (Cyrus
      * SASL, which memcached uses, answers such an AUTH "continue"). */
     bool plain_pending;
@@ -604,11 +604,11 @@ cmd_stat(struct bin_exec *x)
 static enum bin_rc
 cmd_sasl_list(struct bin_exec *x)
 {
-    if (!x->s->env->opts->sasl) {
+    if (!auth_required(x->s->env->auth)) {
         error(x, MC_BIN_STATUS_UNKNOWN_COMMAND);
         return BIN_DONE;
     }
-    x->st->authed = false; /* memcached starts a new SASL exchange here */
+    x->s->authed = false; /* memcached starts a new SASL exchange here */
     respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, MC_AUTH_MECHS,
             sizeof(MC_AUTH_MECHS) - 1, 0);
     return BIN_DONE;
@@ -619,7 +619,7 @@ cmd_sasl_auth(struct bin_exec *x)
 {
     const struct mc_bin_req *r = x->r;
     uint32_t vlen = mc_bin_value_len(r);
-    if (!x->s->env->opts->sasl) {
+    if (!auth_required(x->s->env->auth)) {
         x->used = r->consumed;
         error_after_swallow(x, MC_BIN_STATUS_UNKNOWN_COMMAND, r->bodylen - r->keylen);
         return BIN_DONE;
@@ -639,7 +639,7 @@ cmd_sasl_auth(struct bin_exec *x)
     }
     /* Every SASL exchange starts signed out, as memcached's does. */
     struct bin_state *st = x->st;
-    st->authed = false;
+    x->s->authed = false;
     bool good = false;
     if (x->cmd == MC_BIN_SASL_AUTH) {
         bool plain = r->keylen == 5 && strncasecmp(r->key.data, "PLAIN", 5) == 0;
@@ -651,16 +651,16 @@ cmd_sasl_auth(struct bin_exec *x)
             written(x);
             return BIN_DONE;
         }
-        good = plain && mc_auth_plain(x->s->env->opts, value_of(x), vlen);
+        good = plain && mc_auth_plain(x->s->env->auth, value_of(x), vlen);
     } else if (st->plain_pending) {
         /* STEP: the PLAIN response an empty AUTH left for later; any other
          * STEP fails (PLAIN has one step) */
         st->plain_pending = false;
-        good = mc_auth_plain(x->s->env->opts, value_of(x), vlen);
+        good = mc_auth_plain(x->s->env->auth, value_of(x), vlen);
     }
     METRIC_INC(x->m, auth_cmds);
     if (good) {
-        st->authed = true;
+        x->s->authed = true;
         respond(x, r->opcode, r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, "Authenticated", 13,
                 0);
     } else {
@@ -697,7 +697,8 @@ static const bin_handler_fn handlers[256] = {
 
 /* --- the loop -------------------------------------------------------------- */
 
-/* Commands a client may send before authenticating under -S. */
+/* Commands a client may send before authenticating (memcached -S's
+ * authenticated()). */
 static bool
 allowed_before_auth(uint8_t opcode)
 {
@@ -716,7 +717,7 @@ serve(struct bin_exec *x)
         error(x, MC_BIN_STATUS_UNKNOWN_COMMAND);
         return BIN_CLOSE;
     }
-    if (x->s->env->opts->sasl && !x->st->authed && !allowed_before_auth(r->opcode)) {
+    if (!x->s->authed && !allowed_before_auth(r->opcode)) {
         error(x, MC_BIN_STATUS_AUTH_ERROR);
         return BIN_CLOSE;
     }

@@ -555,10 +555,8 @@ text_fits(void *ctx, size_t nkey, size_t nbytes)
 
 /* s->flags: the SERVER_ERROR of a refused value is due once it has been
  * swallowed (memcached sends nothing while it swallows); for a refused ms
- * the due reply is a meta error id in TEXT_META_DUE_MASK. TEXT_AUTHED: the
- * client passed ASCII authentication (-S). */
+ * the due reply is a meta error id in TEXT_META_DUE_MASK. */
 #define TEXT_TOO_LARGE_DUE 0x1u
-#define TEXT_AUTHED 0x2u
 #define TEXT_META_DUE_SHIFT 8
 #define TEXT_META_DUE_MASK (0xffu << TEXT_META_DUE_SHIFT)
 
@@ -592,7 +590,7 @@ cull_unsent(struct text_exec *x, const struct mc_text_req *r)
 }
 
 /*
- * memcached's ASCII authentication (-S) answers every request of one read
+ * memcached's ASCII authentication (-Y) answers every request of one read
  * into the same response, so only the last reply of a read survives
  * ("get a\r\nset a 0 0 9\r\nuser pass\r\n" gets "STORED" alone). The reply
  * just made, at out[before..], replaces the previous one of this call (at
@@ -659,7 +657,7 @@ mc_text_cmd_process(struct session *s, const char *data, size_t len, size_t *con
             rc = SESSION_PAUSE;
             break;
         }
-        if (s->env->opts->sasl && !(s->flags & TEXT_AUTHED)) {
+        if (!s->authed) {
             size_t used = 0, before = buf_readable(x.out);
             enum mc_auth_text_rc arc = mc_auth_text(s, data + pos, len - pos, &used, need, &x.err);
             if (arc == MC_AUTH_TEXT_NEED_MORE) {
@@ -671,7 +669,7 @@ mc_text_cmd_process(struct session *s, const char *data, size_t len, size_t *con
                 break;
             }
             if (arc == MC_AUTH_TEXT_AUTHED) {
-                s->flags |= TEXT_AUTHED;
+                s->authed = true;
             }
             auth_reply = keep_last_auth_reply(x.out, auth_reply, before);
             pos += used;

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "cmd/resp_internal.h"
+#include "stashd/cmd/auth.h"
 #include "stashd/proto/resp.h"
 #include "stashd/store/store.h"
 #include "stashd/util/buf.h"
@@ -47,13 +48,6 @@
 /* CLIENT ID: unique per process, as Redis's server.next_client_id.
  * Relaxed atomic; the only shared state here. */
 static _Atomic uint64_t next_client_id = 1;
-
-/* The password RESP clients must give (--requirepass); "" = none. */
-static const char *
-requirepass(const struct options *o)
-{
-    return o->requirepass != NULL ? o->requirepass : "";
-}
 
 /* --- replies ------------------------------------------------------------------- */
 
@@ -464,24 +458,25 @@ name_ok(struct bstr name)
 
 #define ERR_BAD_NAME "ERR Client names cannot contain spaces, newlines or special characters."
 
-/* Password check, counted as memcached counts SASL attempts. */
+/*
+ * A user and password from AUTH or HELLO, counted as memcached counts SASL
+ * attempts. With no credential configured every client is Redis's
+ * "default" user without a password (nopass): any password is accepted
+ * for it, and no other user exists. Otherwise the pair must be known to
+ * auth_check(): --requirepass is the "default" user's password, and the
+ * users of -Y and -S log in by name.
+ */
 static bool
 password_ok(struct resp_exec *x, struct bstr user, struct bstr pass)
 {
     METRIC_INC(x->m, auth_cmds);
-    const char *want = x->c->password;
-    /* User names are case-sensitive; "default" is the only user. */
-    bool ok = user.len == 7 && memcmp(user.data, "default", 7) == 0;
-    if (ok && want[0] != '\0') {
-        size_t n = strlen(want);
-        /* Compare every byte whatever the first difference: no timing
-         * hint about how much of a guess was right. */
-        unsigned diff = (unsigned)(pass.len ^ n);
-        for (size_t i = 0; i < pass.len; i++) {
-            diff |= (unsigned)(unsigned char)pass.data[i] ^
-                    (unsigned)(unsigned char)want[i < n ? i : 0];
-        }
-        ok = diff == 0;
+    struct auth *a = x->s->env->auth;
+    bool ok;
+    if (!auth_required(a)) {
+        ok = user.len == strlen(AUTH_DEFAULT_USER) &&
+             memcmp(user.data, AUTH_DEFAULT_USER, user.len) == 0;
+    } else {
+        ok = auth_check(a, user.data, user.len, pass.data, pass.len);
     }
     if (!ok) {
         METRIC_INC(x->m, auth_errors);
@@ -498,10 +493,10 @@ cmd_auth(struct resp_exec *x)
         rep_err(x, REP_ERR_SYNTAX);
         return;
     }
-    struct bstr user = BSTR_LIT("default");
+    struct bstr user = BSTR_LIT(AUTH_DEFAULT_USER);
     struct bstr pass = x->argv[1];
     if (x->argc == 2) {
-        if (x->c->password[0] == '\0') {
+        if (!auth_required(x->s->env->auth)) {
             rep_err(x, "ERR AUTH <password> called without any password configured for the "
                        "default user. Are you sure your configuration is correct?");
             return;
@@ -511,7 +506,7 @@ cmd_auth(struct resp_exec *x)
         pass = x->argv[2];
     }
     if (password_ok(x, user, pass)) {
-        x->c->authed = true;
+        x->s->authed = true;
         rep_ok(x);
     } else {
         rep_err(x, ERR_WRONGPASS);
@@ -578,11 +573,11 @@ cmd_hello(struct resp_exec *x)
             rep_err(x, ERR_WRONGPASS);
             return;
         }
-        x->c->authed = true;
+        x->s->authed = true;
     }
-    if (!x->c->authed) {
+    if (!x->s->authed) {
         rep_err(x, "NOAUTH HELLO must be called with the client already authenticated, "
-                   "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                   "otherwise the HELLO AUTH <user> <pass> option can be used to "
                    "authenticate the client and select the RESP protocol version at the same "
                    "time");
         return;
@@ -601,7 +596,7 @@ cmd_reset(struct resp_exec *x)
 {
     struct resp_conn *c = x->c;
     c->resp3 = false;
-    c->authed = c->password[0] == '\0';
+    x->s->authed = !auth_required(x->s->env->auth);
     set_name(c, (struct bstr){.data = "", .len = 0});
     rep_raw(x, "+RESET\r\n", 8);
 }
@@ -959,7 +954,7 @@ execute(struct resp_exec *x)
         rep_err_arity(x, cmd->name);
         return;
     }
-    if (!x->c->authed && !(cmd->flags & RESP_CMD_NOAUTH)) {
+    if (!x->s->authed && !(cmd->flags & RESP_CMD_NOAUTH)) {
         rep_raw(x, "-NOAUTH Authentication required.\r\n", 34);
         return;
     }
@@ -981,8 +976,6 @@ conn_of(struct session *s)
     }
     c->argv = c->argv_small;
     c->argv_cap = sizeof(c->argv_small) / sizeof(c->argv_small[0]);
-    c->password = requirepass(s->env->opts);
-    c->authed = c->password[0] == '\0';
     c->id = atomic_fetch_add_explicit(&next_client_id, 1, memory_order_relaxed);
     c->created = clock_unix_now();
     c->rng = (c->id * 0x9e3779b97f4a7c15ull) ^ clock_mono_ns();

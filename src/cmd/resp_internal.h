@@ -63,13 +63,11 @@ struct resp_conn {
     struct bstr *argv; /* argv_small or heap, argv_cap views */
     size_t argv_cap;
     struct bstr argv_small[16];
-    bool resp3;           /* after HELLO 3 */
-    bool authed;          /* AUTH passed, or no password */
-    const char *password; /* requirepass ("" = none); options memory */
-    uint64_t id;          /* CLIENT ID */
-    int64_t created;      /* Unix seconds */
-    uint64_t rng;         /* xorshift state for RANDOMKEY */
-    char *name;           /* CLIENT SETNAME, or NULL */
+    bool resp3;      /* after HELLO 3 */
+    uint64_t id;     /* CLIENT ID */
+    int64_t created; /* Unix seconds */
+    uint64_t rng;    /* xorshift state for RANDOMKEY */
+    char *name;      /* CLIENT SETNAME, or NULL */
     size_t name_len;
     struct buf scratch; /* KEYS/SCAN: keys gathered before the reply */
 };

@@ -20,6 +20,7 @@
 #include "cmd/mc_bin_cmd.h"
 #include "cmd/mc_text_cmd.h"
 #include "cmd/resp_cmd.h"
+#include "stashd/cmd/auth.h"
 #include "stashd/proto/mc_text.h"
 #include "stashd/util/options.h"
 
@@ -82,6 +83,7 @@ session_init(struct session *s, const struct cmd_env *env, struct metrics *m, st
     s->env = env;
     s->metrics = m;
     s->out = out;
+    s->authed = !auth_required(env->auth);
 }
 
 void

@@ -281,48 +281,18 @@ test_auth_without_password(void **state)
     EXPECT("-ERR syntax error\r\n", "auth", "a", "b", "c");
 }
 
-/* The requirepass row, if options.h has it yet (see resp_cmd.c). */
-#define OPT_ROW(field, type, sf, lf, def, mn, mx, fv, sn, help)                                    \
-    {#field, #type, offsetof(struct options, field)},
-static const struct {
-    const char *name, *type;
-    size_t off;
-} opt_rows[] = {STASHD_OPTIONS(OPT_ROW)};
-
-static char **
-requirepass_field(struct options *o)
-{
-    for (size_t i = 0; i < sizeof(opt_rows) / sizeof(opt_rows[0]); i++) {
-        if (strcmp(opt_rows[i].name, "requirepass") == 0) {
-            return (char **)((char *)o + opt_rows[i].off);
-        }
-    }
-    return NULL;
-}
-
 static void
 test_auth_with_password(void **state)
 {
     (void)state;
-    char **field = requirepass_field(&F->opts);
-    if (field != NULL) {
-        free(*field);
-        *field = strdup("secret");
-        resp_session_fini(&F->s); /* the password is read when a connection starts */
-    } else {
-        /* No requirepass row in options.h yet: set the connection's
-         * password directly (what the row would give it). */
-        EXPECT("+PONG\r\n", "ping");
-        struct resp_conn *c = F->s.proto_state;
-        c->password = "secret";
-        c->authed = false;
-    }
+    fx_set_str(F, &F->opts.requirepass, "secret");
+    fx_auth(F);
     EXPECT("-NOAUTH Authentication required.\r\n", "get", "k");
     EXPECT("-ERR unknown command 'foo', with args beginning with: \r\n", "foo");
     EXPECT("-ERR wrong number of arguments for 'get' command\r\n", "get");
     EXPECT("-NOAUTH Authentication required.\r\n", "ping");
     EXPECT("-NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-           "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+           "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
            "select the RESP protocol version at the same time\r\n",
            "hello", "3");
     EXPECT("-WRONGPASS invalid username-password pair or user is disabled.\r\n", "hello", "3",
