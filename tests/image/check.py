@@ -3,7 +3,9 @@
 
 What is checked, in order; the first failure stops the run (exit 1):
 
-* static, on the exported rootfs and the image config: runs as
+* static, on the exported rootfs (the tarball: owners and modes as the
+  image holds them, even where podman runs rootless) and the image config;
+  reports the size of stashd and its libraries. Runs as
   11211:11211; every file is owned by root or a Debian system account
   (apt's _apt owns its download directory), none by 11211, and none is
   writable by uid 11211 (the image declares no volume; Debian's sticky
@@ -57,6 +59,7 @@ import stat
 import struct
 import subprocess
 import sys
+import tarfile
 import time
 
 UID = 11211
@@ -540,34 +543,50 @@ class PodmanRunner:
 # ---- the checks -------------------------------------------------------------------
 
 
-def static_checks(image, rootfs):
+def tar_member(tar, path, hops=8):
+    """The member at path (absolute, in the image), symbolic links followed."""
+    m = tar.getmember("." + path) if "." + path in tar.getnames() else tar.getmember(path[1:])
+    if m.issym() and hops > 0:
+        target = m.linkname if m.linkname.startswith("/") else \
+            os.path.normpath(os.path.join(os.path.dirname(path), m.linkname))
+        return tar_member(tar, target, hops - 1)
+    return m
+
+
+def static_checks(image, rootfs_tar):
     check(image.user == f"{UID}:{UID}", f"image user {image.user!r}")
     check(image.entrypoint == ["docker-entrypoint.sh"], f"entrypoint {image.entrypoint}")
     for p in ("11211/tcp", "6379/tcp", "9150/tcp"):
         check(p in image.ports, f"{p} not exposed: {image.ports}")
     check("--healthcheck" in image.health, f"healthcheck {image.health}")
     check(image.workdir == "/", f"WorkingDir {image.workdir}")
-    bad, setid = [], []
-    for top, dirs, files in os.walk(rootfs):
-        for name in dirs + files:
-            path = os.path.join(top, name)
-            rel = "/" + os.path.relpath(path, rootfs)
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode) or rel.startswith("/dev/"):
-                continue
-            if st.st_mode & (stat.S_ISUID | stat.S_ISGID) and stat.S_ISREG(st.st_mode):
-                setid.append(rel)
-            sticky_tmp = rel in STICKY_TMP and st.st_mode & stat.S_ISVTX
-            if st.st_uid == UID or st.st_uid >= 1000 or (st.st_mode & stat.S_IWOTH and not sticky_tmp) or \
-                    (st.st_gid == UID and st.st_mode & stat.S_IWGRP):
-                bad.append(f"{rel} ({st.st_uid}:{st.st_gid} {stat.filemode(st.st_mode)})")
+    bad, setid, paths = [], [], set()
+    tar = tarfile.open(rootfs_tar)
+    for m in tar.getmembers():
+        rel = "/" + os.path.normpath(m.name).lstrip("./")
+        paths.add(rel)
+        if m.issym() or m.islnk() or m.ischr() or m.isblk():
+            continue  # a link's target is checked itself; devices: /dev's nodes
+        if m.isreg() and m.mode & (stat.S_ISUID | stat.S_ISGID):
+            setid.append(rel)
+        sticky_tmp = rel in STICKY_TMP and m.mode & stat.S_ISVTX
+        if m.uid == UID or m.uid >= 1000 or (m.mode & stat.S_IWOTH and not sticky_tmp) or \
+                (m.gid == UID and m.mode & stat.S_IWGRP):
+            kind = "d" if m.isdir() else "-"
+            bad.append(f"{rel} ({m.uid}:{m.gid} {kind}{stat.filemode(m.mode)[1:]})")
     check(not bad, f"owned by uid {UID} or a user account, or writable by uid {UID}: {bad[:20]}")
     check(not setid, f"setuid/setgid programs: {setid}")
-    tools = [t for t in ("usr/bin/gcc", "usr/bin/cc", "usr/bin/make", "usr/bin/cmake",
-                         "usr/bin/ld", "usr/include/stdio.h") if os.path.lexists(f"{rootfs}/{t}")]
+    tools = [t for t in ("/usr/bin/gcc", "/usr/bin/cc", "/usr/bin/make", "/usr/bin/cmake",
+                         "/usr/bin/ld", "/usr/include/stdio.h") if t in paths]
     check(not tools, f"build tools in the image: {tools}")
-    passwd = open(f"{rootfs}/etc/passwd").read()
+    passwd = tar.extractfile(tar_member(tar, "/etc/passwd")).read().decode()
     check(f"stashd:x:{UID}:{UID}:" in passwd, "no stashd user in /etc/passwd")
+    sizes = [(p, tar_member(tar, p).size) for p in (
+        "/usr/local/bin/stashd", "/usr/lib/x86_64-linux-gnu/libuv.so.1",
+        "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/x86_64-linux-gnu/libyaml-0.so.2")]
+    say("stashd and its libraries: " + ", ".join(f"{os.path.basename(p)} {n // 1000} kB"
+                                                 for p, n in sizes)
+        + f"; {sum(n for _, n in sizes) // 1000} kB in all")
     say("static: runs as 11211:11211, no file owned or writable by 11211, "
         "no setuid programs, no build tools")
 
@@ -666,7 +685,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runner", choices=("podman", "chroot"), required=True)
     ap.add_argument("--image", required=True)
-    ap.add_argument("--rootfs", required=True)
+    ap.add_argument("--rootfs", required=True, help="the rootfs extracted (chroot runner)")
+    ap.add_argument("--rootfs-tar", required=True, help="the rootfs as podman export writes it")
     ap.add_argument("--inspect", required=True)
     ap.add_argument("--work", required=True)
     a = ap.parse_args()
@@ -682,7 +702,7 @@ def main():
                                sys.executable, *sys.argv], env)
     image = Image(a.inspect)
     try:
-        static_checks(image, a.rootfs)
+        static_checks(image, a.rootfs_tar)
         if a.runner == "chroot":
             runner = ChrootRunner(image, a.rootfs, a.work)
         else:
