@@ -453,7 +453,11 @@ class PodmanBox:
         self.runner = runner
         runner.count += 1
         self.name = f"stashd-image-test-{os.getpid()}-{runner.count}"
-        cmd = ["run", "-d", "--name", self.name, "--read-only", "--read-only-tmpfs=false"]
+        # Ports reach the container through slirp4netns's user-mode
+        # forwarder on 127.0.0.1: no bridge, no private-range addresses and
+        # no NAT rules on the host (podman's default bridge adds all three).
+        cmd = ["run", "-d", "--name", self.name, "--read-only", "--read-only-tmpfs=false",
+               "--network", "slirp4netns:port_handler=slirp4netns"]
         for p in ports:
             cmd += ["-p", f"127.0.0.1::{p}"]
         if memory_mib:
@@ -528,7 +532,8 @@ class PodmanRunner:
     def run(self, args, raw=False, timeout=60):
         pre = ["--entrypoint", args[0]] if raw else []
         rest = args[1:] if raw else list(args or [])
-        return self.podman("run", "--rm", "--read-only", "--no-healthcheck", *pre, self.tag,
+        return self.podman("run", "--rm", "--network", "none", "--read-only",
+                           "--no-healthcheck", *pre, self.tag,
                            *rest, timeout=timeout)
 
     def start(self, args=None, ports=(), memory_mib=None):
