@@ -25,14 +25,13 @@
  *  - flush_all disabled (-F) answers "Auth failure.".
  */
 #include "cmd/mc_bin_cmd.h"
-#include "cmd/cmd_count.h"
-#include "stashd/cmd/hotkeys.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "cmd/mc_auth.h"
+#include "cmd/mc_core.h"
 #include "cmd/mc_stats.h"
 #include "cmd/step.h"
 #include "stashd/cmd/auth.h"
@@ -257,14 +256,9 @@ cmd_get(struct bin_exec *x)
     }
     struct store_key k;
     key_init(&k, r);
-    enum store_miss miss = STORE_MISS_NONE;
-    enum store_rc rc = store_get(x->store, &k, touch ? &opts : NULL, on_value, &c, &miss);
-    hotkeys_note(x->s->hot, k.data, k.len, k.hash);
-    cmd_count_read(x->m, touch, rc);
-    if (rc == STORE_OK) {
+    if (mc_core_read(x->s, &k, touch ? &opts : NULL, on_value, &c) == STORE_OK) {
         return BIN_DONE;
     }
-    cmd_count_miss_reason(x->m, miss);
     if (x->quiet) {
         return BIN_DONE; /* a quiet get says nothing on a miss */
     }
@@ -299,11 +293,9 @@ fits(struct bin_exec *x)
 static enum bin_rc
 too_large(struct bin_exec *x)
 {
-    if (x->cmd == MC_BIN_SET) {
-        struct store_key k;
-        key_init(&k, x->r);
-        (void)store_delete(x->store, &k, 0);
-    }
+    struct store_key k;
+    key_init(&k, x->r);
+    mc_core_too_large(x->s, &k, x->cmd == MC_BIN_SET, false);
     x->used = x->r->consumed;
     error_after_swallow(x, MC_BIN_STATUS_E2BIG, mc_bin_value_len(x->r));
     return BIN_DONE;
@@ -322,14 +314,7 @@ store_reply(struct bin_exec *x, enum store_rc rc, uint64_t cas)
     case STORE_NOT_FOUND:
         error(x, MC_BIN_STATUS_KEY_ENOENT);
         return;
-    case STORE_NO_MEMORY:
-        /* memcached fails the allocation: the old value of a set goes */
-        if (x->cmd == MC_BIN_SET) {
-            struct store_key k;
-            key_init(&k, x->r);
-            (void)store_delete(x->store, &k, 0);
-        }
-        METRIC_INC(x->m, store_no_memory);
+    case STORE_NO_MEMORY: /* counted, and a set's old value dropped, by mc_core */
         error_msg(x, MC_BIN_STATUS_ENOMEM, BSTR_LIT("Out of memory allocating item"));
         return;
     default:
@@ -341,21 +326,6 @@ store_reply(struct bin_exec *x, enum store_rc rc, uint64_t cas)
             error(x, MC_BIN_STATUS_NOT_STORED);
         }
         return;
-    }
-}
-
-static void
-count_cas(struct bin_exec *x, enum store_mode mode, enum store_rc rc)
-{
-    if (mode != STORE_MODE_CAS) {
-        return;
-    }
-    if (rc == STORE_OK) {
-        METRIC_INC(x->m, cas_hits);
-    } else if (rc == STORE_EXISTS) {
-        METRIC_INC(x->m, cas_badval);
-    } else if (rc == STORE_NOT_FOUND) {
-        METRIC_INC(x->m, cas_misses);
     }
 }
 
@@ -387,9 +357,7 @@ cmd_update(struct bin_exec *x)
     struct store_key k;
     key_init(&k, r);
     uint64_t cas = 0;
-    enum store_rc rc = store_set(x->store, &k, &sr, &cas);
-    METRIC_INC(x->m, cmd_set);
-    count_cas(x, mode, rc);
+    enum store_rc rc = mc_core_store(x->s, &k, &sr, x->cmd == MC_BIN_SET, &cas);
     store_reply(x, rc, cas);
     return BIN_DONE;
 }
@@ -414,8 +382,7 @@ cmd_append(struct bin_exec *x)
     struct store_key k;
     key_init(&k, r);
     uint64_t cas = 0;
-    enum store_rc rc = store_set(x->store, &k, &sr, &cas);
-    METRIC_INC(x->m, cmd_set);
+    enum store_rc rc = mc_core_store(x->s, &k, &sr, false, &cas);
     store_reply(x, rc, cas);
     return BIN_DONE;
 }
@@ -425,16 +392,14 @@ cmd_delete(struct bin_exec *x)
 {
     struct store_key k;
     key_init(&k, x->r);
-    switch (store_delete(x->store, &k, x->r->cas)) {
+    switch (mc_core_delete(x->s, &k, x->r->cas)) {
     case STORE_OK:
-        METRIC_INC(x->m, delete_hits);
         ok(x, 0);
         break;
     case STORE_EXISTS:
         error(x, MC_BIN_STATUS_KEY_EEXISTS);
         break;
     default:
-        METRIC_INC(x->m, delete_misses);
         error(x, MC_BIN_STATUS_KEY_ENOENT);
         break;
     }
@@ -462,15 +427,8 @@ cmd_arith(struct bin_exec *x)
     struct store_key k;
     key_init(&k, r);
     uint64_t value = 0, cas = 0;
-    switch (store_arith(x->store, &k, &ar, &value, &cas)) {
+    switch (mc_core_arith(x->s, &k, &ar, &value, &cas)) {
     case STORE_OK:
-        if (!created) {
-            if (incr) {
-                METRIC_INC(x->m, incr_hits);
-            } else {
-                METRIC_INC(x->m, decr_hits);
-            }
-        }
         if (!x->quiet) {
             unsigned char v[8];
             mc_bin_put_be64(v, value);
@@ -478,11 +436,6 @@ cmd_arith(struct bin_exec *x)
         }
         break;
     case STORE_NOT_FOUND:
-        if (incr) {
-            METRIC_INC(x->m, incr_misses);
-        } else {
-            METRIC_INC(x->m, decr_misses);
-        }
         error(x, MC_BIN_STATUS_KEY_ENOENT);
         break;
     case STORE_EXISTS:
@@ -517,15 +470,9 @@ cmd_flush(struct bin_exec *x)
         error(x, MC_BIN_STATUS_AUTH_ERROR); /* sic: memcached's answer */
         return BIN_DONE;
     }
+    /* an unsigned 32-bit time, as memcached reads a binary exptime */
     uint32_t delay = x->r->extlen == 4 ? mc_bin_be32(x->r->extras) : 0;
-    uint32_t at = 0;
-    if (delay > 0) {
-        at = rel_exptime(delay);
-        if (at <= clock_now()) {
-            at = 0;
-        }
-    }
-    store_flush(x->store, at);
+    mc_core_flush(x->s, (int64_t)delay);
     METRIC_INC(x->m, cmd_flush);
     ok(x, 0);
     return BIN_DONE;
@@ -749,7 +696,7 @@ state_of(struct session *s)
 }
 
 /* The step: one packet (see step.h). */
-static enum step_rc
+static inline __attribute__((always_inline)) enum step_rc
 bin_step(struct session_call *c, char *data, size_t len, size_t *used, size_t *need)
 {
     struct bin_exec *x = (struct bin_exec *)c;

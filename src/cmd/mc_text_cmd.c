@@ -24,13 +24,12 @@
  * written (see cull_unsent).
  */
 #include "cmd/mc_text_cmd.h"
-#include "cmd/cmd_count.h"
-#include "stashd/cmd/hotkeys.h"
 
 #include <stdint.h>
 #include <string.h>
 
 #include "cmd/mc_auth.h"
+#include "cmd/mc_core.h"
 #include "cmd/mc_meta_cmd.h"
 #include "cmd/mc_stats.h"
 #include "cmd/step.h"
@@ -175,14 +174,8 @@ cmd_get(struct text_exec *x, const struct mc_text_req *r)
         }
         served++;
         struct store_key k;
-        enum store_miss miss = STORE_MISS_NONE;
         key_init(&k, key);
-        enum store_rc rc = store_get(x->store, &k, touch ? &opts : NULL, on_value, &vc, &miss);
-        hotkeys_note(x->s->hot, k.data, k.len, k.hash);
-        cmd_count_read(x->m, touch, rc);
-        if (rc != STORE_OK) {
-            cmd_count_miss_reason(x->m, miss);
-        }
+        (void)mc_core_read(x->s, &k, touch ? &opts : NULL, on_value, &vc);
     }
     x->s->resume = 0;
     out_append(x, "END\r\n", 5);
@@ -210,25 +203,6 @@ static const struct bstr store_replies[] = {
     [STORE_NON_NUMERIC] = LIT("SERVER_ERROR Unhandled storage type."),
 };
 
-/* memcached drops the old value when a set fails for size or memory, so a
- * client never reads stale data after a failed set. */
-static void
-drop_stale(struct text_exec *x, const struct mc_text_req *r, enum store_rc rc)
-{
-    if (rc == STORE_TOO_LARGE) {
-        METRIC_INC(x->m, store_too_large);
-    } else if (rc == STORE_NO_MEMORY) {
-        METRIC_INC(x->m, store_no_memory);
-    } else {
-        return;
-    }
-    if (r->cmd == MC_TEXT_SET) {
-        struct store_key k;
-        key_init(&k, r->key);
-        (void)store_delete(x->store, &k, 0);
-    }
-}
-
 static enum cmd_rc
 cmd_store(struct text_exec *x, const struct mc_text_req *r)
 {
@@ -242,18 +216,8 @@ cmd_store(struct text_exec *x, const struct mc_text_req *r)
         .exptime = clock_exptime_to_rel(r->exptime),
         .cas = r->cmd == MC_TEXT_CAS ? r->cas : 0,
     };
-    enum store_rc rc = store_set(x->store, &k, &sr, NULL);
-    METRIC_INC(x->m, cmd_set);
-    if (r->cmd == MC_TEXT_CAS) {
-        if (rc == STORE_OK) {
-            METRIC_INC(x->m, cas_hits);
-        } else if (rc == STORE_EXISTS) {
-            METRIC_INC(x->m, cas_badval);
-        } else if (rc == STORE_NOT_FOUND) {
-            METRIC_INC(x->m, cas_misses);
-        }
-    }
-    drop_stale(x, r, rc);
+    /* memcached drops the old value only when a set fails */
+    enum store_rc rc = mc_core_store(x->s, &k, &sr, r->cmd == MC_TEXT_SET, NULL);
     reply(x, r, store_replies[rc]);
     return CMD_DONE;
 }
@@ -268,22 +232,12 @@ cmd_arith(struct text_exec *x, const struct mc_text_req *r)
     key_init(&k, r->key);
     struct store_arith_req ar = {.incr = incr, .delta = r->delta};
     uint64_t value = 0;
-    enum store_rc rc = store_arith(x->store, &k, &ar, &value, NULL);
+    enum store_rc rc = mc_core_arith(x->s, &k, &ar, &value, NULL);
     switch (rc) {
     case STORE_OK:
-        if (incr) {
-            METRIC_INC(x->m, incr_hits);
-        } else {
-            METRIC_INC(x->m, decr_hits);
-        }
         reply_u64(x, r, value);
         break;
     case STORE_NOT_FOUND:
-        if (incr) {
-            METRIC_INC(x->m, incr_misses);
-        } else {
-            METRIC_INC(x->m, decr_misses);
-        }
         reply(x, r, LIT("NOT_FOUND"));
         break;
     case STORE_NON_NUMERIC:
@@ -311,15 +265,9 @@ cmd_touch(struct text_exec *x, const struct mc_text_req *r)
     struct store_key k;
     key_init(&k, r->key);
     struct store_get_opts opts = {.touch = true, .exptime = clock_exptime_to_rel(r->exptime)};
-    enum store_miss miss = STORE_MISS_NONE;
-    enum store_rc rc = store_get(x->store, &k, &opts, on_touched, NULL, &miss);
-    METRIC_INC(x->m, cmd_touch);
-    if (rc == STORE_OK) {
-        METRIC_INC(x->m, touch_hits);
+    if (mc_core_read(x->s, &k, &opts, on_touched, NULL) == STORE_OK) {
         reply(x, r, LIT("TOUCHED"));
     } else {
-        METRIC_INC(x->m, touch_misses);
-        cmd_count_miss_reason(x->m, miss);
         reply(x, r, LIT("NOT_FOUND"));
     }
     return CMD_DONE;
@@ -330,11 +278,9 @@ cmd_delete(struct text_exec *x, const struct mc_text_req *r)
 {
     struct store_key k;
     key_init(&k, r->key);
-    if (store_delete(x->store, &k, 0) == STORE_OK) {
-        METRIC_INC(x->m, delete_hits);
+    if (mc_core_delete(x->s, &k, 0) == STORE_OK) {
         reply(x, r, LIT("DELETED"));
     } else {
-        METRIC_INC(x->m, delete_misses);
         reply(x, r, LIT("NOT_FOUND"));
     }
     return CMD_DONE;
@@ -357,14 +303,7 @@ cmd_flush_all(struct text_exec *x, const struct mc_text_req *r)
         reply(x, r, LIT("CLIENT_ERROR invalid exptime argument"));
         return CMD_DONE;
     }
-    uint32_t at = 0;
-    if (delay > 0) {
-        at = clock_exptime_to_rel(delay);
-        if (at <= clock_now()) {
-            at = 0;
-        }
-    }
-    store_flush(x->store, at);
+    mc_core_flush(x->s, delay);
     reply(x, r, LIT("OK"));
     return CMD_DONE;
 }
@@ -562,7 +501,9 @@ text_fits(void *ctx, size_t nkey, size_t nbytes)
 static void
 too_large(struct text_exec *x, const struct mc_text_req *r)
 {
-    drop_stale(x, r, STORE_TOO_LARGE);
+    struct store_key k;
+    key_init(&k, r->key);
+    mc_core_too_large(x->s, &k, r->cmd == MC_TEXT_SET, true);
     x->s->swallow = r->swallow;
     if (!r->noreply) {
         x->s->flags |= TEXT_TOO_LARGE_DUE;
@@ -627,18 +568,13 @@ auth_step(struct text_exec *x, const char *data, size_t len, size_t *used, size_
     return STEP_DONE;
 }
 
-/* A meta command, whose line the parser read: mc_meta_cmd serves it. */
+/* A meta command, which the parser read whole: mc_meta_cmd serves it. */
 static enum step_rc
-meta_step(struct text_exec *x, const struct mc_text_req *r, const char *data, size_t len,
-          size_t *used, size_t *need)
+meta_step(struct text_exec *x, const struct mc_text_req *r, size_t *used)
 {
     struct session *s = x->s;
     struct mc_meta_outcome mo;
-    mc_meta_cmd_serve(s, r, data, len, &mo, &x->call.err);
-    if (mo.consumed == 0) {
-        *need = mo.need; /* an ms data block still to come */
-        return STEP_NEED_MORE;
-    }
+    mc_meta_cmd_serve(s, r, &mo, &x->call.err);
     if (mo.error) {
         METRIC_INC(x->m, protocol_errors);
     }
@@ -651,7 +587,7 @@ meta_step(struct text_exec *x, const struct mc_text_req *r, const char *data, si
 }
 
 /* The step: one text or meta request (see step.h). */
-static enum step_rc
+static inline __attribute__((always_inline)) enum step_rc
 text_step(struct session_call *c, char *data, size_t len, size_t *used, size_t *need)
 {
     struct text_exec *x = (struct text_exec *)c;
@@ -684,7 +620,7 @@ text_step(struct session_call *c, char *data, size_t len, size_t *used, size_t *
         break;
     }
     if (r.cmd >= MC_TEXT_MG && r.cmd <= MC_TEXT_ME) {
-        return meta_step(x, &r, data, len, used, need);
+        return meta_step(x, &r, used);
     }
     text_handler_fn h = handlers[r.cmd] != NULL ? handlers[r.cmd] : cmd_unknown;
     enum cmd_rc cr = h(x, &r);

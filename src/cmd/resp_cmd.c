@@ -1056,7 +1056,7 @@ protocol_error(struct resp_exec *x, const struct resp_req *req)
 }
 
 /* The step: one request (see step.h). */
-static enum step_rc
+static inline __attribute__((always_inline)) enum step_rc
 resp_step(struct session_call *call, char *data, size_t len, size_t *used, size_t *need)
 {
     struct resp_exec *x = (struct resp_exec *)call;
