@@ -66,7 +66,7 @@ test_finish(void **state)
 /* ---- --help ----------------------------------------------------------- */
 
 static void
-test_help_lists_every_flag(void **state)
+test_help(void **state)
 {
     char *text = NULL;
     size_t len = 0;
@@ -74,24 +74,24 @@ test_help_lists_every_flag(void **state)
     assert_non_null(f);
     config_print_help(f);
     fclose(f);
-    char want[96];
-#define CHECK_HELP(fd, ty, sf, lf, df, mn, mx, fv, sn, help)                                       \
-    snprintf(want, sizeof(want), "--%s", lf);                                                      \
-    assert_non_null(strstr(text, want));                                                           \
-    assert_non_null(strstr(text, help));                                                           \
-    if (sf != 0) {                                                                                 \
-        snprintf(want, sizeof(want), "-%c, --%s", sf, lf);                                         \
-        assert_non_null(strstr(text, want));                                                       \
-    }
-    STASHD_OPTIONS(CHECK_HELP)
-#undef CHECK_HELP
-    assert_non_null(strstr(text, "-p, --port=<num>"));
-    assert_non_null(strstr(text, "(default: 11211)"));
+    /* Every row's line is util's (tests/unit/util/test_options.c); here,
+     * that they are all there, between the usage and the command line's
+     * own flags. */
+    char *rows = NULL;
+    size_t rlen = 0;
+    f = open_memstream(&rows, &rlen);
+    assert_non_null(f);
+    options_print_help(f);
+    fclose(f);
+    char *at = strstr(text, rows);
+    assert_non_null(at);
+    assert_true(at > strstr(text, "Usage: stashd"));
+    assert_true(at < strstr(text, "--config=<file>"));
+    free(rows);
     assert_non_null(strstr(text, "--config=<file>"));
     assert_non_null(strstr(text, "-o, --extended"));
     assert_non_null(strstr(text, "-h, --help"));
     assert_non_null(strstr(text, "-V, --version"));
-    assert_non_null(strstr(text, "Usage: stashd"));
     assert_non_null(strstr(text, "ignored: -k -L -r -D <arg>"));
     free(text);
 }
@@ -240,7 +240,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_finish),
-        cmocka_unit_test(test_help_lists_every_flag),
+        cmocka_unit_test(test_help),
         cmocka_unit_test(test_memory_auto),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
