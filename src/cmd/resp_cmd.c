@@ -4,10 +4,9 @@
  * HELLO, AUTH, SELECT, CLIENT). See resp_internal.h for how the layer is
  * split into files.
  *
- * One call serves requests until the input runs out (SESSION_OK),
- * opts->reqs_per_event were served (SESSION_YIELD), the output passed
- * SESSION_OUT_HIGH (SESSION_PAUSE), or the client quit or sent a
- * malformed request (SESSION_CLOSE, after the reply). Requests are parsed
+ * session.c's request loop calls resp_cmd_step once per request (see
+ * step.h); a malformed request is answered, then the connection closes,
+ * as Redis does. Requests are parsed
  * in place by proto/resp into the connection's argv array, which grows
  * (up to RESP_MAX_ARGS) only for a request with more arguments than it
  * has, and shrinks back after it; nothing else is allocated per request.
@@ -54,8 +53,8 @@ static _Atomic uint64_t next_client_id = 1;
 void
 rep_fail(struct resp_exec *x, int rc)
 {
-    if (rc != 0 && x->err == 0) {
-        x->err = rc;
+    if (rc != 0 && x->call.err == 0) {
+        x->call.err = rc;
     }
 }
 
@@ -1041,7 +1040,7 @@ resp_max_request(const struct session *s)
     return two > MAX_REQUEST_MIN ? two : MAX_REQUEST_MIN;
 }
 
-/* --- the loop ------------------------------------------------------------------------------ */
+/* --- the step ------------------------------------------------------------------------------ */
 
 /* Reply to a malformed request as Redis does, before closing. */
 static void
@@ -1056,15 +1055,52 @@ protocol_error(struct resp_exec *x, const struct resp_req *req)
     rep_errf(x, "%s", msg);
 }
 
-enum session_rc
-resp_process(struct session *s, char *data, size_t len, size_t *consumed, size_t *need,
-             bool inline_ok)
+/* The step: one request (see step.h). */
+static enum step_rc
+resp_step(struct session_call *call, char *data, size_t len, size_t *used, size_t *need)
 {
-    *consumed = 0;
-    *need = 0;
+    struct resp_exec *x = (struct resp_exec *)call;
+    struct resp_conn *c = x->c;
+    size_t max_bulk = (size_t)x->s->env->opts->max_item_size;
+    struct resp_req req;
+    /* Inline commands are taken on any RESP connection, as Redis does. */
+    enum resp_parse_rc prc = resp_parse(data, len, c->argv, c->argv_cap, max_bulk, true, &req);
+    if (prc == RESP_PARSE_MORE_ARGS) {
+        if (!argv_grow(c, req.argc)) {
+            log_warn("closing a connection: no memory for %zu arguments", req.argc);
+            return STEP_CLOSE;
+        }
+        prc = resp_parse(data, len, c->argv, c->argv_cap, max_bulk, true, &req);
+    }
+    if (prc == RESP_PARSE_AGAIN) {
+        *need = req.need;
+        return STEP_NEED_MORE;
+    }
+    if (prc == RESP_PARSE_ERROR) {
+        protocol_error(x, &req);
+        return STEP_CLOSE;
+    }
+    if (prc == RESP_PARSE_OK) {
+        x->argv = c->argv;
+        x->argc = req.argc;
+        x->cmd = NULL;
+        execute(x);
+        argv_shrink(c);
+    }
+    *used = req.consumed;
+    return x->close ? STEP_CLOSE : STEP_DONE;
+}
+
+static const struct session_steps resp_steps = {.step = resp_step};
+
+enum session_rc
+resp_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)
+{
     struct resp_conn *c = conn_of(s);
     if (c == NULL) {
         log_warn("closing a connection: no memory for its RESP state");
+        *consumed = 0;
+        *need = 0;
         return SESSION_CLOSE;
     }
     struct resp_exec x = {
@@ -1074,64 +1110,6 @@ resp_process(struct session *s, char *data, size_t len, size_t *consumed, size_t
         .m = s->metrics,
         .out = s->out,
     };
-    const struct options *o = s->env->opts;
-    uint64_t limit = o->reqs_per_event > 0 ? (uint64_t)o->reqs_per_event : 1;
-    size_t max_bulk = (size_t)o->max_item_size;
-    uint64_t served = 0;
-    size_t pos = 0;
-    enum session_rc rc = SESSION_OK;
-
-    while (pos < len) {
-        if (served >= limit) {
-            rc = SESSION_YIELD;
-            break;
-        }
-        if (buf_readable(x.out) > SESSION_OUT_HIGH) {
-            rc = SESSION_PAUSE;
-            break;
-        }
-        struct resp_req req;
-        enum resp_parse_rc prc =
-            resp_parse(data + pos, len - pos, c->argv, c->argv_cap, max_bulk, inline_ok, &req);
-        if (prc == RESP_PARSE_MORE_ARGS) {
-            if (!argv_grow(c, req.argc)) {
-                log_warn("closing a connection: no memory for %zu arguments", req.argc);
-                rc = SESSION_CLOSE;
-                break;
-            }
-            prc =
-                resp_parse(data + pos, len - pos, c->argv, c->argv_cap, max_bulk, inline_ok, &req);
-        }
-        if (prc == RESP_PARSE_AGAIN) {
-            *need = req.need;
-            break;
-        }
-        served++;
-        if (prc == RESP_PARSE_ERROR) {
-            protocol_error(&x, &req);
-            rc = SESSION_CLOSE;
-            break;
-        }
-        if (prc == RESP_PARSE_OK) {
-            x.argv = c->argv;
-            x.argc = req.argc;
-            x.cmd = NULL;
-            execute(&x);
-            argv_shrink(c);
-        }
-        pos += req.consumed;
-        if (x.close) {
-            rc = SESSION_CLOSE;
-            break;
-        }
-        if (x.err != 0) {
-            break;
-        }
-    }
-    if (x.err != 0) {
-        log_warn("closing a connection: no memory for its replies");
-        rc = SESSION_CLOSE;
-    }
-    *consumed = pos;
-    return rc;
+    session_call_init(&x.call, s);
+    return session_run(&x.call, &resp_steps, data, len, consumed, need);
 }

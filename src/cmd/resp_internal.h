@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cmd/step.h"
 #include "stashd/cmd/session.h"
 #include "stashd/proto/resp.h"
 #include "stashd/util/bstr.h"
@@ -72,8 +73,11 @@ struct resp_conn {
     struct buf scratch; /* KEYS/SCAN: keys gathered before the reply */
 };
 
-/* One request's execution context. */
+/* One call's execution context (the per-request fields are reset for
+ * each request). */
 struct resp_exec {
+    struct session_call call; /* first: the loop's view; call.err is the first
+                               * failed append: the connection is closed */
     struct session *s;
     struct resp_conn *c;
     struct store *store;
@@ -82,7 +86,6 @@ struct resp_exec {
     const struct bstr *argv;
     size_t argc;
     const struct resp_cmd *cmd;
-    int err;    /* first failed append: the connection is closed */
     bool close; /* QUIT: close after this reply */
 };
 

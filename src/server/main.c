@@ -318,8 +318,13 @@ main(int argc, char **argv)
     clock_setup();
     hash_setup(0);
     options_init(&sv.opts);
-    if (config_parse_args(&sv.opts, argc, argv, &action, err, sizeof(err)) != 0 ||
-        (action == CONFIG_RUN && config_finish(&sv.opts, err, sizeof(err)) != 0)) {
+    int prc = config_parse_args(&sv.opts, argc, argv, &action, err, sizeof(err));
+    if (prc == 0) {
+        /* before config_finish, which logs what -m auto chose */
+        log_set_verbosity((int)sv.opts.verbosity);
+        log_set_json(strcmp(sv.opts.log_format, "json") == 0);
+    }
+    if (prc != 0 || (action == CONFIG_RUN && config_finish(&sv.opts, err, sizeof(err)) != 0)) {
         fprintf(stderr, "stashd: %s\n", err);
         options_fini(&sv.opts);
         return 64; /* EX_USAGE, as memcached */
@@ -334,8 +339,6 @@ main(int argc, char **argv)
         options_fini(&sv.opts);
         return 0;
     }
-    log_set_verbosity((int)sv.opts.verbosity);
-    log_set_json(strcmp(sv.opts.log_format, "json") == 0);
     if ((getuid() == 0 || geteuid() == 0) && sv.opts.user[0] == '\0') {
         fprintf(stderr, "can't run as root without the -u switch\n");
         options_fini(&sv.opts);
