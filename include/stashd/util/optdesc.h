@@ -42,7 +42,7 @@ struct optdesc {
     int short_flag;         /* memcached's letter, or 0 */
     const char *long_flag;  /* without "--" */
     const char *def;        /* the default, as text */
-    int64_t min, max;       /* numeric bounds; max < min: no upper bound */
+    int64_t min, max;       /* bounds; max < min: none above (a double 0, 0: none) */
     bool flag_value;        /* OPT_BOOL: what the bare flag sets */
     const char *stats_name; /* `stats settings` name, or NULL */
     const char *help;
