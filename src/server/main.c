@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "server/config.h"
 #include "server/healthcheck.h"
 #include "server/malloc_conf.h"
 #include "stashd/cmd/auth.h"
@@ -308,7 +309,7 @@ main(int argc, char **argv)
 {
     static struct server sv;
     char err[512] = "";
-    enum options_action action = OPTIONS_RUN;
+    enum config_action action = CONFIG_RUN;
 
     signal(SIGPIPE, SIG_IGN);
     if (argc >= 2 && strcmp(argv[1], "--healthcheck") == 0) {
@@ -317,23 +318,23 @@ main(int argc, char **argv)
     clock_setup();
     hash_setup(0);
     options_init(&sv.opts);
-    int prc = options_parse_args(&sv.opts, argc, argv, &action, err, sizeof(err));
+    int prc = config_parse_args(&sv.opts, argc, argv, &action, err, sizeof(err));
     if (prc == 0) {
-        /* before options_finish, which logs what -m auto chose */
+        /* before config_finish, which logs what -m auto chose */
         log_set_verbosity((int)sv.opts.verbosity);
         log_set_json(strcmp(sv.opts.log_format, "json") == 0);
     }
-    if (prc != 0 || (action == OPTIONS_RUN && options_finish(&sv.opts, err, sizeof(err)) != 0)) {
+    if (prc != 0 || (action == CONFIG_RUN && config_finish(&sv.opts, err, sizeof(err)) != 0)) {
         fprintf(stderr, "stashd: %s\n", err);
         options_fini(&sv.opts);
         return 64; /* EX_USAGE, as memcached */
     }
-    if (action == OPTIONS_HELP) {
-        options_print_help(stdout);
+    if (action == CONFIG_HELP) {
+        config_print_help(stdout);
         options_fini(&sv.opts);
         return 0;
     }
-    if (action == OPTIONS_VERSION) {
+    if (action == CONFIG_VERSION) {
         printf("stashd %s\n", STASHD_VERSION);
         options_fini(&sv.opts);
         return 0;
