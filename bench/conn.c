@@ -25,8 +25,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tls.h"
+
 #define RBUF_MIN (64u << 10)
 #define READ_ROOM 4096 /* grow or compact the read buffer below this much room */
+/* With TLS, room for a whole record's plaintext (16 KiB), so that one read
+ * takes a record whole and none is left inside the SSL, out of epoll's
+ * sight (conn_read_tls() drains such a rest all the same). */
+#define TLS_READ_ROOM (16u << 10)
 #define ERRORS_SHOWN 5 /* per worker, on stderr */
 
 static void *
@@ -78,6 +84,7 @@ conn_fail(struct conn *c, const char *why, const char *detail)
     w->st.errors += c->count ? c->count : 1;
     w->st.closed++;
     epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    tls_close(&c->ssl, false);
     close(c->fd);
     c->fd = -1;
     c->open = false;
@@ -207,28 +214,70 @@ conn_set_out(struct conn *c, bool on)
     c->want_out = on;
 }
 
+/* What a send that moved no bytes asks for. */
+enum send_wait {
+    SEND_RETRY = 0,     /* interrupted: try again */
+    SEND_WAIT_OUT = -1, /* when the socket is writable */
+    SEND_WAIT_IN = -2,  /* when it is readable (TLS) */
+    SEND_FAILED = -3,   /* the connection has been failed */
+};
+
+static ssize_t
+conn_send_plain(struct conn *c)
+{
+    ssize_t n = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL);
+    if (n > 0) {
+        return n;
+    }
+    if (n < 0 && errno == EINTR) {
+        return SEND_RETRY;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return SEND_WAIT_OUT;
+    }
+    conn_fail(c, "send failed", strerror(errno));
+    return SEND_FAILED;
+}
+
+/* Everything queued in one SSL_write; one that had to wait is repeated
+ * with the same length, as OpenSSL asks, and the rest follows it. */
+static ssize_t
+conn_send_tls(struct conn *c)
+{
+    size_t len = c->tls_wlen ? c->tls_wlen : c->wlen - c->wpos;
+    ssize_t n = tls_send(c->ssl, c->wbuf + c->wpos, len);
+    if (n > 0) {
+        c->tls_wlen = 0;
+        return n;
+    }
+    c->tls_wlen = len;
+    if (n == TLS_WANT_WRITE) {
+        return SEND_WAIT_OUT;
+    }
+    if (n == TLS_WANT_READ) {
+        return SEND_WAIT_IN;
+    }
+    conn_fail(c, "TLS write failed", tls_last_error());
+    return SEND_FAILED;
+}
+
 void
 conn_flush(struct conn *c)
 {
     while (c->open && c->wpos < c->wlen) {
-        ssize_t n = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL);
+        ssize_t n = c->ssl ? conn_send_tls(c) : conn_send_plain(c);
         if (n > 0) {
             c->wpos += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        } else if (n == SEND_WAIT_OUT) {
             conn_set_out(c, true);
             return;
+        } else if (n != SEND_RETRY) {
+            return; /* SEND_WAIT_IN: any event on c retries; or failed */
         }
-        conn_fail(c, "send failed", strerror(errno));
-        return;
     }
     if (c->open) {
         c->wpos = c->wlen = 0;
-        conn_set_out(c, false);
+        conn_set_out(c, c->read_wants_out);
     }
 }
 
@@ -268,13 +317,14 @@ conn_complete(struct conn *c, const struct pending *pd, const struct proto_resul
 static void
 conn_read_room(struct conn *c)
 {
-    size_t want = c->rneed + READ_ROOM;
-    if (c->rpos > 0 && (c->rcap - c->rlen < READ_ROOM || c->rcap - c->rpos < want)) {
+    size_t room = c->ssl ? TLS_READ_ROOM : READ_ROOM;
+    size_t want = c->rneed + room;
+    if (c->rpos > 0 && (c->rcap - c->rlen < room || c->rcap - c->rpos < want)) {
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
         c->rlen -= c->rpos;
         c->rpos = 0;
     }
-    if (c->rcap < want || c->rcap - c->rlen < READ_ROOM) {
+    if (c->rcap < want || c->rcap - c->rlen < room) {
         size_t cap = c->rcap * 2;
         c->rcap = cap > want ? cap : want;
         c->rbuf = xrealloc(c->rbuf, c->rcap);
@@ -322,8 +372,17 @@ conn_parse(struct conn *c)
     }
 }
 
-void
-conn_on_readable(struct conn *c)
+/* New reply bytes are in rbuf: the clock is read once for all of them. */
+static void
+conn_received(struct conn *c)
+{
+    c->w->now = engine_now_ns();
+    c->last_rx_ns = c->w->now;
+    conn_parse(c);
+}
+
+static void
+conn_read_plain(struct conn *c)
 {
     conn_read_room(c);
     ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
@@ -337,10 +396,47 @@ conn_on_readable(struct conn *c)
         }
         return;
     }
-    c->w->now = engine_now_ns();
-    c->last_rx_ns = c->w->now;
     c->rlen += (size_t)n;
-    conn_parse(c);
+    conn_received(c);
+}
+
+/* Reads a record, and what is left decrypted inside the SSL: epoll would
+ * not say it is there. Replies are parsed before a close is acted on. */
+static void
+conn_read_tls(struct conn *c)
+{
+    bool got = false;
+    ssize_t n;
+    c->read_wants_out = false;
+    do {
+        conn_read_room(c);
+        n = tls_recv(c->ssl, c->rbuf + c->rlen, c->rcap - c->rlen);
+        if (n > 0) {
+            c->rlen += (size_t)n;
+            got = true;
+        }
+    } while (n > 0 && tls_pending(c->ssl) > 0);
+    if (got) {
+        conn_received(c);
+    }
+    if (n == TLS_CLOSED) {
+        conn_fail(c, "server closed the connection", NULL);
+    } else if (n == TLS_FAILED) {
+        conn_fail(c, "TLS read failed", tls_last_error());
+    } else if (n == TLS_WANT_WRITE && c->open) {
+        c->read_wants_out = true; /* a TLS 1.3 key update, say */
+        conn_set_out(c, true);
+    }
+}
+
+void
+conn_on_readable(struct conn *c)
+{
+    if (c->ssl) {
+        conn_read_tls(c);
+    } else {
+        conn_read_plain(c);
+    }
 }
 
 /* ---- set-up ---- */
@@ -408,6 +504,9 @@ conn_init(struct conn *c, struct worker *w, unsigned gid, unsigned total)
     }
     c->fd = fd;
     c->open = true;
+    if (e->tls && tls_connect(e->tls, fd, o->host, o->reply_timeout_s, &c->ssl) != 0) {
+        return -1;
+    }
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
         return -errno;
@@ -418,6 +517,7 @@ conn_init(struct conn *c, struct worker *w, unsigned gid, unsigned total)
 void
 conn_fini(struct conn *c)
 {
+    tls_close(&c->ssl, c->open);
     if (c->open) {
         close(c->fd);
     }

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tls.h"
+
 #define NS_PER_S 1000000000ull
 #define MAX_EVENTS 256
 #define CHECK_NS (10ull * 1000 * 1000) /* watchdog and end check period */
@@ -98,7 +100,8 @@ static void
 worker_on_event(struct worker *w, const struct epoll_event *ev)
 {
     struct conn *c = ev->data.ptr;
-    if (c->open && (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+    bool in = ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP);
+    if (c->open && (in || (c->read_wants_out && (ev->events & EPOLLOUT)))) {
         conn_on_readable(c);
     }
     if (c->open && (ev->events & EPOLLOUT)) {
@@ -221,6 +224,9 @@ engine_create(struct engine **ep, const struct options *o)
         return -1;
     }
     size_requests(e);
+    if (o->tls && tls_ctx_create(&e->tls, o) != 0) {
+        return -1;
+    }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     int rc = getaddrinfo(o->host, o->port, &hints, &e->addr);
     if (rc != 0) {
@@ -425,6 +431,7 @@ engine_destroy(struct engine **ep)
         pthread_barrier_destroy(&e->barrier);
     }
     value_gen_fini(&e->vg);
+    tls_ctx_destroy(&e->tls);
     if (e->addr != NULL) {
         freeaddrinfo(e->addr);
     }

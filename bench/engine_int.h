@@ -37,6 +37,8 @@ struct pending {
 };
 
 struct worker;
+struct ssl_st;
+struct tls_ctx;
 
 struct conn {
     struct worker *w;
@@ -62,6 +64,9 @@ struct conn {
     unsigned miss_cap, miss_head, miss_count;
     uint32_t opaque;
     uint64_t last_rx_ns; /* last reply bytes, or the send that ended idleness */
+    struct ssl_st *ssl;  /* --tls: this connection's TLS; NULL: plain TCP */
+    size_t tls_wlen;     /* length of a TLS write that must be repeated; 0: none */
+    bool read_wants_out; /* a TLS read waits for the socket to be writable */
 };
 
 struct worker {
@@ -85,6 +90,7 @@ struct engine {
     struct keyspace ks;
     struct value_gen vg;
     struct addrinfo *addr;
+    struct tls_ctx *tls; /* --tls; NULL otherwise */
     size_t max_key;
     size_t max_req;
     pthread_barrier_t barrier;

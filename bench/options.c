@@ -66,6 +66,12 @@ static const struct opt_row opt_rows[] = {
     ROW("server", 's', "HOST", STR(host), "server address (default 127.0.0.1)"),
     ROW("port", 'p', "PORT", FN(opt_port), "server port (default 11211)"),
     ROW("protocol", 'P', "NAME", FN(opt_protocol), "mc-text | mc-meta | mc-binary | resp"),
+    ROW("tls", 0, NULL, FLAG(tls), "speak TLS to the server (OpenSSL)"),
+    ROW("tls-ca", 0, "FILE", STR(tls_ca),
+        "verify the server against these CAs (default: the system's)"),
+    ROW("tls-cert", 0, "FILE", STR(tls_cert), "client certificate (chain), for mutual TLS"),
+    ROW("tls-key", 0, "FILE", STR(tls_key), "the client certificate's key (default: in its file)"),
+    ROW("tls-insecure", 0, NULL, FLAG(tls_insecure), "do not verify the server's certificate"),
     ROW("threads", 't', "N", UINT(threads, 1, 1024), "worker threads (default 1)"),
     ROW("conns", 'c', "N", UINT(conns, 1, 65536), "connections per thread (default 50)"),
     ROW("pipeline", 0, "N", UINT(pipeline, 1, 65536),
@@ -407,6 +413,12 @@ check_combinations(const struct options *o)
     }
     if (o->set_on_miss && o->multiget != 1) {
         usage_error("--set-on-miss needs --multiget 1");
+    }
+    if (!o->tls && (o->tls_ca || o->tls_cert || o->tls_key || o->tls_insecure)) {
+        usage_error("--tls-ca, --tls-cert, --tls-key and --tls-insecure need --tls");
+    }
+    if (o->tls_key && !o->tls_cert) {
+        usage_error("--tls-key needs --tls-cert");
     }
     if (o->requests == 0 && o->time_s == 0 && !o->preload) {
         usage_error("--time 0 makes sense only with --preload");

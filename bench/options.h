@@ -52,6 +52,11 @@ struct options {
     double max_time_s;
     uint64_t seed;
     bool quiet;
+    bool tls;             /* speak TLS (tls.c) */
+    const char *tls_ca;   /* CA file; NULL: the system's */
+    const char *tls_cert; /* client certificate chain (mutual TLS); NULL: none */
+    const char *tls_key;  /* its key; NULL: in tls_cert's file */
+    bool tls_insecure;    /* no verification of the server's certificate */
 };
 
 /* Sets every field to its documented default. */

@@ -63,9 +63,9 @@ text_lat_row(FILE *f, const char *name, double ops_s, const char *hits, const ch
 static void
 text_header(FILE *f, const struct options *o, const struct report *rp)
 {
-    fprintf(f, "stashd-bench %s:%s %s: %u thread%s x %u conns, pipeline %u, set:get %u:%u", o->host,
-            o->port, proto_name(o->proto), o->threads, o->threads == 1 ? "" : "s", o->conns,
-            o->pipeline, o->ratio_set, o->ratio_get);
+    fprintf(f, "stashd-bench %s:%s %s%s: %u thread%s x %u conns, pipeline %u, set:get %u:%u",
+            o->host, o->port, proto_name(o->proto), o->tls ? " over TLS" : "", o->threads,
+            o->threads == 1 ? "" : "s", o->conns, o->pipeline, o->ratio_set, o->ratio_get);
     if (o->multiget > 1) {
         fprintf(f, ", multiget %u", o->multiget);
     }
@@ -173,7 +173,8 @@ json_config(FILE *f, const struct options *o)
 {
     fprintf(f, "{\n  \"server\": ");
     json_str(f, o->host);
-    fprintf(f, ",\n  \"port\": %s,\n  \"protocol\": \"%s\",\n", o->port, proto_name(o->proto));
+    fprintf(f, ",\n  \"port\": %s,\n  \"protocol\": \"%s\",\n  \"tls\": %s,\n", o->port,
+            proto_name(o->proto), o->tls ? "true" : "false");
     fprintf(f,
             "  \"threads\": %u,\n  \"conns_per_thread\": %u,\n  \"pipeline\": %u,\n"
             "  \"ratio\": \"%u:%u\",\n  \"multiget\": %u,\n  \"set_on_miss\": %s,\n"

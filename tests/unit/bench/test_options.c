@@ -53,58 +53,17 @@ test_defaults(void **state)
 static void
 test_every_kind_stores_its_field(void **state)
 {
-    char *argv[] = {"b",
-                    "-s",
-                    "::1",
-                    "-p",
-                    "6379",
-                    "-P",
-                    "resp",
-                    "-t",
-                    "3",
-                    "-c",
-                    "7",
-                    "--pipeline",
-                    "16",
-                    "--warmup",
-                    "0.5",
-                    "--preload",
-                    "--preload-pipeline",
-                    "8",
-                    "--ratio",
-                    "2:5",
-                    "--multiget",
-                    "4",
-                    "-k",
-                    "1234",
-                    "--key-min",
-                    "10",
-                    "--key-prefix",
-                    "x:",
-                    "--key-size",
-                    "8-40",
-                    "--dist",
-                    "zipf",
-                    "--zipf-s",
-                    "1.2",
-                    "--value-range",
-                    "10-2000",
-                    "--json",
-                    "-",
-                    "--server-pid",
-                    "42",
-                    "--cpu-pin",
-                    "1,3-5",
-                    "--reply-timeout",
-                    "0.25",
-                    "--max-time",
-                    "9",
-                    "--seed",
-                    "77",
-                    "-q",
-                    "--time",
-                    "2.5",
-                    NULL};
+    /* clang-format off */
+    char *argv[] = {"b", "-s", "::1", "-p", "6379", "-P", "resp", "-t", "3", "-c", "7",
+                    "--pipeline", "16", "--warmup", "0.5", "--preload",
+                    "--preload-pipeline", "8", "--ratio", "2:5", "--multiget", "4",
+                    "-k", "1234", "--key-min", "10", "--key-prefix", "x:",
+                    "--key-size", "8-40", "--dist", "zipf", "--zipf-s", "1.2",
+                    "--value-range", "10-2000", "--json", "-", "--server-pid", "42",
+                    "--cpu-pin", "1,3-5", "--reply-timeout", "0.25", "--max-time", "9",
+                    "--seed", "77", "-q", "--time", "2.5", "--tls", "--tls-ca", "ca.pem",
+                    "--tls-cert", "c.pem", "--tls-key", "k.pem", NULL};
+    /* clang-format on */
     struct options o;
     parse(&o, ARGC(argv), argv);
     assert_string_equal(o.host, "::1");
@@ -139,6 +98,10 @@ test_every_kind_stores_its_field(void **state)
     assert_true(o.quiet);
     assert_true(o.time_s == 2.5 && o.time_given);
     assert_false(o.set_on_miss);
+    assert_true(o.tls && !o.tls_insecure);
+    assert_string_equal(o.tls_ca, "ca.pem");
+    assert_string_equal(o.tls_cert, "c.pem");
+    assert_string_equal(o.tls_key, "k.pem");
 }
 
 static void
@@ -219,6 +182,9 @@ test_refused(void **state)
         {"b", "--set-on-miss", "--multiget", "2", NULL},
         {"b", "--no-such-option", NULL},
         {"b", "stray", NULL},
+        {"b", "--tls-ca", "ca.pem", NULL},
+        {"b", "--tls-insecure", NULL},
+        {"b", "--tls", "--tls-key", "k.pem", NULL},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (child_status(bad[i]) != 2) {
@@ -228,6 +194,8 @@ test_refused(void **state)
     }
     char *ok[] = {"b", "--time", "0", "--preload", NULL};
     assert_int_equal(child_status(ok), -1);
+    char *tls[] = {"b", "--tls", "--tls-cert", "c.pem", "--tls-insecure", NULL};
+    assert_int_equal(child_status(tls), -1);
     char *help[] = {"b", "--help", NULL};
     assert_int_equal(child_status(help), 0);
 }
