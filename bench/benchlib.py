@@ -119,16 +119,17 @@ class Server:
 
 
 class Running:
-    """One started server; pin is a taskset prefix (or [])."""
+    """One started server, on cpus (a list; empty: wherever)."""
 
-    def __init__(self, server, launch, pin):
+    def __init__(self, server, launch, cpus):
         self.server = server
         self.port = launch.port
         argv = server.argv_fn(launch)
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(pin + argv, stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        self.pid = self.proc.pid  # taskset and "sh -c exec" exec the server itself
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=pinned(cpus))
+        self.pid = self.proc.pid  # wrappers and "sh -c exec" exec the server itself
         if not wait_listening(self.proc, self.port):
             tail = self.log_tail()
             exited = self.proc.poll() is not None
@@ -261,19 +262,19 @@ def make_certs(d):
 # Load generators.
 
 def run_bench(args, port, proto, pid, extra, label):
-    """Runs stashd-bench (args: bench, bench_pin, bench_threads, conns, time,
+    """Runs stashd-bench (args: bench, bench_cpus, bench_threads, conns, time,
     warmup); returns (json dict or None, rc, stderr)."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as jf:
         jpath = jf.name
     threads = args.bench_threads
     conns = max(1, -(-args.conns // threads))
-    cmd = args.bench_pin + [args.bench, "-s", "127.0.0.1", "-p", str(port), "-P", proto,
-                            "-t", str(threads), "-c", str(conns), "--server-pid", str(pid),
-                            "--json", jpath, "-q"] + extra
+    cmd = [args.bench, "-s", "127.0.0.1", "-p", str(port), "-P", proto, "-t", str(threads),
+           "-c", str(conns), "--server-pid", str(pid), "--json", jpath, "-q"] + extra
     limit = 120 + (args.time + args.warmup) * 2
     try:
         p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=limit)
+                           stderr=subprocess.PIPE, timeout=limit,
+                           preexec_fn=pinned(args.bench_cpus))
         rc, err = p.returncode, p.stderr.decode(errors="replace")
     except subprocess.TimeoutExpired:
         rc, err = 124, "stashd-bench timed out"
@@ -304,18 +305,34 @@ def load_result(data, rc):
 # --------------------------------------------------------------------------
 # The machine.
 
-def pin(cpus):
-    return ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
+def pinned(cpus):
+    """A preexec_fn that confines the child (and the threads it will start)
+    to cpus, as taskset would, without needing taskset; None for no pin."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def cpu_list(cpus):
+    """'0-3,8' for [0, 1, 2, 3, 8]; 'any' for none."""
+    if not cpus:
+        return "any"
+    out, start = [], cpus[0]
+    for a, b in zip(cpus, cpus[1:] + [None]):
+        if b != a + 1:
+            out.append(str(start) if start == a else f"{start}-{a}")
+            start = b
+    return ",".join(out)
 
 
 def cpu_plan(no_pin):
     """Disjoint cores for server and load generator, when there are enough:
-    (server taskset prefix, load taskset prefix, all cpus)."""
+    (server cpus, load cpus, all cpus); empty lists when not pinning."""
     cpus = sorted(os.sched_getaffinity(0))
     if no_pin or len(cpus) < 2:
         return [], [], cpus
     half = len(cpus) // 2
-    return pin(cpus[:half]), pin(cpus[half:]), cpus
+    return cpus[:half], cpus[half:], cpus
 
 
 def find_exe(given, candidates, what, base=REPO):

@@ -21,6 +21,8 @@ that over real loopback sockets:
    throwaway certificates made by the openssl command), mutual TLS,
    certificate and name verification, a handshake that never comes, and
    the lying server over TLS (trickled replies: records of 1-16 bytes).
+5. bench/scale and bench/collect-bins: thread counts that do not fit the
+   cores are refused, and a run from a folder of carried binaries works.
 
 Two bugs these tests found, now fixed: a value cut to a few bytes (or
 emptied) passed as a hit, and a run cut short by --max-time reported the
@@ -42,7 +44,7 @@ import time
 
 import pytest
 
-from conftest import BIN, HOST, REPO, free_port
+from conftest import BIN, HOST, IS_MEMCACHED as IS_MEMCACHED_BIN, REPO, free_port
 from fake_server import FakeServer
 
 BUILD = pathlib.Path(os.environ.get("STASHD_BUILD") or REPO / "build")
@@ -949,3 +951,52 @@ def test_tls_fake_fault_detected(certs, tls_server_ctx, fake, proto, fault, kind
     s = fake(fault, at=fault_at(kind), tls=tls_server_ctx)
     r = bench(s.port, "-P", proto, *tls_args(certs), *FAKE_ARGS)
     check_fault(r, s, kind)
+
+
+# --------------------------------------------------------------------------
+# 5. bench/scale and bench/collect-bins: thread counts are checked against
+#    the cores, and a run works from a folder of carried binaries alone.
+
+SCALE = REPO / "bench" / "scale"
+COLLECT = REPO / "bench" / "collect-bins"
+
+
+def run_script(*argv, timeout=120):
+    return subprocess.run([str(a) for a in argv], stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=timeout)
+
+
+def test_scale_refuses_thread_counts_that_do_not_fit():
+    ncpu = len(os.sched_getaffinity(0))
+    p = run_script("/usr/bin/python3", SCALE, f"1,{ncpu}", "--smoke")
+    assert p.returncode == 2, p
+    assert b"refusing" in p.stderr and str(ncpu).encode() in p.stderr, p.stderr
+    p = run_script("/usr/bin/python3", SCALE, "0", "--smoke")
+    assert p.returncode == 2 and b"refusing 0" in p.stderr, p.stderr
+
+
+@pytest.mark.time_limit(120)
+def test_scale_runs_from_collected_binaries(tmp_path):
+    """collect-bins gathers the binaries and their libraries; scale runs
+    from that folder (the way a bare many-core machine would) and every
+    reply is right."""
+    if not os.access(BIN, os.X_OK) or IS_MEMCACHED_BIN:
+        pytest.skip("needs the stashd build")
+    d = tmp_path / "bins"
+    p = run_script("bash", COLLECT, d, "--build", BUILD)
+    assert p.returncode == 0, p.stderr
+    for name in ("stashd", "stashd-bench", "stashd-null"):
+        assert os.access(d / name, os.X_OK) and (d / "bin" / name).is_file()
+    libs = {f.name for f in (d / "lib").iterdir()}
+    assert any(l.startswith("libuv") for l in libs), libs  # stashd's
+    assert not any(l.startswith(("libc.so", "ld-linux")) for l in libs), libs
+    out = tmp_path / "scale.md"
+    p = run_script("/usr/bin/python3", SCALE, "1", "--smoke", "--bin-dir", d,
+                   "--servers", "stashd,null", "--cells", "p16", "--protocol", "mc-text,resp",
+                   "--out", out, "--json-out", tmp_path / "scale.json")
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    text = out.read_text()
+    assert "| stashd | " in text and "| null | " in text and str(d) in text, text
+    runs = json.loads((tmp_path / "scale.json").read_text())
+    assert len(runs) == 4 and all(r["rc"] == 0 and r["errors"] == 0 for r in runs), runs
+    assert all(r["ops"] > 0 and r["cpu"] is not None for r in runs), runs
