@@ -302,6 +302,82 @@ def load_result(data, rc):
     return res
 
 
+# memtier_benchmark, for a second opinion on stashd-bench's figures.
+
+MEMTIER_PROTOCOLS = {"mc-text": "memcache_text", "mc-binary": "memcache_binary",
+                     "resp": "redis"}
+
+
+def find_memtier(given):
+    """--memtier PATH, else what bash ../shared/peers/build.sh built, else PATH."""
+    return find_exe(given, [os.path.join(PEERS_CACHE, "memtier_benchmark",
+                                         "memtier_benchmark")], "--memtier", base="/") \
+        or shutil.which("memtier_benchmark")
+
+
+def memtier_argv(args, port, proto, cell, seconds):
+    """memtier_benchmark's command for a load cell: the same threads,
+    connections, mix, value size, key space (memtier-1 .. memtier-<keys>,
+    uniform, each connection its own random sequence) and pipeline as
+    stashd-bench's."""
+    threads = args.bench_threads
+    conns = max(1, -(-args.conns // threads))
+    pattern = "Z:Z" if cell.get("dist") == "zipf" else "R:R"
+    argv = [args.memtier, "-s", "127.0.0.1", "-p", str(port),
+            f"--protocol={MEMTIER_PROTOCOLS[proto]}", "-t", str(threads), "-c", str(conns),
+            f"--pipeline={cell['pipeline']}", f"--ratio={cell['ratio']}",
+            f"--data-size={cell['value']}", "--key-prefix=memtier-", "--key-minimum=1",
+            f"--key-maximum={cell['keys']}", f"--key-pattern={pattern}",
+            "--distinct-client-seed", f"--test-time={max(1, round(seconds))}",
+            "--hide-histogram"]
+    if pattern == "Z:Z":
+        argv.append("--key-zipf-exp=0.99")
+    if cell.get("tls"):
+        argv += ["--tls", f"--cacert={args.certs.ca}"]
+    return argv
+
+
+def run_memtier(args, port, proto, pid, cell, label):
+    """Preloads memtier's key names with stashd-bench (values of the cell's
+    size), warms up, then runs memtier_benchmark for args.time seconds with
+    the server's CPU time read around it. Returns load_result()'s dict
+    (latencies in µs, as stashd-bench's)."""
+    pre = ["--key-prefix", "memtier-", "--key-min", "1", "--keys", str(cell["keys"]),
+           "--value-size",
+           str(cell["value"]), "--preload", "--time", "0", "--pipeline", "32"]
+    if cell.get("tls"):
+        pre += ["--tls", "--tls-ca", args.certs.ca]
+    _, rc, _ = run_bench(args, port, proto, pid, pre, label + " preload")
+    if rc != 0:
+        return {"rc": rc}
+    runs = ([("warm-up", args.warmup)] if args.warmup > 0 else []) + [("run", args.time)]
+    for what, seconds in runs:
+        with tempfile.NamedTemporaryFile(suffix=".json") as jf:
+            argv = memtier_argv(args, port, proto, cell, seconds) + [f"--json-out-file={jf.name}"]
+            cpu0 = cpu_s(pid)
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, timeout=120 + seconds * 2,
+                               preexec_fn=pinned(args.bench_cpus))
+            cpu1 = cpu_s(pid)
+            try:
+                data = json.load(jf)["ALL STATS"]["Totals"]
+            except (ValueError, KeyError):
+                data = None
+        if p.returncode != 0 or data is None:
+            log(f"  !! {label}: memtier_benchmark {what} exit {p.returncode}\n     "
+                + " ".join(argv) + "\n" + p.stderr.decode(errors="replace")[-1500:])
+            return {"rc": p.returncode or 1}
+    pct = data["Percentile Latencies"]
+    res = {"rc": 0, "ops": data["Ops/sec"], "p50": pct["p50.00"] * 1000,
+           "p99": pct["p99.00"] * 1000, "p999": pct["p99.90"] * 1000,
+           "errors": data.get("Connection Errors", 0)}
+    if cpu0 is not None and cpu1 is not None and data["Count"]:
+        res["cpu"] = (cpu1 - cpu0) * 1e6 / data["Count"]
+    lookups = data.get("Hits/sec", 0) + data.get("Misses/sec", 0)
+    res["hit"] = data["Hits/sec"] / lookups if lookups else None
+    return res
+
+
 # --------------------------------------------------------------------------
 # The machine.
 

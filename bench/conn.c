@@ -117,6 +117,19 @@ conn_can_send(const struct conn *c, uint64_t now)
            conn_has_more(c, now);
 }
 
+bool
+conn_paced(const struct conn *c, uint64_t now)
+{
+    const struct engine *e = c->w->e;
+    if (e->pace_ns == 0 || c->w->phase == PHASE_PRELOAD) {
+        return true;
+    }
+    /* Request i may go at t_start + i * pace_ns: an even rate from the
+     * start of the warm-up, and a connection that fell behind catches up
+     * no faster than its pipeline lets it. */
+    return (double)c->sent_run * e->pace_ns <= (double)(now - e->t_start);
+}
+
 static size_t
 pick_vlen(struct conn *c)
 {
@@ -187,6 +200,9 @@ conn_queue_one(struct conn *c, uint64_t now)
     if (pd->measured) {
         c->sent_measured++;
     }
+    if (w->phase == PHASE_RUN) {
+        c->sent_run++;
+    }
     if (c->count == 0) {
         c->last_rx_ns = now; /* the reply timeout runs from here */
     }
@@ -198,7 +214,7 @@ conn_fill(struct conn *c, uint64_t now)
 {
     const struct options *o = c->w->e->o;
     unsigned depth = c->w->phase == PHASE_PRELOAD ? o->preload_pipeline : o->pipeline;
-    while (c->count < depth && conn_can_send(c, now)) {
+    while (c->count < depth && conn_can_send(c, now) && conn_paced(c, now)) {
         conn_queue_one(c, now);
     }
 }

@@ -113,18 +113,31 @@ worker_on_event(struct worker *w, const struct epoll_event *ev)
     }
 }
 
+/* Sends what every connection may send now: at the start, and with --rate
+ * after each wake-up, since a request that waited for its time has no
+ * socket event to bring it. */
+static void
+worker_fill_all(struct worker *w, uint64_t now)
+{
+    for (unsigned i = 0; i < w->nconns; i++) {
+        struct conn *c = &w->conns[i];
+        if (c->open) {
+            conn_fill(c, now);
+            conn_flush(c);
+        }
+    }
+}
+
 static void
 worker_loop(struct worker *w)
 {
     struct epoll_event evs[MAX_EVENTS];
+    bool paced = w->e->pace_ns > 0 && w->phase == PHASE_RUN;
     uint64_t last_check = engine_now_ns();
     w->now = last_check;
-    for (unsigned i = 0; i < w->nconns; i++) {
-        conn_fill(&w->conns[i], w->now);
-        conn_flush(&w->conns[i]);
-    }
+    worker_fill_all(w, w->now);
     for (;;) {
-        int n = epoll_wait(w->ep, evs, MAX_EVENTS, 10);
+        int n = epoll_wait(w->ep, evs, MAX_EVENTS, paced ? 1 : 10);
         if (n < 0 && errno != EINTR) {
             perror("stashd-bench: epoll_wait");
             exit(2);
@@ -133,6 +146,9 @@ worker_loop(struct worker *w)
             worker_on_event(w, &evs[i]);
         }
         uint64_t now = engine_now_ns();
+        if (paced) {
+            worker_fill_all(w, now);
+        }
         if (now - last_check >= CHECK_NS || n <= 0) {
             last_check = now;
             w->now = now;
@@ -224,6 +240,9 @@ engine_create(struct engine **ep, const struct options *o)
         return -1;
     }
     size_requests(e);
+    if (o->rate > 0) {
+        e->pace_ns = 1e9 * (double)o->threads * (double)o->conns / o->rate;
+    }
     if (o->tls && tls_ctx_create(&e->tls, o) != 0) {
         return -1;
     }

@@ -60,7 +60,8 @@ struct conn {
     uint64_t cycle; /* position in the SET:GET cycle */
     uint64_t preload_next, preload_end;
     uint64_t sent_measured;
-    uint64_t *miss_q; /* ring of keys to set after a miss (--set-on-miss) */
+    uint64_t sent_run; /* requests sent after the preload (--rate's count) */
+    uint64_t *miss_q;  /* ring of keys to set after a miss (--set-on-miss) */
     unsigned miss_cap, miss_head, miss_count;
     uint32_t opaque;
     uint64_t last_rx_ns; /* last reply bytes, or the send that ended idleness */
@@ -91,6 +92,7 @@ struct engine {
     struct value_gen vg;
     struct addrinfo *addr;
     struct tls_ctx *tls; /* --tls; NULL otherwise */
+    double pace_ns;      /* --rate: ns between two requests of a connection; 0: none */
     size_t max_key;
     size_t max_req;
     pthread_barrier_t barrier;
@@ -121,6 +123,8 @@ bool conn_can_send(const struct conn *c, uint64_t now);
  * what is queued, in one send() when the socket takes it all (else the rest
  * when it is writable again). */
 void conn_fill(struct conn *c, uint64_t now);
+/* With --rate, whether c may send one more request at now. */
+bool conn_paced(const struct conn *c, uint64_t now);
 void conn_flush(struct conn *c);
 
 /* Reads what the socket has and parses every complete reply. */

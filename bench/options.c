@@ -25,12 +25,12 @@
 #define OPT_VAL_BASE 256
 
 enum opt_kind {
-    OPT_FLAG, /* bool at .off, set to true */
-    OPT_STR,  /* const char * at .off */
-    OPT_UINT, /* unsigned at .off, in [.min, .max] */
-    OPT_U64,  /* uint64_t at .off, in [.min, .max] */
-    OPT_SECS, /* double at .off, in [.dmin, .dmax] (seconds, or the Zipf exponent) */
-    OPT_FN,   /* .fn parses and stores */
+    OPT_FLAG,   /* bool at .off, set to true */
+    OPT_STR,    /* const char * at .off */
+    OPT_UINT,   /* unsigned at .off, in [.min, .max] */
+    OPT_U64,    /* uint64_t at .off, in [.min, .max] */
+    OPT_DOUBLE, /* double at .off, in [.dmin, .dmax] */
+    OPT_FN,     /* .fn parses and stores */
 };
 
 typedef void opt_parse_fn(struct options *o, const char *name, const char *val);
@@ -59,7 +59,7 @@ static opt_parse_fn opt_port, opt_protocol, opt_time, opt_ratio, opt_key_size, o
 #define STR(f) .kind = OPT_STR, FIELD(f)
 #define UINT(f, lo, hi) .kind = OPT_UINT, FIELD(f), .min = (lo), .max = (hi)
 #define U64(f, lo, hi) .kind = OPT_U64, FIELD(f), .min = (lo), .max = (hi)
-#define SECS(f, lo, hi) .kind = OPT_SECS, FIELD(f), .dmin = (lo), .dmax = (hi)
+#define DOUBLE(f, lo, hi) .kind = OPT_DOUBLE, FIELD(f), .dmin = (lo), .dmax = (hi)
 #define FN(f) .kind = OPT_FN, .fn = (f)
 
 static const struct opt_row opt_rows[] = {
@@ -80,7 +80,9 @@ static const struct opt_row opt_rows[] = {
         "measured seconds (default 10; 0 with --preload: load only)"),
     ROW("requests", 'n', "N", U64(requests, 1, UINT64_MAX),
         "measured requests per connection instead of --time"),
-    ROW("warmup", 0, "SECS", SECS(warmup_s, 0, 86400),
+    ROW("rate", 0, "N", DOUBLE(rate, 0, 1e9),
+        "requests per second in all, spread over the connections (default 0: no limit)"),
+    ROW("warmup", 0, "SECS", DOUBLE(warmup_s, 0, 86400),
         "seconds of load before measuring (default 0)"),
     ROW("preload", 0, NULL, FLAG(preload), "set every key once before the warm-up"),
     ROW("preload-pipeline", 0, "N", UINT(preload_pipeline, 1, 65536),
@@ -94,15 +96,15 @@ static const struct opt_row opt_rows[] = {
     ROW("key-size", 0, "B|MIN-MAX", FN(opt_key_size),
         "zero-pad keys to B bytes, or to a length in [MIN, MAX] fixed per key (default: no pad)"),
     ROW("dist", 0, "NAME", FN(opt_dist), "uniform | sequential | zipf (default uniform)"),
-    ROW("zipf-s", 0, "S", SECS(zipf_s, 1e-6, 100), "Zipf exponent (default 0.99)"),
+    ROW("zipf-s", 0, "S", DOUBLE(zipf_s, 1e-6, 100), "Zipf exponent (default 0.99)"),
     ROW("value-size", 'd', "BYTES", FN(opt_value_size), "value size (default 100)"),
     ROW("value-range", 0, "MIN-MAX", FN(opt_value_range), "value sizes, uniform in [MIN, MAX]"),
     ROW("json", 0, "FILE", STR(json), "also write the results as JSON (- for stdout)"),
     ROW("server-pid", 0, "PID", FN(opt_server_pid), "report this process's CPU time and RSS"),
     ROW("cpu-pin", 0, "LIST", FN(opt_cpu_pin), "pin worker i to the i-th CPU of LIST (e.g. 1,3-5)"),
-    ROW("reply-timeout", 0, "SECS", SECS(reply_timeout_s, 0.001, 3600),
+    ROW("reply-timeout", 0, "SECS", DOUBLE(reply_timeout_s, 0.001, 3600),
         "error if no reply comes for this long (5)"),
-    ROW("max-time", 0, "SECS", SECS(max_time_s, 0.001, 86400),
+    ROW("max-time", 0, "SECS", DOUBLE(max_time_s, 0.001, 86400),
         "hard limit on the whole run (default 300)"),
     ROW("seed", 0, "N", U64(seed, 0, UINT64_MAX), "random seed (default 1)"),
     ROW("quiet", 'q', NULL, FLAG(quiet), "no text report"),
@@ -357,7 +359,7 @@ apply(struct options *o, const struct opt_row *r, const char *val)
     case OPT_U64:
         *(uint64_t *)field = parse_u64(r->name, val, r->min, r->max);
         break;
-    case OPT_SECS:
+    case OPT_DOUBLE:
         *(double *)field = parse_double(r->name, val, r->dmin, r->dmax);
         break;
     case OPT_FN:

@@ -29,6 +29,7 @@ struct options {
     double time_s;
     bool time_given;
     uint64_t requests;
+    double rate; /* requests/s over all connections; 0: as fast as replies come */
     double warmup_s;
     bool preload;
     unsigned ratio_set;

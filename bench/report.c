@@ -69,6 +69,9 @@ text_header(FILE *f, const struct options *o, const struct report *rp)
     if (o->multiget > 1) {
         fprintf(f, ", multiget %u", o->multiget);
     }
+    if (o->rate > 0) {
+        fprintf(f, ", at most %.0f requests/s", o->rate);
+    }
     fprintf(f, ", %llu keys %s", (unsigned long long)o->keys, options_dist_name(o->dist));
     if (o->dist == KEYSPACE_ZIPF) {
         fprintf(f, " %.2f", o->zipf_s);
@@ -180,10 +183,12 @@ json_config(FILE *f, const struct options *o)
             "  \"ratio\": \"%u:%u\",\n  \"multiget\": %u,\n  \"set_on_miss\": %s,\n"
             "  \"keys\": %llu,\n  \"key_size\": %zu,\n  \"key_size_max\": %zu,\n  \"dist\": "
             "\"%s\",\n  \"zipf_s\": %g,\n"
-            "  \"value_min\": %zu,\n  \"value_max\": %zu,\n  \"warmup_s\": %g,\n",
+            "  \"value_min\": %zu,\n  \"value_max\": %zu,\n  \"warmup_s\": %g,\n"
+            "  \"rate\": %g,\n",
             o->threads, o->conns, o->pipeline, o->ratio_set, o->ratio_get, o->multiget,
             o->set_on_miss ? "true" : "false", (unsigned long long)o->keys, o->key_size,
-            o->key_size_max, options_dist_name(o->dist), o->zipf_s, o->vmin, o->vmax, o->warmup_s);
+            o->key_size_max, options_dist_name(o->dist), o->zipf_s, o->vmin, o->vmax, o->warmup_s,
+            o->rate);
 }
 
 /* Counts and rates of the measured window. */

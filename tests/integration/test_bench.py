@@ -376,6 +376,20 @@ def test_null_server_misses_are_not_errors(proto):
     assert r["hits"] == 0 and r["misses"] == 3 * r["gets"] and r["hit_ratio"] == 0
 
 
+@pytest.mark.time_limit(30)
+def test_real_rate_paces_requests(real):
+    """--rate spreads that many requests per second over the connections
+    (a pipelined run unpaced does far more here)."""
+    r = bench(real.port, "-c", 6, "--pipeline", 4, "-k", 200, "--preload", "--rate", 3000,
+              "--warmup", 0.2, "--time", 1)
+    check_clean(r)
+    assert r["rate"] == 3000
+    assert 2700 <= r["ops_per_sec"] <= 3100, r
+    free = bench(real.port, "-c", 6, "--pipeline", 4, "-k", 200, "--time", 0.3)
+    check_clean(free)
+    assert free["rate"] == 0 and free["ops_per_sec"] > 2 * 3000, free
+
+
 # --------------------------------------------------------------------------
 # 2. A lying server.
 
@@ -1000,3 +1014,28 @@ def test_scale_runs_from_collected_binaries(tmp_path):
     runs = json.loads((tmp_path / "scale.json").read_text())
     assert len(runs) == 4 and all(r["rc"] == 0 and r["errors"] == 0 for r in runs), runs
     assert all(r["ops"] > 0 and r["cpu"] is not None for r in runs), runs
+
+
+MEMTIER = pathlib.Path.home() / ".cache" / "stashd-peers" / "memtier_benchmark" / "memtier_benchmark"
+
+
+@pytest.mark.time_limit(90)
+def test_compare_memtier_driver(tmp_path):
+    """bench/compare --driver memtier: memtier drives the load cell, the
+    server's CPU per request is read around it; mc-meta, which memtier
+    does not speak, is skipped with a note."""
+    if not os.access(MEMTIER, os.X_OK):
+        pytest.skip("memtier_benchmark not built (bash ../shared/peers/build.sh)")
+    out = tmp_path / "c.md"
+    js = tmp_path / "c.json"
+    p = run_script("/usr/bin/python3", REPO / "bench" / "compare", "--driver", "memtier",
+                   "--memtier", MEMTIER, "--smoke", "--cells", "b", "--servers", "null",
+                   "--bench", BENCH, "--null", NULL_SERVER,
+                   "--protocol", "mc-text,mc-meta,resp", "--out", out, "--json-out", js)
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    text = out.read_text()
+    assert text.count("driven by memtier_benchmark") == 2, text
+    assert "memtier_benchmark does not speak mc-meta" in text, text
+    runs = json.loads(js.read_text())
+    assert [r["protocol"] for r in runs] == ["mc-text", "resp"], runs
+    assert all(r["rc"] == 0 and r["ops"] > 0 and r["cpu"] > 0 for r in runs), runs

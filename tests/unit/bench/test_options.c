@@ -62,7 +62,7 @@ test_every_kind_stores_its_field(void **state)
                     "--value-range", "10-2000", "--json", "-", "--server-pid", "42",
                     "--cpu-pin", "1,3-5", "--reply-timeout", "0.25", "--max-time", "9",
                     "--seed", "77", "-q", "--time", "2.5", "--tls", "--tls-ca", "ca.pem",
-                    "--tls-cert", "c.pem", "--tls-key", "k.pem", NULL};
+                    "--tls-cert", "c.pem", "--tls-key", "k.pem", "--rate", "2500.5", NULL};
     /* clang-format on */
     struct options o;
     parse(&o, ARGC(argv), argv);
@@ -102,6 +102,7 @@ test_every_kind_stores_its_field(void **state)
     assert_string_equal(o.tls_ca, "ca.pem");
     assert_string_equal(o.tls_cert, "c.pem");
     assert_string_equal(o.tls_key, "k.pem");
+    assert_true(o.rate == 2500.5);
 }
 
 static void
@@ -183,6 +184,7 @@ test_refused(void **state)
         {"b", "--no-such-option", NULL},
         {"b", "stray", NULL},
         {"b", "--tls-ca", "ca.pem", NULL},
+        {"b", "--rate", "-1", NULL},
         {"b", "--tls-insecure", NULL},
         {"b", "--tls", "--tls-key", "k.pem", NULL},
     };
