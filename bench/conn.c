@@ -124,10 +124,15 @@ conn_paced(const struct conn *c, uint64_t now)
     if (e->pace_ns == 0 || c->w->phase == PHASE_PRELOAD) {
         return true;
     }
-    /* Request i may go at t_start + i * pace_ns: an even rate from the
-     * start of the warm-up, and a connection that fell behind catches up
-     * no faster than its pipeline lets it. */
-    return (double)c->sent_run * e->pace_ns <= (double)(now - e->t_start);
+    /* Requests go in whole pipelines, as an unpaced run sends them: the
+     * pipeline that starts with request i may go at t_start + i * pace_ns
+     * (an even rate from the start of the warm-up; a connection that fell
+     * behind catches up no faster than its pipeline lets it). Pacing
+     * request by request instead would cut the batches, and with them
+     * the requests per read and write the server sees. */
+    unsigned depth = e->o->pipeline;
+    uint64_t first = c->sent_run - c->sent_run % depth;
+    return (double)first * e->pace_ns <= (double)(now - e->t_start);
 }
 
 static size_t
