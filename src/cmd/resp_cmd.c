@@ -4,10 +4,9 @@
  * HELLO, AUTH, SELECT, CLIENT). See resp_internal.h for how the layer is
  * split into files.
  *
- * One call serves requests until the input runs out (SESSION_OK),
- * opts->reqs_per_event were served (SESSION_YIELD), the output passed
- * SESSION_OUT_HIGH (SESSION_PAUSE), or the client quit or sent a
- * malformed request (SESSION_CLOSE, after the reply). Requests are parsed
+ * session.c's request loop calls resp_cmd_step once per request (see
+ * step.h); a malformed request is answered, then the connection closes,
+ * as Redis does. Requests are parsed
  * in place by proto/resp into the connection's argv array, which grows
  * (up to RESP_MAX_ARGS) only for a request with more arguments than it
  * has, and shrinks back after it; nothing else is allocated per request.
@@ -27,6 +26,7 @@
 #include <time.h>
 
 #include "cmd/resp_internal.h"
+#include "stashd/cmd/auth.h"
 #include "stashd/proto/resp.h"
 #include "stashd/store/store.h"
 #include "stashd/util/buf.h"
@@ -48,20 +48,13 @@
  * Relaxed atomic; the only shared state here. */
 static _Atomic uint64_t next_client_id = 1;
 
-/* The password RESP clients must give (--requirepass); "" = none. */
-static const char *
-requirepass(const struct options *o)
-{
-    return o->requirepass != NULL ? o->requirepass : "";
-}
-
 /* --- replies ------------------------------------------------------------------- */
 
 void
 rep_fail(struct resp_exec *x, int rc)
 {
-    if (rc != 0 && x->err == 0) {
-        x->err = rc;
+    if (rc != 0 && x->call.err == 0) {
+        x->call.err = rc;
     }
 }
 
@@ -464,24 +457,25 @@ name_ok(struct bstr name)
 
 #define ERR_BAD_NAME "ERR Client names cannot contain spaces, newlines or special characters."
 
-/* Password check, counted as memcached counts SASL attempts. */
+/*
+ * A user and password from AUTH or HELLO, counted as memcached counts SASL
+ * attempts. With no credential configured every client is Redis's
+ * "default" user without a password (nopass): any password is accepted
+ * for it, and no other user exists. Otherwise the pair must be known to
+ * auth_check(): --requirepass is the "default" user's password, and the
+ * users of -Y and -S log in by name.
+ */
 static bool
 password_ok(struct resp_exec *x, struct bstr user, struct bstr pass)
 {
     METRIC_INC(x->m, auth_cmds);
-    const char *want = x->c->password;
-    /* User names are case-sensitive; "default" is the only user. */
-    bool ok = user.len == 7 && memcmp(user.data, "default", 7) == 0;
-    if (ok && want[0] != '\0') {
-        size_t n = strlen(want);
-        /* Compare every byte whatever the first difference: no timing
-         * hint about how much of a guess was right. */
-        unsigned diff = (unsigned)(pass.len ^ n);
-        for (size_t i = 0; i < pass.len; i++) {
-            diff |= (unsigned)(unsigned char)pass.data[i] ^
-                    (unsigned)(unsigned char)want[i < n ? i : 0];
-        }
-        ok = diff == 0;
+    struct auth *a = x->s->env->auth;
+    bool ok;
+    if (!auth_required(a)) {
+        ok = user.len == strlen(AUTH_DEFAULT_USER) &&
+             memcmp(user.data, AUTH_DEFAULT_USER, user.len) == 0;
+    } else {
+        ok = auth_check(a, user.data, user.len, pass.data, pass.len);
     }
     if (!ok) {
         METRIC_INC(x->m, auth_errors);
@@ -498,10 +492,10 @@ cmd_auth(struct resp_exec *x)
         rep_err(x, REP_ERR_SYNTAX);
         return;
     }
-    struct bstr user = BSTR_LIT("default");
+    struct bstr user = BSTR_LIT(AUTH_DEFAULT_USER);
     struct bstr pass = x->argv[1];
     if (x->argc == 2) {
-        if (x->c->password[0] == '\0') {
+        if (!auth_required(x->s->env->auth)) {
             rep_err(x, "ERR AUTH <password> called without any password configured for the "
                        "default user. Are you sure your configuration is correct?");
             return;
@@ -511,7 +505,7 @@ cmd_auth(struct resp_exec *x)
         pass = x->argv[2];
     }
     if (password_ok(x, user, pass)) {
-        x->c->authed = true;
+        x->s->authed = true;
         rep_ok(x);
     } else {
         rep_err(x, ERR_WRONGPASS);
@@ -578,11 +572,11 @@ cmd_hello(struct resp_exec *x)
             rep_err(x, ERR_WRONGPASS);
             return;
         }
-        x->c->authed = true;
+        x->s->authed = true;
     }
-    if (!x->c->authed) {
+    if (!x->s->authed) {
         rep_err(x, "NOAUTH HELLO must be called with the client already authenticated, "
-                   "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                   "otherwise the HELLO AUTH <user> <pass> option can be used to "
                    "authenticate the client and select the RESP protocol version at the same "
                    "time");
         return;
@@ -601,7 +595,7 @@ cmd_reset(struct resp_exec *x)
 {
     struct resp_conn *c = x->c;
     c->resp3 = false;
-    c->authed = c->password[0] == '\0';
+    x->s->authed = !auth_required(x->s->env->auth);
     set_name(c, (struct bstr){.data = "", .len = 0});
     rep_raw(x, "+RESET\r\n", 8);
 }
@@ -959,7 +953,7 @@ execute(struct resp_exec *x)
         rep_err_arity(x, cmd->name);
         return;
     }
-    if (!x->c->authed && !(cmd->flags & RESP_CMD_NOAUTH)) {
+    if (!x->s->authed && !(cmd->flags & RESP_CMD_NOAUTH)) {
         rep_raw(x, "-NOAUTH Authentication required.\r\n", 34);
         return;
     }
@@ -981,8 +975,6 @@ conn_of(struct session *s)
     }
     c->argv = c->argv_small;
     c->argv_cap = sizeof(c->argv_small) / sizeof(c->argv_small[0]);
-    c->password = requirepass(s->env->opts);
-    c->authed = c->password[0] == '\0';
     c->id = atomic_fetch_add_explicit(&next_client_id, 1, memory_order_relaxed);
     c->created = clock_unix_now();
     c->rng = (c->id * 0x9e3779b97f4a7c15ull) ^ clock_mono_ns();
@@ -1048,7 +1040,7 @@ resp_max_request(const struct session *s)
     return two > MAX_REQUEST_MIN ? two : MAX_REQUEST_MIN;
 }
 
-/* --- the loop ------------------------------------------------------------------------------ */
+/* --- the step ------------------------------------------------------------------------------ */
 
 /* Reply to a malformed request as Redis does, before closing. */
 static void
@@ -1063,15 +1055,52 @@ protocol_error(struct resp_exec *x, const struct resp_req *req)
     rep_errf(x, "%s", msg);
 }
 
-enum session_rc
-resp_process(struct session *s, char *data, size_t len, size_t *consumed, size_t *need,
-             bool inline_ok)
+/* The step: one request (see step.h). */
+static enum step_rc
+resp_step(struct session_call *call, char *data, size_t len, size_t *used, size_t *need)
 {
-    *consumed = 0;
-    *need = 0;
+    struct resp_exec *x = (struct resp_exec *)call;
+    struct resp_conn *c = x->c;
+    size_t max_bulk = (size_t)x->s->env->opts->max_item_size;
+    struct resp_req req;
+    /* Inline commands are taken on any RESP connection, as Redis does. */
+    enum resp_parse_rc prc = resp_parse(data, len, c->argv, c->argv_cap, max_bulk, true, &req);
+    if (prc == RESP_PARSE_MORE_ARGS) {
+        if (!argv_grow(c, req.argc)) {
+            log_warn("closing a connection: no memory for %zu arguments", req.argc);
+            return STEP_CLOSE;
+        }
+        prc = resp_parse(data, len, c->argv, c->argv_cap, max_bulk, true, &req);
+    }
+    if (prc == RESP_PARSE_AGAIN) {
+        *need = req.need;
+        return STEP_NEED_MORE;
+    }
+    if (prc == RESP_PARSE_ERROR) {
+        protocol_error(x, &req);
+        return STEP_CLOSE;
+    }
+    if (prc == RESP_PARSE_OK) {
+        x->argv = c->argv;
+        x->argc = req.argc;
+        x->cmd = NULL;
+        execute(x);
+        argv_shrink(c);
+    }
+    *used = req.consumed;
+    return x->close ? STEP_CLOSE : STEP_DONE;
+}
+
+static const struct session_steps resp_steps = {.step = resp_step};
+
+enum session_rc
+resp_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)
+{
     struct resp_conn *c = conn_of(s);
     if (c == NULL) {
         log_warn("closing a connection: no memory for its RESP state");
+        *consumed = 0;
+        *need = 0;
         return SESSION_CLOSE;
     }
     struct resp_exec x = {
@@ -1081,64 +1110,6 @@ resp_process(struct session *s, char *data, size_t len, size_t *consumed, size_t
         .m = s->metrics,
         .out = s->out,
     };
-    const struct options *o = s->env->opts;
-    uint64_t limit = o->reqs_per_event > 0 ? (uint64_t)o->reqs_per_event : 1;
-    size_t max_bulk = (size_t)o->max_item_size;
-    uint64_t served = 0;
-    size_t pos = 0;
-    enum session_rc rc = SESSION_OK;
-
-    while (pos < len) {
-        if (served >= limit) {
-            rc = SESSION_YIELD;
-            break;
-        }
-        if (buf_readable(x.out) > SESSION_OUT_HIGH) {
-            rc = SESSION_PAUSE;
-            break;
-        }
-        struct resp_req req;
-        enum resp_parse_rc prc =
-            resp_parse(data + pos, len - pos, c->argv, c->argv_cap, max_bulk, inline_ok, &req);
-        if (prc == RESP_PARSE_MORE_ARGS) {
-            if (!argv_grow(c, req.argc)) {
-                log_warn("closing a connection: no memory for %zu arguments", req.argc);
-                rc = SESSION_CLOSE;
-                break;
-            }
-            prc =
-                resp_parse(data + pos, len - pos, c->argv, c->argv_cap, max_bulk, inline_ok, &req);
-        }
-        if (prc == RESP_PARSE_AGAIN) {
-            *need = req.need;
-            break;
-        }
-        served++;
-        if (prc == RESP_PARSE_ERROR) {
-            protocol_error(&x, &req);
-            rc = SESSION_CLOSE;
-            break;
-        }
-        if (prc == RESP_PARSE_OK) {
-            x.argv = c->argv;
-            x.argc = req.argc;
-            x.cmd = NULL;
-            execute(&x);
-            argv_shrink(c);
-        }
-        pos += req.consumed;
-        if (x.close) {
-            rc = SESSION_CLOSE;
-            break;
-        }
-        if (x.err != 0) {
-            break;
-        }
-    }
-    if (x.err != 0) {
-        log_warn("closing a connection: no memory for its replies");
-        rc = SESSION_CLOSE;
-    }
-    *consumed = pos;
-    return rc;
+    session_call_init(&x.call, s);
+    return session_run(&x.call, &resp_steps, data, len, consumed, need);
 }

@@ -419,7 +419,7 @@ cfg_value(struct resp_exec *x, enum cfg_param p, char *out, size_t cap)
         snprintf(out, cap, "%llu", (unsigned long long)o->max_item_size);
         break;
     case CFG_REQUIREPASS:
-        snprintf(out, cap, "%s", x->c->password);
+        snprintf(out, cap, "%s", o->requirepass);
         break;
     case CFG_SAVE:
         break;

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cmd/step.h"
 #include "stashd/cmd/session.h"
 #include "stashd/proto/resp.h"
 #include "stashd/util/bstr.h"
@@ -63,19 +64,20 @@ struct resp_conn {
     struct bstr *argv; /* argv_small or heap, argv_cap views */
     size_t argv_cap;
     struct bstr argv_small[16];
-    bool resp3;           /* after HELLO 3 */
-    bool authed;          /* AUTH passed, or no password */
-    const char *password; /* requirepass ("" = none); options memory */
-    uint64_t id;          /* CLIENT ID */
-    int64_t created;      /* Unix seconds */
-    uint64_t rng;         /* xorshift state for RANDOMKEY */
-    char *name;           /* CLIENT SETNAME, or NULL */
+    bool resp3;      /* after HELLO 3 */
+    uint64_t id;     /* CLIENT ID */
+    int64_t created; /* Unix seconds */
+    uint64_t rng;    /* xorshift state for RANDOMKEY */
+    char *name;      /* CLIENT SETNAME, or NULL */
     size_t name_len;
     struct buf scratch; /* KEYS/SCAN: keys gathered before the reply */
 };
 
-/* One request's execution context. */
+/* One call's execution context (the per-request fields are reset for
+ * each request). */
 struct resp_exec {
+    struct session_call call; /* first: the loop's view; call.err is the first
+                               * failed append: the connection is closed */
     struct session *s;
     struct resp_conn *c;
     struct store *store;
@@ -84,7 +86,6 @@ struct resp_exec {
     const struct bstr *argv;
     size_t argc;
     const struct resp_cmd *cmd;
-    int err;    /* first failed append: the connection is closed */
     bool close; /* QUIT: close after this reply */
 };
 

@@ -162,6 +162,7 @@ net_create(struct net **np, const struct net_config *cfg)
     n->env = (struct cmd_env){
         .store = cfg->store,
         .opts = cfg->opts,
+        .auth = cfg->auth,
         .ctx = n,
         .sum_metrics = env_sum_metrics,
         .each_conn = env_each_conn,

@@ -656,11 +656,10 @@ enum {
 
 /*
  * memcached flags stashd accepts and ignores with a warning, so existing
- * memcached command lines start unchanged. -S (SASL) is a table row.
- * -Z (TLS) is deliberately absent (unknown), since serving without it
- * would silently weaken what the operator asked for. -Y (memcached's
- * ASCII-only auth file) is refused for the same reason: stashd's ASCII
- * auth comes with -S and --sasl-pwdb; see apply_one().
+ * memcached command lines start unchanged. -S (SASL) and -Y (the ASCII
+ * auth file) are table rows. -Z (TLS) is deliberately absent (unknown),
+ * since serving without it would silently weaken what the operator asked
+ * for.
  */
 static const struct {
     int letter;
@@ -756,11 +755,10 @@ build_spec(struct getopt_spec *g)
                           ignored_flags[i].letter);
         }
     }
-    strcpy(s, "hVo:Y:");
+    strcpy(s, "hVo:");
     spec_add_long(g, &n, "help", no_argument, 'h');
     spec_add_long(g, &n, "version", no_argument, 'V');
     spec_add_long(g, &n, "extended", required_argument, 'o');
-    spec_add_long(g, &n, "auth-file", required_argument, 'Y');
     spec_add_long(g, &n, "config", required_argument, CODE_CONFIG);
     g->longopts[n] = (struct option){0};
 }
@@ -827,6 +825,51 @@ scan_meta(int argc, char **av, const struct getopt_spec *g, enum options_action 
  * already given on this command line: the first -l replaces the default
  * (or YAML) list, later ones add to it.
  */
+/*
+ * memcached's words for command-line values it refuses, so that a
+ * memcached command line that fails keeps failing the same way. cli_min
+ * is memcached's lower bound where the table's is lower: `threads: 0`
+ * means one worker per CPU in the YAML file (and is the default), but
+ * memcached refuses `-t 0`.
+ */
+static const struct {
+    const char *name;
+    const char *msg;
+    int64_t cli_min;
+} mc_refusals[] = {
+    {"threads", "Number of threads must be greater than 0", 1},
+    {"conn_limit", "Maximum connections must be greater than 0", 1},
+    {"reqs_per_event", "Number of requests per event must be greater than 0", 1},
+    {"growth_factor", "Factor must be greater than 1", 0},
+    {"slab_min_size", "Chunk size must be greater than 0", 1},
+};
+
+/* The refusal for d's value arg on the command line, or NULL to take the
+ * value as the table does. */
+static const char *
+mc_refusal(const struct opt_desc *d, const char *arg, bool refused)
+{
+    if (strcmp(d->name, "max_item_size") == 0 && refused) {
+        union opt_val v;
+        char why[64];
+        bool big = convert(d, arg, &v, why, sizeof(why)) && v.u > (uint64_t)d->max;
+        return big ? "Cannot set item size limit higher than a gigabyte."
+                   : "Item max size cannot be less than 1024 bytes.";
+    }
+    for (size_t i = 0; i < sizeof(mc_refusals) / sizeof(mc_refusals[0]); i++) {
+        if (strcmp(mc_refusals[i].name, d->name) != 0) {
+            continue;
+        }
+        union opt_val v;
+        char why[64];
+        if (refused || !convert(d, arg, &v, why, sizeof(why)) ||
+            (d->type == OPT_INT && v.i < mc_refusals[i].cli_min)) {
+            return mc_refusals[i].msg;
+        }
+    }
+    return NULL;
+}
+
 static int
 apply_flag(struct options *o, const struct opt_desc *d, const char *arg, bool *seen, char *err,
            size_t errlen)
@@ -848,7 +891,13 @@ apply_flag(struct options *o, const struct opt_desc *d, const char *arg, bool *s
         }
     } else {
         rc = set_text(o, d, arg, d->type == OPT_LIST && seen[idx], why, sizeof(why));
-        if (rc != 0) {
+        const char *mc = mc_refusal(d, arg, rc == -EINVAL);
+        if (mc != NULL) {
+            /* memcached's words first, then which option and why */
+            snprintf(err, errlen, "%s (%s: %s)", mc, desc_label(d, label, sizeof(label)),
+                     rc != 0 ? why : arg);
+            rc = -EINVAL;
+        } else if (rc != 0) {
             snprintf(err, errlen, "%s: %s", desc_label(d, label, sizeof(label)), why);
         }
     }
@@ -933,11 +982,6 @@ apply_one(struct options *o, int c, int argc, char **av, bool *seen, char *err, 
         return 0; /* handled by scan_meta() */
     case 'o':
         return apply_extended(o, optarg, seen, err, errlen);
-    case 'Y':
-        snprintf(err, errlen,
-                 "-Y/--auth-file: ASCII authentication is not supported; "
-                 "refusing to start without it");
-        return -EINVAL;
     case ':':
         bad_option_text(av, argc, text, sizeof(text));
         snprintf(err, errlen, "option %s requires a value", text);
@@ -1603,6 +1647,7 @@ static const struct {
     const char *value, *shown;
 } str_words[] = {
     {"protocol", "auto", "auto-negotiate"},
+    {"auth_file", "", "no"}, /* memcached: auth_enabled_ascii no, or the file */
 };
 
 static const char *
@@ -1619,15 +1664,12 @@ render_bool(const struct opt_desc *d, bool b)
 static const char *
 render_str(const struct opt_desc *d, const char *s)
 {
-    if (s[0] == '\0') {
-        return "NULL"; /* as memcached prints an unset string */
-    }
     for (size_t i = 0; i < sizeof(str_words) / sizeof(str_words[0]); i++) {
         if (strcmp(str_words[i].name, d->name) == 0 && strcmp(str_words[i].value, s) == 0) {
             return str_words[i].shown;
         }
     }
-    return s;
+    return s[0] == '\0' ? "NULL" : s; /* as memcached prints an unset string */
 }
 
 /* memcached joins repeated -l values with ',' and prints them as given.
@@ -1718,7 +1760,7 @@ table_fail(const char *what, const char *name)
 static bool
 table_consistent(void)
 {
-    static const char reserved[] = "hVoY";
+    static const char reserved[] = "hVo";
     for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
         if (desc_by_name(rules[i].name) == NULL) {
             return table_fail("rule for a missing option", rules[i].name);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct auth;
 struct buf;
 struct hotkeys;
 struct metrics;
@@ -37,6 +38,9 @@ typedef void (*cmd_conn_fn)(void *fnctx, const struct cmd_conn_info *ci);
 struct cmd_env {
     struct store *store;
     const struct options *opts;
+    /* Credentials (stashd/cmd/auth.h); NULL or none configured: every
+     * connection starts authenticated. */
+    struct auth *auth;
     void *ctx; /* passed to every callback */
     /* Sum every worker's metrics into *out (zeroed by the caller). */
     void (*sum_metrics)(void *ctx, struct metrics *out);
@@ -71,6 +75,7 @@ struct session {
     struct hotkeys *hot;     /* the worker's hot-key sketch, or NULL */
     /* Private to cmd/: */
     int proto;         /* 0 until the first byte is seen */
+    bool authed;       /* may run commands: authenticated, or no credential is set */
     uint64_t swallow;  /* bytes of a refused value still to discard */
     size_t resume;     /* multi-get: bytes of the key list already answered */
     uint32_t flags;    /* per-protocol state bits */

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 
+struct auth;
 struct net;
 struct options;
 struct store;
@@ -18,6 +19,7 @@ struct store;
 struct net_config {
     const struct options *opts;
     struct store *store;
+    struct auth *auth; /* credentials every listener requires (may be NULL) */
     /* The shutdown command (memcached -A): called on a worker thread. */
     void (*shutdown)(void *ctx, bool graceful);
     void *shutdown_ctx;

@@ -104,13 +104,19 @@ struct options_list {
     X(resp_port, OPT_INT, 0, "resp-port", "0", 0, 65535, 0, "resp_port",                           \
       "TCP port for Redis clients only, inline commands included (0 = off)")                       \
     X(requirepass, OPT_STR, 0, "requirepass", "", 0, 0, 0, NULL,                                   \
-      "password RESP clients must give (AUTH) before other commands; empty = none")                \
+      "password of user 'default'; any credential makes every connection authenticate")            \
     X(admin_port, OPT_INT, 0, "admin-port", "0", 0, 65535, 0, "admin_port",                        \
       "HTTP port for /metrics, /healthz and /readyz (0 = off)")                                    \
     X(admin_listen, OPT_STR, 0, "admin-listen", "127.0.0.1", 0, 0, 0, "admin_listen",              \
       "address the admin HTTP port binds (0.0.0.0 for Kubernetes probes)")                         \
+    X(admin_token_file, OPT_STR, 0, "admin-token-file", "", 0, 0, 0, NULL,                         \
+      "file holding a bearer token /metrics requires (probes stay open)")                          \
+    X(metrics_hotkeys, OPT_BOOL, 0, "metrics-hotkeys", "false", 0, 0, true, NULL,                  \
+      "show the most read key names on /metrics (keys may identify users)")                        \
     X(sasl, OPT_BOOL, 'S', "enable-sasl", "false", 0, 0, true, "auth_enabled_sasl",                \
-      "require authentication: SASL PLAIN (binary), memcached's ASCII auth (text)")                \
+      "require authentication against the SASL password file (every protocol)")                    \
+    X(auth_file, OPT_STR, 'Y', "auth-file", "", 0, 0, 0, "auth_enabled_ascii",                     \
+      "file of user:password lines (memcached -Y); reloaded on SIGHUP")                            \
     X(sasl_pwdb, OPT_STR, 0, "sasl-pwdb", "", 0, 0, 0, NULL,                                       \
       "file of user:password lines for -S (default: $MEMCACHED_SASL_PWDB)")
 

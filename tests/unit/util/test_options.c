@@ -369,9 +369,34 @@ test_ignored_flags(void **state)
                      0);
     assert_int_equal(o.port, 5000);
     options_fini(&o);
-    /* Authentication is refused, not ignored. */
-    expect_bad("-Y/--auth-file", "-Y", "/etc/auth", NULL);
-    expect_bad("-Y/--auth-file", "--auth-file=/etc/auth", NULL);
+    /* -Y (memcached's ASCII auth file) is a real option, never ignored. */
+    assert_int_equal(fresh(&o, "-Y", "/etc/auth", NULL), 0);
+    assert_string_equal(o.auth_file, "/etc/auth");
+    options_fini(&o);
+    assert_int_equal(fresh(&o, "--auth-file=/etc/auth", NULL), 0);
+    assert_string_equal(o.auth_file, "/etc/auth");
+    options_fini(&o);
+}
+
+/* Values memcached refuses fail with memcached's own words. */
+static void
+test_memcached_refusals(void **state)
+{
+    expect_bad("Number of threads must be greater than 0", "-t", "0", NULL);
+    expect_bad("Number of threads must be greater than 0", "-t", "-1", NULL);
+    expect_bad("Number of threads must be greater than 0", "--threads=abc", NULL);
+    expect_bad("Maximum connections must be greater than 0", "-c", "0", NULL);
+    expect_bad("Number of requests per event must be greater than 0", "-R", "0", NULL);
+    expect_bad("Factor must be greater than 1", "-f", "1.0", NULL);
+    expect_bad("Chunk size must be greater than 0", "-n", "0", NULL);
+    expect_bad("Item max size cannot be less than 1024 bytes.", "-I", "1023", NULL);
+    expect_bad("Cannot set item size limit higher than a gigabyte.", "-I", "2g", NULL);
+    /* The YAML file keeps 0 = one worker per online CPU. */
+    struct options o;
+    const char *path = write_file("threads0.yaml", "threads: 0\n");
+    assert_int_equal(fresh(&o, "--config", path, NULL), 0);
+    assert_int_equal(o.threads, 0);
+    options_fini(&o);
 }
 
 static void
@@ -964,16 +989,27 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_flag_styles),
-        cmocka_unit_test(test_bool_flags),     cmocka_unit_test(test_verbosity),
-        cmocka_unit_test(test_listen),         cmocka_unit_test(test_mb_and_size),
-        cmocka_unit_test(test_bad_values),     cmocka_unit_test(test_extended),
-        cmocka_unit_test(test_ignored_flags),  cmocka_unit_test(test_help_version),
-        cmocka_unit_test(test_yaml_all_types), cmocka_unit_test(test_yaml_lists),
-        cmocka_unit_test(test_yaml_errors),    cmocka_unit_test(test_cli_overrides_yaml),
-        cmocka_unit_test(test_finish),         cmocka_unit_test(test_help_lists_every_flag),
-        cmocka_unit_test(test_render_stats),   cmocka_unit_test(test_example_conf),
-        cmocka_unit_test(test_memory_auto),    cmocka_unit_test(test_yaml_buf),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_flag_styles),
+        cmocka_unit_test(test_bool_flags),
+        cmocka_unit_test(test_verbosity),
+        cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_mb_and_size),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_extended),
+        cmocka_unit_test(test_ignored_flags),
+        cmocka_unit_test(test_memcached_refusals),
+        cmocka_unit_test(test_help_version),
+        cmocka_unit_test(test_yaml_all_types),
+        cmocka_unit_test(test_yaml_lists),
+        cmocka_unit_test(test_yaml_errors),
+        cmocka_unit_test(test_cli_overrides_yaml),
+        cmocka_unit_test(test_finish),
+        cmocka_unit_test(test_help_lists_every_flag),
+        cmocka_unit_test(test_render_stats),
+        cmocka_unit_test(test_example_conf),
+        cmocka_unit_test(test_memory_auto),
+        cmocka_unit_test(test_yaml_buf),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
