@@ -44,12 +44,14 @@ struct engine;
 uint64_t engine_now_ns(void);
 
 /* Builds the key space and values of *o (which must outlive the engine)
- * and resolves the server's address. 0, or -1 after a message on stderr. */
+ * and resolves the server's address. 0, or -1 after a message on stderr;
+ * either way engine_destroy() frees what *ep holds. */
 int engine_create(struct engine **ep, const struct options *o);
 
 /* Connects every connection and starts the worker threads, which preload
  * when asked and then wait in engine_begin_run(). The threads block every
- * signal: signals are the calling thread's. 0, or -1 after a message. */
+ * signal: signals are the calling thread's. 0, or -1 after a message (no
+ * thread started; engine_destroy() closes what was opened). */
 int engine_start(struct engine *e);
 
 /* Waits until every worker has preloaded, then starts the warm-up and the

@@ -89,6 +89,7 @@ main(int argc, char **argv)
 
     struct engine *e = NULL;
     if (engine_create(&e, &opts) != 0) {
+        engine_destroy(&e);
         return 2;
     }
     the_engine = e;
@@ -97,6 +98,7 @@ main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (engine_start(e) != 0) {
+        engine_destroy(&e);
         return 2;
     }
 

@@ -946,7 +946,10 @@ def tls_server_ctx(certs):
 def test_tls_fake_honest(certs, tls_server_ctx, fake, proto, trickle):
     """Trickled, every reply comes in TLS records of 1-16 bytes."""
     s = fake(trickle=trickle, tls=tls_server_ctx)
-    r = bench(s.port, "-P", proto, *tls_args(certs), "--pipeline", 4, *FAKE_ARGS)
+    # Trickled replies take their time on a busy host: FAKE_ARGS's 0.3 s
+    # reply timeout is for the fault tests.
+    r = bench(s.port, "-P", proto, *tls_args(certs), "--pipeline", 4, *FAKE_ARGS,
+              "--reply-timeout", 5)
     check_clean(r)
     assert s.protocols == {WIRE[proto]} and r["ops"] == FAKE_OPS
 
