@@ -145,39 +145,14 @@ num_u64_to_dec(uint64_t v, char *out)
 bool
 num_parse_i64_exact(const char *s, size_t len, int64_t *out)
 {
-    if (len == 0 || len > 20) {
-        return false;
-    }
     if (len == 1 && s[0] == '0') {
         *out = 0;
         return true;
     }
-    bool neg = s[0] == '-';
-    size_t i = neg ? 1 : 0;
-    if (i >= len || s[i] < '1' || s[i] > '9') {
-        return false; /* no '+', no leading zero, no "-0" */
+    size_t sign = len > 0 && s[0] == '-';
+    /* no '+', no leading zero, no "-0": then num_parse_i64's rules */
+    if (len <= sign || s[sign] < '1' || s[sign] > '9') {
+        return false;
     }
-    uint64_t v = 0;
-    for (; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return false;
-        }
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10) {
-            return false;
-        }
-        v = v * 10 + d;
-    }
-    if (neg) {
-        if (v > (uint64_t)INT64_MAX + 1) {
-            return false;
-        }
-        *out = (int64_t)(0 - v);
-    } else {
-        if (v > (uint64_t)INT64_MAX) {
-            return false;
-        }
-        *out = (int64_t)v;
-    }
-    return true;
+    return num_parse_i64(s, len, out);
 }
