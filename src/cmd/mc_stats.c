@@ -12,6 +12,7 @@
  * that every later read subtracts from the counters (never the gauges).
  */
 #include "cmd/mc_stats.h"
+#include "cmd/mc_settings.h"
 #include "cmd/mem_report.h"
 
 #include <pthread.h>
@@ -466,7 +467,7 @@ put_setting(void *ctx, const char *name, const char *value)
 static void
 render_settings(const struct session *s, const struct emitter *e)
 {
-    options_render_stats(s->env->opts, put_setting, (void *)e);
+    mc_settings_render(s->env->opts, put_setting, (void *)e);
 }
 
 /* --- items and slabs ---------------------------------------------------- */

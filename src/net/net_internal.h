@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "stashd/cmd/session.h"
+#include "stashd/net/net.h" /* NET_CONN_BUDGET */
 #include "stashd/util/buf.h"
 #include "stashd/util/metrics.h"
 
@@ -138,15 +139,6 @@ struct worker {
     bool stopping;
     bool draining; /* connections close once they have nothing in flight */
 };
-
-/*
- * Connection buffer budget, all workers together; each worker gets its
- * share, but at least what one client reading maximal values slowly may
- * hold: two reply buffers, each up to SESSION_OUT_HIGH plus one item,
- * doubled by buffer growth (NET_CONN_WORST). README "Memory" documents it.
- */
-#define NET_CONN_BUDGET ((uint64_t)64 << 20)
-#define NET_CONN_WORST(max_item_size) (4 * ((uint64_t)(max_item_size) + SESSION_OUT_HIGH))
 
 /* Standard read-buffer size (also the pooled size). */
 #define NET_RBUF_SIZE (16 * 1024)

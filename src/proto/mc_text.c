@@ -411,6 +411,26 @@ parse_storage(struct mc_text_req *req, const char *data, size_t len,
     return MC_TEXT_OK;
 }
 
+/* A meta command: its flags and data block, in the same pass (see
+ * mc_text_req.meta). */
+static enum mc_text_rc
+parse_meta(struct mc_text_req *req, const char *data, size_t len, const struct mc_text_limits *lim)
+{
+    const struct mc_meta_limits mlim = {
+        .fits = lim != NULL ? lim->fits : NULL,
+        .ctx = lim != NULL ? lim->ctx : NULL,
+    };
+    size_t line = req->consumed;
+    req->meta_rc = mc_meta_parse(req->tok, req->ntok, data + line, len - line, &mlim,
+                                 req->meta_scratch, &req->meta);
+    if (req->meta_rc == MC_META_NEED_MORE) {
+        req->need = line + req->meta.need;
+        req->consumed = 0;
+        return MC_TEXT_NEED_MORE;
+    }
+    return MC_TEXT_OK;
+}
+
 static enum mc_text_rc
 parse_args(const struct cmd_def *d, struct mc_text_req *req)
 {
@@ -534,6 +554,9 @@ mc_text_parse(const char *data, size_t len, const struct mc_text_limits *lim,
     }
     if (d->kind == KIND_STORAGE) {
         return parse_storage(req, data, len, lim);
+    }
+    if (d->kind == KIND_META) {
+        return parse_meta(req, data, len, lim);
     }
     return parse_args(d, req);
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "server/config.h"
 #include "server/healthcheck.h"
 #include "server/malloc_conf.h"
 #include "stashd/cmd/auth.h"
@@ -298,6 +299,11 @@ run(struct server *sv)
     uv_close((uv_handle_t *)&sv->shutdown_async, NULL);
     uv_run(sv->loop, UV_RUN_NOWAIT);
     uv_loop_close(sv->loop);
+    /* Closing the handles gave the signals their default action back: a
+     * late SIGTERM (a second one, after the drain ended) must not turn a
+     * clean exit into death by signal while the rest is torn down. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     if (sv->opts.pid_file[0] != '\0') {
         unlink(sv->opts.pid_file);
     }
@@ -315,7 +321,7 @@ main(int argc, char **argv)
 {
     static struct server sv;
     char err[512] = "";
-    enum options_action action = OPTIONS_RUN;
+    enum config_action action = CONFIG_RUN;
 
     signal(SIGPIPE, SIG_IGN);
     if (argc >= 2 && strcmp(argv[1], "--healthcheck") == 0) {
@@ -324,24 +330,27 @@ main(int argc, char **argv)
     clock_setup();
     hash_setup(0);
     options_init(&sv.opts);
-    if (options_parse_args(&sv.opts, argc, argv, &action, err, sizeof(err)) != 0 ||
-        (action == OPTIONS_RUN && options_finish(&sv.opts, err, sizeof(err)) != 0)) {
+    int prc = config_parse_args(&sv.opts, argc, argv, &action, err, sizeof(err));
+    if (prc == 0) {
+        /* before config_finish, which logs what -m auto chose */
+        log_set_verbosity((int)sv.opts.verbosity);
+        log_set_json(strcmp(sv.opts.log_format, "json") == 0);
+    }
+    if (prc != 0 || (action == CONFIG_RUN && config_finish(&sv.opts, err, sizeof(err)) != 0)) {
         fprintf(stderr, "stashd: %s\n", err);
         options_fini(&sv.opts);
         return 64; /* EX_USAGE, as memcached */
     }
-    if (action == OPTIONS_HELP) {
-        options_print_help(stdout);
+    if (action == CONFIG_HELP) {
+        config_print_help(stdout);
         options_fini(&sv.opts);
         return 0;
     }
-    if (action == OPTIONS_VERSION) {
+    if (action == CONFIG_VERSION) {
         printf("stashd %s\n", STASHD_VERSION);
         options_fini(&sv.opts);
         return 0;
     }
-    log_set_verbosity((int)sv.opts.verbosity);
-    log_set_json(strcmp(sv.opts.log_format, "json") == 0);
     if ((getuid() == 0 || geteuid() == 0) && sv.opts.user[0] == '\0') {
         fprintf(stderr, "can't run as root without the -u switch\n");
         options_fini(&sv.opts);

@@ -3,7 +3,7 @@
  * Fuzz target for net/tls: bytes a client might send to a TLS port, fed
  * to a fresh server connection (tls_conn_input) in pieces whose sizes the
  * first input byte picks, as reads would deliver them. The server context
- * (a throwaway CA-signed P-256 certificate) is made once. Checked: no
+ * (a throwaway self-signed P-256 certificate) is made once. Checked: no
  * crash or leak (sanitizers), no plaintext before a handshake the fuzzer
  * cannot finish, what TLS sends back stays small, and a connection that
  * failed stays failed. Seeds: real ClientHellos (TLS 1.3 and 1.2), plain
@@ -21,7 +21,8 @@
 
 #ifdef STASHD_TLS
 
-#include "../unit/net/tls_fixture.h"
+#include <stdio.h>
+#include <unistd.h>
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
@@ -30,35 +31,47 @@
         }                                                                                          \
     } while (0)
 
+/* A throwaway self-signed P-256 certificate and its key (made once with
+ * openssl req -x509; a test fixture, no secret), in one PEM file as
+ * ssl_chain_cert allows. */
+static const char fuzz_pem[] = "-----BEGIN CERTIFICATE-----\n"
+                               "MIIBgzCCASmgAwIBAgIUQAoCcDUwqQluwTkXk7BLEsMtPn8wCgYIKoZIzj0EAwIw\n"
+                               "FjEUMBIGA1UEAwwLc3Rhc2hkLWZ1enowIBcNMjYxMjAzMTA0MjE4WhgPMjEyNjEx\n"
+                               "MDkxMDQyMThaMBYxFDASBgNVBAMMC3N0YXNoZC1mdXp6MFkwEwYHKoZIzj0CAQYI\n"
+                               "KoZIzj0DAQcDQgAE0JBYjxSskmjRrD/2cGdqrPmefEhoqZ26PjD1eJsdDpFY19/L\n"
+                               "wJHPXBq5rCGV6yhC5IFmllc+GpRao3uAPQaegKNTMFEwHQYDVR0OBBYEFGCJ/mxo\n"
+                               "0JBz3oRjCb1EzRrJrBmVMB8GA1UdIwQYMBaAFGCJ/mxo0JBz3oRjCb1EzRrJrBmV\n"
+                               "MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIgAP+jqkAbta4Joqkt\n"
+                               "UODOIb5KtmGMZxrbrWoZxX9l8SACIQDoIIlomgfzoCeO+5C4MO0k7XELpuxLToWn\n"
+                               "1CTgNRiV1g==\n"
+                               "-----END CERTIFICATE-----\n"
+                               "-----BEGIN PRIVATE KEY-----\n"
+                               "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgh8/nGxtyuvdLYr8V\n"
+                               "pXOXeSW5hwzb9BtzTenshe/aZ0yhRANCAATQkFiPFKySaNGsP/ZwZ2qs+Z58SGip\n"
+                               "nbo+MPV4mx0OkVjX38vAkc9cGrmsIZXrKELkgWaWVz4alFqje4A9Bp6A\n"
+                               "-----END PRIVATE KEY-----\n";
+
 static struct tls_server *server;
 static struct options opts;
 static struct metrics metrics;
 
-/* Certificates into a temporary directory, read by the server, removed. */
+/* The certificate into a temporary file, read by the server, removed. */
 static void
 setup(void)
 {
-    char dir[] = "/tmp/stashd-fuzz-tls-XXXXXX", path[64];
-    char err[512];
+    char dir[] = "/tmp/stashd-fuzz-tls-XXXXXX", path[64], err[512];
     clock_setup();
     CHECK(mkdtemp(dir) != NULL);
-    struct tls_fx_id ca = tls_fx_make("fuzz-ca", NULL, 1);
-    struct tls_fx_id srv = tls_fx_make("fuzz-server", &ca, 2);
-    CHECK(srv.cert != NULL && tls_fx_write(dir, "srv", &srv));
+    snprintf(path, sizeof(path), "%s/cert.pem", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL && fputs(fuzz_pem, f) >= 0 && fclose(f) == 0);
     options_init(&opts);
     free(opts.ssl_chain_cert);
-    free(opts.ssl_key);
-    snprintf(path, sizeof(path), "%s/srv.crt", dir);
     opts.ssl_chain_cert = strdup(path);
-    snprintf(path, sizeof(path), "%s/srv.key", dir);
-    opts.ssl_key = strdup(path);
     opts.ssl_session_cache = true;
     CHECK(tls_server_create(&server, &opts, err, sizeof(err)) == 0);
-    unlink(opts.ssl_chain_cert);
-    unlink(opts.ssl_key);
+    unlink(path);
     rmdir(dir);
-    tls_fx_free(&ca);
-    tls_fx_free(&srv);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -11,11 +11,24 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "stashd/cmd/session.h"
 
 struct auth;
 struct net;
 struct options;
 struct store;
+
+/*
+ * Connection buffer budget, all workers together; each worker gets its
+ * share, but at least what one client reading maximal values slowly may
+ * hold: two reply buffers, each up to SESSION_OUT_HIGH plus one item,
+ * doubled by buffer growth (NET_CONN_WORST). server/'s -m auto leaves this
+ * much of the cgroup limit to connections; README "Memory" documents it.
+ */
+#define NET_CONN_BUDGET ((uint64_t)64 << 20)
+#define NET_CONN_WORST(max_item_size) (4 * ((uint64_t)(max_item_size) + SESSION_OUT_HIGH))
 
 struct net_config {
     const struct options *opts;

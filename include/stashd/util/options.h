@@ -1,9 +1,11 @@
 /*
  * options: every stashd option, declared once in STASHD_OPTIONS below. The
- * table generates struct options, the defaults, the command-line parser
- * (memcached's short and long flags, -o key=value), the YAML loader
- * (--config FILE, key = field name), --help, and `stats settings`, so these
- * cannot drift apart. conf/stashd.yaml documents every key.
+ * table generates struct options, the defaults, --help, and the
+ * descriptors (util/optdesc.h) through which the layers above read and
+ * show options: server/ parses the command line (memcached's short and
+ * long flags, -o key=value) and the YAML file (--config FILE, key = field
+ * name), and cmd/ renders `stats settings`, so none of these can drift
+ * apart. conf/stashd.yaml documents every key.
  *
  * An options struct is filled once at start-up and is const afterwards;
  * what changes at run time (the memory limit via cache_memlimit, the
@@ -28,8 +30,8 @@
 #define OPT_CTYPE_OPT_COUNT int64_t            /* -v, -vv, -vvv count up */
 
 /* An OPT_MB given as "auto" (memory_limit: from the cgroup limit) until
- * options_finish() resolves it. No number parses to it: a plain number is
- * a multiple of 1 MiB, a suffixed one of 1 KiB. */
+ * server/'s config_finish() resolves it. No number parses to it: a plain
+ * number is a multiple of 1 MiB, a suffixed one of 1 KiB. */
 #define OPTIONS_MB_AUTO UINT64_MAX
 
 struct options_list {
@@ -157,39 +159,18 @@ struct options {
 };
 #undef OPTIONS_FIELD
 
-/* What the command line asked for beyond running. */
-enum options_action { OPTIONS_RUN, OPTIONS_HELP, OPTIONS_VERSION };
-
 /* Fill with the table's defaults. */
 void options_init(struct options *o);
 void options_fini(struct options *o);
 
 /*
- * Parse argv (memcached's flags, long forms, -o key=value,..., --config
- * FILE). A --config file anywhere on the line is loaded first, then the
- * command line overrides it. 0, or -EINVAL with a message naming the
- * option (and the YAML key and line) in err.
+ * Check every scalar field against its row again (rule hooks, bounds), so
+ * that a value set directly in the struct obeys the same rules as one
+ * parsed from text. 0, or -EINVAL with a message naming the option.
  */
-int options_parse_args(struct options *o, int argc, char **argv, enum options_action *action,
-                       char *err, size_t errlen);
+int options_validate(const struct options *o, char *err, size_t errlen);
 
-/* Load a YAML file of `key: value` pairs (keys are field names). An unknown
- * key or a bad value fails with the key and line in err. */
-int options_load_yaml(struct options *o, const char *path, char *err, size_t errlen);
-
-/* The same over a buffer already in memory; name stands for the file's
- * path in messages. */
-int options_load_yaml_buf(struct options *o, const char *name, const void *data, size_t len,
-                          char *err, size_t errlen);
-
-/* Cross-option checks (e.g. -U only 0, -I no larger than -m, protocol
- * name); fills derived defaults (threads = online CPUs) and resolves
- * memory_limit "auto" from the cgroup memory limit (see options.c; the
- * cgroup mount is $STASHD_CGROUP_ROOT, default /sys/fs/cgroup). */
-int options_finish(struct options *o, char *err, size_t errlen);
-
+/* One --help line per table row: "-p, --port=<num>  help (default: ..)". */
 void options_print_help(FILE *out);
-
-/* Emit `stats settings` pairs with memcached's names and value formats. */
-typedef void (*options_emit_fn)(void *ctx, const char *name, const char *value);
-void options_render_stats(const struct options *o, options_emit_fn emit, void *ctx);
+/* A line in the same columns, for the flags the table does not hold. */
+void options_help_line(FILE *out, const char *left, const char *text, const char *def);

@@ -43,8 +43,7 @@ struct fixture {
     size_t reply_len, reply_cap;
     bool closed;
     size_t last_need;
-    char pwdb[64];  /* a password file, when made */
-    bool inline_ok; /* RESP tests: resp_process's inline_ok */
+    char pwdb[64]; /* a password file, when made */
     /* what the driver saw */
     unsigned yields, pauses;
     size_t max_out; /* largest output pending at a pause */

@@ -1,9 +1,9 @@
 /*
- * Throwaway TLS material for the net/tls tests and the TLS fuzz target: a
- * CA, certificates it signs (P-256 keys, made in process), written as PEM
- * files into a temporary directory, and a client SSL object on memory
- * BIOs. Only for builds with STASHD_TLS. Functions are static and marked
- * unused, since each includer uses some of them.
+ * Throwaway TLS material for the net/tls unit tests: a CA, certificates it
+ * signs (P-256 keys, made in process), written as PEM files into a
+ * temporary directory, and a client SSL object on memory BIOs. Only for
+ * builds with STASHD_TLS. Functions are static and marked unused, since
+ * each includer uses some of them.
  */
 #pragma once
 
