@@ -4,12 +4,13 @@
  * Server context. One SSL_CTX built from the ssl_* options: certificate
  * chain and key, optional client CA and verify mode (memcached's 0-3),
  * minimum version, TLS 1.2 cipher list, session cache. Renegotiation is
- * refused (SSL_OP_NO_RENEGOTIATION; TLS 1.3 has none). A reload builds a
- * whole new context and swaps the pointer under `lock`; an SSL object
- * holds a reference to the context it was made from, so connections
- * already open finish on the old one and it is freed with the last of
- * them. The session-ticket keys are carried over, so tickets issued
- * before a reload still resume after it.
+ * refused (OpenSSL 3 refuses a client's by default; SSL_OP_NO_RENEGOTIATION
+ * says so explicitly and keeps the server from ever asking for one; TLS
+ * 1.3 has none). A reload builds a whole new context and swaps the pointer
+ * under `lock`; an SSL object holds a reference to the context it was made
+ * from, so connections already open finish on the old one and it is freed
+ * with the last of them. The session-ticket keys are carried over, so
+ * tickets issued before a reload still resume after it.
  *
  * Connection. An SSL object in server mode whose only BIO is conn_bio: a
  * read side that serves the ciphertext of the current tls_conn_input call
@@ -19,10 +20,11 @@
  * between calls and the caller's scratch read buffer can be shared by all
  * connections of a worker.
  *
- * Memory: SSL_MODE_RELEASE_BUFFERS frees OpenSSL's record buffers (about
- * 34 KiB) whenever they are empty, so an idle TLS connection holds only its
- * SSL object; a busy one gets them back from the allocator's thread cache
- * on each batch. Hostile input is bounded by OpenSSL's own limits
+ * Memory: SSL_MODE_RELEASE_BUFFERS frees OpenSSL's record buffers whenever
+ * they are empty, so an idle TLS connection holds only its SSL object (RSS
+ * per idle connection 29.4 -> 19.7 KiB); a busy one gets them back from
+ * the allocator's thread cache on each batch (~0.2 us of CPU per batch
+ * each way, measured in process). Hostile input is bounded by OpenSSL's own limits
  * (handshake message sizes, warning-alert and empty-record counts), by
  * consuming every byte at once, and by the handshake timeout in conn.c.
  */
