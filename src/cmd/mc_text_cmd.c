@@ -447,7 +447,9 @@ cmd_stats(struct text_exec *x, const struct mc_text_req *r)
     return CMD_DONE;
 }
 
-/* A command without a handler (none today). */
+/* The parser returns no command without a handler above (unknown ones
+ * are its own ERROR); this answers as memcached would if one ever did,
+ * rather than call through a NULL. */
 static enum cmd_rc
 cmd_unknown(struct text_exec *x, const struct mc_text_req *r)
 {

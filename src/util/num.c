@@ -141,3 +141,18 @@ num_u64_to_dec(uint64_t v, char *out)
     }
     return n;
 }
+
+bool
+num_parse_i64_exact(const char *s, size_t len, int64_t *out)
+{
+    if (len == 1 && s[0] == '0') {
+        *out = 0;
+        return true;
+    }
+    size_t sign = len > 0 && s[0] == '-';
+    /* no '+', no leading zero, no "-0": then num_parse_i64's rules */
+    if (len <= sign || s[sign] < '1' || s[sign] > '9') {
+        return false;
+    }
+    return num_parse_i64(s, len, out);
+}
