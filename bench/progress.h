@@ -2,7 +2,7 @@
  * stashd-bench's live progress line. On a terminal, about once a second,
  * one line written over the last with '\r':
  *
- *   stashd-bench    3.0 s  run         152,341 ops/s  hits  91.2%  errors 0
+ *   stashd-bench    3.0 s  run            152,341 ops/s  hits  91.2%  errors 0
  *
  * elapsed time since stashd-bench began to connect, the phase, requests
  * answered per second over the last second (every phase: the preload's
