@@ -38,7 +38,6 @@ are stopped at teardown, real ones by the conftest fixture.
 import json
 import os
 import pathlib
-import pty  # noqa: F401  (os.openpty; the module says what it is for)
 import re
 import select
 import shutil
@@ -1062,8 +1061,9 @@ def test_compare_memtier_driver(tmp_path):
 # 6. The progress line and compare's chart.
 
 def bench_on_pty(port, *args):
-    """Runs stashd-bench with its stderr on a pseudo-terminal (stdout a
-    pipe); returns (exit status, what the terminal got, stdout)."""
+    """Runs stashd-bench with its stderr on a pseudo-terminal (os.openpty,
+    what the pty module opens too; stdout a pipe); returns (exit status,
+    what the terminal got, stdout)."""
     master, slave = os.openpty()
     argv = [str(BENCH), "-s", HOST, "-p", str(port), "--max-time", str(MAX_TIME)]
     argv += [str(a) for a in args]
