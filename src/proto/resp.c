@@ -265,7 +265,7 @@ prefix_num(struct buf *b, char type, int64_t v)
         tmp[n++] = '-';
         u = (uint64_t)0 - u;
     }
-    n += num_u64_to_dec(u, tmp + n);
+    n += num_u64_to_dec_fast(u, tmp + n);
     tmp[n++] = '\r';
     tmp[n++] = '\n';
     return buf_append(b, tmp, n);
