@@ -87,7 +87,7 @@ reply_u64(struct text_exec *x, const struct mc_text_req *r, uint64_t v)
 {
     if (!r->noreply) {
         char tmp[24];
-        size_t n = num_u64_to_dec(v, tmp);
+        size_t n = num_u64_to_dec_fast(v, tmp);
         tmp[n++] = '\r';
         tmp[n++] = '\n';
         out_append(x, tmp, n);
@@ -119,9 +119,9 @@ on_value(void *ctx, const struct store_item_view *v)
     char nums[3 * 24];
     size_t nn = 0;
     nums[nn++] = ' ';
-    nn += num_u64_to_dec(v->flags, nums + nn);
+    nn += num_u64_to_dec_fast(v->flags, nums + nn);
     nums[nn++] = ' ';
-    nn += num_u64_to_dec(v->nbytes, nums + nn);
+    nn += num_u64_to_dec_fast(v->nbytes, nums + nn);
     if (vc->cas) {
         nums[nn++] = ' ';
         nn += num_u64_to_dec(v->cas, nums + nn);
