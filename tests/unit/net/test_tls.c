@@ -200,6 +200,44 @@ server_new(struct options *o)
     return t;
 }
 
+/* opts_init + server_new; server_down undoes both. */
+static struct tls_server *
+server_up(struct options *o, int verify_mode)
+{
+    opts_init(o, verify_mode);
+    return server_new(o);
+}
+
+static void
+server_down(struct tls_server **t, struct options *o)
+{
+    tls_server_destroy(t);
+    assert_null(*t);
+    options_fini(o);
+}
+
+/* A server connection fed by hand (no client): its buffers. */
+struct raw {
+    struct tls_conn *c;
+    struct buf rbuf, tx;
+};
+
+static void
+raw_init(struct raw *r, struct tls_server *t, struct metrics *m)
+{
+    buf_init(&r->rbuf);
+    buf_init(&r->tx);
+    assert_int_equal(tls_conn_create(&r->c, t, m), 0);
+}
+
+static void
+raw_fini(struct raw *r)
+{
+    tls_conn_destroy(&r->c);
+    buf_fini(&r->rbuf);
+    buf_fini(&r->tx);
+}
+
 /* --- tests ----------------------------------------------------------- */
 
 static void
@@ -207,8 +245,7 @@ test_roundtrip(void **state)
 {
     struct options o;
     struct metrics m = {0};
-    opts_init(&o, 0);
-    struct tls_server *t = server_new(&o);
+    struct tls_server *t = server_up(&o, 0);
     struct pair p;
     pair_init(&p, t, &m, 0, NULL);
     assert_false(tls_conn_established(p.s));
@@ -235,8 +272,7 @@ test_byte_at_a_time(void **state)
 {
     struct options o;
     struct metrics m = {0};
-    opts_init(&o, 0);
-    struct tls_server *t = server_new(&o);
+    struct tls_server *t = server_up(&o, 0);
     for (int v = 0; v < 2; v++) {
         struct pair p;
         pair_init(&p, t, &m, v == 0 ? 0 : TLS1_2_VERSION, NULL);
@@ -247,8 +283,7 @@ test_byte_at_a_time(void **state)
         assert_int_equal(buf_readable(&p.rbuf), 9);
         pair_fini(&p);
     }
-    tls_server_destroy(&t);
-    options_fini(&o);
+    server_down(&t, &o);
 }
 
 static void
@@ -256,8 +291,7 @@ test_close_notify(void **state)
 {
     struct options o;
     struct metrics m = {0};
-    opts_init(&o, 0);
-    struct tls_server *t = server_new(&o);
+    struct tls_server *t = server_up(&o, 0);
     struct pair p;
     pair_init(&p, t, &m, 0, NULL);
     assert_int_equal(handshake(&p), TLS_OK);
@@ -278,8 +312,7 @@ test_close_notify(void **state)
     assert_int_equal(SSL_read(p.c.ssl, &x, 1), 0);
     assert_int_equal(SSL_get_error(p.c.ssl, 0), SSL_ERROR_ZERO_RETURN);
     pair_fini(&p);
-    tls_server_destroy(&t);
-    options_fini(&o);
+    server_down(&t, &o);
 }
 
 /* xorshift: the same garbage every run. */
@@ -308,8 +341,7 @@ test_hostile_handshakes(void **state)
 {
     struct options o;
     struct metrics m = {0};
-    opts_init(&o, 0);
-    struct tls_server *t = server_new(&o);
+    struct tls_server *t = server_up(&o, 0);
 #define T(s)                                                                                       \
     {                                                                                              \
         s, sizeof(s) - 1                                                                           \
@@ -329,31 +361,23 @@ test_hostile_handshakes(void **state)
 #undef T
     uint64_t fails = 0;
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-        struct tls_conn *c;
-        struct buf rbuf, tx;
-        buf_init(&rbuf);
-        buf_init(&tx);
-        assert_int_equal(tls_conn_create(&c, t, &m), 0);
-        assert_int_equal(feed(c, texts[i].p, texts[i].n, &rbuf, &tx), TLS_FAIL);
+        struct raw r;
+        raw_init(&r, t, &m);
+        assert_int_equal(feed(r.c, texts[i].p, texts[i].n, &r.rbuf, &r.tx), TLS_FAIL);
         fails++;
-        assert_true(buf_readable(&tx) <= 64); /* at most an alert */
-        assert_int_equal(feed(c, "x", 1, &rbuf, &tx), TLS_FAIL);
-        assert_int_equal(tls_conn_output(c, &rbuf, &tx), 0); /* nothing to send */
+        assert_true(buf_readable(&r.tx) <= 64); /* at most an alert */
+        assert_int_equal(feed(r.c, "x", 1, &r.rbuf, &r.tx), TLS_FAIL);
+        assert_int_equal(tls_conn_output(r.c, &r.rbuf, &r.tx), 0); /* nothing to send */
         assert_int_equal(m.ssl_handshake_errors, fails);
-        assert_false(tls_conn_established(c));
-        tls_conn_destroy(&c);
-        buf_fini(&rbuf);
-        buf_fini(&tx);
+        assert_false(tls_conn_established(r.c));
+        raw_fini(&r);
     }
     /* Random bytes in random pieces: each connection fails or waits. */
     uint64_t seed = 88172645463325252ull;
     char junk[4096];
     for (int round = 0; round < 500; round++) {
-        struct tls_conn *c;
-        struct buf rbuf, tx;
-        buf_init(&rbuf);
-        buf_init(&tx);
-        assert_int_equal(tls_conn_create(&c, t, &m), 0);
+        struct raw r;
+        raw_init(&r, t, &m);
         size_t n = 1 + rnd(&seed) % sizeof(junk);
         for (size_t i = 0; i < n; i++) {
             junk[i] = (char)rnd(&seed);
@@ -368,17 +392,14 @@ test_hostile_handshakes(void **state)
         for (size_t off = 0; off < n && rc == TLS_OK;) {
             size_t piece = 1 + rnd(&seed) % 700;
             piece = piece > n - off ? n - off : piece;
-            rc = feed(c, junk + off, piece, &rbuf, &tx);
+            rc = feed(r.c, junk + off, piece, &r.rbuf, &r.tx);
             off += piece;
         }
         assert_true(rc == TLS_OK || rc == TLS_FAIL);
-        assert_true(buf_readable(&tx) <= 64);
-        tls_conn_destroy(&c);
-        buf_fini(&rbuf);
-        buf_fini(&tx);
+        assert_true(buf_readable(&r.tx) <= 64);
+        raw_fini(&r);
     }
-    tls_server_destroy(&t);
-    options_fini(&o);
+    server_down(&t, &o);
 }
 
 /* A ClientHello that claims to be huge is refused at its header, not
@@ -388,31 +409,24 @@ test_endless_handshake(void **state)
 {
     struct options o;
     struct metrics m = {0};
-    opts_init(&o, 0);
-    struct tls_server *t = server_new(&o);
-    struct tls_conn *c;
-    struct buf rbuf, tx;
-    buf_init(&rbuf);
-    buf_init(&tx);
-    assert_int_equal(tls_conn_create(&c, t, &m), 0);
+    struct tls_server *t = server_up(&o, 0);
+    struct raw r;
+    raw_init(&r, t, &m);
     /* handshake record, ClientHello of 16 MiB - 1, then filler records */
     static char rec[5 + 16384];
     memcpy(rec, "\x16\x03\x01\x40\x00\x01\xff\xff\xff", 9);
     size_t sent = 0;
     enum tls_rc rc = TLS_OK;
     while (rc == TLS_OK && sent < ((size_t)64 << 20)) {
-        rc = feed(c, rec, sizeof(rec), &rbuf, &tx);
+        rc = feed(r.c, rec, sizeof(rec), &r.rbuf, &r.tx);
         sent += sizeof(rec);
         memcpy(rec + 5, "\0\0\0\0", 4);
     }
     assert_int_equal(rc, TLS_FAIL);
     assert_true(sent <= 256 * 1024);
     assert_int_equal(m.ssl_handshake_errors, 1);
-    tls_conn_destroy(&c);
-    buf_fini(&rbuf);
-    buf_fini(&tx);
-    tls_server_destroy(&t);
-    options_fini(&o);
+    raw_fini(&r);
+    server_down(&t, &o);
 }
 
 /* TLS 1.2 renegotiation is refused; the server keeps no second handshake. */
@@ -421,8 +435,7 @@ test_no_renegotiation(void **state)
 {
     struct options o;
     struct metrics m = {0};
-    opts_init(&o, 0);
-    struct tls_server *t = server_new(&o);
+    struct tls_server *t = server_up(&o, 0);
     struct pair p;
     pair_init(&p, t, &m, TLS1_2_VERSION, NULL);
     assert_int_equal(handshake(&p), TLS_OK);
@@ -439,8 +452,7 @@ test_no_renegotiation(void **state)
     assert_int_equal(SSL_renegotiate_pending(p.c.ssl), 1);
     assert_int_equal(m.ssl_handshake_errors, 0); /* not a handshake failure */
     pair_fini(&p);
-    tls_server_destroy(&t);
-    options_fini(&o);
+    server_down(&t, &o);
 }
 
 /* Plaintext past the read buffer's bound is refused. */
@@ -449,8 +461,7 @@ test_read_limit(void **state)
 {
     struct options o;
     struct metrics m = {0};
-    opts_init(&o, 0);
-    struct tls_server *t = server_new(&o);
+    struct tls_server *t = server_up(&o, 0);
     struct pair p;
     pair_init(&p, t, &m, 0, NULL);
     assert_int_equal(handshake(&p), TLS_OK);
@@ -461,8 +472,7 @@ test_read_limit(void **state)
     assert_int_equal(pump(&p), TLS_LIMIT);
     assert_true(p.rbuf.cap <= 8192);
     pair_fini(&p);
-    tls_server_destroy(&t);
-    options_fini(&o);
+    server_down(&t, &o);
 }
 
 static void client_drain(struct pair *p);
@@ -556,8 +566,7 @@ test_reload(void **state)
     pair_fini(&old);
     pair_fini(&fresh);
     pair_fini(&after);
-    tls_server_destroy(&t);
-    options_fini(&o);
+    server_down(&t, &o);
 }
 
 /* Mutual TLS in memcached's verify modes. */
@@ -576,8 +585,7 @@ test_client_certificates(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct options o;
         struct metrics m = {0};
-        opts_init(&o, cases[i].mode);
-        struct tls_server *t = server_new(&o);
+        struct tls_server *t = server_up(&o, cases[i].mode);
         struct pair p;
         pair_init(&p, t, &m, 0, cases[i].id);
         enum tls_rc rc = handshake(&p);
@@ -591,8 +599,7 @@ test_client_certificates(void **state)
             assert_int_equal(m.ssl_handshake_errors, 1);
         }
         pair_fini(&p);
-        tls_server_destroy(&t);
-        options_fini(&o);
+        server_down(&t, &o);
     }
 }
 
@@ -677,8 +684,7 @@ test_sessions(void **state)
         } else {
             assert_int_equal(m.ssl_new_sessions, 0);
         }
-        tls_server_destroy(&t);
-        options_fini(&o);
+        server_down(&t, &o);
     }
 }
 
