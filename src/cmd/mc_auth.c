@@ -1,101 +1,26 @@
 /*
- * mc_auth: the password file, SASL PLAIN and memcached's ASCII
- * authentication (see mc_auth.h).
+ * mc_auth: SASL PLAIN and memcached's ASCII authentication (see
+ * mc_auth.h).
  *
  * The ASCII form follows memcached 1.6.18's try_read_command_asciiauth():
  * the request line is split on spaces with the "\r" left on its last token
  * (memcached's number parser skips it), the data must end in "\r\n", and
- * the replies are memcached's. memcached offers it with -Y and refuses
- * -S on text connections; stashd uses it for text clients under -S, with
- * the same password file as SASL.
+ * the replies are memcached's. memcached offers it with -Y only (and
+ * refuses text connections under -S); stashd asks it of every text
+ * connection whenever any credential is configured.
  */
 #include "cmd/mc_auth.h"
 
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "stashd/cmd/auth.h"
 #include "stashd/cmd/session.h"
 #include "stashd/proto/mc_text.h"
 #include "stashd/util/buf.h"
-#include "stashd/util/log.h"
 #include "stashd/util/metrics.h"
-#include "stashd/util/options.h"
-
-/* Warn once that -S has no password file (every authentication fails). */
-static atomic_bool warned_no_file;
-
-static const char *
-pwdb_path(const struct options *o)
-{
-    if (o->sasl_pwdb != NULL && o->sasl_pwdb[0] != '\0') {
-        return o->sasl_pwdb;
-    }
-    return getenv("MEMCACHED_SASL_PWDB");
-}
-
-/* Equal, without an early exit on the first differing byte. */
-static bool
-same_secret(const char *a, size_t alen, const char *b, size_t blen)
-{
-    if (alen != blen) {
-        return false;
-    }
-    unsigned char diff = 0;
-    for (size_t i = 0; i < alen; i++) {
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    }
-    return diff == 0;
-}
 
 bool
-mc_auth_check(const struct options *o, const char *user, size_t ulen, const char *pass, size_t plen)
-{
-    const char *path = pwdb_path(o);
-    if (path == NULL || path[0] == '\0') {
-        if (!atomic_exchange(&warned_no_file, true)) {
-            log_warn("-S without a password file (--sasl-pwdb or MEMCACHED_SASL_PWDB): "
-                     "every authentication fails");
-        }
-        return false;
-    }
-    if (ulen == 0) {
-        return false;
-    }
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        log_warn("cannot open the SASL password file %s", path);
-        return false;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    bool ok = false;
-    while ((n = getline(&line, &cap, f)) >= 0) {
-        size_t len = (size_t)n;
-        if (len <= ulen || memcmp(line, user, ulen) != 0 || line[ulen] != ':') {
-            continue;
-        }
-        const char *p = line + ulen + 1;
-        size_t pl = 0;
-        while (ulen + 1 + pl < len && p[pl] != ':' && p[pl] != '\r' && p[pl] != '\n' &&
-               p[pl] != '\0') {
-            pl++;
-        }
-        ok = same_secret(p, pl, pass, plen);
-        break; /* the first line naming the user decides */
-    }
-    if (line != NULL) {
-        explicit_bzero(line, cap);
-        free(line);
-    }
-    fclose(f);
-    return ok;
-}
-
-bool
-mc_auth_plain(const struct options *o, const char *data, size_t len)
+mc_auth_plain(struct auth *a, const char *data, size_t len)
 {
     const char *nul1 = memchr(data, '\0', len);
     if (nul1 == NULL) {
@@ -115,7 +40,7 @@ mc_auth_plain(const struct options *o, const char *data, size_t len)
         return false; /* acting as another user: not authorised */
     }
     const char *pass = nul2 + 1;
-    return mc_auth_check(o, authcid, clen, pass, (size_t)(end - pass));
+    return auth_check(a, authcid, clen, pass, (size_t)(end - pass));
 }
 
 /* --- ASCII authentication ------------------------------------------------ */
@@ -204,7 +129,7 @@ mc_auth_text(struct session *s, const char *data, size_t len, size_t *consumed, 
         return MC_AUTH_TEXT_REFUSED;
     }
     METRIC_INC(s->metrics, auth_cmds);
-    if (mc_auth_check(s->env->opts, cred[0].data, cred[0].len, cred[1].data, cred[1].len)) {
+    if (auth_check(s->env->auth, cred[0].data, cred[0].len, cred[1].data, cred[1].len)) {
         REPLY(s, "STORED", err);
         return MC_AUTH_TEXT_AUTHED;
     }

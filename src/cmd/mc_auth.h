@@ -1,14 +1,9 @@
 /*
- * mc_auth: authentication for -S (private to cmd/): the password file,
- * SASL PLAIN for the binary protocol, and memcached's ASCII authentication
- * for the text protocol.
- *
- * Users and passwords come from a file of "user:password" lines (memcached's
- * MEMCACHED_SASL_PWDB format): opts->sasl_pwdb, else the environment
- * variable MEMCACHED_SASL_PWDB. The file is read at each authentication,
- * as memcached reads its password database, so it can be changed without a
- * restart; authentication happens once per connection, never per request.
- * Passwords are compared in constant time and never logged.
+ * mc_auth: memcached's two ways to authenticate (private to cmd/): SASL
+ * PLAIN for the binary protocol and memcached's ASCII authentication for
+ * text and meta. Both check their credentials with auth_check() (see
+ * stashd/cmd/auth.h), so a user of any source (-Y, -S, --requirepass)
+ * passes either.
  */
 #pragma once
 
@@ -16,18 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct options;
+struct auth;
 struct session;
-
-/* Does the password file hold this user with this password? The first
- * line naming the user decides; its password ends at ':', '\r', '\n' or
- * the end of the line. */
-bool mc_auth_check(const struct options *o, const char *user, size_t ulen, const char *pass,
-                   size_t plen);
 
 /* SASL PLAIN: "[authzid] NUL authcid NUL password", with authzid empty or
  * equal to authcid (no proxy authorization). */
-bool mc_auth_plain(const struct options *o, const char *data, size_t len);
+bool mc_auth_plain(struct auth *a, const char *data, size_t len);
 
 /* The mechanisms SASL LIST MECHS names. */
 #define MC_AUTH_MECHS "PLAIN"
@@ -44,8 +33,8 @@ enum mc_auth_text_rc {
 };
 
 /*
- * memcached's ASCII authentication, for a text connection not yet
- * authenticated: the first request must be "set <key> <flags> <exptime>
+ * memcached's ASCII authentication (memcached -Y), for a text connection
+ * not yet authenticated: the first request must be "set <key> <flags> <exptime>
  * <bytes>\r\n" whose data is "<user> <password>\r\n" (key, flags and
  * exptime are ignored). Anything else is answered "CLIENT_ERROR
  * unauthenticated". Replies go to s->out (*err: a failed append); counts

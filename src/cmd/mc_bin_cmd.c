@@ -3,15 +3,12 @@
  * memcached 1.6.18's proto_bin.c and checked against the real server
  * (tests/integration/test_binary.py compares bytes; memccapable -b).
  *
- * One call serves packets until input runs out, opts->reqs_per_event
- * packets were served (SESSION_YIELD) or the replies pass
- * SESSION_OUT_HIGH (SESSION_PAUSE). A packet is consumed as memcached
- * consumes it: header, extras and key at once; the value only by the
- * commands that carry one (set, add, replace, append, prepend, SASL auth),
- * once all of it is in. Values over the item limit are never buffered:
- * they are swallowed as they arrive (s->swallow), and the error reply that
- * memcached sends once the swallow ends is kept in the connection's state
- * until then.
+ * session.c's request loop calls mc_bin_cmd_step once per packet (see
+ * step.h). A packet is consumed as memcached consumes it: header, extras and key at once; the value
+ * only by the commands that carry one (set, add, replace, append, prepend, SASL auth), once all of
+ * it is in. Values over the item limit are never buffered: they are swallowed as they arrive
+ * (s->swallow), and the error reply that memcached sends once the swallow ends is kept in the
+ * connection's state until then.
  *
  * memcached's quirks kept on purpose (a drop-in client sees the same
  * bytes):
@@ -28,15 +25,16 @@
  *  - flush_all disabled (-F) answers "Auth failure.".
  */
 #include "cmd/mc_bin_cmd.h"
-#include "cmd/cmd_count.h"
-#include "stashd/cmd/hotkeys.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "cmd/mc_auth.h"
+#include "cmd/mc_core.h"
 #include "cmd/mc_stats.h"
+#include "cmd/step.h"
+#include "stashd/cmd/auth.h"
 #include "stashd/proto/mc_bin.h"
 #include "stashd/store/store.h"
 #include "stashd/util/buf.h"
@@ -47,7 +45,6 @@
 
 /* Per-connection state, allocated once when the connection turns binary. */
 struct bin_state {
-    bool authed; /* SASL done (only looked at under -S) */
     /* PLAIN sent without its response: the next STEP carries it (Cyrus
      * SASL, which memcached uses, answers such an AUTH "continue"). */
     bool plain_pending;
@@ -66,12 +63,12 @@ enum bin_rc {
 };
 
 struct bin_exec {
+    struct session_call call; /* first: the loop's view */
     struct session *s;
     struct bin_state *st;
     struct store *store;
     struct metrics *m;
     struct buf *out;
-    int err;
     const struct mc_bin_req *r;
     uint8_t cmd;      /* the opcode with quiet variants mapped to the base */
     bool quiet;       /* a quiet variant */
@@ -79,25 +76,24 @@ struct bin_exec {
     size_t len;
     size_t used; /* bytes of the packet consumed */
     size_t need;
-    /* Reply bytes in *out at memcached's last write: the start of the call
-     * (net/ writes between calls), or the last NOOP or error without a
-     * swallow, after which memcached writes at once. A bad magic drops
-     * the replies after it, as memcached's close does. */
-    size_t unsent_from;
 };
+/* call.unsent: reply bytes in *out at memcached's last write: the start
+ * of the call (net/ writes between calls), or the last NOOP or error
+ * without a swallow, after which memcached writes at once. A bad magic
+ * drops the replies after it, as memcached's close does. */
 
 typedef enum bin_rc (*bin_handler_fn)(struct bin_exec *x);
 
 /* --- replies ------------------------------------------------------------- */
 
-/* Reserve room for one whole reply; NULL (and x->err) when out of memory. */
+/* Reserve room for one whole reply; NULL (and x->call.err) when out of memory. */
 static unsigned char *
 reserve(struct bin_exec *x, size_t n)
 {
     int rc = buf_reserve(x->out, n, SIZE_MAX);
     if (rc != 0) {
-        if (x->err == 0) {
-            x->err = rc;
+        if (x->call.err == 0) {
+            x->call.err = rc;
         }
         return NULL;
     }
@@ -152,7 +148,7 @@ error_msg(struct bin_exec *x, uint16_t status, struct bstr msg)
 static void
 written(struct bin_exec *x)
 {
-    x->unsent_from = buf_readable(x->out);
+    x->call.unsent = buf_readable(x->out);
 }
 
 /* An error with memcached's default text; errors ignore quiet, and are
@@ -260,14 +256,9 @@ cmd_get(struct bin_exec *x)
     }
     struct store_key k;
     key_init(&k, r);
-    enum store_miss miss = STORE_MISS_NONE;
-    enum store_rc rc = store_get(x->store, &k, touch ? &opts : NULL, on_value, &c, &miss);
-    hotkeys_note(x->s->hot, k.data, k.len, k.hash);
-    cmd_count_read(x->m, touch, rc);
-    if (rc == STORE_OK) {
+    if (mc_core_read(x->s, &k, touch ? &opts : NULL, on_value, &c) == STORE_OK) {
         return BIN_DONE;
     }
-    cmd_count_miss_reason(x->m, miss);
     if (x->quiet) {
         return BIN_DONE; /* a quiet get says nothing on a miss */
     }
@@ -302,11 +293,9 @@ fits(struct bin_exec *x)
 static enum bin_rc
 too_large(struct bin_exec *x)
 {
-    if (x->cmd == MC_BIN_SET) {
-        struct store_key k;
-        key_init(&k, x->r);
-        (void)store_delete(x->store, &k, 0);
-    }
+    struct store_key k;
+    key_init(&k, x->r);
+    mc_core_too_large(x->s, &k, x->cmd == MC_BIN_SET, false);
     x->used = x->r->consumed;
     error_after_swallow(x, MC_BIN_STATUS_E2BIG, mc_bin_value_len(x->r));
     return BIN_DONE;
@@ -325,14 +314,7 @@ store_reply(struct bin_exec *x, enum store_rc rc, uint64_t cas)
     case STORE_NOT_FOUND:
         error(x, MC_BIN_STATUS_KEY_ENOENT);
         return;
-    case STORE_NO_MEMORY:
-        /* memcached fails the allocation: the old value of a set goes */
-        if (x->cmd == MC_BIN_SET) {
-            struct store_key k;
-            key_init(&k, x->r);
-            (void)store_delete(x->store, &k, 0);
-        }
-        METRIC_INC(x->m, store_no_memory);
+    case STORE_NO_MEMORY: /* counted, and a set's old value dropped, by mc_core */
         error_msg(x, MC_BIN_STATUS_ENOMEM, BSTR_LIT("Out of memory allocating item"));
         return;
     default:
@@ -344,21 +326,6 @@ store_reply(struct bin_exec *x, enum store_rc rc, uint64_t cas)
             error(x, MC_BIN_STATUS_NOT_STORED);
         }
         return;
-    }
-}
-
-static void
-count_cas(struct bin_exec *x, enum store_mode mode, enum store_rc rc)
-{
-    if (mode != STORE_MODE_CAS) {
-        return;
-    }
-    if (rc == STORE_OK) {
-        METRIC_INC(x->m, cas_hits);
-    } else if (rc == STORE_EXISTS) {
-        METRIC_INC(x->m, cas_badval);
-    } else if (rc == STORE_NOT_FOUND) {
-        METRIC_INC(x->m, cas_misses);
     }
 }
 
@@ -390,9 +357,7 @@ cmd_update(struct bin_exec *x)
     struct store_key k;
     key_init(&k, r);
     uint64_t cas = 0;
-    enum store_rc rc = store_set(x->store, &k, &sr, &cas);
-    METRIC_INC(x->m, cmd_set);
-    count_cas(x, mode, rc);
+    enum store_rc rc = mc_core_store(x->s, &k, &sr, x->cmd == MC_BIN_SET, &cas);
     store_reply(x, rc, cas);
     return BIN_DONE;
 }
@@ -417,8 +382,7 @@ cmd_append(struct bin_exec *x)
     struct store_key k;
     key_init(&k, r);
     uint64_t cas = 0;
-    enum store_rc rc = store_set(x->store, &k, &sr, &cas);
-    METRIC_INC(x->m, cmd_set);
+    enum store_rc rc = mc_core_store(x->s, &k, &sr, false, &cas);
     store_reply(x, rc, cas);
     return BIN_DONE;
 }
@@ -428,16 +392,14 @@ cmd_delete(struct bin_exec *x)
 {
     struct store_key k;
     key_init(&k, x->r);
-    switch (store_delete(x->store, &k, x->r->cas)) {
+    switch (mc_core_delete(x->s, &k, x->r->cas)) {
     case STORE_OK:
-        METRIC_INC(x->m, delete_hits);
         ok(x, 0);
         break;
     case STORE_EXISTS:
         error(x, MC_BIN_STATUS_KEY_EEXISTS);
         break;
     default:
-        METRIC_INC(x->m, delete_misses);
         error(x, MC_BIN_STATUS_KEY_ENOENT);
         break;
     }
@@ -465,15 +427,8 @@ cmd_arith(struct bin_exec *x)
     struct store_key k;
     key_init(&k, r);
     uint64_t value = 0, cas = 0;
-    switch (store_arith(x->store, &k, &ar, &value, &cas)) {
+    switch (mc_core_arith(x->s, &k, &ar, &value, &cas)) {
     case STORE_OK:
-        if (!created) {
-            if (incr) {
-                METRIC_INC(x->m, incr_hits);
-            } else {
-                METRIC_INC(x->m, decr_hits);
-            }
-        }
         if (!x->quiet) {
             unsigned char v[8];
             mc_bin_put_be64(v, value);
@@ -481,11 +436,6 @@ cmd_arith(struct bin_exec *x)
         }
         break;
     case STORE_NOT_FOUND:
-        if (incr) {
-            METRIC_INC(x->m, incr_misses);
-        } else {
-            METRIC_INC(x->m, decr_misses);
-        }
         error(x, MC_BIN_STATUS_KEY_ENOENT);
         break;
     case STORE_EXISTS:
@@ -520,15 +470,9 @@ cmd_flush(struct bin_exec *x)
         error(x, MC_BIN_STATUS_AUTH_ERROR); /* sic: memcached's answer */
         return BIN_DONE;
     }
+    /* an unsigned 32-bit time, as memcached reads a binary exptime */
     uint32_t delay = x->r->extlen == 4 ? mc_bin_be32(x->r->extras) : 0;
-    uint32_t at = 0;
-    if (delay > 0) {
-        at = rel_exptime(delay);
-        if (at <= clock_now()) {
-            at = 0;
-        }
-    }
-    store_flush(x->store, at);
+    mc_core_flush(x->s, (int64_t)delay);
     METRIC_INC(x->m, cmd_flush);
     ok(x, 0);
     return BIN_DONE;
@@ -604,11 +548,11 @@ cmd_stat(struct bin_exec *x)
 static enum bin_rc
 cmd_sasl_list(struct bin_exec *x)
 {
-    if (!x->s->env->opts->sasl) {
+    if (!auth_required(x->s->env->auth)) {
         error(x, MC_BIN_STATUS_UNKNOWN_COMMAND);
         return BIN_DONE;
     }
-    x->st->authed = false; /* memcached starts a new SASL exchange here */
+    x->s->authed = false; /* memcached starts a new SASL exchange here */
     respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, MC_AUTH_MECHS,
             sizeof(MC_AUTH_MECHS) - 1, 0);
     return BIN_DONE;
@@ -619,7 +563,7 @@ cmd_sasl_auth(struct bin_exec *x)
 {
     const struct mc_bin_req *r = x->r;
     uint32_t vlen = mc_bin_value_len(r);
-    if (!x->s->env->opts->sasl) {
+    if (!auth_required(x->s->env->auth)) {
         x->used = r->consumed;
         error_after_swallow(x, MC_BIN_STATUS_UNKNOWN_COMMAND, r->bodylen - r->keylen);
         return BIN_DONE;
@@ -639,7 +583,7 @@ cmd_sasl_auth(struct bin_exec *x)
     }
     /* Every SASL exchange starts signed out, as memcached's does. */
     struct bin_state *st = x->st;
-    st->authed = false;
+    x->s->authed = false;
     bool good = false;
     if (x->cmd == MC_BIN_SASL_AUTH) {
         bool plain = r->keylen == 5 && strncasecmp(r->key.data, "PLAIN", 5) == 0;
@@ -651,16 +595,16 @@ cmd_sasl_auth(struct bin_exec *x)
             written(x);
             return BIN_DONE;
         }
-        good = plain && mc_auth_plain(x->s->env->opts, value_of(x), vlen);
+        good = plain && mc_auth_plain(x->s->env->auth, value_of(x), vlen);
     } else if (st->plain_pending) {
         /* STEP: the PLAIN response an empty AUTH left for later; any other
          * STEP fails (PLAIN has one step) */
         st->plain_pending = false;
-        good = mc_auth_plain(x->s->env->opts, value_of(x), vlen);
+        good = mc_auth_plain(x->s->env->auth, value_of(x), vlen);
     }
     METRIC_INC(x->m, auth_cmds);
     if (good) {
-        st->authed = true;
+        x->s->authed = true;
         respond(x, r->opcode, r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, "Authenticated", 13,
                 0);
     } else {
@@ -695,9 +639,10 @@ static const bin_handler_fn handlers[256] = {
     [MC_BIN_SASL_STEP] = cmd_sasl_auth,
 };
 
-/* --- the loop -------------------------------------------------------------- */
+/* --- the step -------------------------------------------------------------- */
 
-/* Commands a client may send before authenticating under -S. */
+/* Commands a client may send before authenticating (memcached -S's
+ * authenticated()). */
 static bool
 allowed_before_auth(uint8_t opcode)
 {
@@ -716,7 +661,7 @@ serve(struct bin_exec *x)
         error(x, MC_BIN_STATUS_UNKNOWN_COMMAND);
         return BIN_CLOSE;
     }
-    if (x->s->env->opts->sasl && !x->st->authed && !allowed_before_auth(r->opcode)) {
+    if (!x->s->authed && !allowed_before_auth(r->opcode)) {
         error(x, MC_BIN_STATUS_AUTH_ERROR);
         return BIN_CLOSE;
     }
@@ -750,14 +695,57 @@ state_of(struct session *s)
     return s->proto_state;
 }
 
+/* The step: one packet (see step.h). */
+static inline __attribute__((always_inline)) enum step_rc
+bin_step(struct session_call *c, char *data, size_t len, size_t *used, size_t *need)
+{
+    struct bin_exec *x = (struct bin_exec *)c;
+    struct mc_bin_req r;
+    enum mc_bin_rc prc = mc_bin_parse(data, len, &r);
+    if (prc == MC_BIN_NEED_MORE) {
+        *need = r.need;
+        return STEP_NEED_MORE;
+    }
+    if (prc == MC_BIN_BAD_MAGIC) {
+        METRIC_INC(x->m, protocol_errors);
+        x->out->wpos = x->out->rpos + x->call.unsent; /* as memcached's close drops them */
+        return STEP_CLOSE;
+    }
+    x->r = &r;
+    x->data = data;
+    x->len = len;
+    x->used = 0;
+    x->need = 0;
+    enum bin_rc br = serve(x);
+    x->r = NULL;
+    if (br == BIN_NEED_MORE) {
+        *need = x->need;
+        return STEP_NEED_MORE;
+    }
+    *used = x->used;
+    return br == BIN_CLOSE ? STEP_CLOSE : STEP_DONE;
+}
+
+/* A refused value was swallowed: send the error it owes. */
+static void
+bin_swallowed(struct session_call *c)
+{
+    struct bin_exec *x = (struct bin_exec *)c;
+    if (x->st->due) {
+        send_due(x);
+    }
+}
+
+static const struct session_steps bin_steps = {.step = bin_step, .swallowed = bin_swallowed};
+
 enum session_rc
 mc_bin_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)
 {
-    *consumed = 0;
-    *need = 0;
     struct bin_state *st = state_of(s);
     if (st == NULL) {
         log_warn("closing a connection: no memory for its state");
+        *consumed = 0;
+        *need = 0;
         return SESSION_CLOSE;
     }
     struct bin_exec x = {
@@ -767,72 +755,8 @@ mc_bin_cmd_process(struct session *s, const char *data, size_t len, size_t *cons
         .m = s->metrics,
         .out = s->out,
     };
-    uint64_t limit = s->env->opts->reqs_per_event > 0 ? (uint64_t)s->env->opts->reqs_per_event : 1;
-    uint64_t served = 0;
-    size_t pos = 0;
-    enum session_rc rc = SESSION_OK;
-    x.unsent_from = buf_readable(s->out);
-    for (;;) {
-        if (s->swallow > 0) {
-            size_t n = len - pos < s->swallow ? len - pos : (size_t)s->swallow;
-            pos += n;
-            s->swallow -= n;
-            if (s->swallow > 0) {
-                break;
-            }
-            if (st->due) {
-                send_due(&x);
-            }
-        }
-        if (pos == len) {
-            break;
-        }
-        if (served >= limit) {
-            rc = SESSION_YIELD;
-            break;
-        }
-        if (buf_readable(x.out) > SESSION_OUT_HIGH) {
-            rc = SESSION_PAUSE;
-            break;
-        }
-        struct mc_bin_req r;
-        enum mc_bin_rc prc = mc_bin_parse(data + pos, len - pos, &r);
-        if (prc == MC_BIN_NEED_MORE) {
-            *need = r.need;
-            break;
-        }
-        if (prc == MC_BIN_BAD_MAGIC) {
-            METRIC_INC(x.m, protocol_errors);
-            x.out->wpos = x.out->rpos + x.unsent_from;
-            rc = SESSION_CLOSE;
-            break;
-        }
-        x.r = &r;
-        x.data = data + pos;
-        x.len = len - pos;
-        x.used = 0;
-        x.need = 0;
-        enum bin_rc br = serve(&x);
-        if (br == BIN_NEED_MORE) {
-            *need = x.need;
-            break;
-        }
-        served++;
-        pos += x.used;
-        if (br == BIN_CLOSE) {
-            rc = SESSION_CLOSE;
-            break;
-        }
-        if (x.err != 0) {
-            break;
-        }
-    }
-    if (x.err != 0) {
-        log_warn("closing a connection: no memory for its replies");
-        rc = SESSION_CLOSE;
-    }
-    *consumed = pos;
-    return rc;
+    session_call_init(&x.call, s);
+    return session_run(&x.call, &bin_steps, data, len, consumed, need);
 }
 
 void

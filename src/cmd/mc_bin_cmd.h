@@ -10,7 +10,8 @@
 
 #include "stashd/cmd/session.h"
 
-/* session_process for a binary connection (same contract). */
+/* session_process for a binary connection (same contract): runs
+ * session_run with the binary step. */
 enum session_rc mc_bin_cmd_process(struct session *s, const char *data, size_t len,
                                    size_t *consumed, size_t *need);
 

@@ -27,6 +27,7 @@
  * reports the old TTL, "mg k T30 t" the new one, as memcached does.
  */
 #include "cmd/mc_meta_cmd.h"
+#include "cmd/mc_core.h"
 #include "cmd/cmd_count.h"
 #include "stashd/cmd/hotkeys.h"
 
@@ -365,17 +366,9 @@ cmd_ms(struct exec *x, const struct store_key *k)
         .key_binary = r->key_binary && !joins,
     };
     uint64_t cas = 0;
-    enum store_rc rc = store_set(x->store, k, &sr, &cas);
-    METRIC_INC(x->m, cmd_set);
-    if (mode == STORE_MODE_CAS) {
-        if (rc == STORE_OK) {
-            METRIC_INC(x->m, cas_hits);
-        } else if (rc == STORE_EXISTS) {
-            METRIC_INC(x->m, cas_badval);
-        } else if (rc == STORE_NOT_FOUND) {
-            METRIC_INC(x->m, cas_misses);
-        }
-    }
+    /* memcached's ms drops the old item whatever the mode when a store
+     * fails for size or memory */
+    enum store_rc rc = mc_core_store(x->s, k, &sr, true, &cas);
     struct line l;
     l.n = 0;
     switch (rc) {
@@ -398,13 +391,7 @@ cmd_ms(struct exec *x, const struct store_key *k)
     case STORE_NO_MEMORY:
     default: {
         /* memcached fails the allocation before reading the value: the
-         * old item goes, so that no stale value survives a failed set. */
-        if (rc == STORE_TOO_LARGE) {
-            METRIC_INC(x->m, store_too_large);
-        } else {
-            METRIC_INC(x->m, store_no_memory);
-        }
-        (void)store_delete(x->store, k, 0);
+         * old item went (mc_core_store), so no stale value survives. */
         static const char oom[] = "SERVER_ERROR out of memory storing object\r\n";
         struct bstr msg = rc == STORE_TOO_LARGE
                               ? mc_meta_error_text(MC_META_ERR_TOO_LARGE)
@@ -530,7 +517,7 @@ cmd_ma(struct exec *x, const struct store_key *k)
         .created_out = &created,
     };
     uint64_t value = 0, cas = 0;
-    enum store_rc rc = store_arith(x->store, k, &ar, &value, &cas);
+    enum store_rc rc = mc_core_arith(x->s, k, &ar, &value, &cas);
     struct line l;
     l.n = 0;
     bool long_opaque = nflags < r->nflags;
@@ -538,11 +525,6 @@ cmd_ma(struct exec *x, const struct store_key *k)
     case STORE_OK:
         break;
     case STORE_NOT_FOUND:
-        if (incr) {
-            METRIC_INC(x->m, incr_misses);
-        } else {
-            METRIC_INC(x->m, decr_misses);
-        }
         if (long_opaque) {
             break;
         }
@@ -569,13 +551,6 @@ cmd_ma(struct exec *x, const struct store_key *k)
         append(x->out, msg, sizeof(msg) - 1, x->err);
         return;
     }
-    }
-    if (rc == STORE_OK && !created) {
-        if (incr) {
-            METRIC_INC(x->m, incr_hits);
-        } else {
-            METRIC_INC(x->m, decr_hits);
-        }
     }
     if (long_opaque) {
         append(x->out, mc_meta_error_text(MC_META_ERR_OPAQUE).data,
@@ -683,69 +658,57 @@ cmd_me(struct exec *x, const struct store_key *k)
 
 /* --- the entry point -------------------------------------------------------- */
 
-static bool
-meta_fits(void *ctx, size_t nkey, size_t nbytes)
-{
-    return store_fits(ctx, nkey, nbytes);
-}
-
 void
-mc_meta_cmd_serve(struct session *s, const struct mc_text_req *line, const char *data, size_t len,
-                  struct mc_meta_outcome *o, int *err)
+mc_meta_cmd_serve(struct session *s, const struct mc_text_req *line, struct mc_meta_outcome *o,
+                  int *err)
 {
     memset(o, 0, sizeof(*o));
-    char scratch[MC_META_SCRATCH];
-    struct mc_meta_req r;
-    const struct mc_meta_limits lim = {.fits = meta_fits, .ctx = s->env->store};
-    enum mc_meta_rc rc = mc_meta_parse(line->tok, line->ntok, data + line->consumed,
-                                       len - line->consumed, &lim, scratch, &r);
+    const struct mc_meta_req *r = &line->meta;
     struct exec x = {
         .s = s,
         .store = s->env->store,
         .m = s->metrics,
         .out = s->out,
         .err = err,
-        .r = &r,
+        .r = r,
         .now = clock_now(),
     };
-    switch (rc) {
-    case MC_META_NEED_MORE:
-        o->need = line->consumed + r.need;
-        return;
+    switch (line->meta_rc) {
+    case MC_META_NEED_MORE: /* mc_text_parse returns it as its own */
+        break;
     case MC_META_TOO_LARGE: {
         /* As memcached: counted, the old value dropped, the value
          * swallowed, then the error. */
         struct store_key k;
-        store_key_init(&k, r.key.data, r.key.len);
-        METRIC_INC(x.m, store_too_large);
-        (void)store_delete(x.store, &k, 0);
+        store_key_init(&k, r->key.data, r->key.len);
+        mc_core_too_large(s, &k, true, true);
         o->consumed = line->consumed;
-        o->swallow = r.swallow;
+        o->swallow = r->swallow;
         o->due = MC_META_ERR_TOO_LARGE;
         return;
     }
     case MC_META_ERROR:
         o->error = true;
-        o->consumed = line->consumed + r.extra;
-        if (r.error_id == MC_META_ERR_CHUNK) {
+        o->consumed = line->consumed + r->extra;
+        if (r->error_id == MC_META_ERR_CHUNK) {
             METRIC_INC(x.m, cmd_set); /* memcached counts the set it read */
         }
-        if (r.swallow > 0) {
-            o->swallow = r.swallow;
-            o->due = r.error_id;
+        if (r->swallow > 0) {
+            o->swallow = r->swallow;
+            o->due = r->error_id;
         } else {
-            append(s->out, r.error.data, r.error.len, err);
+            append(s->out, r->error.data, r->error.len, err);
         }
         return;
     case MC_META_OK:
         break;
     }
-    o->consumed = line->consumed + r.extra;
+    o->consumed = line->consumed + r->extra;
     struct store_key k;
-    if (r.cmd != MC_META_MN) {
-        store_key_init(&k, r.key.data, r.key.len);
+    if (r->cmd != MC_META_MN) {
+        store_key_init(&k, r->key.data, r->key.len);
     }
-    switch (r.cmd) {
+    switch (r->cmd) {
     case MC_META_MG:
         cmd_mg(&x, &k);
         break;

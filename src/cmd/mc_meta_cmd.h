@@ -1,8 +1,8 @@
 /*
  * mc_meta_cmd: memcached's meta commands (mg ms md ma mn me) executed
- * against the store (private to cmd/). The text loop (mc_text_cmd.c)
- * hands over each request whose line mc_text_parse() read as a meta
- * command; replies are memcached 1.6.18's, byte for byte.
+ * against the store (private to cmd/). The text step (mc_text_cmd.c)
+ * hands over each request mc_text_parse() read as a meta command;
+ * replies are memcached 1.6.18's, byte for byte.
  */
 #pragma once
 
@@ -13,10 +13,9 @@
 #include "stashd/proto/mc_meta.h"
 #include "stashd/proto/mc_text.h"
 
-/* What the text loop does after a meta request. */
+/* What the text step does after a meta request. */
 struct mc_meta_outcome {
-    size_t consumed;      /* bytes of the request (line and data block); 0: incomplete */
-    size_t need;          /* incomplete: bytes the request needs from its start */
+    size_t consumed;      /* bytes of the request (line and data block) */
     uint64_t swallow;     /* bytes to discard after consumed ... */
     enum mc_meta_err due; /* ... then send this reply (memcached answers a refused
                            * ms only once its data is swallowed) */
@@ -24,9 +23,9 @@ struct mc_meta_outcome {
 };
 
 /*
- * Serve the meta request at data[0..len), whose line mc_text_parse() read
- * into line (line->cmd is MC_TEXT_MG .. MC_TEXT_ME). Replies are appended
- * to s->out; a failed append sets *err.
+ * Serve the meta request mc_text_parse() parsed whole into line
+ * (line->cmd is MC_TEXT_MG .. MC_TEXT_ME; line->meta, line->meta_rc).
+ * Replies are appended to s->out; a failed append sets *err.
  */
-void mc_meta_cmd_serve(struct session *s, const struct mc_text_req *line, const char *data,
-                       size_t len, struct mc_meta_outcome *o, int *err);
+void mc_meta_cmd_serve(struct session *s, const struct mc_text_req *line, struct mc_meta_outcome *o,
+                       int *err);

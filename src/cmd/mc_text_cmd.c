@@ -4,10 +4,8 @@
  * their replies appended to the session's output buffer; nothing is
  * allocated per request except what the output buffer grows by.
  *
- * One call serves requests until input runs out (SESSION_OK), opts->
- * reqs_per_event requests have been served (SESSION_YIELD), the output
- * passes SESSION_OUT_HIGH (SESSION_PAUSE) or the client quits
- * (SESSION_CLOSE). Two kinds of state survive between calls:
+ * session.c's request loop calls mc_text_cmd_step once per request (see
+ * step.h). Two kinds of state survive between calls:
  *
  *   s->swallow  bytes of a refused value still to discard (they may arrive
  *               over many reads; they are never buffered);
@@ -26,15 +24,15 @@
  * written (see cull_unsent).
  */
 #include "cmd/mc_text_cmd.h"
-#include "cmd/cmd_count.h"
-#include "stashd/cmd/hotkeys.h"
 
 #include <stdint.h>
 #include <string.h>
 
 #include "cmd/mc_auth.h"
+#include "cmd/mc_core.h"
 #include "cmd/mc_meta_cmd.h"
 #include "cmd/mc_stats.h"
+#include "cmd/step.h"
 #include "stashd/proto/mc_text.h"
 #include "stashd/store/store.h"
 #include "stashd/util/buf.h"
@@ -51,17 +49,15 @@ enum cmd_rc {
     CMD_CLOSE, /* consume it, then close the connection */
 };
 
-/* One call's execution context. */
+/* One call's execution context. call.unsent is memcached's last flush
+ * point: the start of this call (net/ writes between calls) or the end of
+ * the last get, after which memcached writes at once (see cull_unsent()). */
 struct text_exec {
+    struct session_call call; /* first: the loop's view */
     struct session *s;
     struct store *store;
     struct metrics *m;
     struct buf *out;
-    /* Reply bytes in *out at memcached's last flush point: the start of
-     * this call (net/ writes between calls) or the end of the last get,
-     * after which memcached writes at once. See cull_unsent(). */
-    size_t flushed;
-    int err; /* first failed append: the connection is closed */
 };
 
 typedef enum cmd_rc (*text_handler_fn)(struct text_exec *x, const struct mc_text_req *r);
@@ -72,8 +68,8 @@ static void
 out_append(struct text_exec *x, const void *p, size_t n)
 {
     int rc = buf_append(x->out, p, n);
-    if (rc != 0 && x->err == 0) {
-        x->err = rc;
+    if (rc != 0 && x->call.err == 0) {
+        x->call.err = rc;
     }
 }
 
@@ -91,7 +87,7 @@ reply_u64(struct text_exec *x, const struct mc_text_req *r, uint64_t v)
 {
     if (!r->noreply) {
         char tmp[24];
-        size_t n = num_u64_to_dec(v, tmp);
+        size_t n = num_u64_to_dec_fast(v, tmp);
         tmp[n++] = '\r';
         tmp[n++] = '\n';
         out_append(x, tmp, n);
@@ -123,9 +119,9 @@ on_value(void *ctx, const struct store_item_view *v)
     char nums[3 * 24];
     size_t nn = 0;
     nums[nn++] = ' ';
-    nn += num_u64_to_dec(v->flags, nums + nn);
+    nn += num_u64_to_dec_fast(v->flags, nums + nn);
     nums[nn++] = ' ';
-    nn += num_u64_to_dec(v->nbytes, nums + nn);
+    nn += num_u64_to_dec_fast(v->nbytes, nums + nn);
     if (vc->cas) {
         nums[nn++] = ' ';
         nn += num_u64_to_dec(v->cas, nums + nn);
@@ -135,8 +131,8 @@ on_value(void *ctx, const struct store_item_view *v)
     size_t total = 6 + v->nkey + nn + v->nbytes + 2;
     int rc = buf_reserve(x->out, total, SIZE_MAX);
     if (rc != 0) {
-        if (x->err == 0) {
-            x->err = rc;
+        if (x->call.err == 0) {
+            x->call.err = rc;
         }
         return;
     }
@@ -178,18 +174,12 @@ cmd_get(struct text_exec *x, const struct mc_text_req *r)
         }
         served++;
         struct store_key k;
-        enum store_miss miss = STORE_MISS_NONE;
         key_init(&k, key);
-        enum store_rc rc = store_get(x->store, &k, touch ? &opts : NULL, on_value, &vc, &miss);
-        hotkeys_note(x->s->hot, k.data, k.len, k.hash);
-        cmd_count_read(x->m, touch, rc);
-        if (rc != STORE_OK) {
-            cmd_count_miss_reason(x->m, miss);
-        }
+        (void)mc_core_read(x->s, &k, touch ? &opts : NULL, on_value, &vc);
     }
     x->s->resume = 0;
     out_append(x, "END\r\n", 5);
-    x->flushed = buf_readable(x->out); /* memcached writes after every get */
+    x->call.unsent = buf_readable(x->out); /* memcached writes after every get */
     return CMD_DONE;
 }
 
@@ -213,25 +203,6 @@ static const struct bstr store_replies[] = {
     [STORE_NON_NUMERIC] = LIT("SERVER_ERROR Unhandled storage type."),
 };
 
-/* memcached drops the old value when a set fails for size or memory, so a
- * client never reads stale data after a failed set. */
-static void
-drop_stale(struct text_exec *x, const struct mc_text_req *r, enum store_rc rc)
-{
-    if (rc == STORE_TOO_LARGE) {
-        METRIC_INC(x->m, store_too_large);
-    } else if (rc == STORE_NO_MEMORY) {
-        METRIC_INC(x->m, store_no_memory);
-    } else {
-        return;
-    }
-    if (r->cmd == MC_TEXT_SET) {
-        struct store_key k;
-        key_init(&k, r->key);
-        (void)store_delete(x->store, &k, 0);
-    }
-}
-
 static enum cmd_rc
 cmd_store(struct text_exec *x, const struct mc_text_req *r)
 {
@@ -245,18 +216,8 @@ cmd_store(struct text_exec *x, const struct mc_text_req *r)
         .exptime = clock_exptime_to_rel(r->exptime),
         .cas = r->cmd == MC_TEXT_CAS ? r->cas : 0,
     };
-    enum store_rc rc = store_set(x->store, &k, &sr, NULL);
-    METRIC_INC(x->m, cmd_set);
-    if (r->cmd == MC_TEXT_CAS) {
-        if (rc == STORE_OK) {
-            METRIC_INC(x->m, cas_hits);
-        } else if (rc == STORE_EXISTS) {
-            METRIC_INC(x->m, cas_badval);
-        } else if (rc == STORE_NOT_FOUND) {
-            METRIC_INC(x->m, cas_misses);
-        }
-    }
-    drop_stale(x, r, rc);
+    /* memcached drops the old value only when a set fails */
+    enum store_rc rc = mc_core_store(x->s, &k, &sr, r->cmd == MC_TEXT_SET, NULL);
     reply(x, r, store_replies[rc]);
     return CMD_DONE;
 }
@@ -271,22 +232,12 @@ cmd_arith(struct text_exec *x, const struct mc_text_req *r)
     key_init(&k, r->key);
     struct store_arith_req ar = {.incr = incr, .delta = r->delta};
     uint64_t value = 0;
-    enum store_rc rc = store_arith(x->store, &k, &ar, &value, NULL);
+    enum store_rc rc = mc_core_arith(x->s, &k, &ar, &value, NULL);
     switch (rc) {
     case STORE_OK:
-        if (incr) {
-            METRIC_INC(x->m, incr_hits);
-        } else {
-            METRIC_INC(x->m, decr_hits);
-        }
         reply_u64(x, r, value);
         break;
     case STORE_NOT_FOUND:
-        if (incr) {
-            METRIC_INC(x->m, incr_misses);
-        } else {
-            METRIC_INC(x->m, decr_misses);
-        }
         reply(x, r, LIT("NOT_FOUND"));
         break;
     case STORE_NON_NUMERIC:
@@ -314,15 +265,9 @@ cmd_touch(struct text_exec *x, const struct mc_text_req *r)
     struct store_key k;
     key_init(&k, r->key);
     struct store_get_opts opts = {.touch = true, .exptime = clock_exptime_to_rel(r->exptime)};
-    enum store_miss miss = STORE_MISS_NONE;
-    enum store_rc rc = store_get(x->store, &k, &opts, on_touched, NULL, &miss);
-    METRIC_INC(x->m, cmd_touch);
-    if (rc == STORE_OK) {
-        METRIC_INC(x->m, touch_hits);
+    if (mc_core_read(x->s, &k, &opts, on_touched, NULL) == STORE_OK) {
         reply(x, r, LIT("TOUCHED"));
     } else {
-        METRIC_INC(x->m, touch_misses);
-        cmd_count_miss_reason(x->m, miss);
         reply(x, r, LIT("NOT_FOUND"));
     }
     return CMD_DONE;
@@ -333,11 +278,9 @@ cmd_delete(struct text_exec *x, const struct mc_text_req *r)
 {
     struct store_key k;
     key_init(&k, r->key);
-    if (store_delete(x->store, &k, 0) == STORE_OK) {
-        METRIC_INC(x->m, delete_hits);
+    if (mc_core_delete(x->s, &k, 0) == STORE_OK) {
         reply(x, r, LIT("DELETED"));
     } else {
-        METRIC_INC(x->m, delete_misses);
         reply(x, r, LIT("NOT_FOUND"));
     }
     return CMD_DONE;
@@ -360,14 +303,7 @@ cmd_flush_all(struct text_exec *x, const struct mc_text_req *r)
         reply(x, r, LIT("CLIENT_ERROR invalid exptime argument"));
         return CMD_DONE;
     }
-    uint32_t at = 0;
-    if (delay > 0) {
-        at = clock_exptime_to_rel(delay);
-        if (at <= clock_now()) {
-            at = 0;
-        }
-    }
-    store_flush(x->store, at);
+    mc_core_flush(x->s, delay);
     reply(x, r, LIT("OK"));
     return CMD_DONE;
 }
@@ -442,6 +378,25 @@ cmd_shutdown(struct text_exec *x, const struct mc_text_req *r)
     return CMD_CLOSE; /* memcached closes the connection without a reply */
 }
 
+/* memcached -Z's certificate reload. Its error replies are sent even
+ * with noreply, as memcached sends them. */
+static enum cmd_rc
+cmd_refresh_certs(struct text_exec *x, const struct mc_text_req *r)
+{
+    static const char not_enabled[] = "Error TLS not enabled\r\n";
+    const struct cmd_env *env = x->s->env;
+    char err[512];
+    if (env->refresh_certs == NULL) {
+        out_append(x, not_enabled, sizeof(not_enabled) - 1);
+    } else if (env->refresh_certs(env->ctx, err, sizeof(err)) == 0) {
+        reply(x, r, LIT("OK"));
+    } else {
+        out_append(x, err, strlen(err));
+        out_append(x, "\r\n", 2);
+    }
+    return CMD_DONE;
+}
+
 static void
 emit_stat(void *ctx, struct bstr name, struct bstr value)
 {
@@ -511,7 +466,9 @@ cmd_stats(struct text_exec *x, const struct mc_text_req *r)
     return CMD_DONE;
 }
 
-/* A command without a handler (none today). */
+/* The parser returns no command without a handler above (unknown ones
+ * are its own ERROR); this answers as memcached would if one ever did,
+ * rather than call through a NULL. */
 static enum cmd_rc
 cmd_unknown(struct text_exec *x, const struct mc_text_req *r)
 {
@@ -543,9 +500,10 @@ static const text_handler_fn handlers[MC_TEXT_CMD_COUNT] = {
     [MC_TEXT_CACHE_MEMLIMIT] = cmd_cache_memlimit,
     [MC_TEXT_SHUTDOWN] = cmd_shutdown,
     [MC_TEXT_STATS] = cmd_stats,
+    [MC_TEXT_REFRESH_CERTS] = cmd_refresh_certs,
 };
 
-/* --- the loop ---------------------------------------------------------- */
+/* --- the step ---------------------------------------------------------- */
 
 static bool
 text_fits(void *ctx, size_t nkey, size_t nbytes)
@@ -555,10 +513,8 @@ text_fits(void *ctx, size_t nkey, size_t nbytes)
 
 /* s->flags: the SERVER_ERROR of a refused value is due once it has been
  * swallowed (memcached sends nothing while it swallows); for a refused ms
- * the due reply is a meta error id in TEXT_META_DUE_MASK. TEXT_AUTHED: the
- * client passed ASCII authentication (-S). */
+ * the due reply is a meta error id in TEXT_META_DUE_MASK. */
 #define TEXT_TOO_LARGE_DUE 0x1u
-#define TEXT_AUTHED 0x2u
 #define TEXT_META_DUE_SHIFT 8
 #define TEXT_META_DUE_MASK (0xffu << TEXT_META_DUE_SHIFT)
 
@@ -567,7 +523,9 @@ text_fits(void *ctx, size_t nkey, size_t nbytes)
 static void
 too_large(struct text_exec *x, const struct mc_text_req *r)
 {
-    drop_stale(x, r, STORE_TOO_LARGE);
+    struct store_key k;
+    key_init(&k, r->key);
+    mc_core_too_large(x->s, &k, r->cmd == MC_TEXT_SET, true);
     x->s->swallow = r->swallow;
     if (!r->noreply) {
         x->s->flags |= TEXT_TOO_LARGE_DUE;
@@ -586,13 +544,13 @@ cull_unsent(struct text_exec *x, const struct mc_text_req *r)
     static const struct bstr bad_key = LIT("CLIENT_ERROR bad command line format");
     bool retrieval = r->cmd == MC_TEXT_GET || r->cmd == MC_TEXT_GETS || r->cmd == MC_TEXT_GAT ||
                      r->cmd == MC_TEXT_GATS;
-    if (retrieval && bstr_eq(r->error, bad_key) && buf_readable(x->out) > x->flushed) {
-        x->out->wpos = x->out->rpos + x->flushed;
+    if (retrieval && bstr_eq(r->error, bad_key) && buf_readable(x->out) > x->call.unsent) {
+        x->out->wpos = x->out->rpos + x->call.unsent;
     }
 }
 
 /*
- * memcached's ASCII authentication (-S) answers every request of one read
+ * memcached's ASCII authentication (-Y) answers every request of one read
  * into the same response, so only the last reply of a read survives
  * ("get a\r\nset a 0 0 9\r\nuser pass\r\n" gets "STORED" alone). The reply
  * just made, at out[before..], replaces the previous one of this call (at
@@ -610,6 +568,111 @@ keep_last_auth_reply(struct buf *out, size_t prev, size_t before)
     return prev;
 }
 
+/* A connection that has not authenticated: its request must be memcached's
+ * ASCII authentication. */
+static enum step_rc
+auth_step(struct text_exec *x, const char *data, size_t len, size_t *used, size_t *need)
+{
+    size_t before = buf_readable(x->out);
+    enum mc_auth_text_rc arc = mc_auth_text(x->s, data, len, used, need, &x->call.err);
+    switch (arc) {
+    case MC_AUTH_TEXT_NEED_MORE:
+        return STEP_NEED_MORE;
+    case MC_AUTH_TEXT_CLOSE:
+        return STEP_CLOSE;
+    case MC_AUTH_TEXT_AUTHED:
+        x->s->authed = true;
+        break;
+    case MC_AUTH_TEXT_REFUSED:
+        break;
+    }
+    x->call.mark = keep_last_auth_reply(x->out, x->call.mark, before);
+    return STEP_DONE;
+}
+
+/* A meta command, which the parser read whole: mc_meta_cmd serves it. */
+static enum step_rc
+meta_step(struct text_exec *x, const struct mc_text_req *r, size_t *used)
+{
+    struct session *s = x->s;
+    struct mc_meta_outcome mo;
+    mc_meta_cmd_serve(s, r, &mo, &x->call.err);
+    if (mo.error) {
+        METRIC_INC(x->m, protocol_errors);
+    }
+    *used = mo.consumed;
+    if (mo.swallow > 0) {
+        s->swallow = mo.swallow;
+        s->flags |= (uint32_t)mo.due << TEXT_META_DUE_SHIFT;
+    }
+    return STEP_DONE;
+}
+
+/* The step: one text or meta request (see step.h). */
+static inline __attribute__((always_inline)) enum step_rc
+text_step(struct session_call *c, char *data, size_t len, size_t *used, size_t *need)
+{
+    struct text_exec *x = (struct text_exec *)c;
+    if (!x->s->authed) {
+        return auth_step(x, data, len, used, need);
+    }
+    const struct mc_text_limits lim = {.fits = text_fits, .ctx = x->store};
+    struct mc_text_req r;
+    switch (mc_text_parse(data, len, &lim, &r)) {
+    case MC_TEXT_NEED_MORE:
+        *need = r.need;
+        return STEP_NEED_MORE;
+    case MC_TEXT_CLOSE:
+        METRIC_INC(x->m, protocol_errors);
+        return STEP_CLOSE;
+    case MC_TEXT_ERROR:
+        METRIC_INC(x->m, protocol_errors);
+        if (r.data.data != NULL) {
+            METRIC_INC(x->m, cmd_set); /* bad data chunk: memcached counts the set */
+        }
+        cull_unsent(x, &r);
+        reply(x, &r, r.error);
+        *used = r.consumed;
+        return STEP_DONE;
+    case MC_TEXT_TOO_LARGE:
+        too_large(x, &r);
+        *used = r.consumed;
+        return STEP_DONE;
+    case MC_TEXT_OK:
+        break;
+    }
+    if (r.cmd >= MC_TEXT_MG && r.cmd <= MC_TEXT_ME) {
+        return meta_step(x, &r, used);
+    }
+    text_handler_fn h = handlers[r.cmd] != NULL ? handlers[r.cmd] : cmd_unknown;
+    enum cmd_rc cr = h(x, &r);
+    if (cr == CMD_PAUSE) {
+        return STEP_PAUSE;
+    }
+    *used = r.consumed;
+    return cr == CMD_CLOSE ? STEP_CLOSE : STEP_DONE;
+}
+
+/* A refused value was swallowed: the error memcached sends then. */
+static void
+text_swallowed(struct session_call *c)
+{
+    struct text_exec *x = (struct text_exec *)c;
+    struct session *s = x->s;
+    if (s->flags & TEXT_TOO_LARGE_DUE) {
+        s->flags &= ~TEXT_TOO_LARGE_DUE;
+        out_append(x, reply_too_large.data, reply_too_large.len);
+    }
+    if (s->flags & TEXT_META_DUE_MASK) {
+        struct bstr due = mc_meta_error_text(
+            (enum mc_meta_err)((s->flags & TEXT_META_DUE_MASK) >> TEXT_META_DUE_SHIFT));
+        s->flags &= ~TEXT_META_DUE_MASK;
+        out_append(x, due.data, due.len);
+    }
+}
+
+static const struct session_steps text_steps = {.step = text_step, .swallowed = text_swallowed};
+
 enum session_rc
 mc_text_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)
 {
@@ -618,127 +681,7 @@ mc_text_cmd_process(struct session *s, const char *data, size_t len, size_t *con
         .store = s->env->store,
         .m = s->metrics,
         .out = s->out,
-        .flushed = buf_readable(s->out),
-        .err = 0,
     };
-    const struct mc_text_limits lim = {.fits = text_fits, .ctx = s->env->store};
-    uint64_t limit = s->env->opts->reqs_per_event > 0 ? (uint64_t)s->env->opts->reqs_per_event : 1;
-    uint64_t served = 0;
-    size_t pos = 0;
-    size_t auth_reply = SIZE_MAX; /* where this call's last auth reply starts */
-    enum session_rc rc = SESSION_OK;
-    *need = 0;
-
-    for (;;) {
-        if (s->swallow > 0) {
-            size_t n = len - pos < s->swallow ? len - pos : (size_t)s->swallow;
-            pos += n;
-            s->swallow -= n;
-            if (s->swallow > 0) {
-                break;
-            }
-            if (s->flags & TEXT_TOO_LARGE_DUE) {
-                s->flags &= ~TEXT_TOO_LARGE_DUE;
-                out_append(&x, reply_too_large.data, reply_too_large.len);
-            }
-            if (s->flags & TEXT_META_DUE_MASK) {
-                struct bstr due = mc_meta_error_text(
-                    (enum mc_meta_err)((s->flags & TEXT_META_DUE_MASK) >> TEXT_META_DUE_SHIFT));
-                s->flags &= ~TEXT_META_DUE_MASK;
-                out_append(&x, due.data, due.len);
-            }
-        }
-        if (pos == len) {
-            break;
-        }
-        if (served >= limit) {
-            rc = SESSION_YIELD;
-            break;
-        }
-        if (buf_readable(x.out) > SESSION_OUT_HIGH) {
-            rc = SESSION_PAUSE;
-            break;
-        }
-        if (s->env->opts->sasl && !(s->flags & TEXT_AUTHED)) {
-            size_t used = 0, before = buf_readable(x.out);
-            enum mc_auth_text_rc arc = mc_auth_text(s, data + pos, len - pos, &used, need, &x.err);
-            if (arc == MC_AUTH_TEXT_NEED_MORE) {
-                break;
-            }
-            served++;
-            if (arc == MC_AUTH_TEXT_CLOSE) {
-                rc = SESSION_CLOSE;
-                break;
-            }
-            if (arc == MC_AUTH_TEXT_AUTHED) {
-                s->flags |= TEXT_AUTHED;
-            }
-            auth_reply = keep_last_auth_reply(x.out, auth_reply, before);
-            pos += used;
-            if (x.err != 0) {
-                break;
-            }
-            continue;
-        }
-        struct mc_text_req r;
-        enum mc_text_rc prc = mc_text_parse(data + pos, len - pos, &lim, &r);
-        if (prc == MC_TEXT_NEED_MORE) {
-            *need = r.need;
-            break;
-        }
-        served++;
-        if (prc == MC_TEXT_CLOSE) {
-            METRIC_INC(x.m, protocol_errors);
-            rc = SESSION_CLOSE;
-            break;
-        }
-        if (prc == MC_TEXT_ERROR) {
-            METRIC_INC(x.m, protocol_errors);
-            if (r.data.data != NULL) {
-                METRIC_INC(x.m, cmd_set); /* bad data chunk: memcached counts the set */
-            }
-            cull_unsent(&x, &r);
-            reply(&x, &r, r.error);
-            pos += r.consumed;
-        } else if (prc == MC_TEXT_TOO_LARGE) {
-            too_large(&x, &r);
-            pos += r.consumed;
-        } else if (r.cmd >= MC_TEXT_MG && r.cmd <= MC_TEXT_ME) {
-            struct mc_meta_outcome mo;
-            mc_meta_cmd_serve(s, &r, data + pos, len - pos, &mo, &x.err);
-            if (mo.consumed == 0) {
-                *need = mo.need; /* an ms data block still to come */
-                break;
-            }
-            if (mo.error) {
-                METRIC_INC(x.m, protocol_errors);
-            }
-            pos += mo.consumed;
-            if (mo.swallow > 0) {
-                s->swallow = mo.swallow;
-                s->flags |= (uint32_t)mo.due << TEXT_META_DUE_SHIFT;
-            }
-        } else {
-            text_handler_fn h = handlers[r.cmd] != NULL ? handlers[r.cmd] : cmd_unknown;
-            enum cmd_rc cr = h(&x, &r);
-            if (cr == CMD_PAUSE) {
-                rc = SESSION_PAUSE;
-                break;
-            }
-            pos += r.consumed;
-            if (cr == CMD_CLOSE) {
-                rc = SESSION_CLOSE;
-                break;
-            }
-        }
-        if (x.err != 0) {
-            break;
-        }
-    }
-    if (x.err != 0) {
-        log_warn("closing a connection: no memory for its replies");
-        rc = SESSION_CLOSE;
-    }
-    *consumed = pos;
-    return rc;
+    session_call_init(&x.call, s);
+    return session_run(&x.call, &text_steps, data, len, consumed, need);
 }

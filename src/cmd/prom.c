@@ -205,5 +205,10 @@ prom_render(const struct cmd_env *env, const struct prom_net_figures *nf, struct
         rc = rc ? rc : header(out, "stashd_ready", "gauge", "1 when ready to serve.");
         rc = rc ? rc : buf_appendf(out, "stashd_ready %llu\n", nf->ready);
     }
-    return rc ? rc : render_hotkeys(env, out);
+    /* Key names are often user or session ids: only on the operator's
+     * word (--metrics-hotkeys). */
+    if (env->opts->metrics_hotkeys) {
+        rc = rc ? rc : render_hotkeys(env, out);
+    }
+    return rc;
 }

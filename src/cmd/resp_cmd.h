@@ -1,9 +1,8 @@
 /*
  * resp_cmd: Redis commands (RESP2 and RESP3) executed against the store
- * (private to cmd/). session.c hands it the bytes of a connection whose
- * first byte was '*' (or every connection of the RESP-only port, with
- * inline_ok); replies are Redis 7.0's, byte for byte, checked against
- * Debian's redis-server 7.0.15.
+ * (private to cmd/). session.c picks it for a connection whose first byte
+ * was '*' (and for every connection of the RESP-only port); replies are Redis 7.0's, byte for byte,
+ * checked against Debian's redis-server 7.0.15.
  */
 #pragma once
 
@@ -13,26 +12,24 @@
 #include "stashd/cmd/session.h"
 
 /*
- * session_process for a RESP connection (same contract): serve the
- * complete requests at the front of data[0..len), stopping with
- * SESSION_YIELD after opts->reqs_per_event requests, SESSION_PAUSE while
- * the output is over SESSION_OUT_HIGH, and SESSION_CLOSE after a protocol
- * error's reply or QUIT. data is not const: an inline argument with
- * escapes is unescaped in place. inline_ok accepts inline commands
- * ("PING\r\n") as well as arrays of bulk strings.
+ * session_process for a RESP connection (same contract): runs session_run
+ * with the RESP step. Requests are arrays of bulk strings, or inline
+ * commands ("PING\r\n"), whose escaped arguments are unescaped in place
+ * (net/'s buffer is writable). A protocol error is answered, then the
+ * connection closes, as after QUIT.
  *
- * Per-connection state (protocol version, authentication, client name,
- * the argument array) lives in s->proto_state, allocated on the first
- * call and freed by resp_session_fini.
+ * Per-connection state (protocol version, client name, the argument
+ * array) lives in s->proto_state, allocated on the first call and freed
+ * by resp_session_fini.
  */
-enum session_rc resp_process(struct session *s, char *data, size_t len, size_t *consumed,
-                             size_t *need, bool inline_ok);
+enum session_rc resp_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed,
+                                 size_t *need);
 
-/* Free what resp_process allocated for s (s->proto_state); idempotent. */
+/* Free what resp_cmd_process allocated for s (s->proto_state); idempotent. */
 void resp_session_fini(struct session *s);
 
 /*
- * The largest request resp_process may need buffered whole: several
+ * The largest request resp_cmd_process may need buffered whole: several
  * arguments of up to the item size limit each (MSET), bounded. net/
  * closes a connection that sends a larger one, as Redis does past its
  * client-query-buffer-limit.

@@ -1,17 +1,16 @@
 /*
  * session: picks a connection's protocol on its first byte and hands every
- * later call to that protocol's loop, through a table keyed by protocol.
+ * later call to that protocol, whose entry runs the one request loop every
+ * protocol shares (session_run in step.h) with its own step.
  *
  *   first byte   -B auto            -B ascii   -B binary
  *   0x80         memcached binary   text       binary
  *   '*'          RESP               text       binary
  *   other        memcached text     text       binary
  *
- * A protocol whose row has no process function yet closes the connection
- * at once without a reply: such a client then fails fast, where text
- * replies ("ERROR\r\n" per line) would leave it waiting for a frame that
- * never comes. Under -B binary a connection whose first byte is not 0x80
- * is closed by the binary loop (bad magic), as memcached does.
+ * Under -B binary a connection whose first byte is not 0x80 is closed by
+ * the binary step (bad magic), as memcached does. A RESP connection takes
+ * inline commands too, as Redis does.
  */
 #include "stashd/cmd/session.h"
 
@@ -20,6 +19,7 @@
 #include "cmd/mc_bin_cmd.h"
 #include "cmd/mc_text_cmd.h"
 #include "cmd/resp_cmd.h"
+#include "stashd/cmd/auth.h"
 #include "stashd/proto/mc_text.h"
 #include "stashd/util/options.h"
 
@@ -31,30 +31,22 @@ enum session_proto {
     SESSION_PROTO_COUNT
 };
 
+/* A protocol's entry: builds its context, then runs session_run(). */
 typedef enum session_rc (*session_process_fn)(struct session *s, const char *data, size_t len,
                                               size_t *consumed, size_t *need);
 
 struct session_proto_ops {
     const char *name;
-    session_process_fn process;      /* NULL: not served yet, close */
+    session_process_fn process;
     void (*fini)(struct session *s); /* frees proto_state; NULL if none */
 };
-
-/* RESP unescapes inline arguments in place: net/'s read buffer is
- * writable (see session_process in session.h). Inline commands are taken
- * on any RESP connection, as Redis does. */
-static enum session_rc
-resp_proc(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)
-{
-    return resp_process(s, (char *)data, len, consumed, need, true);
-}
 
 static const struct session_proto_ops protos[SESSION_PROTO_COUNT] = {
     [SESSION_PROTO_TEXT] = {.name = "text", .process = mc_text_cmd_process},
     [SESSION_PROTO_BINARY] = {.name = "binary",
                               .process = mc_bin_cmd_process,
                               .fini = mc_bin_cmd_fini},
-    [SESSION_PROTO_RESP] = {.name = "resp", .process = resp_proc, .fini = resp_session_fini},
+    [SESSION_PROTO_RESP] = {.name = "resp", .process = resp_cmd_process, .fini = resp_session_fini},
 };
 
 static enum session_proto
@@ -82,6 +74,7 @@ session_init(struct session *s, const struct cmd_env *env, struct metrics *m, st
     s->env = env;
     s->metrics = m;
     s->out = out;
+    s->authed = !auth_required(env->auth);
 }
 
 void
@@ -106,11 +99,7 @@ session_process(struct session *s, const char *data, size_t len, size_t *consume
         }
         s->proto = sniff(s->env->opts, (unsigned char)data[0]);
     }
-    const struct session_proto_ops *p = &protos[s->proto];
-    if (p->process == NULL) {
-        return SESSION_CLOSE;
-    }
-    return p->process(s, data, len, consumed, need);
+    return protos[s->proto].process(s, data, len, consumed, need);
 }
 
 void

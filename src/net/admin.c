@@ -7,20 +7,35 @@
  *
  * HTTP is kept minimal on purpose: one request per connection, the request
  * head bounded at 8 KiB, the reply with Content-Length, then close.
+ *
+ * This port is a door of its own. /healthz and /readyz stay open for
+ * probes; /metrics requires "Authorization: Bearer <token>" when
+ * --admin-token-file names a file (its first line is the token, read again
+ * at each scrape so that a rotated secret takes effect without a
+ * restart). Hot-key names appear on /metrics only with --metrics-hotkeys.
  */
 #include <errno.h>
 #include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "net/net_internal.h"
 #include "stashd/cmd/prom.h"
+#include "stashd/util/bstr.h"
 #include "stashd/util/log.h"
+#include "stashd/util/options.h"
 
 #define ADMIN_HEAD_MAX 8192
+#define ADMIN_TOKEN_MAX 1024
 
 struct admin {
     struct net *net;
+    const char *token_file; /* --admin-token-file, or "" */
+    /* The last token read (admin thread only after start). */
+    char token[ADMIN_TOKEN_MAX + 1];
+    size_t token_len;
     pthread_t thread;
     uv_loop_t loop;
     uv_tcp_t listener;
@@ -54,16 +69,16 @@ on_written(uv_write_t *req, int status)
 }
 
 static void
-respond(struct admin_conn *c, int code, const char *reason, const char *ctype, const char *body,
-        size_t blen)
+respond_with(struct admin_conn *c, int code, const char *reason, const char *headers,
+             const char *ctype, const char *body, size_t blen)
 {
     c->replied = true;
     uv_read_stop((uv_stream_t *)&c->tcp);
     buf_reset(&c->out);
     if (buf_appendf(&c->out,
-                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                    "HTTP/1.1 %d %s\r\n%sContent-Type: %s\r\nContent-Length: %zu\r\n"
                     "Connection: close\r\n\r\n",
-                    code, reason, ctype, blen) != 0 ||
+                    code, reason, headers, ctype, blen) != 0 ||
         buf_append(&c->out, body, blen) != 0) {
         uv_close((uv_handle_t *)&c->tcp, admin_conn_free);
         return;
@@ -75,8 +90,94 @@ respond(struct admin_conn *c, int code, const char *reason, const char *ctype, c
     }
 }
 
+static void
+respond(struct admin_conn *c, int code, const char *reason, const char *ctype, const char *body,
+        size_t blen)
+{
+    respond_with(c, code, reason, "", ctype, body, blen);
+}
+
 #define RESPOND_TEXT(c, code, reason, s)                                                           \
     respond((c), (code), (reason), "text/plain; charset=utf-8", (s), sizeof(s) - 1)
+
+/* The token file's first line, without trailing blanks, into out (at
+ * most ADMIN_TOKEN_MAX bytes). 0, or -errno (-EINVAL: empty or too long). */
+static int
+read_token(const char *path, char *out, size_t *len)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return -errno;
+    }
+    char line[ADMIN_TOKEN_MAX + 2];
+    size_t n = 0;
+    if (fgets(line, sizeof(line), f) != NULL) {
+        n = strlen(line);
+    }
+    fclose(f);
+    bool whole = n > 0 && line[n - 1] == '\n';
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
+                     line[n - 1] == '\t')) {
+        n--;
+    }
+    if (n == 0 || (!whole && n > ADMIN_TOKEN_MAX)) {
+        explicit_bzero(line, sizeof(line));
+        return -EINVAL;
+    }
+    memcpy(out, line, n);
+    out[n] = '\0';
+    *len = n;
+    explicit_bzero(line, sizeof(line));
+    return 0;
+}
+
+static bool
+same_secret(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return bstr_eq_secret((struct bstr){.data = a, .len = alen},
+                          (struct bstr){.data = b, .len = blen});
+}
+
+/* Does the request head carry "Authorization: Bearer <the token>"? */
+static bool
+bearer_ok(struct admin_conn *c)
+{
+    struct admin *a = c->a;
+    size_t len = 0;
+    char fresh[ADMIN_TOKEN_MAX + 1];
+    if (read_token(a->token_file, fresh, &len) == 0) {
+        memcpy(a->token, fresh, len + 1);
+        a->token_len = len;
+        explicit_bzero(fresh, sizeof(fresh));
+    } /* else: keep the last token read (a secret being rewritten) */
+    const char *p = c->in.data, *end = p + buf_readable(&c->in);
+    static const char field[] = "authorization:";
+    for (const char *line = p; line < end;) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        const char *le = eol != NULL ? eol : end;
+        size_t n = (size_t)(le - line);
+        if (n > sizeof(field) - 1 && strncasecmp(line, field, sizeof(field) - 1) == 0) {
+            const char *v = line + sizeof(field) - 1;
+            while (v < le && (*v == ' ' || *v == '\t')) {
+                v++;
+            }
+            const char *ve = le;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) {
+                ve--;
+            }
+            if ((size_t)(ve - v) > 7 && strncasecmp(v, "bearer ", 7) == 0) {
+                v += 7;
+                while (v < ve && *v == ' ') {
+                    v++;
+                }
+                return same_secret(v, (size_t)(ve - v), a->token, a->token_len);
+            }
+            return false;
+        }
+        line = le + 1;
+    }
+    return false;
+}
 
 /* stashd_request_duration_seconds{command}: the workers' histograms merged. */
 static int
@@ -163,6 +264,12 @@ serve(struct admin_conn *c)
         plen = (size_t)(q - path);
     }
     if (plen == 8 && memcmp(path, "/metrics", 8) == 0) {
+        if (c->a->token_file[0] != '\0' && !bearer_ok(c)) {
+            static const char msg[] = "unauthorized\n";
+            respond_with(c, 401, "Unauthorized", "WWW-Authenticate: Bearer realm=\"stashd\"\r\n",
+                         "text/plain; charset=utf-8", msg, sizeof(msg) - 1);
+            return;
+        }
         serve_metrics(c);
     } else if (plen == 8 && memcmp(path, "/healthz", 8) == 0) {
         RESPOND_TEXT(c, 200, "OK", "ok\n");
@@ -264,6 +371,17 @@ admin_create(struct admin **ap, struct net *n, const char *addr, int port)
         return -ENOMEM;
     }
     a->net = n;
+    a->token_file = net_env(n)->opts->admin_token_file;
+    if (a->token_file[0] != '\0') {
+        int trc = read_token(a->token_file, a->token, &a->token_len);
+        if (trc != 0) {
+            log_error("--admin-token-file %s: %s", a->token_file,
+                      trc == -EINVAL ? "no token on its first line (or over 1024 bytes)"
+                                     : strerror(-trc));
+            free(a);
+            return trc;
+        }
+    }
     int rc = uv_loop_init(&a->loop);
     if (rc != 0) {
         free(a);
@@ -321,6 +439,7 @@ admin_destroy(struct admin **ap)
         pthread_join(a->thread, NULL);
     }
     uv_loop_close(&a->loop);
+    explicit_bzero(a->token, sizeof(a->token));
     free(a);
     *ap = NULL;
 }

@@ -6,6 +6,8 @@
  *
  * The main thread runs a small libuv loop of its own: signals, the clock
  * tick (the cached clock every module reads) and the shutdown request.
+ * SIGHUP reloads the -Y auth file, as memcached does, and the TLS
+ * certificates, as the refresh_certs command does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,8 +21,10 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "server/config.h"
 #include "server/healthcheck.h"
 #include "server/malloc_conf.h"
+#include "stashd/cmd/auth.h"
 #include "stashd/net/net.h"
 #include "stashd/store/store.h"
 #include "stashd/util/clock.h"
@@ -33,9 +37,10 @@
 struct server {
     struct options opts;
     struct store *store;
+    struct auth *auth;
     struct net *net;
     uv_loop_t *loop;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uv_timer_t clock_tick;
     uv_timer_t drain_timer; /* gives up on draining after drain_timeout */
     uv_timer_t drain_poll;  /* ends the drain when no connection is left */
@@ -93,6 +98,24 @@ on_signal(uv_signal_t *h, int signum)
     log_info("signal %d: draining (up to %lds; a second signal exits at once)", signum,
              (long)sv->opts.drain_timeout);
     server_drain(sv);
+}
+
+static void
+on_sighup(uv_signal_t *h, int signum)
+{
+    struct server *sv = h->data;
+    char err[512];
+    if (auth_reload(sv->auth, err, sizeof(err)) != 0) {
+        log_warn("SIGHUP: %s; keeping the users loaded before", err);
+    } else if (sv->opts.auth_file[0] != '\0') {
+        log_info("SIGHUP: reloaded the auth file %s", sv->opts.auth_file);
+    }
+    int rc = net_refresh_certs(sv->net, err, sizeof(err));
+    if (rc == 0) {
+        log_info("SIGHUP: TLS certificates reloaded");
+    } else if (rc != -ENOTSUP) {
+        log_error("SIGHUP: TLS certificates not reloaded (the old ones stay): %s", err);
+    }
 }
 
 static void
@@ -214,13 +237,21 @@ start_store(struct server *sv)
 static int
 run(struct server *sv)
 {
-    int rc = start_store(sv);
+    char err[512];
+    int rc = auth_create(&sv->auth, &sv->opts, err, sizeof(err));
     if (rc != 0) {
+        fprintf(stderr, "stashd: %s\n", err);
+        return 1;
+    }
+    rc = start_store(sv);
+    if (rc != 0) {
+        auth_destroy(&sv->auth);
         return 1;
     }
     struct net_config nc = {
         .opts = &sv->opts,
         .store = sv->store,
+        .auth = sv->auth,
         .shutdown = request_shutdown,
         .shutdown_ctx = sv,
     };
@@ -241,9 +272,11 @@ run(struct server *sv)
     sv->loop = uv_default_loop();
     uv_signal_init(sv->loop, &sv->sigterm);
     uv_signal_init(sv->loop, &sv->sigint);
-    sv->sigterm.data = sv->sigint.data = sv;
+    uv_signal_init(sv->loop, &sv->sighup);
+    sv->sigterm.data = sv->sigint.data = sv->sighup.data = sv;
     uv_signal_start(&sv->sigterm, on_signal, SIGTERM);
     uv_signal_start(&sv->sigint, on_signal, SIGINT);
+    uv_signal_start(&sv->sighup, on_sighup, SIGHUP);
     uv_timer_init(sv->loop, &sv->clock_tick);
     uv_timer_start(&sv->clock_tick, on_clock_tick, 100, 100);
     uv_timer_init(sv->loop, &sv->drain_timer);
@@ -259,12 +292,18 @@ run(struct server *sv)
     }
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
     uv_close((uv_handle_t *)&sv->sigint, NULL);
+    uv_close((uv_handle_t *)&sv->sighup, NULL);
     uv_close((uv_handle_t *)&sv->clock_tick, NULL);
     uv_close((uv_handle_t *)&sv->drain_timer, NULL);
     uv_close((uv_handle_t *)&sv->drain_poll, NULL);
     uv_close((uv_handle_t *)&sv->shutdown_async, NULL);
     uv_run(sv->loop, UV_RUN_NOWAIT);
     uv_loop_close(sv->loop);
+    /* Closing the handles gave the signals their default action back: a
+     * late SIGTERM (a second one, after the drain ended) must not turn a
+     * clean exit into death by signal while the rest is torn down. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     if (sv->opts.pid_file[0] != '\0') {
         unlink(sv->opts.pid_file);
     }
@@ -273,6 +312,7 @@ out_net:
     store_stop_maintenance(sv->store);
 out_store:
     store_destroy(&sv->store);
+    auth_destroy(&sv->auth);
     return rc == 0 ? 0 : 1;
 }
 
@@ -281,7 +321,7 @@ main(int argc, char **argv)
 {
     static struct server sv;
     char err[512] = "";
-    enum options_action action = OPTIONS_RUN;
+    enum config_action action = CONFIG_RUN;
 
     signal(SIGPIPE, SIG_IGN);
     if (argc >= 2 && strcmp(argv[1], "--healthcheck") == 0) {
@@ -290,24 +330,27 @@ main(int argc, char **argv)
     clock_setup();
     hash_setup(0);
     options_init(&sv.opts);
-    if (options_parse_args(&sv.opts, argc, argv, &action, err, sizeof(err)) != 0 ||
-        (action == OPTIONS_RUN && options_finish(&sv.opts, err, sizeof(err)) != 0)) {
+    int prc = config_parse_args(&sv.opts, argc, argv, &action, err, sizeof(err));
+    if (prc == 0) {
+        /* before config_finish, which logs what -m auto chose */
+        log_set_verbosity((int)sv.opts.verbosity);
+        log_set_json(strcmp(sv.opts.log_format, "json") == 0);
+    }
+    if (prc != 0 || (action == CONFIG_RUN && config_finish(&sv.opts, err, sizeof(err)) != 0)) {
         fprintf(stderr, "stashd: %s\n", err);
         options_fini(&sv.opts);
         return 64; /* EX_USAGE, as memcached */
     }
-    if (action == OPTIONS_HELP) {
-        options_print_help(stdout);
+    if (action == CONFIG_HELP) {
+        config_print_help(stdout);
         options_fini(&sv.opts);
         return 0;
     }
-    if (action == OPTIONS_VERSION) {
+    if (action == CONFIG_VERSION) {
         printf("stashd %s\n", STASHD_VERSION);
         options_fini(&sv.opts);
         return 0;
     }
-    log_set_verbosity((int)sv.opts.verbosity);
-    log_set_json(strcmp(sv.opts.log_format, "json") == 0);
     if ((getuid() == 0 || geteuid() == 0) && sv.opts.user[0] == '\0') {
         fprintf(stderr, "can't run as root without the -u switch\n");
         options_fini(&sv.opts);

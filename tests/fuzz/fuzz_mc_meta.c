@@ -29,7 +29,7 @@ fits(void *ctx, size_t nkey, size_t nbytes)
     return nkey + nbytes <= 4096;
 }
 
-static const struct mc_meta_limits lim = {.fits = fits, .ctx = NULL};
+static const struct mc_text_limits lim = {.fits = fits, .ctx = NULL};
 
 static bool
 inside(struct bstr v, const char *lo, size_t n)
@@ -37,13 +37,13 @@ inside(struct bstr v, const char *lo, size_t n)
     return v.data >= lo && v.data + v.len <= lo + n;
 }
 
-/* Check one meta request whose line is tok[0..ntok) within p[0..len). */
+/* Check one meta request mc_text_parse read within p[0..len). */
 static enum mc_meta_rc
-check_meta(const struct mc_text_req *line, const char *p, size_t len, struct mc_meta_req *r,
-           char *scratch)
+check_meta(const struct mc_text_req *line, const char *p, size_t len)
 {
-    enum mc_meta_rc rc = mc_meta_parse(line->tok, line->ntok, p + line->consumed,
-                                       len - line->consumed, &lim, scratch, r);
+    const struct mc_meta_req *r = &line->meta;
+    const char *scratch = line->meta_scratch;
+    enum mc_meta_rc rc = line->meta_rc;
     switch (rc) {
     case MC_META_OK:
         if (r->cmd != MC_META_MN) {
@@ -76,8 +76,8 @@ check_meta(const struct mc_text_req *line, const char *p, size_t len, struct mc_
             CHECK(r->extra == 0);
         }
         break;
-    case MC_META_NEED_MORE:
-        CHECK(r->cmd == MC_META_MS && r->need > len - line->consumed);
+    case MC_META_NEED_MORE: /* returned as MC_TEXT_NEED_MORE: see below */
+        CHECK(false);
         break;
     case MC_META_ERROR:
         CHECK(r->error.len > 2 && memcmp(r->error.data + r->error.len - 2, "\r\n", 2) == 0);
@@ -104,7 +104,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data, size);
     size_t pos = 0;
     uint64_t swallow = 0;
-    char scratch[MC_META_SCRATCH], scratch2[MC_META_SCRATCH];
     while (pos < size) {
         if (swallow > 0) {
             size_t n = size - pos < swallow ? size - pos : (size_t)swallow;
@@ -114,30 +113,37 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         const char *p = buf + pos;
         size_t len = size - pos;
-        struct mc_text_req line;
-        enum mc_text_rc trc = mc_text_parse(p, len, NULL, &line);
-        if (trc == MC_TEXT_NEED_MORE || trc == MC_TEXT_CLOSE) {
+        static struct mc_text_req line, line2; /* large: not on the stack */
+        enum mc_text_rc trc = mc_text_parse(p, len, &lim, &line);
+        bool meta = line.cmd >= MC_TEXT_MG && line.cmd <= MC_TEXT_ME;
+        if (trc == MC_TEXT_NEED_MORE) {
+            if (meta) {
+                CHECK(line.meta_rc == MC_META_NEED_MORE && line.meta.cmd == MC_META_MS);
+                CHECK(line.need > len && line.consumed == 0);
+            }
+            break;
+        }
+        if (trc == MC_TEXT_CLOSE) {
             break;
         }
         size_t used = line.consumed;
-        if (trc == MC_TEXT_OK && line.cmd >= MC_TEXT_MG && line.cmd <= MC_TEXT_ME) {
-            struct mc_meta_req r;
-            enum mc_meta_rc rc = check_meta(&line, p, len, &r, scratch);
-            if (rc == MC_META_NEED_MORE) {
-                break;
-            }
-            used = line.consumed + r.extra;
-            swallow = r.swallow;
+        if (trc == MC_TEXT_TOO_LARGE) {
+            swallow = line.swallow;
+        }
+        if (trc == MC_TEXT_OK && meta) {
+            enum mc_meta_rc rc = check_meta(&line, p, len);
+            used = line.consumed + line.meta.extra;
+            swallow = line.meta.swallow;
             /* the same bytes alone give the same answer */
             char *exact = malloc(used);
             if (exact != NULL) {
                 memcpy(exact, p, used);
-                struct mc_text_req line2;
-                struct mc_meta_req r2;
-                CHECK(mc_text_parse(exact, used, NULL, &line2) == MC_TEXT_OK);
-                CHECK(check_meta(&line2, exact, used, &r2, scratch2) == rc);
-                CHECK(r2.error_id == r.error_id && r2.extra == r.extra && r2.swallow == r.swallow &&
-                      r2.nflags == r.nflags && r2.key.len == r.key.len);
+                CHECK(mc_text_parse(exact, used, &lim, &line2) == MC_TEXT_OK);
+                CHECK(check_meta(&line2, exact, used) == rc);
+                const struct mc_meta_req *r = &line.meta, *r2 = &line2.meta;
+                CHECK(r2->error_id == r->error_id && r2->extra == r->extra &&
+                      r2->swallow == r->swallow && r2->nflags == r->nflags &&
+                      r2->key.len == r->key.len);
                 free(exact);
             }
         }

@@ -105,16 +105,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (r.data.data != NULL) {
             CHECK(r.data.len == r.nbytes);
         }
+        /* A meta request's bytes: its line, then what mc_meta used after
+         * it (an ms data block), then what it swallows. */
+        size_t used = r.consumed;
+        if (rc == MC_TEXT_OK && r.cmd >= MC_TEXT_MG && r.cmd <= MC_TEXT_ME) {
+            CHECK(r.meta_rc != MC_META_NEED_MORE);
+            CHECK(r.meta.extra <= len - r.consumed);
+            used += r.meta.extra;
+            swallow = r.meta.swallow;
+        }
         /* The same bytes alone give the same answer. */
         struct mc_text_req again;
-        char *exact = malloc(r.consumed);
+        char *exact = malloc(used);
         if (exact != NULL) {
-            memcpy(exact, p, r.consumed);
-            CHECK(mc_text_parse(exact, r.consumed, &lim, &again) == rc);
+            memcpy(exact, p, used);
+            CHECK(mc_text_parse(exact, used, &lim, &again) == rc);
             CHECK(again.consumed == r.consumed && again.cmd == r.cmd);
             free(exact);
         }
-        pos += r.consumed;
+        pos += used;
     }
     free(buf);
     return 0;

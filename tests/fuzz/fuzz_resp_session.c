@@ -1,13 +1,13 @@
 // layer: cmd
 /*
  * Fuzz target for cmd/resp_cmd: RESP requests (arrays of bulk strings, or
- * inline lines) served by resp_process against a real small store made
- * once. The first input byte picks whether inline commands are allowed
- * (its low bit) and where the rest is cut in two, as two reads would
- * deliver it; the driver plays net/ (keeps unconsumed bytes, drains
- * replies, calls again after a yield or a pause) and checks resp_process's
- * promises: it consumes at most what it is given, reports a need only
- * beyond what it has and within resp_max_request, and always makes
+ * inline lines) served through session_process against a real small store
+ * made once. The first input byte picks a connection of the RESP-only port
+ * (its low bit; else the protocol is sniffed, RESP when the input starts
+ * with '*') and where the rest is cut in two, as two reads would deliver
+ * it; the driver plays net/ (keeps unconsumed bytes, drains replies, calls
+ * again after a yield or a pause) and checks the session's promises: it consumes at most what it is
+ * given, reports a need only beyond what it has and within resp_max_request, and always makes
  * progress. Replies are checked to be well-formed RESP.
  */
 #include <stdint.h>
@@ -133,12 +133,12 @@ check_replies(void)
 
 /* Serve what `in` holds; false once the session asked to close. */
 static bool
-serve(struct session *s, char *in, size_t *len, bool inline_ok)
+serve(struct session *s, char *in, size_t *len)
 {
     for (int turns = 0;; turns++) {
         CHECK(turns < 100000);
         size_t consumed = 0, need = 0;
-        enum session_rc rc = resp_process(s, in, *len, &consumed, &need, inline_ok);
+        enum session_rc rc = session_process(s, in, *len, &consumed, &need);
         CHECK(consumed <= *len);
         memmove(in, in + consumed, *len - consumed);
         *len -= consumed;
@@ -167,7 +167,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0) {
         return 0;
     }
-    bool inline_ok = (data[0] & 1) != 0;
+    bool resp_port = (data[0] & 1) != 0; /* else sniffed: RESP when it starts with '*' */
     size_t n = size - 1;
     size_t cut = (size_t)(data[0] >> 1) * n / 128;
     char *in = malloc(n > 0 ? n : 1);
@@ -176,15 +176,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct session s;
     session_init(&s, &fz.env, &fz.m, &fz.out);
+    if (resp_port) {
+        session_set_resp_only(&s);
+    }
     size_t len = 0;
     memcpy(in, data + 1, cut);
     len = cut;
-    if (serve(&s, in, &len, inline_ok)) {
+    if (serve(&s, in, &len)) {
         memcpy(in + len, data + 1 + cut, n - cut);
         len += n - cut;
-        serve(&s, in, &len, inline_ok);
+        serve(&s, in, &len);
     }
-    resp_session_fini(&s);
+    session_fini(&s);
     free(in);
     /* CONFIG SET maxmemory may have moved the limit: keep the store small. */
     store_set_memory_limit(fz.store, MEMORY_LIMIT);

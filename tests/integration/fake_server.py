@@ -11,6 +11,10 @@ itself is not what the bench complains about.
 The protocol of a connection is picked from its first byte, as stashd does:
 0x80 binary, '*' RESP, anything else text/meta.
 
+Given an ssl.SSLContext (tls=...), every connection speaks TLS: the
+handshake runs in the connection's thread, and what the fake sends goes out
+through the TLS layer (trickled replies become records of 1-16 bytes).
+
 Threads: one acceptor, one thread per connection. stop() shuts every socket
 down (which wakes a blocked recv) and joins the threads with a bound.
 """
@@ -91,12 +95,13 @@ class _Reader:
 
 
 class FakeServer:
-    def __init__(self, fault=None, at=5, trickle=False):
+    def __init__(self, fault=None, at=5, trickle=False, tls=None):
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault}")
         self.fault = fault
         self.at = at
         self.trickle = trickle  # send replies in random pieces of 1-16 bytes
+        self.tls = tls  # an ssl.SSLContext (server side), or None
         self.store = {}
         self.lock = threading.Lock()  # guards store, seen, fired, accepted, socks
         self.seen = {"hit": 0, "get": 0, "set": 0, "any": 0}
@@ -171,7 +176,21 @@ class FakeServer:
 
     # -- serving
 
+    def _wrap(self, sock):
+        """The TLS socket over sock, in sock's place in self.socks (stop()
+        must shut down the object that owns the descriptor now)."""
+        tsock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        with self.lock:
+            self.socks = [tsock if s is sock else s for s in self.socks]
+        tsock.do_handshake()
+        return tsock
+
     def _serve(self, sock):
+        try:
+            if self.tls is not None:
+                sock = self._wrap(sock)
+        except OSError:  # ssl.SSLError is one
+            return
         r = _Reader(sock)
         try:
             first = r.peek1()

@@ -17,6 +17,15 @@ that over real loopback sockets:
    value or name, an extra reply, an error reply, a closed connection, no
    reply at all) exit 1 and the fault in the JSON counters.
 3. Usage errors and nothing listening: exit 2, before any connection.
+4. TLS (--tls): Debian's memcached -Z and redis-server's TLS port (with
+   throwaway certificates made by the openssl command), mutual TLS,
+   certificate and name verification, a handshake that never comes, and
+   the lying server over TLS (trickled replies: records of 1-16 bytes).
+5. bench/scale and bench/collect-bins: thread counts that do not fit the
+   cores are refused, and a run from a folder of carried binaries works.
+6. What a person watches: the progress line under a pseudo-terminal (and
+   none with --quiet or when stderr is a file), and bench/compare's chart,
+   a well-formed SVG that names every server and protocol that ran.
 
 Two bugs these tests found, now fixed: a value cut to a few bytes (or
 emptied) passed as a hit, and a run cut short by --max-time reported the
@@ -29,13 +38,20 @@ are stopped at teardown, real ones by the conftest fixture.
 import json
 import os
 import pathlib
+import re
+import select
+import shutil
 import socket
+import ssl
 import subprocess
+import tempfile
 import time
 
 import pytest
 
-from conftest import HOST, REPO, free_port
+import xml.etree.ElementTree as ET
+
+from conftest import BIN, HOST, IS_MEMCACHED as IS_MEMCACHED_BIN, REPO, free_port
 from fake_server import FakeServer
 
 BUILD = pathlib.Path(os.environ.get("STASHD_BUILD") or REPO / "build")
@@ -338,10 +354,9 @@ def test_real_json_to_file(real, tmp_path):
     assert j["ops"] == 20 and j["errors"] == 0
 
 
-@pytest.mark.parametrize("proto", PROTOCOLS)
-def test_null_server_misses_are_not_errors(proto):
-    """stashd-null answers every get with a miss: misses count keys, and
-    are not errors."""
+@pytest.fixture
+def null_port():
+    """A started stashd-null (stopped by its PID at teardown); its port."""
     if not os.access(NULL_SERVER, os.X_OK):
         pytest.skip(f"{NULL_SERVER} not built")
     port = free_port()
@@ -358,13 +373,34 @@ def test_null_server_misses_are_not_errors(proto):
                 assert proc.poll() is None, "stashd-null exited"
                 assert time.monotonic() < deadline, "stashd-null never listened"
                 time.sleep(0.01)
-        r = bench(port, "-P", proto, "-c", 2, "-k", 100, "--preload",
-                  "--ratio", "1:3", "--multiget", 3, "--requests", 40)
+        yield port
     finally:
         proc.kill()
         proc.wait(timeout=5)
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_null_server_misses_are_not_errors(null_port, proto):
+    """stashd-null answers every get with a miss: misses count keys, and
+    are not errors."""
+    r = bench(null_port, "-P", proto, "-c", 2, "-k", 100, "--preload",
+              "--ratio", "1:3", "--multiget", 3, "--requests", 40)
     check_clean(r)
     assert r["hits"] == 0 and r["misses"] == 3 * r["gets"] and r["hit_ratio"] == 0
+
+
+@pytest.mark.time_limit(30)
+def test_real_rate_paces_requests(real):
+    """--rate spreads that many requests per second over the connections
+    (a pipelined run unpaced does far more here)."""
+    r = bench(real.port, "-c", 6, "--pipeline", 4, "-k", 200, "--preload", "--rate", 3000,
+              "--warmup", 0.2, "--time", 1)
+    check_clean(r)
+    assert r["rate"] == 3000
+    assert 2700 <= r["ops_per_sec"] <= 3100, r
+    free = bench(real.port, "-c", 6, "--pipeline", 4, "-k", 200, "--time", 0.3)
+    check_clean(free)
+    assert free["rate"] == 0 and free["ops_per_sec"] > 2 * 3000, free
 
 
 # --------------------------------------------------------------------------
@@ -372,11 +408,12 @@ def test_null_server_misses_are_not_errors(proto):
 
 @pytest.fixture
 def fake():
-    """Factory: fake(fault=None, at=5, trickle=False) -> a started FakeServer."""
+    """Factory: fake(fault=None, at=5, trickle=False, tls=None) -> a started
+    FakeServer."""
     started = []
 
-    def start(fault=None, at=5, trickle=False):
-        s = FakeServer(fault, at=at, trickle=trickle)
+    def start(fault=None, at=5, trickle=False, tls=None):
+        s = FakeServer(fault, at=at, trickle=trickle, tls=tls)
         started.append(s)
         return s
 
@@ -689,3 +726,493 @@ def test_nothing_listening_exits_2():
     assert r.rc == 2, r
     assert "cannot connect" in r.stderr, r
     assert r.stdout == "", r
+
+
+# --------------------------------------------------------------------------
+# 4. TLS (--tls): against Debian's memcached -Z and redis-server's TLS
+#    port, stashd when it speaks TLS, and the lying server over TLS.
+
+OPENSSL = shutil.which("openssl")
+REDIS = "/usr/bin/redis-server"
+
+
+def openssl(*args, cwd):
+    subprocess.run([OPENSSL, *args], cwd=cwd, check=True, timeout=30,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE)
+
+
+def make_cert(d, name, ca, sans):
+    """d/name.crt and d/name.key, signed by ca (a name in d), with these
+    subjectAltNames (None: a client certificate, no SAN)."""
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
+    ext = d / f"{name}.ext"
+    ext.write_text(f"subjectAltName={sans}\n" if sans else "basicConstraints=CA:FALSE\n")
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
+            "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", ext.name,
+            cwd=d)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """Throwaway PKI: a CA, a server certificate for 127.0.0.1 / localhost,
+    a client certificate, a server certificate for another name only, and
+    a second CA that signed none of them."""
+    if OPENSSL is None:
+        pytest.skip("no openssl command (Debian: openssl)")
+    d = tmp_path_factory.mktemp("tls")
+    for ca in ("ca", "rogue"):
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-nodes", "-keyout", f"{ca}.key", "-out", f"{ca}.crt", "-days", "2",
+                "-subj", f"/CN={ca}-ca", cwd=d)
+    make_cert(d, "server", "ca", "IP:127.0.0.1,DNS:localhost")
+    make_cert(d, "client", "ca", None)
+    make_cert(d, "elsewhere", "ca", "DNS:elsewhere.example")
+    return d
+
+
+def memcached_has_tls():
+    p = subprocess.run([MEMCACHED_BIN, "-h"], capture_output=True, timeout=10)
+    return b"--enable-ssl" in p.stdout
+
+
+MEMCACHED_BIN = "/usr/bin/memcached"
+
+
+@pytest.fixture
+def peer():
+    """Factory: peer(argv_of_port, refused=None) starts a server process on
+    a free port, waits until it accepts TCP connections, and returns (port,
+    Popen); when it exits at start-up saying `refused`, the test is skipped.
+    Every process is killed by its PID at teardown."""
+    started = []
+
+    def start(argv_of_port, refused=None):
+        port = free_port()
+        argv = [str(a) for a in argv_of_port(port)]
+        log = tempfile.TemporaryFile()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        started.append((proc, log))
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection((HOST, port), timeout=1).close()
+                return port, proc
+            except OSError:
+                if proc.poll() is not None:
+                    log.seek(0)
+                    out = log.read().decode(errors="replace")
+                    if refused and refused in out:
+                        pytest.skip(f"{argv[0]}: {out.strip()}")
+                    pytest.fail(f"{' '.join(argv)} exited ({proc.returncode}):\n{out[-2000:]}")
+                assert time.monotonic() < deadline, f"{argv[0]} never listened"
+                time.sleep(0.02)
+
+    yield start
+    for proc, log in started:
+        proc.kill()
+        proc.wait(timeout=5)
+        log.close()
+
+
+def memcached_tls(certs, *extra):
+    if not memcached_has_tls():
+        pytest.skip("this memcached was built without TLS")
+    opts = f"ssl_chain_cert={certs / 'server.crt'},ssl_key={certs / 'server.key'}"
+    return lambda port: [MEMCACHED_BIN, "-u", "root", "-U", "0", "-l", HOST, "-p", port,
+                         "-t", 1, "-Z", "-o", opts + "".join(extra)]
+
+
+def redis_tls(certs, auth_clients="no", cert="server"):
+    if not os.access(REDIS, os.X_OK):
+        pytest.skip(f"{REDIS} not installed")
+    return lambda port: [REDIS, "--port", 0, "--tls-port", port, "--bind", HOST,
+                         "--tls-cert-file", certs / f"{cert}.crt",
+                         "--tls-key-file", certs / f"{cert}.key",
+                         "--tls-ca-cert-file", certs / "ca.crt",
+                         "--tls-auth-clients", auth_clients,
+                         "--save", "", "--appendonly", "no"]
+
+
+def tls_args(certs):
+    return ["--tls", "--tls-ca", certs / "ca.crt"]
+
+
+@pytest.mark.parametrize("proto", ["mc-text", "mc-meta", "mc-binary"])
+@pytest.mark.time_limit(30)
+def test_tls_memcached(certs, peer, proto):
+    """memcached -Z: pipelined, multi-gets, values across TLS records
+    (16 KiB) and read buffers; every reply verified."""
+    port, _ = peer(memcached_tls(certs))
+    r = bench(port, "-P", proto, *tls_args(certs), "-c", 3, "-k", 200, "--preload",
+              "--ratio", "1:3", "--multiget", 2, "--pipeline", 8,
+              "--value-range", "1-70000", "--requests", 60)
+    check_clean(r)
+    assert r["tls"] is True and r["protocol"] == proto
+    assert r["ops"] == 180 and r["preload"]["ops"] == 200
+    assert r["hits"] == 2 * r["gets"] and r["hit_ratio"] == 1.0
+    assert "over TLS" in r.stderr
+
+
+@pytest.mark.time_limit(30)
+def test_tls_plain_client_fails_on_a_tls_port(certs, peer):
+    """Without --tls the same run fails: the runs above did speak TLS."""
+    port, _ = peer(memcached_tls(certs))
+    r = bench(port, "-c", 1, "-k", 10, "--preload", "--requests", 5,
+              "--reply-timeout", 0.5)
+    assert r.rc in (1, 2), r
+    if r.j is not None:
+        assert r["errors"] >= 1 and r["tls"] is False, r
+
+
+@pytest.mark.parametrize("pipeline", [1, 16])
+@pytest.mark.time_limit(30)
+def test_tls_redis(certs, peer, pipeline):
+    port, _ = peer(redis_tls(certs))
+    r = bench(port, "-P", "resp", *tls_args(certs), "-c", 4, "-k", 300, "--preload",
+              "--ratio", "1:2", "--multiget", 3, "--pipeline", pipeline,
+              "--value-range", "1-100000", "--requests", 90)
+    check_clean(r)
+    assert r["ops"] == 360 and r["hits"] == 3 * r["gets"]
+
+
+@pytest.mark.time_limit(30)
+def test_tls_mutual(certs, peer):
+    """redis with --tls-auth-clients yes: refused without a client
+    certificate, served with --tls-cert/--tls-key."""
+    port, _ = peer(redis_tls(certs, auth_clients="yes"))
+    args = ["-P", "resp", "-c", 2, "-k", 50, "--preload", "--requests", 20,
+            "--reply-timeout", 1]
+    r = bench(port, *tls_args(certs), *args)
+    assert r.rc in (1, 2), r
+    r = bench(port, *tls_args(certs), "--tls-cert", certs / "client.crt",
+              "--tls-key", certs / "client.key", *args)
+    check_clean(r)
+    assert r["ops"] == 40
+
+
+@pytest.mark.time_limit(30)
+def test_tls_verification(certs, peer):
+    """The server's certificate must chain to --tls-ca and name the
+    address given with -s; --tls-insecure skips both."""
+    port, _ = peer(redis_tls(certs))
+    args = ["-P", "resp", "-c", 1, "-k", 10, "--requests", 5]
+    r = bench(port, "--tls", "--tls-ca", certs / "rogue.crt", *args)
+    assert r.rc == 2 and "certificate verify failed" in r.stderr, r
+    r = bench(port, "--tls", "--tls-insecure", "--tls-ca", certs / "rogue.crt", *args)
+    check_clean(r)
+    other, _ = peer(redis_tls(certs, cert="elsewhere"))
+    r = bench(other, *tls_args(certs), *args)
+    assert r.rc == 2 and "certificate verify failed" in r.stderr, r
+    r = bench(other, "--tls", "--tls-insecure", *args)
+    check_clean(r)
+
+
+def test_tls_handshake_bounded_by_reply_timeout():
+    """A server that accepts and never speaks TLS: set-up fails (exit 2)
+    after --reply-timeout, not at --max-time."""
+    with socket.socket() as lsn:
+        lsn.bind((HOST, 0))
+        lsn.listen(8)
+        r = bench(lsn.getsockname()[1], "--tls", "--tls-insecure", "-c", 1,
+                  "--requests", 1, "--reply-timeout", 0.3, max_time=8)
+    assert r.rc == 2 and "TLS handshake" in r.stderr, r
+    assert r.wall < 3, r
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--tls-ca", "x"], "need --tls"),
+    (["--tls-insecure"], "need --tls"),
+    (["--tls", "--tls-key", "x"], "--tls-key needs --tls-cert"),
+])
+def test_tls_usage_errors(args, msg):
+    r = bench(free_port(), *args, json_out=False)
+    assert r.rc == 2 and msg in r.stderr, r
+
+
+@pytest.mark.stashd_only
+@pytest.mark.time_limit(30)
+def test_tls_stashd(certs, peer):
+    """stashd with -Z (once it speaks TLS; skipped while it refuses -Z)."""
+    opts = f"ssl_chain_cert={certs / 'server.crt'},ssl_key={certs / 'server.key'}"
+    port, _ = peer(lambda port: [BIN, "-u", "root", "-U", "0", "-l", HOST, "-p", port,
+                                 "-t", 1, "-Z", "-o", opts], refused="-Z")
+    for proto in PROTOCOLS:
+        r = bench(port, "-P", proto, *tls_args(certs), "-c", 2, "-k", 100,
+                  "--key-prefix", f"{proto}:", "--preload", "--ratio", "1:3",
+                  "--pipeline", 8, "--value-range", "1-40000", "--requests", 40)
+        check_clean(r)
+
+
+@pytest.fixture(scope="module")
+def tls_server_ctx(certs):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs / "server.crt", certs / "server.key")
+    return ctx
+
+
+@pytest.mark.parametrize("trickle", [False, True], ids=["whole", "trickled"])
+@pytest.mark.parametrize("proto", PROTOCOLS)
+@pytest.mark.time_limit(30)
+def test_tls_fake_honest(certs, tls_server_ctx, fake, proto, trickle):
+    """Trickled, every reply comes in TLS records of 1-16 bytes."""
+    s = fake(trickle=trickle, tls=tls_server_ctx)
+    # Trickled replies take their time on a busy host: FAKE_ARGS's 0.3 s
+    # reply timeout is for the fault tests.
+    r = bench(s.port, "-P", proto, *tls_args(certs), "--pipeline", 4, *FAKE_ARGS,
+              "--reply-timeout", 5)
+    check_clean(r)
+    assert s.protocols == {WIRE[proto]} and r["ops"] == FAKE_OPS
+
+
+@pytest.mark.parametrize("proto,fault,kind", [
+    ("mc-text", "flip_mid", "value"),
+    ("mc-binary", "other_value", "value"),
+    ("resp", "error_get", "error"),
+    ("mc-text", "other_key", "desync"),
+    ("resp", "extra_reply", "desync"),
+    ("mc-meta", "close", "closed"),
+    ("mc-binary", "hang", "timeout"),
+])
+def test_tls_fake_fault_detected(certs, tls_server_ctx, fake, proto, fault, kind):
+    """The faults of section 2 are caught through TLS too."""
+    s = fake(fault, at=fault_at(kind), tls=tls_server_ctx)
+    r = bench(s.port, "-P", proto, *tls_args(certs), *FAKE_ARGS)
+    check_fault(r, s, kind)
+
+
+# --------------------------------------------------------------------------
+# 5. bench/scale and bench/collect-bins: thread counts are checked against
+#    the cores, and a run works from a folder of carried binaries alone.
+
+SCALE = REPO / "bench" / "scale"
+COLLECT = REPO / "bench" / "collect-bins"
+
+
+def run_script(*argv, timeout=120):
+    return subprocess.run([str(a) for a in argv], stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=timeout)
+
+
+def test_scale_refuses_thread_counts_that_do_not_fit():
+    ncpu = len(os.sched_getaffinity(0))
+    p = run_script("/usr/bin/python3", SCALE, f"1,{ncpu}", "--smoke")
+    assert p.returncode == 2, p
+    assert b"refusing" in p.stderr and str(ncpu).encode() in p.stderr, p.stderr
+    p = run_script("/usr/bin/python3", SCALE, "0", "--smoke")
+    assert p.returncode == 2 and b"refusing 0" in p.stderr, p.stderr
+
+
+@pytest.mark.time_limit(120)
+def test_scale_runs_from_collected_binaries(tmp_path):
+    """collect-bins gathers the binaries and their libraries; scale runs
+    from that folder (the way a bare many-core machine would) and every
+    reply is right."""
+    if not os.access(BIN, os.X_OK) or IS_MEMCACHED_BIN:
+        pytest.skip("needs the stashd build")
+    d = tmp_path / "bins"
+    p = run_script("bash", COLLECT, d, "--build", BUILD)
+    assert p.returncode == 0, p.stderr
+    for name in ("stashd", "stashd-bench", "stashd-null"):
+        assert os.access(d / name, os.X_OK) and (d / "bin" / name).is_file()
+    libs = {f.name for f in (d / "lib").iterdir()}
+    assert any(l.startswith("libuv") for l in libs), libs  # stashd's
+    assert not any(l.startswith(("libc.so", "ld-linux")) for l in libs), libs
+    out = tmp_path / "scale.md"
+    p = run_script("/usr/bin/python3", SCALE, "1", "--smoke", "--bin-dir", d,
+                   "--servers", "stashd,null", "--cells", "p16", "--protocol", "mc-text,resp",
+                   "--out", out, "--json-out", tmp_path / "scale.json")
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    text = out.read_text()
+    assert "| stashd | " in text and "| null | " in text and str(d) in text, text
+    runs = json.loads((tmp_path / "scale.json").read_text())
+    assert len(runs) == 4 and all(r["rc"] == 0 and r["errors"] == 0 for r in runs), runs
+    assert all(r["ops"] > 0 and r["cpu"] is not None for r in runs), runs
+
+
+MEMTIER = pathlib.Path.home() / ".cache" / "stashd-peers" / "memtier_benchmark" / "memtier_benchmark"
+
+
+@pytest.mark.time_limit(90)
+def test_compare_memtier_driver(tmp_path):
+    """bench/compare --driver memtier: memtier drives the load cell, the
+    server's CPU per request is read around it; mc-meta, which memtier
+    does not speak, is skipped with a note."""
+    if not os.access(MEMTIER, os.X_OK):
+        pytest.skip("memtier_benchmark not built (bash ../shared/peers/build.sh)")
+    out = tmp_path / "c.md"
+    js = tmp_path / "c.json"
+    p = run_script("/usr/bin/python3", REPO / "bench" / "compare", "--driver", "memtier",
+                   "--memtier", MEMTIER, "--smoke", "--cells", "b", "--servers", "null",
+                   "--bench", BENCH, "--null", NULL_SERVER,
+                   "--protocol", "mc-text,mc-meta,resp", "--out", out, "--json-out", js)
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    text = out.read_text()
+    assert text.count("driven by memtier_benchmark") == 2, text
+    assert "memtier_benchmark does not speak mc-meta" in text, text
+    runs = json.loads(js.read_text())
+    assert [r["protocol"] for r in runs] == ["mc-text", "resp"], runs
+    assert all(r["rc"] == 0 and r["ops"] > 0 and r["cpu"] > 0 for r in runs), runs
+
+
+# --------------------------------------------------------------------------
+# 6. The progress line and compare's chart.
+
+def bench_on_pty(port, *args):
+    """Runs stashd-bench with its stderr on a pseudo-terminal (os.openpty,
+    what the pty module opens too; stdout a pipe); returns (exit status,
+    what the terminal got, stdout)."""
+    master, slave = os.openpty()
+    argv = [str(BENCH), "-s", HOST, "-p", str(port), "--max-time", str(MAX_TIME)]
+    argv += [str(a) for a in args]
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=slave)
+    finally:
+        os.close(slave)
+    tty = b""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: every writer has closed the terminal
+                break
+            if not chunk:
+                break
+            tty += chunk
+        out, _ = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return proc.returncode, tty.decode(errors="replace"), out.decode(errors="replace")
+
+
+PROGRESS_LINE = re.compile(r"stashd-bench +(\d+\.\d) s  (preload|warm-up|run|drain) +"
+                           r"([\d,]+) ops/s  hits +(-|\d+\.\d%)  errors (\d+) *")
+
+
+@pytest.mark.time_limit(30)
+def test_progress_line_on_a_terminal(null_port):
+    """On a terminal: a line about once a second, each over the last with
+    '\r', ops/s over the last second, then wiped before the report."""
+    rc, tty, out = bench_on_pty(null_port, "-c", 4, "-k", 1000, "--preload", "--warmup", 1,
+                                "--time", 2)
+    assert rc == 0, (tty, out)
+    assert "Totals" in out, out  # the text report, on stdout
+    assert tty.startswith("\r") and tty.endswith("\r"), repr(tty)
+    frames = tty.split("\r")[1:-1]
+    lines = [PROGRESS_LINE.fullmatch(f) for f in frames if f.strip()]
+    assert len(lines) >= 2 and all(lines), repr(tty)
+    elapsed = [float(m.group(1)) for m in lines]
+    assert elapsed == sorted(elapsed) and elapsed[-1] - elapsed[0] >= 0.8, repr(tty)
+    assert {m.group(2) for m in lines} <= {"warm-up", "run", "drain"}, repr(tty)
+    assert all(int(m.group(3).replace(",", "")) > 0 for m in lines), repr(tty)
+    assert any(m.group(2) == "run" and m.group(4) == "0.0%" for m in lines), repr(tty)
+    assert all(m.group(5) == "0" for m in lines), repr(tty)
+    # The last frame is blank: the line is wiped, not left under the report.
+    assert frames[-1].strip() == "" and len(frames[-1]) >= len(frames[-2]), repr(tty)
+
+
+@pytest.mark.time_limit(30)
+def test_progress_line_off_with_quiet(null_port):
+    rc, tty, out = bench_on_pty(null_port, "-q", "-c", 4, "-k", 1000, "--time", 1.5)
+    assert rc == 0 and tty == "" and out == "", (tty, out)
+
+
+@pytest.mark.time_limit(30)
+def test_progress_line_off_when_stderr_is_a_file(null_port, tmp_path):
+    err = tmp_path / "stderr"
+    argv = [str(BENCH), "-s", HOST, "-p", str(null_port), "-c", 4, "-k", 1000, "--time", 1.5,
+            "--max-time", MAX_TIME]
+    with open(err, "wb") as f:
+        p = subprocess.run([str(a) for a in argv], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=f, timeout=RUN_TIMEOUT)
+    assert p.returncode == 0 and b"Totals" in p.stdout, p
+    assert err.read_bytes() == b""
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+COMPARE = REPO / "bench" / "compare"
+
+
+def svg_bars(path):
+    """(the parsed chart, the tooltips of its bars) of a compare chart."""
+    root = ET.parse(path).getroot()
+    assert root.tag == SVG + "svg", root.tag
+    tips = [r.find(SVG + "title").text for r in root.iter(SVG + "rect")
+            if r.find(SVG + "title") is not None]
+    return root, tips
+
+
+@pytest.mark.time_limit(120)
+def test_compare_smoke_draws_a_chart(tmp_path):
+    """--out results.md puts results.svg beside it: a well-formed SVG with
+    a bar in each panel for every server and protocol that ran, and each
+    name in its text."""
+    out = tmp_path / "results.md"
+    js = tmp_path / "runs.json"
+    argv = ["/usr/bin/python3", COMPARE, "--smoke", "--cells", "a", "--protocol",
+            "mc-text,resp", "--bench", BENCH, "--null", NULL_SERVER,
+            "--out", out, "--json-out", js]
+    if os.access(BIN, os.X_OK) and not IS_MEMCACHED_BIN:
+        argv += ["--stashd", BIN]
+    else:
+        argv += ["--servers", "memcached,redis,null"]
+    p = run_script(*argv)
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    chart = tmp_path / "results.svg"
+    root, tips = svg_bars(chart)
+    text = " ".join(t for t in root.itertext())
+    runs = json.loads(js.read_text())
+    ran = {(r["server"], r["protocol"]) for r in runs}
+    assert len(ran) >= 4, runs
+    for server, proto in ran:
+        assert server in text and proto in text, (server, proto, text)
+        mine = [t for t in tips if t.startswith(f"{server}, (a) p1 {proto}: ")]
+        assert len(mine) == 2, (server, proto, tips)  # ops/s and CPU
+        assert any(t.endswith(" ops/s") for t in mine) and \
+            any(t.endswith(" µs/request") for t in mine), mine
+    assert len(tips) == 2 * len(ran), tips
+    assert "null server: the floor" in text and "SMOKE RUN" in text, text
+
+
+def test_compare_chart_option_without_out(tmp_path):
+    """--chart FILE without --out: the chart alone."""
+    chart = tmp_path / "c.svg"
+    p = run_script("/usr/bin/python3", COMPARE, "--smoke", "--cells", "b", "--servers", "null",
+                   "--bench", BENCH, "--null", NULL_SERVER, "--chart", chart)
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    _, tips = svg_bars(chart)
+    assert sorted(t.rsplit(": ", 1)[0] for t in tips) == ["null, (b) p16 mc-text"] * 2, tips
+    assert sorted(os.listdir(tmp_path)) == ["c.svg"]
+
+
+def test_chart_marks_errors_skips_and_an_empty_run():
+    """chart.render(): a server whose runs failed is marked ERR, one that
+    was skipped says so instead of a bar, and a run with no table to draw
+    still gives a valid SVG that says why."""
+    import sys
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import chart
+    finally:
+        sys.path.pop(0)
+    groups = [dict(cell="g", label=("(g) TLS p1", "resp"), bars=[
+        dict(server="stashd", ops=None, cpu=None, errors=False, skipped="it refused TLS (-Z)"),
+        dict(server="redis", ops=1000.0, cpu=9.5, errors=True, skipped=None),
+        dict(server="x<&>", ops=2e6, cpu=0.3, errors=False, skipped=None)])]
+    root = ET.fromstring(chart.render(groups, "t & <t>", ["facts"], ["a note"]))
+    text = " ".join(root.itertext())
+    assert "stashd skipped" in text and "ERR 1.0k" in text and "ERR 9.50" in text, text
+    assert "x<&>" in text and "t & <t>" in text, text
+    assert "(log scale)" in text, text  # 2e6 / 1000: more than 50x apart
+    empty = ET.fromstring(chart.render([], "t", ["facts"]))
+    assert "no table with ops/s to draw" in " ".join(empty.itertext())

@@ -297,6 +297,13 @@ def test_too_large_answers_after_swallow(server):
         p = read_packet(c)
         assert (p.opcode, p.status, p.value) == (SET, 3, b"Too large."), name
         assert read_packet(c).opaque == 9
+    # the counters memcached moves (binary: not store_too_large, unlike text)
+    counters = ("cmd_set", "store_too_large", "store_no_memory")
+    seen = {}
+    for name, srv in (("memcached", pair.mc), ("stashd", pair.sd)):
+        st = srv.connect().stats()
+        seen[name] = {k: st[k] for k in counters}
+    assert seen["stashd"] == seen["memcached"]
 
 
 def test_pipeline_of_quiet_sets_and_gets(server):

@@ -36,21 +36,37 @@ def run_entrypoint(*args):
 
 
 def test_entrypoint_prepends_stashd_for_flags():
-    assert run_entrypoint("-m", "64") == "stashd -l 0.0.0.0 -m 64"
-    assert run_entrypoint("-l", "10.0.0.1", "-m", "8") == "stashd -l 10.0.0.1 -m 8"
-    assert run_entrypoint("--listen=::", "-v") == "stashd --listen=:: -v"
+    # flags: stashd with the image's settings first, which flags override
+    conf = "stashd --config /etc/stashd/stashd.yaml"
+    assert run_entrypoint("-m", "64") == f"{conf} -m 64"
+    assert run_entrypoint("-l", "10.0.0.1", "-m", "8") == f"{conf} -l 10.0.0.1 -m 8"
+    assert run_entrypoint("--listen=::", "-v") == f"{conf} --listen=:: -v"
+    # a config of one's own replaces the image's (--config twice is refused)
+    assert run_entrypoint("--config", "/my.yaml") == "stashd --config /my.yaml"
+    assert run_entrypoint("-v", "--config=/my.yaml") == "stashd -v --config=/my.yaml"
     assert run_entrypoint("stashd", "-v") == "stashd -v"
     assert run_entrypoint("echo", "hello") == "hello"
 
 
 def test_dockerfile():
+    # tests/image/run builds and runs the image; this checks the text only
     text = (DOCKER / "Dockerfile").read_text()
-    assert re.search(r"^FROM debian:12-slim AS build", text, re.M)
-    assert re.search(r"^FROM debian:12-slim$", text, re.M)
+    assert re.search(r"^ARG BASE=debian:12-slim$", text, re.M)
+    assert re.search(r"^FROM \$\{BASE\} AS build$", text, re.M)
+    assert re.search(r"^FROM \$\{BASE\}$", text, re.M)
     assert re.search(r"^USER 11211:11211$", text, re.M), "must run as non-root"
     assert re.search(r"^EXPOSE 11211 6379", text, re.M)
     assert "HEALTHCHECK" in text and "--healthcheck" in text
     assert 'ENTRYPOINT ["docker-entrypoint.sh"]' in text
+    assert 'CMD ["stashd", "--config", "/etc/stashd/stashd.yaml"]' in text
+
+
+def test_image_config():
+    """The image's settings are keys of the example config (every option)."""
+    image = yaml.safe_load((DOCKER / "stashd.yaml").read_text())
+    every = yaml.safe_load((REPO / "conf" / "stashd.yaml").read_text())
+    assert set(image) <= set(every), set(image) - set(every)
+    assert image["listen"] == ["0.0.0.0"] and image["resp_port"] == 6379
 
 
 def containers(doc):

@@ -49,10 +49,10 @@ def parse_prom(text):
     return out
 
 
-@pytest.fixture
-def admin(server):
+def start_admin(server, extra=()):
+    """A server with the admin port on (and extra args); waits for it."""
     port = free_port()
-    srv = server(args=["--admin-port", str(port), "-t", "2"])
+    srv = server(args=["--admin-port", str(port), "-t", "2", *extra])
     srv.admin_port = port
     deadline = time.monotonic() + 5
     while True:
@@ -63,6 +63,11 @@ def admin(server):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+@pytest.fixture
+def admin(server):
+    return start_admin(server)
 
 
 def test_health_and_ready(admin):
@@ -197,9 +202,11 @@ def test_latency_histograms(admin):
     assert 0 < m[(h + "_sum", 'command="get"')] < 30
 
 
-def test_hot_keys(admin):
+def test_hot_keys(server):
     """The most read key is reported by stats hotkeys, RESP HOTKEYS and
-    /metrics, with an estimate near its true count."""
+    /metrics (with --metrics-hotkeys), with an estimate near its true
+    count."""
+    admin = start_admin(server, ["--metrics-hotkeys"])
     c = admin.connect()
     c.expect(b"set hot 0 0 1\r\nx\r\n", b"STORED\r\n")
     c.expect(b"set warm 0 0 1\r\nx\r\n", b"STORED\r\n")
@@ -223,6 +230,21 @@ def test_hot_keys(admin):
     r.close()
     m = parse_prom(http_get(admin.admin_port, "/metrics")[2])
     assert 4800 <= m[("stashd_hot_key_requests", 'key="hot"')] <= 8000
+
+
+def test_hot_key_names_stay_off_metrics_by_default(admin):
+    """Keys are often user or session ids: without --metrics-hotkeys no
+    key name reaches /metrics, though the server counts them."""
+    c = admin.connect()
+    c.expect(b"set user:4711 0 0 1\r\nx\r\n", b"STORED\r\n")
+    c.send(b"get user:4711\r\n" * 3000)
+    got = b""
+    while got.count(b"END\r\n") < 3000:
+        got += c.read_available(0.2)
+    assert "hotkey:1:user:4711" in c.stats(b"hotkeys")
+    body = http_get(admin.admin_port, "/metrics")[2]
+    assert "user:4711" not in body
+    assert "stashd_hot_key_requests" not in body
 
 
 def test_json_log_lines(server):

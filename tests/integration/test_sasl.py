@@ -196,8 +196,10 @@ def run_ascii(srv):
     return out
 
 
-def test_ascii_auth(server, pwdb):
-    sd = server(args=["-S", "--sasl-pwdb", str(pwdb)])
+@pytest.mark.parametrize("flags", [["-S", "--sasl-pwdb"], ["-Y"]])
+def test_ascii_auth(server, pwdb, flags):
+    """stashd -Y FILE (and -S with the same file) against memcached -Y FILE."""
+    sd = server(args=flags + [str(pwdb)])
     got = run_ascii(sd)
     assert got[0] == b"CLIENT_ERROR unauthenticated\r\n"
     assert got[9] == b"STORED\r\nSTORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n"

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct auth;
 struct buf;
 struct hotkeys;
 struct metrics;
@@ -37,6 +38,9 @@ typedef void (*cmd_conn_fn)(void *fnctx, const struct cmd_conn_info *ci);
 struct cmd_env {
     struct store *store;
     const struct options *opts;
+    /* Credentials (stashd/cmd/auth.h); NULL or none configured: every
+     * connection starts authenticated. */
+    struct auth *auth;
     void *ctx; /* passed to every callback */
     /* Sum every worker's metrics into *out (zeroed by the caller). */
     void (*sum_metrics)(void *ctx, struct metrics *out);
@@ -50,6 +54,12 @@ struct cmd_env {
     /* Every worker's hot-key sketch (cmd/hotkeys.h), for reporting. */
     struct hotkeys *const *hotkeys;
     unsigned nhotkeys;
+    /* TLS, NULL when the server serves none. refresh_certs (the command):
+     * reload the certificate, key and CA files for new connections; 0, or
+     * -errno with memcached's reply in err (no "\r\n"). Blocks on the
+     * files. tls_cert_age: seconds since they were last loaded. */
+    int (*refresh_certs)(void *ctx, char *err, size_t errlen);
+    uint32_t (*tls_cert_age)(void *ctx);
 };
 
 enum session_rc {
@@ -71,6 +81,7 @@ struct session {
     struct hotkeys *hot;     /* the worker's hot-key sketch, or NULL */
     /* Private to cmd/: */
     int proto;         /* 0 until the first byte is seen */
+    bool authed;       /* may run commands: authenticated, or no credential is set */
     uint64_t swallow;  /* bytes of a refused value still to discard */
     size_t resume;     /* multi-get: bytes of the key list already answered */
     uint32_t flags;    /* per-protocol state bits */

@@ -37,6 +37,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "stashd/proto/mc_meta.h"
 #include "stashd/util/bstr.h"
 
 /* memcached's KEY_MAX_LENGTH. */
@@ -52,8 +53,8 @@
 
 /*
  * Commands. Groups stay contiguous so that callers can index tables by
- * command; the meta commands are recognised here and their flags are
- * parsed by proto/mc_meta.
+ * command; a meta command's line is split here and handed, in the same
+ * call, to proto/mc_meta, which parses its flags and data block.
  */
 enum mc_text_cmd {
     MC_TEXT_UNKNOWN = 0,
@@ -82,7 +83,8 @@ enum mc_text_cmd {
     MC_TEXT_CACHE_MEMLIMIT,
     MC_TEXT_SHUTDOWN,
     MC_TEXT_STATS,
-    /* meta (parsed by proto/mc_meta): tokens only */
+    MC_TEXT_REFRESH_CERTS, /* TLS certificate reload; any arguments */
+    /* meta: parsed whole by proto/mc_meta into req->meta */
     MC_TEXT_MG,
     MC_TEXT_MS,
     MC_TEXT_MD,
@@ -135,6 +137,17 @@ struct mc_text_req {
     size_t need;       /* NEED_MORE: total bytes needed from the start, 0 unknown */
     uint64_t swallow;  /* TOO_LARGE: bytes to discard after consumed */
     struct bstr error; /* ERROR: the whole reply line, "\r\n" included */
+    /*
+     * Meta commands (MC_TEXT_MG .. MC_TEXT_ME), returned as MC_TEXT_OK:
+     * meta_rc is mc_meta_parse's outcome (OK, ERROR or TOO_LARGE; never
+     * NEED_MORE, which mc_text_parse returns as its own), meta the request
+     * (its flags point into tok[], a decoded base64 key into
+     * meta_scratch), and consumed covers the line only: meta.extra more
+     * bytes (an ms data block) follow it. Untouched for other commands.
+     */
+    enum mc_meta_rc meta_rc;
+    struct mc_meta_req meta;
+    char meta_scratch[MC_META_SCRATCH];
 };
 
 /*

@@ -1,9 +1,11 @@
 /*
  * options: every stashd option, declared once in STASHD_OPTIONS below. The
- * table generates struct options, the defaults, the command-line parser
- * (memcached's short and long flags, -o key=value), the YAML loader
- * (--config FILE, key = field name), --help, and `stats settings`, so these
- * cannot drift apart. conf/stashd.yaml documents every key.
+ * table generates struct options, the defaults, --help, and the
+ * descriptors (util/optdesc.h) through which the layers above read and
+ * show options: server/ parses the command line (memcached's short and
+ * long flags, -o key=value) and the YAML file (--config FILE, key = field
+ * name), and cmd/ renders `stats settings`, so none of these can drift
+ * apart. conf/stashd.yaml documents every key.
  *
  * An options struct is filled once at start-up and is const afterwards;
  * what changes at run time (the memory limit via cache_memlimit, the
@@ -28,8 +30,8 @@
 #define OPT_CTYPE_OPT_COUNT int64_t            /* -v, -vv, -vvv count up */
 
 /* An OPT_MB given as "auto" (memory_limit: from the cgroup limit) until
- * options_finish() resolves it. No number parses to it: a plain number is
- * a multiple of 1 MiB, a suffixed one of 1 KiB. */
+ * server/'s config_finish() resolves it. No number parses to it: a plain
+ * number is a multiple of 1 MiB, a suffixed one of 1 KiB. */
 #define OPTIONS_MB_AUTO UINT64_MAX
 
 struct options_list {
@@ -104,15 +106,51 @@ struct options_list {
     X(resp_port, OPT_INT, 0, "resp-port", "0", 0, 65535, 0, "resp_port",                           \
       "TCP port for Redis clients only, inline commands included (0 = off)")                       \
     X(requirepass, OPT_STR, 0, "requirepass", "", 0, 0, 0, NULL,                                   \
-      "password RESP clients must give (AUTH) before other commands; empty = none")                \
+      "password of user 'default'; any credential makes every connection authenticate")            \
     X(admin_port, OPT_INT, 0, "admin-port", "0", 0, 65535, 0, "admin_port",                        \
       "HTTP port for /metrics, /healthz and /readyz (0 = off)")                                    \
     X(admin_listen, OPT_STR, 0, "admin-listen", "127.0.0.1", 0, 0, 0, "admin_listen",              \
       "address the admin HTTP port binds (0.0.0.0 for Kubernetes probes)")                         \
+    X(admin_token_file, OPT_STR, 0, "admin-token-file", "", 0, 0, 0, NULL,                         \
+      "file holding a bearer token /metrics requires (probes stay open)")                          \
+    X(metrics_hotkeys, OPT_BOOL, 0, "metrics-hotkeys", "false", 0, 0, true, NULL,                  \
+      "show the most read key names on /metrics (keys may identify users)")                        \
     X(sasl, OPT_BOOL, 'S', "enable-sasl", "false", 0, 0, true, "auth_enabled_sasl",                \
-      "require authentication: SASL PLAIN (binary), memcached's ASCII auth (text)")                \
+      "require authentication against the SASL password file (every protocol)")                    \
+    X(auth_file, OPT_STR, 'Y', "auth-file", "", 0, 0, 0, "auth_enabled_ascii",                     \
+      "file of user:password lines (memcached -Y); reloaded on SIGHUP")                            \
     X(sasl_pwdb, OPT_STR, 0, "sasl-pwdb", "", 0, 0, 0, NULL,                                       \
-      "file of user:password lines for -S (default: $MEMCACHED_SASL_PWDB)")
+      "file of user:password lines for -S (default: $MEMCACHED_SASL_PWDB)")                        \
+    STASHD_TLS_OPTIONS(X)
+
+/* TLS (memcached's -Z and its -o ssl_* keys, Redis's --tls-port); rows of
+ * the table above, kept together. memcached prints every ssl_* setting in
+ * `stats settings` whether TLS is on or not, and so does stashd. */
+#define STASHD_TLS_OPTIONS(X)                                                                      \
+    X(ssl_enabled, OPT_BOOL, 'Z', "enable-ssl", "false", 0, 0, true, "ssl_enabled",                \
+      "TLS on the memcached port(s); -l notls:ADDR:PORT adds a plain listener")                    \
+    X(ssl_chain_cert, OPT_STR, 0, "ssl-chain-cert", "", 0, 0, 0, "ssl_chain_cert",                 \
+      "server certificate chain file (PEM), needed by -Z and --tls-port")                          \
+    X(ssl_key, OPT_STR, 0, "ssl-key", "", 0, 0, 0, "ssl_key",                                      \
+      "private key file (empty: the key is in ssl_chain_cert)")                                    \
+    X(ssl_verify_mode, OPT_INT, 0, "ssl-verify-mode", "0", 0, 3, 0, "ssl_verify_mode",             \
+      "client certificates: 0 not asked, 1 verified if sent, 2 required, 3 required once")         \
+    X(ssl_keyformat, OPT_INT, 0, "ssl-keyformat", "1", 1, 2, 0, "ssl_keyformat",                   \
+      "private key file format: 1 PEM, 2 DER")                                                     \
+    X(ssl_ciphers, OPT_STR, 0, "ssl-ciphers", "", 0, 0, 0, "ssl_ciphers",                          \
+      "OpenSSL cipher list for TLS 1.2 and older (empty: OpenSSL's default)")                      \
+    X(ssl_ca_cert, OPT_STR, 0, "ssl-ca-cert", "", 0, 0, 0, "ssl_ca_cert",                          \
+      "CA certificates (PEM) that client certificates must chain to")                              \
+    X(ssl_wbuf_size, OPT_INT, 0, "ssl-wbuf-size", "16", 1, 1048576, 0, "ssl_wbuf_size",            \
+      "memcached's TLS output buffer in KiB; accepted (stashd's grows as replies need)")           \
+    X(ssl_session_cache, OPT_BOOL, 0, "ssl-session-cache", "false", 0, 0, true,                    \
+      "ssl_session_cache", "server-side TLS session cache, for session-id resumption")             \
+    X(ssl_kernel_tls, OPT_BOOL, 0, "ssl-kernel-tls", "false", 0, 0, true, "ssl_kernel_tls",        \
+      "kernel TLS offload: accepted for memcached's command lines, not used")                      \
+    X(ssl_min_version, OPT_INT, 0, "ssl-min-version", "2", 0, 3, 0, "ssl_min_version",             \
+      "oldest TLS version accepted: 0 TLS 1.0, 1 TLS 1.1, 2 TLS 1.2, 3 TLS 1.3")                   \
+    X(tls_port, OPT_INT, 0, "tls-port", "0", 0, 65535, 0, "tls_port",                              \
+      "TLS port for Redis clients only, on the ssl_* certificates (0 = off)")
 
 #define OPTIONS_FIELD(field, type, sf, lf, def, mn, mx, fv, sn, help) OPT_CTYPE_##type field;
 struct options {
@@ -121,39 +159,18 @@ struct options {
 };
 #undef OPTIONS_FIELD
 
-/* What the command line asked for beyond running. */
-enum options_action { OPTIONS_RUN, OPTIONS_HELP, OPTIONS_VERSION };
-
 /* Fill with the table's defaults. */
 void options_init(struct options *o);
 void options_fini(struct options *o);
 
 /*
- * Parse argv (memcached's flags, long forms, -o key=value,..., --config
- * FILE). A --config file anywhere on the line is loaded first, then the
- * command line overrides it. 0, or -EINVAL with a message naming the
- * option (and the YAML key and line) in err.
+ * Check every scalar field against its row again (rule hooks, bounds), so
+ * that a value set directly in the struct obeys the same rules as one
+ * parsed from text. 0, or -EINVAL with a message naming the option.
  */
-int options_parse_args(struct options *o, int argc, char **argv, enum options_action *action,
-                       char *err, size_t errlen);
+int options_validate(const struct options *o, char *err, size_t errlen);
 
-/* Load a YAML file of `key: value` pairs (keys are field names). An unknown
- * key or a bad value fails with the key and line in err. */
-int options_load_yaml(struct options *o, const char *path, char *err, size_t errlen);
-
-/* The same over a buffer already in memory; name stands for the file's
- * path in messages. */
-int options_load_yaml_buf(struct options *o, const char *name, const void *data, size_t len,
-                          char *err, size_t errlen);
-
-/* Cross-option checks (e.g. -U only 0, -I no larger than -m, protocol
- * name); fills derived defaults (threads = online CPUs) and resolves
- * memory_limit "auto" from the cgroup memory limit (see options.c; the
- * cgroup mount is $STASHD_CGROUP_ROOT, default /sys/fs/cgroup). */
-int options_finish(struct options *o, char *err, size_t errlen);
-
+/* One --help line per table row: "-p, --port=<num>  help (default: ..)". */
 void options_print_help(FILE *out);
-
-/* Emit `stats settings` pairs with memcached's names and value formats. */
-typedef void (*options_emit_fn)(void *ctx, const char *name, const char *value);
-void options_render_stats(const struct options *o, options_emit_fn emit, void *ctx);
+/* A line in the same columns, for the flags the table does not hold. */
+void options_help_line(FILE *out, const char *left, const char *text, const char *def);

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "stashd/cmd/auth.h"
 #include "stashd/cmd/session.h"
 #include "stashd/store/store.h"
 #include "stashd/util/buf.h"
@@ -31,6 +32,7 @@
 struct fixture {
     struct store *store;
     struct options opts;
+    struct auth *auth; /* made by fx_auth, from opts */
     struct cmd_env env;
     struct metrics m;
     struct buf out;
@@ -41,8 +43,7 @@ struct fixture {
     size_t reply_len, reply_cap;
     bool closed;
     size_t last_need;
-    char pwdb[64];  /* a password file, when made */
-    bool inline_ok; /* RESP tests: resp_process's inline_ok */
+    char pwdb[64]; /* a password file, when made */
     /* what the driver saw */
     unsigned yields, pauses;
     size_t max_out; /* largest output pending at a pause */
@@ -118,6 +119,7 @@ fx_teardown(void **state)
     session_fini(&f->s);
     buf_fini(&f->out);
     store_destroy(&f->store);
+    auth_destroy(&f->auth);
     options_fini(&f->opts);
     if (f->pwdb[0] != '\0') {
         unlink(f->pwdb);
@@ -137,6 +139,29 @@ fx_reconnect(struct fixture *f)
     f->in_len = 0;
     f->closed = false;
     buf_reset(&f->out);
+}
+
+/* Load the credentials f->opts names (as the server does at start), then
+ * start a new connection, which must authenticate if any is set. */
+static inline void
+fx_auth(struct fixture *f)
+{
+    char err[256];
+    auth_destroy(&f->auth);
+    assert_int_equal(auth_create(&f->auth, &f->opts, err, sizeof(err)), 0);
+    f->env.auth = f->auth;
+    fx_reconnect(f);
+}
+
+/* Set an option of type OPT_STR by its field name (tests that cannot
+ * name the field because it may not exist yet use this too). */
+static inline void
+fx_set_str(struct fixture *f, char **field, const char *value)
+{
+    (void)f;
+    free(*field);
+    *field = strdup(value);
+    assert_non_null(*field);
 }
 
 static inline void
@@ -227,7 +252,7 @@ fx_pwdb(struct fixture *f, const char *lines)
     assert_true(fd >= 0);
     assert_int_equal(write(fd, lines, strlen(lines)), (ssize_t)strlen(lines));
     close(fd);
-    free(f->opts.sasl_pwdb);
-    f->opts.sasl_pwdb = strdup(f->pwdb);
+    fx_set_str(f, &f->opts.sasl_pwdb, f->pwdb);
     f->opts.sasl = true;
+    fx_auth(f);
 }

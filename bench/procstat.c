@@ -1,0 +1,53 @@
+/*
+ * /proc sampling for --server-pid. /proc/PID/stat is one line whose second
+ * field, the command name in parentheses, may itself hold spaces and
+ * parentheses: the fields are counted from the last ')'.
+ */
+#include "procstat.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+double
+procstat_cpu_s(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (p == NULL) {
+        return -1;
+    }
+    /* Fields after the command: state(3) ... utime(14) stime(15). */
+    unsigned long long ut, st;
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) {
+        return -1;
+    }
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+long
+procstat_rss_kb(long pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    long kb = -1;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    return kb;
+}

@@ -1,0 +1,91 @@
+/*
+ * mc_core: what memcached's text, meta and binary protocols mean in common
+ * (private to cmd/): the store calls, the counting `stats` reports and the
+ * failure rules, written once. The protocol files parse, pick the mode and
+ * word the replies; the semantics of a read, a store, an arithmetic, a
+ * delete and a flush are here, so the three protocols cannot drift.
+ *
+ * memcached 1.6.18 rules kept:
+ *  - a store that fails for size or memory drops the key's old value when
+ *    the caller says so (text and binary: only a set; meta: any ms), so no
+ *    stale value outlives a failed write;
+ *  - a CAS counts cas_hits, cas_badval or cas_misses; every store counts
+ *    cmd_set;
+ *  - incr/decr count a hit unless they created the item, a miss when it
+ *    is absent;
+ *  - a read notes the key for the hot-key sketch and counts get or touch
+ *    hits and misses, and why a miss missed (expired, flushed).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cmd/cmd_count.h"
+#include "stashd/cmd/hotkeys.h"
+#include "stashd/cmd/session.h"
+#include "stashd/store/store.h"
+#include "stashd/util/metrics.h"
+
+/* A value refused before it was read, for being over the size limit:
+ * counted in store_too_large when count (memcached 1.6.18 counts it for
+ * text and meta, not for binary: checked against the real server). */
+void mc_core_too_large(struct session *s, const struct store_key *k, bool drop_old, bool count);
+
+/* A failed store's counting and old-value rule (mc_core_store's cold
+ * half). */
+void mc_core_store_failed(struct session *s, const struct store_key *k, enum store_rc rc,
+                          bool drop_old);
+
+/*
+ * A get, gat or touch (o NULL: a plain get). Inline: the hot path of every
+ * memcached read (callgrind: out of line it cost ~18 instructions a get).
+ */
+static inline __attribute__((always_inline)) enum store_rc
+mc_core_read(struct session *s, const struct store_key *k, const struct store_get_opts *o,
+             store_read_fn fn, void *ctx)
+{
+    enum store_miss miss = STORE_MISS_NONE;
+    enum store_rc rc = store_get(s->env->store, k, o, fn, ctx, &miss);
+    hotkeys_note(s->hot, k->data, k->len, k->hash);
+    cmd_count_read(s->metrics, o != NULL && o->touch, rc);
+    if (rc != STORE_OK) {
+        cmd_count_miss_reason(s->metrics, miss);
+    }
+    return rc;
+}
+
+/* A store of any mode; *cas_out (may be NULL) gets the new item's cas. */
+static inline enum store_rc
+mc_core_store(struct session *s, const struct store_key *k, const struct store_set_req *r,
+              bool drop_old, uint64_t *cas_out)
+{
+    struct metrics *m = s->metrics;
+    enum store_rc rc = store_set(s->env->store, k, r, cas_out);
+    METRIC_INC(m, cmd_set);
+    if (r->mode == STORE_MODE_CAS) {
+        if (rc == STORE_OK) {
+            METRIC_INC(m, cas_hits);
+        } else if (rc == STORE_EXISTS) {
+            METRIC_INC(m, cas_badval);
+        } else if (rc == STORE_NOT_FOUND) {
+            METRIC_INC(m, cas_misses);
+        }
+    }
+    if (rc == STORE_TOO_LARGE || rc == STORE_NO_MEMORY) {
+        mc_core_store_failed(s, k, rc, drop_old);
+    }
+    return rc;
+}
+
+/* incr or decr; r->created_out may be NULL. */
+enum store_rc mc_core_arith(struct session *s, const struct store_key *k, struct store_arith_req *r,
+                            uint64_t *value, uint64_t *cas);
+
+/* delete, comparing cas unless it is 0. */
+enum store_rc mc_core_delete(struct session *s, const struct store_key *k, uint64_t cas);
+
+/* flush_all: now (delay <= 0, or a time already past), else in delay
+ * seconds or at a Unix time, as memcached reads an exptime. The caller
+ * has checked -F and counts cmd_flush (text and binary differ there). */
+void mc_core_flush(struct session *s, int64_t delay);

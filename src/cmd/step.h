@@ -1,0 +1,163 @@
+/*
+ * step: the one request loop every protocol runs, and the contract
+ * between it and each protocol's step (private to cmd/).
+ *
+ * A protocol's entry (mc_text_cmd_process, mc_bin_cmd_process,
+ * resp_cmd_process) builds its execution context once per call, with a
+ * struct session_call as its first member, and hands it to
+ * session_run(), which runs the loop: discard the bytes of a refused value
+ * (s->swallow) and send the reply they owed, stop after
+ * opts->reqs_per_event requests (SESSION_YIELD) or while the replies are
+ * over SESSION_OUT_HIGH (SESSION_PAUSE), close on a failed append. For
+ * each request it calls the protocol's step, which serves the one request
+ * at the front of the input:
+ *
+ *   STEP_DONE       served: *used bytes were the request's
+ *   STEP_NEED_MORE  incomplete: nothing used; *need is the total the
+ *                   request needs from its start when known, else 0
+ *   STEP_PAUSE      the replies reached the bound in the middle of the
+ *                   request (a long multi-get): nothing used, the request
+ *                   stays at the front and the step resumes it next call
+ *   STEP_CLOSE      *used bytes consumed; send what is in s->out, close
+ *
+ * Why the loop is a static inline here rather than a function in
+ * session.c: each protocol's entry instantiates it with its own step, so
+ * the compiler inlines the step into the loop, as when every protocol had
+ * its own copy. Measured with callgrind (4 connections x 20k pipelined
+ * text gets, 16 deep): the loop as a function in session.c calling the
+ * step through a pointer cost 45 more instructions per request (+3.4%
+ * over the whole server) than the copies it replaced; inlined, it costs
+ * none. The context is built once per call for the same reason.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stashd/cmd/session.h"
+#include "stashd/util/buf.h"
+#include "stashd/util/log.h"
+#include "stashd/util/options.h"
+
+/* What the loop and a step share; the first member of every protocol's
+ * execution context. */
+struct session_call {
+    struct session *s;
+    /*
+     * Reply bytes in s->out that the protocol counts as written: net/
+     * writes everything between calls, and memcached also writes at some
+     * points within a read (after a text get, after a binary NOOP or an
+     * error). A few of memcached's errors discard the replies written
+     * since (text: a bad get key; binary: a bad magic); the steps keep
+     * this mark up to date.
+     */
+    size_t unsent;
+    /* A protocol's own mark within this call (text: where the last
+     * ASCII-auth reply starts, SIZE_MAX for none). */
+    size_t mark;
+    int err; /* the first failed append: the loop closes the connection */
+};
+
+enum step_rc {
+    STEP_DONE,
+    STEP_NEED_MORE,
+    STEP_PAUSE,
+    STEP_CLOSE,
+};
+
+/* Serve the request at data[0..len) (len > 0). data is writable: RESP
+ * unescapes inline arguments in place. */
+typedef enum step_rc (*step_fn)(struct session_call *c, char *data, size_t len, size_t *used,
+                                size_t *need);
+
+/* s->swallow just reached 0: append the reply the refused value owes. */
+typedef void (*step_swallowed_fn)(struct session_call *c);
+
+/* A protocol's two hooks. */
+struct session_steps {
+    step_fn step;
+    step_swallowed_fn swallowed; /* NULL: the protocol never swallows */
+};
+
+/* Record a failed append (the first one wins). */
+static inline void
+step_fail(struct session_call *c, int rc)
+{
+    if (rc != 0 && c->err == 0) {
+        c->err = rc;
+    }
+}
+
+/* Initialise the shared part of a call's context. */
+static inline void
+session_call_init(struct session_call *c, struct session *s)
+{
+    c->s = s;
+    c->unsent = buf_readable(s->out);
+    c->mark = SIZE_MAX;
+    c->err = 0;
+}
+
+/* The loop: session_process's contract (session.h) for one protocol.
+ * Call it with constant steps (see above). */
+static inline __attribute__((always_inline)) enum session_rc
+session_run(struct session_call *c, const struct session_steps *steps, const char *data, size_t len,
+            size_t *consumed, size_t *need)
+{
+    struct session *s = c->s;
+    int64_t rpe = s->env->opts->reqs_per_event;
+    uint64_t limit = rpe > 0 ? (uint64_t)rpe : 1;
+    uint64_t served = 0;
+    size_t pos = 0;
+    enum session_rc rc = SESSION_OK;
+    *need = 0;
+    for (;;) {
+        if (s->swallow > 0) {
+            size_t n = len - pos < s->swallow ? len - pos : (size_t)s->swallow;
+            pos += n;
+            s->swallow -= n;
+            if (s->swallow > 0) {
+                break;
+            }
+            if (steps->swallowed != NULL) {
+                steps->swallowed(c);
+            }
+        }
+        if (pos == len) {
+            break;
+        }
+        if (served >= limit) {
+            rc = SESSION_YIELD;
+            break;
+        }
+        if (buf_readable(s->out) > SESSION_OUT_HIGH) {
+            rc = SESSION_PAUSE;
+            break;
+        }
+        size_t used = 0;
+        /* net/'s read buffer is writable (see session_process in session.h) */
+        enum step_rc st = steps->step(c, (char *)data + pos, len - pos, &used, need);
+        if (st == STEP_NEED_MORE) {
+            break; /* *need: from the request's start, at data + *consumed */
+        }
+        if (st == STEP_PAUSE) {
+            rc = SESSION_PAUSE;
+            break;
+        }
+        served++;
+        pos += used;
+        if (st == STEP_CLOSE) {
+            rc = SESSION_CLOSE;
+            break;
+        }
+        if (c->err != 0) {
+            break;
+        }
+    }
+    if (c->err != 0) {
+        log_warn("closing a connection: no memory for its replies");
+        rc = SESSION_CLOSE;
+    }
+    *consumed = pos;
+    return rc;
+}
