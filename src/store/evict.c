@@ -39,6 +39,8 @@
  * a cache that is read all over still makes room in bounded work. */
 #define OBTAIN_ROUNDS 8
 #define KEEP_ACCESSED_ROUNDS 2
+/* Sealed segments, from the oldest, looked at for one half dead. */
+#define DEAD_LOOKAHEAD 8
 
 static void
 count_gone(struct store *s, struct head *h, const struct item *it, enum item_state why,
@@ -223,6 +225,34 @@ most_dead(const struct segs *sg, uint32_t now)
     return best != SEG_NONE ? best : maybe;
 }
 
+/*
+ * The oldest unpinned sealed segment, unless one of the few after it is
+ * at least half dead (overwritten or deleted items): compacting that one
+ * frees its dead bytes without evicting anything, room a slab cache gets
+ * back at once when an item is replaced. Segment lock held.
+ */
+static uint32_t
+oldest_or_dead(const struct segs *sg)
+{
+    uint32_t oldest = SEG_NONE;
+    unsigned looked = 0;
+    for (uint32_t i = sg->fifo_head; i != SEG_NONE && looked < DEAD_LOOKAHEAD;
+         i = sg->seg[i].next) {
+        const struct seg *sd = &sg->seg[i];
+        if (sd->pinned) {
+            continue;
+        }
+        looked++;
+        oldest = oldest == SEG_NONE ? i : oldest;
+        uint32_t dead = atomic_load_explicit(&sd->dead, memory_order_relaxed);
+        uint32_t fill = atomic_load_explicit(&sd->fill, memory_order_relaxed);
+        if (sd->nsegs == 1 && dead >= fill / 2) {
+            return i;
+        }
+    }
+    return oldest;
+}
+
 /* Take the next victim out of the FIFO (BUSY), or SEG_NONE. Segment lock
  * held. With evictions, the oldest unpinned; with -M, the most dead. */
 static uint32_t
@@ -230,8 +260,7 @@ pop_victim(struct segs *sg, bool evicting, uint32_t now)
 {
     uint32_t v = SEG_NONE;
     if (evicting) {
-        for (v = sg->fifo_head; v != SEG_NONE && sg->seg[v].pinned; v = sg->seg[v].next) {
-        }
+        v = oldest_or_dead(sg);
     } else {
         v = most_dead(sg, now);
     }

@@ -11,7 +11,9 @@ by the same formula.  The table in README was made with
 
     /usr/bin/python3 tests/integration/test_memcap.py BIN [seconds]
 
-which runs the same churn for several -m and -t and prints peak RSS.
+which runs the same churn for several -m and -t and prints peak RSS, with
+memcached's peak under the same churn beside it (when /usr/bin/memcached is
+installed). The pytest form prints memcached's peak beside stashd's too.
 """
 
 import math
@@ -156,7 +158,23 @@ def run_churn(s, m_mb, seconds, nconns=24, nthreads=4):
     return peak, counts, st
 
 
-@pytest.mark.time_limit(60)
+def memcached_peak(m_mb, threads, seconds):
+    """memcached's peak RSS (bytes) and hits under the same churn, or
+    (None, None) when it is not installed."""
+    if not os.access(conftest.MEMCACHED, os.X_OK):
+        return None, None
+    mc = conftest.Server(conftest.MEMCACHED, ["-m", str(m_mb), "-t", str(threads)],
+                         "memcached beside").start()
+    try:
+        peak, counts, _ = run_churn(mc, m_mb, seconds)
+    finally:
+        mc.close_clients()
+        mc.proc.kill()
+        mc.proc.wait()
+    return peak, counts["hits"]
+
+
+@pytest.mark.time_limit(90)
 @pytest.mark.parametrize("m_mb,threads", [(16, 2), (64, 4)])
 def test_rss_within_cap_under_churn(server, m_mb, threads):
     s = server(["-m", str(m_mb), "-t", str(threads)])
@@ -166,8 +184,11 @@ def test_rss_within_cap_under_churn(server, m_mb, threads):
     assert counts["sets"] > 100 and counts["hits"] > 10, counts
     assert int(st["bytes"]) <= m_mb * MB
     cap = allowed_rss(m_mb * MB)
+    mc_peak, mc_hits = (None, None) if conftest.IS_MEMCACHED else memcached_peak(m_mb, threads, 8)
+    beside = (f"; memcached {mc_peak / MB:.1f} MiB, {mc_hits} hits" if mc_peak is not None
+              else "")
     print(f"-m {m_mb} -t {threads}: peak RSS {peak / MB:.1f} MiB, cap {cap / MB:.1f} MiB, "
-          f"{counts['sets']} sets, {counts['hits']} hits")
+          f"{counts['sets']} sets, {counts['hits']} hits{beside}")
     assert peak <= cap, f"peak RSS {peak / MB:.1f} MiB over {cap / MB:.1f} MiB (-m {m_mb})"
 
 
@@ -266,8 +287,9 @@ def main():
     """Print the RSS-versus-cap table (README "Memory")."""
     binary = sys.argv[1]
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 20
-    print("| -m | -t | store used | peak RSS | peak RSS - m | cap (m + m/8 + 48) | sets |")
-    print("|---|---|---|---|---|---|---|")
+    print("| -m | -t | store used | peak RSS | peak RSS - m | cap (m + m/8 + 48) | sets "
+          "| hits | memcached peak RSS | memcached hits |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for m_mb, threads in ((16, 2), (64, 2), (64, 4), (256, 4), (1024, 4)):
         s = conftest.Server(binary, ["-m", str(m_mb), "-t", str(threads)], "table").start()
         try:
@@ -276,11 +298,13 @@ def main():
             s.close_clients()
             s.proc.kill()
             s.proc.wait()
+        mc_peak, mc_hits = memcached_peak(m_mb, threads, seconds)
         cap = allowed_rss(m_mb * MB)
         used = int(st.get("total_malloced", st.get("bytes", 0)))
+        mc = f"{mc_peak / MB:.1f} MiB | {mc_hits}" if mc_peak is not None else "— | —"
         print(f"| {m_mb} | {threads} | {used / MB:.1f} MiB | {peak / MB:.1f} MiB "
-              f"| {(peak - m_mb * MB) / MB:.1f} MiB | {cap / MB:.0f} MiB | {counts['sets']} |",
-              flush=True)
+              f"| {(peak - m_mb * MB) / MB:.1f} MiB | {cap / MB:.0f} MiB | {counts['sets']} "
+              f"| {counts['hits']} | {mc} |", flush=True)
 
 
 if __name__ == "__main__":
