@@ -373,3 +373,10 @@ arena_resident_bytes(const struct arena *a)
 {
     return (uint64_t)load32(&a->nresident) * a->seg_size;
 }
+
+int
+arena_debug_protect(struct arena *a, bool readonly)
+{
+    int prot = readonly ? PROT_READ : PROT_READ | PROT_WRITE;
+    return mprotect(a->base, (size_t)a->nsegs * a->seg_size, prot) == 0 ? 0 : -errno;
+}

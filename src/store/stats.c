@@ -89,6 +89,12 @@ store_debug_segment_locks(const struct store *s)
     return atomic_load_explicit(&s->segs.lock_count, memory_order_relaxed);
 }
 
+int
+store_debug_items_readonly(struct store *s, bool readonly)
+{
+    return arena_debug_protect(s->segs.arena, readonly);
+}
+
 /* --- per class ------------------------------------------------------------- */
 
 struct class_walk {

@@ -81,4 +81,8 @@ uint32_t arena_room(const struct arena *a);
 /* SPARE segments. */
 uint32_t arena_spare(const struct arena *a);
 bool arena_is_used(const struct arena *a, uint32_t seg);
+
+/* For tests: make the whole range read-only (or writable again), so that
+ * a write to item memory faults. 0 or -errno. */
+int arena_debug_protect(struct arena *a, bool readonly);
 bool arena_is_resident(const struct arena *a, uint32_t seg);

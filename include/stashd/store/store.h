@@ -327,6 +327,10 @@ uint64_t store_count(struct store *s);
  * segment's worth of stores; never by a get, or by a set or delete that
  * finds room in its head). */
 uint64_t store_debug_segment_locks(const struct store *s);
+/* For tests: make item memory read-only (or writable again), so that a
+ * write to it faults: shows that reads write nothing. Only while no
+ * other thread uses the store. 0 or -errno. */
+int store_debug_items_readonly(struct store *s, bool readonly);
 
 /* Invalidate every item that exists at relative time at (0 = now). A later
  * call replaces a pending one. */
