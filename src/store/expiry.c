@@ -189,7 +189,7 @@ walk_segment(struct store *s, uint32_t i, uint32_t now)
             }
         }
     }
-    seg_exp_lower(sd, exp_min == UINT32_MAX ? 0 : exp_min);
+    seg_exp_lower(sg, sd, exp_min == UINT32_MAX ? 0 : exp_min);
 }
 
 /*
@@ -255,14 +255,26 @@ expiry_walk(struct store *s, uint32_t now)
                                                     memory_order_relaxed, memory_order_relaxed);
         }
     }
-    uint32_t walked = 0;
-    for (uint32_t k = 0; k < sg->nsegs && walked < WALK_SEGS; k++) {
+    /* Nothing is due before the hint: no segment need even be looked at
+     * (a cache without expiries pays nothing here). */
+    uint32_t hint = atomic_load_explicit(&sg->exp_hint, memory_order_relaxed);
+    if (hint == 0 || hint > now) {
+        return;
+    }
+    /* Recompute the hint: reset it, then merge what the scan finds with an
+     * atomic min, so an expiry set meanwhile is not lost. */
+    atomic_store_explicit(&sg->exp_hint, 0, memory_order_relaxed);
+    uint32_t walked = 0, low = 0;
+    for (uint32_t k = 0; k < sg->nsegs; k++) {
         uint32_t i = s->expiry_next;
         s->expiry_next = i + 1 < sg->nsegs ? i + 1 : 0;
         uint32_t exp = atomic_load_explicit(&sg->seg[i].exp_min, memory_order_relaxed);
-        if (exp != 0 && exp <= now) {
+        if (exp != 0 && exp <= now && walked < WALK_SEGS) {
             walk_if_still(s, i, now);
             walked++;
+            exp = atomic_load_explicit(&sg->seg[i].exp_min, memory_order_relaxed);
         }
+        low = exp != 0 && (low == 0 || exp < low) ? exp : low;
     }
+    seg_atomic_min(&sg->exp_hint, low);
 }

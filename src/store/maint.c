@@ -13,6 +13,7 @@
 #include "store/store_int.h"
 
 #define MAINT_INTERVAL_NS 100000000L /* 100 ms */
+#define FOLD_PASSES 10               /* passes between visits to every shard */
 /* An item's cas_lo is renewed once it is this far behind its shard's
  * sequence; shard_item_seq is exact up to 2^32. */
 #define SEQ_RENEW ((uint64_t)1 << 30)
@@ -128,8 +129,11 @@ store_maintain(struct store *s)
     uint32_t now = clock_now();
     flush_if_due(s, now);
     expiry_walk(s, now);
-    /* Per shard: renew old cas numbers when due, and fold the lazy
-     * reclaim counters (32 bits) into the store's totals. */
+    /* Per shard, once a second: renew old cas numbers when due, and fold
+     * the lazy reclaim counters (32 bits) into the store's totals. */
+    if (s->maint_passes++ % FOLD_PASSES != 0) {
+        goto limit;
+    }
     pthread_mutex_lock(&s->fold_lock);
     for (uint32_t i = 0; i < s->nshards; i++) {
         struct shard *sh = &s->shards[i];
@@ -145,6 +149,7 @@ store_maintain(struct store *s)
         shard_unlock(sh);
     }
     pthread_mutex_unlock(&s->fold_lock);
+limit:;
     struct segs *sg = &s->segs;
     if (arena_resident_bytes(sg->arena) > arena_limit(sg->arena)) {
         struct head *h = seg_head_acquire(sg);

@@ -411,21 +411,26 @@ seg_note_dead(struct segs *sg, uint32_t ref, uint64_t span)
 void
 seg_note_expiry(struct segs *sg, uint32_t ref, uint32_t exptime)
 {
-    seg_exp_lower(&sg->seg[seg_of_ref(sg, ref)], exptime);
+    seg_exp_lower(sg, &sg->seg[seg_of_ref(sg, ref)], exptime);
 }
 
 void
-seg_exp_lower(struct seg *sd, uint32_t exptime)
+seg_atomic_min(_Atomic uint32_t *m, uint32_t v)
 {
-    if (exptime == 0) {
+    if (v == 0) {
         return;
     }
-    _Atomic uint32_t *m = &sd->exp_min;
     uint32_t cur = atomic_load_explicit(m, memory_order_relaxed);
-    while ((cur == 0 || exptime < cur) &&
-           !atomic_compare_exchange_weak_explicit(m, &cur, exptime, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
+    while ((cur == 0 || v < cur) && !atomic_compare_exchange_weak_explicit(
+                                        m, &cur, v, memory_order_relaxed, memory_order_relaxed)) {
     }
+}
+
+void
+seg_exp_lower(struct segs *sg, struct seg *sd, uint32_t exptime)
+{
+    seg_atomic_min(&sd->exp_min, exptime);
+    seg_atomic_min(&sg->exp_hint, exptime);
 }
 
 uint64_t

@@ -110,9 +110,10 @@ struct segs {
     uint32_t nsealed;
     struct head *heads;
     uint32_t nheads;
-    bool evictions;           /* false (-M): only dead items make room */
-    _Atomic uint32_t flushes; /* flush_all count: -M's "nothing dead here" marks expire */
-    struct sizeclass cls;     /* for per-class statistics */
+    bool evictions;            /* false (-M): only dead items make room */
+    _Atomic uint32_t flushes;  /* flush_all count: -M's "nothing dead here" marks expire */
+    _Atomic uint32_t exp_hint; /* no segment's exp_min is below this (0: none has one) */
+    struct sizeclass cls;      /* for per-class statistics */
     /* Times the segment lock was taken: shows (in a test) that gets,
      * sets and deletes with room in their head never take it. */
     _Atomic uint64_t lock_count;
@@ -263,8 +264,11 @@ seg_maybe_free(struct segs *sg, uint32_t ref)
 void seg_note_dead(struct segs *sg, uint32_t ref, uint64_t span);
 /* An item of this segment got an expiry (lowers the segment's exp_min). */
 void seg_note_expiry(struct segs *sg, uint32_t ref, uint32_t exptime);
-/* Lower segment sd's exp_min to exptime (0: no change); any thread. */
-void seg_exp_lower(struct seg *sd, uint32_t exptime);
+/* Lower segment sd's exp_min (and the store-wide hint) to exptime (0: no
+ * change); any thread. */
+void seg_exp_lower(struct segs *sg, struct seg *sd, uint32_t exptime);
+/* Lower *m to v with 0 meaning none; any thread. */
+void seg_atomic_min(_Atomic uint32_t *m, uint32_t v);
 
 /* Lock-free reads for statistics. */
 uint64_t seg_used_bytes(const struct segs *sg);

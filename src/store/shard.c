@@ -49,9 +49,8 @@ pending_at(uint64_t p)
 }
 
 void
-shard_sync_flush(struct store *s, struct shard *sh, uint32_t now)
+shard_sync_flush_slow(struct store *s, struct shard *sh, uint32_t now, uint64_t p)
 {
-    uint64_t p = atomic_load_explicit(&s->flush_pending, memory_order_relaxed);
     uint32_t at = (uint32_t)pending_at(p);
     uint32_t gen = (uint32_t)p;
     if (at != 0 && now >= at && s->cold[shard_index(s, sh)].flush_gen != gen) {

@@ -67,6 +67,7 @@ struct store {
     _Atomic uint32_t sweep_pending;
     uint32_t sweep_next;
     uint32_t expiry_next; /* where the expiry walk goes on */
+    uint32_t maint_passes;
     /* The shards' lazy-reclaim counters folded so far (maint.c); fold_lock
      * makes a fold and a statistics read exclude each other. */
     pthread_mutex_t fold_lock;
@@ -114,9 +115,18 @@ miss_of(enum item_state why)
 
 /* --- shard.c: with the shard lock held ----------------------------------- */
 
+void shard_sync_flush_slow(struct store *s, struct shard *sh, uint32_t now, uint64_t pending);
+
 /* Apply a pending delayed flush whose time has come. Call first thing
  * after taking a shard lock, so nothing reads or stores past it. */
-void shard_sync_flush(struct store *s, struct shard *sh, uint32_t now);
+static inline void
+shard_sync_flush(struct store *s, struct shard *sh, uint32_t now)
+{
+    uint64_t p = atomic_load_explicit(&s->flush_pending, memory_order_relaxed);
+    if (__builtin_expect(p >> 32 != 0, 0)) {
+        shard_sync_flush_slow(s, sh, now, p);
+    }
+}
 
 /* Lock the key's shard (and bring it up to date with a pending flush). */
 struct shard *store_lock_key(struct store *s, const struct store_key *k, uint32_t now);
