@@ -71,15 +71,45 @@ store_flush(struct store *s, uint32_t at)
     pthread_mutex_unlock(&s->flush_lock);
 }
 
+/* The items' budget for a limit, given the index's bytes. */
+static uint64_t
+items_budget(uint64_t limit, uint64_t index_bytes, uint32_t seg_size)
+{
+    uint64_t free_share = limit / INDEX_FREE_SHARE;
+    uint64_t over = index_bytes > free_share ? index_bytes - free_share : 0;
+    uint64_t floor = 4 * (uint64_t)seg_size;
+    return over + floor < limit ? limit - over : floor;
+}
+
+void
+store_charge_index(struct store *s)
+{
+    struct segs *sg = &s->segs;
+    uint64_t limit = atomic_load_explicit(&s->limit, memory_order_relaxed);
+    uint64_t budget = items_budget(
+        limit, atomic_load_explicit(&s->index_bytes, memory_order_relaxed), sg->seg_size);
+    if (budget == arena_limit(sg->arena)) {
+        return;
+    }
+    /* Lowered: new segments are refused until eviction (allocations, and
+     * maintenance) brings resident memory down. */
+    segs_lock(sg);
+    arena_set_limit(sg->arena, budget);
+    segs_unlock(sg);
+}
+
 int
 store_set_memory_limit(struct store *s, uint64_t bytes)
 {
     struct segs *sg = &s->segs;
-    if (bytes < 4 * (uint64_t)sg->seg_size) {
+    if (bytes < 4 * (uint64_t)sg->seg_size || bytes > (uint64_t)sg->nsegs * sg->seg_size) {
         return -EINVAL;
     }
+    atomic_store_explicit(&s->limit, bytes, memory_order_relaxed);
     segs_lock(sg);
-    int rc = arena_set_limit(sg->arena, bytes);
+    int rc = arena_set_limit(
+        sg->arena, items_budget(bytes, atomic_load_explicit(&s->index_bytes, memory_order_relaxed),
+                                sg->seg_size));
     segs_unlock(sg);
     if (rc != 0) {
         return rc;
@@ -95,7 +125,7 @@ store_set_memory_limit(struct store *s, uint64_t bytes)
 uint64_t
 store_memory_limit(const struct store *s)
 {
-    return arena_limit(s->segs.arena);
+    return atomic_load_explicit(&s->limit, memory_order_relaxed);
 }
 
 /* Give items of shard sh that fell SEQ_RENEW behind a new cas, and

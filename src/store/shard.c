@@ -126,8 +126,14 @@ shard_found_dead(struct store *s, struct shard *sh, const struct store_key *k, s
 int
 shard_link(struct store *s, struct shard *sh, struct head *h, struct item *it, uint64_t hash)
 {
+    uint64_t before = index_bytes(&sh->ix);
     if (index_insert(&sh->ix, &s->segs.sp, hash, item_ref(&s->segs.sp, it)) != 0) {
         return -ENOMEM;
+    }
+    if (index_bytes(&sh->ix) != before) { /* it grew: rare */
+        atomic_fetch_add_explicit(&s->index_bytes, index_bytes(&sh->ix) - before,
+                                  memory_order_relaxed);
+        store_charge_index(s);
     }
     shard_stamp(sh, it);
     note_linked(s, sh, it);

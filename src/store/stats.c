@@ -78,7 +78,7 @@ store_get_stats(struct store *s, struct store_stats *out)
         out->expired_unfetched += by_class[c].expired_unfetched;
         out->outofmemory += by_class[c].outofmemory;
     }
-    out->limit_maxbytes = arena_limit(s->segs.arena);
+    out->limit_maxbytes = atomic_load_explicit(&s->limit, memory_order_relaxed);
     out->total_malloced = arena_resident_bytes(s->segs.arena);
     out->shards = s->nshards;
 }

@@ -160,6 +160,8 @@ store_create(struct store **sp, const struct store_config *cfg)
     s->shard_bits = log2_ceil(nshards);
     s->max_item_size = cfg->max_item_size;
     s->cas_enabled = cfg->cas_enabled;
+    atomic_init(&s->limit, cfg->memory_limit);
+    atomic_init(&s->index_bytes, 0);
     pthread_mutex_init(&s->flush_lock, NULL);
     pthread_mutex_init(&s->fold_lock, NULL);
     pthread_mutex_init(&s->maint_lock, NULL);

@@ -32,6 +32,7 @@
 #include "store/shard.h"
 
 #define SHARDS_LIMIT (1u << 18) /* most shards, explicit or derived */
+#define INDEX_FREE_SHARE 8      /* the index may take limit / this beside the items */
 /* Optimistic retries of an operation whose view went stale while it made room. */
 #define STORE_RETRIES 4
 
@@ -68,6 +69,13 @@ struct store {
     uint32_t sweep_next;
     uint32_t expiry_next; /* where the expiry walk goes on */
     uint32_t maint_passes;
+    /* The memory limit as set (-m, cache_memlimit), and the bytes of every
+     * shard's index. The index is outside the limit up to limit /
+     * INDEX_FREE_SHARE; past that, what it takes is taken from the items'
+     * budget (store_charge_index), so resident memory stays within
+     * limit + limit / 8 whatever the items' size (README "Memory"). */
+    _Atomic uint64_t limit;
+    _Atomic uint64_t index_bytes;
     /* The shards' lazy-reclaim counters folded so far (maint.c); fold_lock
      * makes a fold and a statistics read exclude each other. */
     pthread_mutex_t fold_lock;
@@ -170,6 +178,10 @@ void shard_replace(struct store *s, struct shard *sh, struct head *h, struct ind
 /* Remove the linked item at pos. */
 void shard_unlink(struct store *s, struct shard *sh, struct index_pos pos, struct item *it,
                   uint64_t hash);
+/* Set the items' budget: the limit, less what the index takes past its
+ * share. Any thread; takes the segment lock. */
+void store_charge_index(struct store *s);
+
 /* Bookkeeping of an item leaving the index (eviction does the rest). */
 void shard_note_unlinked(struct shard *sh, struct item *it);
 

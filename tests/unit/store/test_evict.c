@@ -297,13 +297,43 @@ test_bytes_per_item(void **state)
     store_destroy(&s);
 }
 
+/* Tiny items (a 6-byte key, no value: 24 bytes) make the index large
+ * beside them: past limit / 8 it is taken from the items' budget, so
+ * items and index stay within limit * 9 / 8 (README "Memory"). */
+static void
+test_index_charged_past_its_share(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(16 << 20, 0);
+    struct store *s = test_store(&cfg);
+    char key[16];
+    for (int i = 0; i < 1500000; i++) {
+        snprintf(key, sizeof(key), "%06x", i);
+        assert_int_equal(kv_set_mode(s, STORE_MODE_SET, key, NULL, 0, 0, 0, 0, NULL), STORE_OK);
+    }
+    store_maintain(s);
+    struct store_stats st = kv_stats(s);
+    print_message("tiny items: %llu items, items %.1f MiB + index %.1f MiB (limit 16 MiB)\n",
+                  (unsigned long long)st.curr_items, st.total_malloced / 1048576.0,
+                  st.hash_bytes / 1048576.0);
+    assert_true(st.evictions > 0);
+    assert_true(st.hash_bytes > (16u << 20) / 8); /* past its share ... */
+    assert_true(st.total_malloced + st.hash_bytes <= (16u << 20) + (16u << 20) / 8);
+    assert_int_equal(st.limit_maxbytes, 16 << 20); /* ... while the limit reads as set */
+    store_destroy(&s);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_clock_second_chance), cmocka_unit_test(test_sizes_change),
-        cmocka_unit_test(test_large_items),         cmocka_unit_test(test_big_items_many_shards),
-        cmocka_unit_test(test_lower_limit),         cmocka_unit_test(test_bytes_per_item),
+        cmocka_unit_test(test_clock_second_chance),
+        cmocka_unit_test(test_sizes_change),
+        cmocka_unit_test(test_large_items),
+        cmocka_unit_test(test_big_items_many_shards),
+        cmocka_unit_test(test_lower_limit),
+        cmocka_unit_test(test_bytes_per_item),
+        cmocka_unit_test(test_index_charged_past_its_share),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
