@@ -192,50 +192,25 @@ walk_segment(struct store *s, uint32_t i, uint32_t now)
     seg_exp_lower(sg, sd, exp_min == UINT32_MAX ? 0 : exp_min);
 }
 
-/*
- * Walk segment i if it can be held still: a sealed one is pinned (so
- * neither eviction nor freeing touches it), an open one is walked under
- * its idle head's lock. Busy segments are skipped (tried next time).
- */
+struct walk_args {
+    struct store *s;
+    uint32_t now;
+};
+
+static void
+walk_still(void *ctx, uint32_t i, bool oldest)
+{
+    (void)oldest;
+    struct walk_args *a = ctx;
+    walk_segment(a->s, i, a->now);
+}
+
+/* Walk segment i if it can be held still (busy ones wait for next time). */
 static void
 walk_if_still(struct store *s, uint32_t i, uint32_t now)
 {
-    struct segs *sg = &s->segs;
-    struct seg *sd = &sg->seg[i];
-    uint32_t st = atomic_load_explicit(&sd->state, memory_order_relaxed);
-    if (st == SEG_OPEN) {
-        struct head *h = &sg->heads[atomic_load_explicit(&sd->owner, memory_order_relaxed)];
-        if (!seg_head_trylock(h)) {
-            return;
-        }
-        if (atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_OPEN &&
-            atomic_load_explicit(&sd->owner, memory_order_relaxed) == h->index) {
-            walk_segment(s, i, now);
-        }
-        seg_head_unlock(h);
-        return;
-    }
-    if (st != SEG_SEALED) {
-        return;
-    }
-    segs_lock(sg);
-    bool held = atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_SEALED && !sd->pinned;
-    if (held) {
-        sd->pinned = true;
-    }
-    segs_unlock(sg);
-    if (!held) {
-        return;
-    }
-    walk_segment(s, i, now);
-    segs_lock(sg);
-    sd->pinned = false;
-    if (atomic_load_explicit(&sd->dead, memory_order_relaxed) + seg_start(sg, i) >=
-        atomic_load_explicit(&sd->fill, memory_order_relaxed)) {
-        seg_fifo_remove(sg, i);
-        seg_free_run(sg, i);
-    }
-    segs_unlock(sg);
+    struct walk_args a = {.s = s, .now = now};
+    seg_with_still(&s->segs, i, false, walk_still, &a);
 }
 
 void

@@ -27,24 +27,20 @@ index_fini(struct index *ix)
     index_init(ix);
 }
 
+static bool
+match_ref(const void *ctx, uint32_t ref)
+{
+    return ref == *(const uint32_t *)ctx;
+}
+
 struct index_pos
 index_find_ref(const struct index *ix, uint64_t hash, uint32_t ref)
 {
-    uint8_t tag = index_tag(hash);
-    uint32_t i = index_home(index_h32(hash), ix->n);
-    uint32_t reach = index_reach(ix, i);
-    for (uint32_t k = 0; k <= reach; k++) {
-        const struct index_bucket *b = &ix->b[i];
-        for (uint32_t m = index_tag_match(b, tag); m != 0; m &= m - 1) {
-            unsigned s = (unsigned)__builtin_ctz(m);
-            if (b->ref[s] == ref) {
-                return (struct index_pos){.bucket = i, .slot = s};
-            }
-        }
-        i = index_next(ix, i);
-    }
-    assert(!"ref not in the index");
-    return (struct index_pos){0, 0};
+    struct index_pos pos = {0, 0};
+    uint32_t found = index_probe(ix, hash, match_ref, &ref, &pos);
+    assert(found == ref && "ref not in the index");
+    (void)found;
+    return pos;
 }
 
 /* Put ref into the first free slot from its home (there is one). */

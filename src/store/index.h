@@ -166,11 +166,17 @@ index_key_is(struct item *it, const char *key, size_t nkey, uint8_t db)
     return it->nkey == nkey && index_bytes_equal(item_key(it), key, nkey) && item_db(it) == db;
 }
 
-/* The ref of the item with this key (and database), or 0; *pos is set
- * when found. */
+/*
+ * The probe every lookup makes: the slots within reach of hash's home
+ * whose tag matches, in order, until match(ctx, ref) says yes; that
+ * slot's ref (and *pos), or 0. Inline with match known, so the compiler
+ * folds the call away.
+ */
+typedef bool (*index_match_fn)(const void *ctx, uint32_t ref);
+
 static inline uint32_t
-index_find(const struct index *ix, const struct item_space *sp, uint64_t hash, const char *key,
-           size_t nkey, uint8_t db, struct index_pos *pos)
+index_probe(const struct index *ix, uint64_t hash, index_match_fn match, const void *ctx,
+            struct index_pos *pos)
 {
     if (ix->n == 0) {
         return 0;
@@ -182,7 +188,7 @@ index_find(const struct index *ix, const struct item_space *sp, uint64_t hash, c
         const struct index_bucket *b = &ix->b[i];
         for (uint32_t m = index_tag_match(b, tag); m != 0; m &= m - 1) {
             unsigned s = (unsigned)__builtin_ctz(m);
-            if (index_key_is(item_at(sp, b->ref[s]), key, nkey, db)) {
+            if (match(ctx, b->ref[s])) {
                 *pos = (struct index_pos){.bucket = i, .slot = s};
                 return b->ref[s];
             }
@@ -190,6 +196,30 @@ index_find(const struct index *ix, const struct item_space *sp, uint64_t hash, c
         i = index_next(ix, i);
     }
     return 0;
+}
+
+struct index_key_ctx {
+    const struct item_space *sp;
+    const char *key;
+    size_t nkey;
+    uint8_t db;
+};
+
+static inline bool
+index_match_key(const void *ctx, uint32_t ref)
+{
+    const struct index_key_ctx *c = ctx;
+    return index_key_is(item_at(c->sp, ref), c->key, c->nkey, c->db);
+}
+
+/* The ref of the item with this key (and database), or 0; *pos is set
+ * when found. */
+static inline uint32_t
+index_find(const struct index *ix, const struct item_space *sp, uint64_t hash, const char *key,
+           size_t nkey, uint8_t db, struct index_pos *pos)
+{
+    struct index_key_ctx c = {.sp = sp, .key = key, .nkey = nkey, .db = db};
+    return index_probe(ix, hash, index_match_key, &c, pos);
 }
 
 /* Where ref sits (it must be linked under this hash). */

@@ -30,13 +30,39 @@
  * drop the lock and decide again. */
 #define ROOM_GUESS 256
 
-/* A head for a read-modify-write, with some room already. */
-static struct room
-room_start(struct store *s)
+/* One try of an operation under the key's shard lock: a store_rc, or
+ * NEED_ROOM with *span when it needs more room than rm has. */
+typedef int (*rmw_try_fn)(struct store *s, struct shard *sh, struct room *rm, void *args,
+                          uint32_t now, uint64_t *span);
+
+/*
+ * Run try under k's shard lock until it needs no more room: when it does,
+ * drop the lock, allocate ahead (which may evict) and try again, a few
+ * times at most. The head is taken, with some room, before the first try.
+ */
+static enum store_rc
+rmw_run(struct store *s, const struct store_key *k, rmw_try_fn try, void *args)
 {
+    uint32_t now = clock_now();
     struct room rm = {.h = seg_head_acquire(&s->segs)};
     seg_reserve(s, rm.h, ROOM_GUESS);
-    return rm;
+    int rc = STORE_NO_MEMORY;
+    for (unsigned attempt = 0; attempt < STORE_RETRIES; attempt++) {
+        struct shard *sh = store_lock_key(s, k, now);
+        uint64_t span = 0;
+        rc = try(s, sh, &rm, args, now, &span);
+        shard_unlock(sh);
+        if (rc != NEED_ROOM) {
+            break;
+        }
+        rc = STORE_NO_MEMORY;
+        if (!room_make(s, &rm, span)) {
+            break;
+        }
+    }
+    room_drop(s, &rm);
+    seg_head_release(&s->segs, rm.h);
+    return (enum store_rc)rc;
 }
 
 static uint64_t
@@ -126,29 +152,26 @@ set_with_old_once(struct store *s, struct shard *sh, struct room *rm, const stru
     return STORE_OK;
 }
 
+struct set_args {
+    const struct store_key *k;
+    const struct store_set_req *r;
+    uint64_t *cas_out;
+};
+
+static int
+set_with_old_try(struct store *s, struct shard *sh, struct room *rm, void *args, uint32_t now,
+                 uint64_t *span)
+{
+    struct set_args *a = args;
+    return set_with_old_once(s, sh, rm, a->k, a->r, now, span, a->cas_out);
+}
+
 enum store_rc
 store_set_with_old(struct store *s, const struct store_key *k, const struct store_set_req *r,
                    uint64_t *cas_out)
 {
-    uint32_t now = clock_now();
-    struct room rm = room_start(s);
-    int rc = STORE_NO_MEMORY;
-    for (unsigned attempt = 0; attempt < STORE_RETRIES; attempt++) {
-        struct shard *sh = store_lock_key(s, k, now);
-        uint64_t span = 0;
-        rc = set_with_old_once(s, sh, &rm, k, r, now, &span, cas_out);
-        shard_unlock(sh);
-        if (rc != NEED_ROOM) {
-            break;
-        }
-        rc = STORE_NO_MEMORY;
-        if (!room_make(s, &rm, span)) {
-            break;
-        }
-    }
-    room_drop(s, &rm);
-    seg_head_release(&s->segs, rm.h);
-    return (enum store_rc)rc;
+    struct set_args a = {.k = k, .r = r, .cas_out = cas_out};
+    return rmw_run(s, k, set_with_old_try, &a);
 }
 
 /* --- incr/decr ---------------------------------------------------------------- */
@@ -318,6 +341,20 @@ arith_once(struct store *s, struct shard *sh, struct room *rm, const struct stor
     return rc;
 }
 
+struct arith_args {
+    const struct store_key *k;
+    const struct store_arith_req *r;
+    uint64_t *value_out, *cas_out;
+};
+
+static int
+arith_try(struct store *s, struct shard *sh, struct room *rm, void *args, uint32_t now,
+          uint64_t *span)
+{
+    struct arith_args *a = args;
+    return arith_once(s, sh, rm, a->k, a->r, now, a->value_out, a->cas_out, span);
+}
+
 enum store_rc
 store_arith(struct store *s, const struct store_key *k, const struct store_arith_req *r,
             uint64_t *value_out, uint64_t *cas_out)
@@ -328,25 +365,8 @@ store_arith(struct store *s, const struct store_key *k, const struct store_arith
     if (!key_ok(k)) {
         return STORE_NOT_FOUND;
     }
-    uint32_t now = clock_now();
-    struct room rm = room_start(s);
-    int rc = STORE_NO_MEMORY;
-    for (unsigned attempt = 0; attempt < STORE_RETRIES; attempt++) {
-        struct shard *sh = store_lock_key(s, k, now);
-        uint64_t span = 0;
-        rc = arith_once(s, sh, &rm, k, r, now, value_out, cas_out, &span);
-        shard_unlock(sh);
-        if (rc != NEED_ROOM) {
-            break;
-        }
-        rc = STORE_NO_MEMORY;
-        if (!room_make(s, &rm, span)) {
-            break;
-        }
-    }
-    room_drop(s, &rm);
-    seg_head_release(&s->segs, rm.h);
-    return (enum store_rc)rc;
+    struct arith_args a = {.k = k, .r = r, .value_out = value_out, .cas_out = cas_out};
+    return rmw_run(s, k, arith_try, &a);
 }
 
 /* --- read-modify-write (Redis) -------------------------------------------------- */
@@ -522,6 +542,21 @@ update_once(struct store *s, struct shard *sh, struct room *rm, const struct sto
     return STORE_OK;
 }
 
+struct update_args {
+    const struct store_key *k;
+    store_decide_fn decide;
+    store_commit_fn commit;
+    void *ctx;
+};
+
+static int
+update_try(struct store *s, struct shard *sh, struct room *rm, void *args, uint32_t now,
+           uint64_t *span)
+{
+    struct update_args *a = args;
+    return update_once(s, sh, rm, a->k, a->decide, a->commit, a->ctx, now, span);
+}
+
 enum store_rc
 store_update(struct store *s, const struct store_key *k, store_decide_fn decide,
              store_commit_fn commit, void *ctx)
@@ -538,23 +573,6 @@ store_update(struct store *s, const struct store_key *k, store_decide_fn decide,
         }
         return STORE_OK;
     }
-    uint32_t now = clock_now();
-    struct room rm = room_start(s);
-    int rc = STORE_NO_MEMORY;
-    for (unsigned attempt = 0; attempt < STORE_RETRIES; attempt++) {
-        struct shard *sh = store_lock_key(s, k, now);
-        uint64_t span = 0;
-        rc = update_once(s, sh, &rm, k, decide, commit, ctx, now, &span);
-        shard_unlock(sh);
-        if (rc != NEED_ROOM) {
-            break;
-        }
-        rc = STORE_NO_MEMORY;
-        if (!room_make(s, &rm, span)) {
-            break;
-        }
-    }
-    room_drop(s, &rm);
-    seg_head_release(&s->segs, rm.h);
-    return (enum store_rc)rc;
+    struct update_args a = {.k = k, .decide = decide, .commit = commit, .ctx = ctx};
+    return rmw_run(s, k, update_try, &a);
 }

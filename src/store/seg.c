@@ -475,3 +475,47 @@ seg_seal_idle(struct segs *sg, struct head *h)
     }
     return any;
 }
+
+void
+seg_with_still(struct segs *sg, uint32_t i, bool wait, seg_still_fn fn, void *ctx)
+{
+    struct seg *sd = &sg->seg[i];
+    uint32_t st = atomic_load_explicit(&sd->state, memory_order_relaxed);
+    if (st == SEG_OPEN) {
+        struct head *h = &sg->heads[atomic_load_explicit(&sd->owner, memory_order_relaxed)];
+        if (wait) {
+            seg_head_lock(h);
+        } else if (!seg_head_trylock(h)) {
+            return;
+        }
+        /* Still its: the head is idle, so nothing is being written in it. */
+        if (atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_OPEN &&
+            atomic_load_explicit(&sd->owner, memory_order_relaxed) == h->index) {
+            fn(ctx, i, false);
+        }
+        seg_head_unlock(h);
+        return;
+    }
+    if (st != SEG_SEALED) {
+        return;
+    }
+    /* Pinned: neither eviction nor freeing touches it meanwhile. */
+    segs_lock(sg);
+    bool held = atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_SEALED && !sd->pinned;
+    bool oldest = held && sg->fifo_head == i;
+    if (held) {
+        sd->pinned = true;
+    }
+    segs_unlock(sg);
+    if (!held) {
+        return;
+    }
+    fn(ctx, i, oldest);
+    segs_lock(sg);
+    sd->pinned = false;
+    if (seg_all_dead(sg, i)) {
+        seg_fifo_remove(sg, i);
+        seg_free_run(sg, i);
+    }
+    segs_unlock(sg);
+}

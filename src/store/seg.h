@@ -273,6 +273,16 @@ void seg_atomic_min(_Atomic uint32_t *m, uint32_t v);
 /* Lock-free reads for statistics. */
 uint64_t seg_used_bytes(const struct segs *sg);
 
+/*
+ * Call fn(ctx, i, oldest) with segment i held still, for a walk over its
+ * items: an open one under its head's lock (waited for if wait, else only
+ * tried), a sealed one pinned (oldest: it is the next to be evicted); not
+ * at all if it is busy, free or a run's tail. A sealed segment found all
+ * dead afterwards is freed. The caller holds no shard lock and no head.
+ */
+typedef void (*seg_still_fn)(void *ctx, uint32_t seg, bool oldest);
+void seg_with_still(struct segs *sg, uint32_t i, bool wait, seg_still_fn fn, void *ctx);
+
 /* For evict.c, with the segment lock held: */
 void seg_fifo_remove(struct segs *sg, uint32_t i);
 void seg_fifo_push(struct segs *sg, uint32_t i); /* as the newest, SEALED */

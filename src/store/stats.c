@@ -98,6 +98,7 @@ store_debug_items_readonly(struct store *s, bool readonly)
 /* --- per class ------------------------------------------------------------- */
 
 struct class_walk {
+    struct store *s;
     struct store_class_stats *cs;
     uint32_t now;
     bool oldest; /* the segment walked is the next to be evicted: sample age */
@@ -129,41 +130,12 @@ count_segment(struct store *s, uint32_t i, struct class_walk *cw)
     }
 }
 
-/* Walk segment i if it can be held still (as expiry.c's walk does). */
 static void
-count_if_still(struct store *s, uint32_t i, struct class_walk *cw)
+count_still(void *ctx, uint32_t i, bool oldest)
 {
-    struct segs *sg = &s->segs;
-    struct seg *sd = &sg->seg[i];
-    uint32_t st = atomic_load_explicit(&sd->state, memory_order_relaxed);
-    if (st == SEG_OPEN) {
-        struct head *h = &sg->heads[atomic_load_explicit(&sd->owner, memory_order_relaxed)];
-        seg_head_lock(h);
-        if (atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_OPEN &&
-            atomic_load_explicit(&sd->owner, memory_order_relaxed) == h->index) {
-            count_segment(s, i, cw);
-        }
-        seg_head_unlock(h);
-        return;
-    }
-    if (st != SEG_SEALED) {
-        return;
-    }
-    segs_lock(sg);
-    bool held = atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_SEALED && !sd->pinned;
-    if (held) {
-        sd->pinned = true;
-    }
-    cw->oldest = held && sg->fifo_head == i;
-    segs_unlock(sg);
-    if (!held) {
-        return;
-    }
-    count_segment(s, i, cw);
-    cw->oldest = false;
-    segs_lock(sg);
-    sd->pinned = false;
-    segs_unlock(sg);
+    struct class_walk *cw = ctx;
+    cw->oldest = oldest;
+    count_segment(cw->s, i, cw);
 }
 
 void
@@ -175,9 +147,9 @@ store_each_class(struct store *s, store_class_fn fn, void *ctx)
     struct head_ctr by_class[SIZECLASS_MAX + 1];
     memset(cs, 0, sizeof(cs));
     memset(by_class, 0, sizeof(by_class));
-    struct class_walk cw = {.cs = cs, .now = clock_now()};
+    struct class_walk cw = {.s = s, .cs = cs, .now = clock_now()};
     for (uint32_t i = 0; i < sg->nsegs; i++) {
-        count_if_still(s, i, &cw);
+        seg_with_still(sg, i, true, count_still, &cw);
     }
     sum_heads(s, by_class, ncls, NULL);
     for (unsigned c = 0; c < ncls; c++) {
