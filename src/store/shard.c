@@ -307,6 +307,19 @@ shard_count_gone(struct shard *sh, const struct item *it, enum item_state why)
         if (!(it->iflags & ITEM_FETCHED)) {
             ctr->evicted_unfetched++;
         }
+        if (sh->env->on_evict != NULL) {
+            const struct slab_classes *classes = &sh->env->classes;
+            struct store_evict_info e = {
+                .key = item_key((struct item *)it), /* not written */
+                .nkey = it->nkey,
+                .nbytes = it->nbytes,
+                .exptime = it->exptime,
+                .atime = it->atime,
+                .fetched = (it->iflags & ITEM_FETCHED) != 0,
+                .cls = (it->iflags & ITEM_LARGE) ? classes->count + 1 : (unsigned)it->clsid + 1,
+            };
+            sh->env->on_evict(sh->env->evict_ctx, &e);
+        }
         return;
     }
     ctr->reclaimed++;

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "stashd/mem/slab.h"
+#include "stashd/store/store.h"
 #include "store/htable.h"
 #include "store/item.h"
 
@@ -41,9 +42,11 @@ struct shard;
 struct shard_env {
     struct slab_pool *pool;
     struct slab_classes classes;
-    struct shard *shards; /* all of them, for stealing */
-    uint32_t nshards;     /* power of two */
-    bool evictions;       /* false (-M): never evict a live item */
+    struct shard *shards;    /* all of them, for stealing */
+    uint32_t nshards;        /* power of two */
+    bool evictions;          /* false (-M): never evict a live item */
+    store_evict_fn on_evict; /* store_config.on_evict, called by shard_count_gone */
+    void *evict_ctx;
     /* Pending delayed flush: (relative time << 32) | generation; time 0 =
      * none. Written by store_flush (under its flush lock) and cleared by
      * maintenance with a compare-and-swap; read relaxed by every op. */

@@ -158,6 +158,8 @@ store_create(struct store **sp, const struct store_config *cfg)
     }
     s->env.nshards = nshards;
     s->env.evictions = cfg->evictions;
+    s->env.on_evict = cfg->on_evict;
+    s->env.evict_ctx = cfg->evict_ctx;
     atomic_init(&s->env.flush_pending, 0);
     atomic_init(&s->env.steal_cursor, 0);
     atomic_init(&s->release_cursor, 0);
@@ -411,6 +413,17 @@ store_fits(const struct store *s, size_t nkey, size_t nbytes)
         return false;
     }
     return item_size(nkey, nbytes) <= s->max_item_size;
+}
+
+unsigned
+store_class_for(const struct store *s, size_t nkey, size_t nbytes, uint32_t *size)
+{
+    uint64_t total = item_size(nkey, nbytes);
+    if (size != NULL) {
+        *size = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+    }
+    /* store_each_class numbers classes from 1, the large class last. */
+    return slab_class_for(&s->env.classes, total) + 1;
 }
 
 enum store_rc
