@@ -33,6 +33,7 @@
 #include "cmd/mc_auth.h"
 #include "cmd/mc_core.h"
 #include "cmd/mc_stats.h"
+#include "cmd/stats_render.h"
 #include "cmd/step.h"
 #include "stashd/cmd/auth.h"
 #include "stashd/proto/mc_bin.h"
@@ -520,7 +521,7 @@ cmd_stat(struct bin_exec *x)
     if (key.len == 0) {
         (void)mc_stats_render(x->s, BSTR_LIT(""), emit_stat, x);
     } else if (key_starts(key, "reset")) {
-        mc_stats_reset(x->s);
+        stats_reset(x->s);
     } else if (key_starts(key, "settings")) {
         (void)mc_stats_render(x->s, BSTR_LIT("settings"), emit_stat, x);
     } else if (key_starts(key, "detail")) {

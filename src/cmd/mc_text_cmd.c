@@ -32,6 +32,7 @@
 #include "cmd/mc_core.h"
 #include "cmd/mc_meta_cmd.h"
 #include "cmd/mc_stats.h"
+#include "cmd/stats_render.h"
 #include "cmd/step.h"
 #include "stashd/proto/mc_text.h"
 #include "stashd/store/store.h"
@@ -435,7 +436,7 @@ cmd_stats(struct text_exec *x, const struct mc_text_req *r)
         return CMD_DONE;
     }
     if (bstr_eq(group, BSTR_LIT("reset"))) {
-        mc_stats_reset(x->s);
+        stats_reset(x->s);
         reply(x, r, LIT("RESET"));
         return CMD_DONE;
     }

@@ -6,6 +6,7 @@
 #include "stashd/net/net.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,6 +151,17 @@ env_shutdown(void *ctx, bool graceful)
     }
 }
 
+/* What `stats` shows as memcached's "libevent": libuv and its version. */
+static const char *
+event_lib(void)
+{
+    static char name[48];
+    if (name[0] == '\0') {
+        snprintf(name, sizeof(name), "libuv-%s", uv_version_string());
+    }
+    return name;
+}
+
 int
 net_create(struct net **np, const struct net_config *cfg)
 {
@@ -168,6 +180,8 @@ net_create(struct net **np, const struct net_config *cfg)
         .each_conn = env_each_conn,
         .shutdown = env_shutdown,
         .threads = n->nworkers,
+        .stats = cfg->stats,
+        .event_lib = event_lib(),
     };
     n->workers = calloc(n->nworkers, sizeof(*n->workers));
     if (n->workers == NULL) {

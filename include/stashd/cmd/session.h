@@ -17,6 +17,7 @@ struct buf;
 struct hotkeys;
 struct metrics;
 struct options;
+struct stats;
 struct store;
 
 /* Per-connection facts that `stats conns` shows, supplied by net/. */
@@ -54,6 +55,12 @@ struct cmd_env {
     /* Every worker's hot-key sketch (cmd/hotkeys.h), for reporting. */
     struct hotkeys *const *hotkeys;
     unsigned nhotkeys;
+    /* The server's reporting state (stashd/cmd/stats.h): reset baseline,
+     * watch log, stats detail. NULL (tests): none of those. */
+    struct stats *stats;
+    /* The event library, as `stats` shows it under memcached's "libevent"
+     * (net/: libuv's name and version); NULL: "none". */
+    const char *event_lib;
 };
 
 enum session_rc {

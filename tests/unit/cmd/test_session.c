@@ -278,6 +278,33 @@ test_stats(void **state)
            "CLIENT_ERROR usage: stats detail on|off|dump\r\n");
 }
 
+/* The reset baseline belongs to one server: a reset on one leaves
+ * another's counters (on another store in the same process) alone, and
+ * counts start again from the reset. */
+static void
+test_reset_per_server(void **state)
+{
+    struct fixture *f = *state;
+    void *other_state = NULL;
+    assert_int_equal(fx_setup(&other_state), 0);
+    struct fixture *g = other_state;
+    expect(f, "get a\r\nget b\r\n", "END\r\nEND\r\n");
+    expect(g, "get a\r\n", "END\r\n");
+    expect(f, "stats reset\r\n", "RESET\r\n");
+    f->reply_len = 0;
+    assert_int_equal(feed(f, "stats\r\n"), SESSION_OK);
+    assert_non_null(strstr(f->reply, "\r\nSTAT cmd_get 0\r\n"));
+    g->reply_len = 0;
+    assert_int_equal(feed(g, "stats\r\n"), SESSION_OK);
+    assert_non_null(strstr(g->reply, "\r\nSTAT cmd_get 1\r\n"));
+    expect(f, "get c\r\n", "END\r\n");
+    f->reply_len = 0;
+    assert_int_equal(feed(f, "stats\r\n"), SESSION_OK);
+    assert_non_null(strstr(f->reply, "\r\nSTAT cmd_get 1\r\n"));
+    assert_non_null(strstr(f->reply, "\r\nSTAT get_misses 1\r\n"));
+    fx_teardown(&other_state);
+}
+
 static void
 test_pipeline_and_splits(void **state)
 {
@@ -517,6 +544,7 @@ main(void)
         T(test_admin),
         T(test_quit),
         T(test_stats),
+        T(test_reset_per_server),
         T(test_pipeline_and_splits),
         T(test_need),
         T(test_swallow),
