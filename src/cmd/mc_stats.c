@@ -10,6 +10,7 @@
  */
 #include "cmd/mc_stats.h"
 #include "cmd/mc_settings.h"
+#include "cmd/mc_tools.h"
 #include "cmd/stats_render.h"
 #include "cmd/stats_state.h"
 
@@ -203,11 +204,11 @@ render_slabs(const struct session *s, const struct emitter *e)
     put_u64(e, "total_malloced", st.total_malloced);
 }
 
+/* Binary's `stats sizes` (the text protocol streams it: cmd/mc_tools.c). */
 static void
 render_sizes(const struct session *s, const struct emitter *e)
 {
-    (void)s;
-    put_str(e, "sizes_status", "disabled"); /* memcached without -o track_sizes */
+    mc_tools_sizes_now((struct session *)s, e->emit, e->ctx);
 }
 
 /* --- conns -------------------------------------------------------------- */

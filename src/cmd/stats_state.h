@@ -7,8 +7,9 @@
  *   base_*        the reset baseline, under base_lock (held only to copy)
  *   watch         the watch log: its own locks (watch.c)
  *   detail        per-prefix counts: its own lock (stats_detail.c)
- *   crawler_*     lru_crawler settings and counts: relaxed atomics (any
- *                 request may change or read them; no two need to agree)
+ *   crawler_*,    lru_crawler settings and counts, `stats sizes_enable`:
+ *   dumps_running,  relaxed atomics (any request may change or read them;
+ *   sizes_enabled   no two need to agree)
  */
 #pragma once
 
@@ -44,6 +45,7 @@ struct stats {
     uint32_t crawler_sleep;   /* lru_crawler sleep: remembered, shown nowhere */
     uint64_t crawler_starts;  /* crawls and metadumps started */
     uint32_t dumps_running;   /* metadumps streaming now */
+    bool sizes_enabled;       /* stats sizes_enable / sizes_disable */
 };
 
 /* Set or clear bits of head.wanted (atomically; others stay). */

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "net/net_internal.h"
+#include "stashd/cmd/stats.h"
 #include "stashd/util/clock.h"
 #include "stashd/util/log.h"
 #include "stashd/util/options.h"
@@ -48,7 +49,7 @@ set_state(struct conn *c, const char *state)
     __atomic_store_n(&c->state, state, __ATOMIC_RELAXED);
 }
 
-static void conn_close(struct conn *c);
+static void conn_close(struct conn *c, enum stats_close_reason why);
 
 /*
  * The worker's connection buffers passed its budget: close connections
@@ -80,7 +81,7 @@ shed_output(struct worker *w)
                     " bytes",
                     worst->addr, worst->accounted, w->conn_budget);
         METRIC_INC(&w->metrics, conns_closed_output);
-        conn_close(worst);
+        conn_close(worst, STATS_CLOSE_ERROR);
     }
 }
 
@@ -234,6 +235,14 @@ on_close(uv_handle_t *h)
     if (c->ready) {
         unlink_from(&w->ready, c, offsetof(struct conn, next_ready));
     }
+    if (c->streaming) {
+        unlink_from(&w->streams, c, offsetof(struct conn, next_stream));
+    }
+    struct stats *st = net_env(w->net)->stats;
+    if (stats_wanted(st) & STATS_WANT_CONNEVENTS) {
+        stats_log_conn(st, false, c->is_unix ? NULL : (const struct sockaddr *)&c->peer, c->id,
+                       (enum stats_close_reason)c->close_reason);
+    }
     pthread_mutex_lock(&w->conns_lock);
     if (c->prev != NULL) {
         c->prev->next = c->next;
@@ -255,13 +264,15 @@ on_close(uv_handle_t *h)
     free(c);
 }
 
+/* Close; why is what `watch connevents` reports (memcached's reasons). */
 static void
-conn_close(struct conn *c)
+conn_close(struct conn *c, enum stats_close_reason why)
 {
     if (c->closed) {
         return;
     }
     c->closed = true;
+    c->close_reason = (uint8_t)why;
     set_state(c, "conn_closing");
     if (c->reading) {
         uv_read_stop(&c->h.stream);
@@ -317,7 +328,7 @@ start_reading(struct conn *c)
         if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0) {
             c->reading = true;
         } else {
-            conn_close(c);
+            conn_close(c, STATS_CLOSE_ERROR);
         }
     }
 }
@@ -333,7 +344,7 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
             c->closing = true;
             mark_dirty(c);
         } else {
-            conn_close(c);
+            conn_close(c, STATS_CLOSE_ERROR);
         }
         return;
     }
@@ -348,6 +359,45 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
         c->batch_ns = clock_mono_ns();
     }
     conn_run(c);
+}
+
+/* --- streams (memcached's watch) ----------------------------------------- */
+
+static void
+on_stream_tick(uv_timer_t *h)
+{
+    struct worker *w = h->data;
+    for (struct conn *c = w->streams; c != NULL; c = c->next_stream) {
+        /* a watcher still writing what it was given gets nothing more:
+         * the log keeps it (bounded) or tells it what it skipped */
+        if (c->closed || c->closing || c->writing) {
+            continue;
+        }
+        if (session_stream(&c->sess) == SESSION_CLOSE) {
+            c->closing = true;
+        }
+        if (buf_readable(c->sess.out) > 0 || c->closing) {
+            conn_flush(c);
+        }
+        account(c);
+    }
+    if (w->streams == NULL) {
+        uv_timer_stop(&w->stream_tick);
+    }
+}
+
+/* The session became a stream: serve it from the worker's stream timer. */
+static void
+stream_start(struct conn *c)
+{
+    struct worker *w = c->w;
+    c->streaming = true;
+    set_state(c, "conn_watch");
+    c->next_stream = w->streams;
+    w->streams = c;
+    if (!uv_is_active((uv_handle_t *)&w->stream_tick)) {
+        uv_timer_start(&w->stream_tick, on_stream_tick, SESSION_STREAM_MS, SESSION_STREAM_MS);
+    }
 }
 
 /*
@@ -399,6 +449,9 @@ conn_run(struct conn *c)
             break;
         }
     }
+    if (!c->streaming && session_streaming(&c->sess)) {
+        stream_start(c);
+    }
     lat_snapshot(&c->w->metrics, after);
     for (unsigned f = 0; f < LAT_FAMILIES; f++) {
         c->lat_pending[f] += (uint32_t)(after[f] - before[f]);
@@ -432,7 +485,7 @@ on_write(uv_write_t *req, int status)
     c->writing = false;
     struct buf *done = &c->out[c->active ^ 1];
     if (status < 0) {
-        conn_close(c); /* no-op when the close cancelled this write */
+        conn_close(c, STATS_CLOSE_ERROR); /* no-op when the close cancelled this write */
         return;
     }
     METRIC_ADD(&c->w->metrics, bytes_written, buf_readable(done));
@@ -461,7 +514,7 @@ conn_flush(struct conn *c)
     if (n == 0) {
         lat_record(c); /* an async write just finished the batch */
         if (c->closing) {
-            conn_close(c);
+            conn_close(c, STATS_CLOSE_NORMAL);
         }
         return;
     }
@@ -471,7 +524,7 @@ conn_flush(struct conn *c)
         r = 0;
     }
     if (r < 0) {
-        conn_close(c);
+        conn_close(c, STATS_CLOSE_ERROR);
         return;
     }
     METRIC_ADD(&c->w->metrics, bytes_written, (uint64_t)r);
@@ -482,7 +535,7 @@ conn_flush(struct conn *c)
         account(c);
         lat_record(c);
         if (c->closing) {
-            conn_close(c);
+            conn_close(c, STATS_CLOSE_NORMAL);
         }
         return;
     }
@@ -495,7 +548,7 @@ conn_flush(struct conn *c)
     c->wreq.data = c;
     if (uv_write(&c->wreq, &c->h.stream, &ub, 1, on_write) != 0) {
         c->writing = false;
-        conn_close(c);
+        conn_close(c, STATS_CLOSE_ERROR);
     }
 }
 
@@ -542,10 +595,9 @@ describe_peer(struct conn *c)
                  ((const struct options *)net_opts(c->w->net))->unix_socket);
         return;
     }
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
-        listener_format_addr((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
+    int len = sizeof(c->peer);
+    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&c->peer, &len) == 0) {
+        listener_format_addr((struct sockaddr *)&c->peer, c->addr, sizeof(c->addr));
     } else {
         snprintf(c->addr, sizeof(c->addr), "tcp:?");
     }
@@ -598,6 +650,7 @@ conn_accept(struct listener *l)
     buf_init(&c->out[1]);
     session_init(&c->sess, net_env(w->net), &w->metrics, &c->out[0]);
     c->sess.hot = w->hot;
+    c->sess.id = c->id;
     if (l->resp_only) {
         session_set_resp_only(&c->sess);
     }
@@ -612,6 +665,11 @@ conn_accept(struct listener *l)
     pthread_mutex_unlock(&w->conns_lock);
     METRIC_INC(&w->metrics, curr_connections);
     METRIC_INC(&w->metrics, total_connections);
+    struct stats *st = net_env(w->net)->stats;
+    if (stats_wanted(st) & STATS_WANT_CONNEVENTS) {
+        stats_log_conn(st, true, c->is_unix ? NULL : (const struct sockaddr *)&c->peer, c->id,
+                       STATS_CLOSE_NORMAL);
+    }
     start_reading(c);
 }
 
@@ -621,7 +679,7 @@ conn_close_all(struct worker *w)
     /* Only this worker mutates its list, so walking it unlocked is safe;
      * the structs stay valid until their close callbacks run. */
     for (struct conn *c = w->conns; c != NULL; c = c->next) {
-        conn_close(c);
+        conn_close(c, STATS_CLOSE_SHUTDOWN);
     }
 }
 
@@ -638,9 +696,11 @@ conn_sweep_idle(struct worker *w, uint32_t now, uint32_t idle_timeout)
 {
     for (struct conn *c = w->conns; c != NULL; c = c->next) {
         uint32_t last = __atomic_load_n(&c->last_active, __ATOMIC_RELAXED);
-        if (!c->closed && !c->writing && now - last > idle_timeout) {
+        /* a watcher sends nothing and is not idle: memcached's logger
+         * owns its watchers, out of the idle timeout's reach */
+        if (!c->closed && !c->writing && !c->streaming && now - last > idle_timeout) {
             METRIC_INC(&w->metrics, conns_idle_closed);
-            conn_close(c);
+            conn_close(c, STATS_CLOSE_IDLE_TIMEOUT);
         }
     }
 }

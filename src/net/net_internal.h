@@ -79,9 +79,13 @@ struct conn {
     bool dirty;   /* on the worker's dirty list */
     bool ready;   /* on the worker's ready list (yielded with input left) */
     bool is_unix;
+    bool streaming;       /* on the worker's stream list (session_streaming) */
+    uint8_t close_reason; /* enum stats_close_reason, for `watch connevents` */
     struct conn *next_dirty;
     struct conn *next_ready;
-    struct conn *prev, *next; /* worker's list of connections, under w->conns_lock */
+    struct conn *next_stream;
+    struct sockaddr_storage peer; /* the client's address (TCP) */
+    struct conn *prev, *next;     /* worker's list of connections, under w->conns_lock */
     /* Read by `stats conns` from other threads: relaxed atomics. */
     uint32_t last_active; /* clock_now() of the last request */
     const char *state;
@@ -103,9 +107,11 @@ struct worker {
     uv_check_t flush_check; /* flush dirty connections once per loop turn */
     uv_idle_t ready_idle;   /* keeps the loop turning while yielded work waits */
     uv_timer_t tick;        /* idle-timeout sweep */
+    uv_timer_t stream_tick; /* serves streaming sessions; runs while there are any */
     struct listener *listeners;
-    struct conn *dirty; /* connections with replies to flush this turn */
-    struct conn *ready; /* connections that yielded with requests left */
+    struct conn *dirty;   /* connections with replies to flush this turn */
+    struct conn *ready;   /* connections that yielded with requests left */
+    struct conn *streams; /* streaming connections (memcached's watch) */
     /* Connection list: written by this worker on accept/close, read by
      * stats conns on any worker. Never taken on the request path. */
     pthread_mutex_t conns_lock;

@@ -4,6 +4,8 @@
  *   flush_check   after each poll, flush every connection with replies
  *   ready_idle    runs while connections that yielded (-R) have work left
  *   tick          once a second: refresh the clock-driven idle sweep
+ *   stream_tick   every SESSION_STREAM_MS while a connection streams
+ *                 (memcached's watch): hands it what the log has for it
  *   stop_async    net_stop(): close listeners and connections, then the
  *                 loop ends by itself when no handle is left
  *   drain_async   net_drain(): close listeners; connections close as soon
@@ -44,6 +46,7 @@ on_stop(uv_async_t *h)
     uv_close((uv_handle_t *)&w->flush_check, NULL);
     uv_close((uv_handle_t *)&w->ready_idle, NULL);
     uv_close((uv_handle_t *)&w->tick, NULL);
+    uv_close((uv_handle_t *)&w->stream_tick, NULL);
     uv_close((uv_handle_t *)&w->stop_async, NULL);
     uv_close((uv_handle_t *)&w->drain_async, NULL);
 }
@@ -87,6 +90,8 @@ worker_init(struct worker *w, struct net *n, unsigned index)
     uv_timer_init(&w->loop, &w->tick);
     w->tick.data = w;
     uv_timer_start(&w->tick, on_tick, 1000, 1000);
+    uv_timer_init(&w->loop, &w->stream_tick); /* started by the first stream */
+    w->stream_tick.data = w;
     uv_async_init(&w->loop, &w->stop_async, on_stop);
     w->stop_async.data = w;
     uv_async_init(&w->loop, &w->drain_async, on_drain);

@@ -80,6 +80,7 @@ struct session {
     struct metrics *metrics; /* the worker's; single writer */
     struct buf *out;         /* where replies go; net/ may change it between calls */
     struct hotkeys *hot;     /* the worker's hot-key sketch, or NULL */
+    unsigned id;             /* the connection's number (`stats conns`; watch's cfd) */
     /* Private to cmd/: */
     int proto;         /* 0 until the first byte is seen */
     bool authed;       /* may run commands: authenticated, or no credential is set */
@@ -87,6 +88,10 @@ struct session {
     size_t resume;     /* multi-get: bytes of the key list already answered */
     uint32_t flags;    /* per-protocol state bits */
     void *proto_state; /* per-protocol state (NULL for text) */
+    /* memcached's tooling (cmd/mc_tools.h): the dump at the front of the
+     * input, and the watch subscription this connection streams. */
+    struct mc_dump *dump;
+    struct watcher *watcher;
 };
 
 void session_init(struct session *s, const struct cmd_env *env, struct metrics *m, struct buf *out);
@@ -111,3 +116,16 @@ enum session_rc session_process(struct session *s, const char *data, size_t len,
 /* The largest read buffer a request may need: net/ closes a connection
  * that wants more (it never should: values over the limit are swallowed). */
 size_t session_max_request(const struct session *s);
+
+/*
+ * Streaming (memcached's `watch`): once a request made the session a
+ * stream, session_streaming() is true for the rest of the connection's
+ * life; session_process() then discards its input (memcached reads no
+ * more requests from a watcher) and net/ calls session_stream() every
+ * SESSION_STREAM_MS while the connection's earlier output has been
+ * written, which appends what the stream has for it (at most
+ * SESSION_OUT_HIGH). SESSION_OK, or SESSION_CLOSE to end it.
+ */
+#define SESSION_STREAM_MS 10
+bool session_streaming(const struct session *s);
+enum session_rc session_stream(struct session *s);

@@ -271,7 +271,8 @@ test_stats(void **state)
     expect(f,
            "stats cachedump 1 1\r\nstats cachedump\r\nstats cachedump x 1\r\n"
            "stats cachedump 64 1\r\n",
-           "END\r\nCLIENT_ERROR bad command line\r\nCLIENT_ERROR bad command line format\r\n"
+           "ITEM a [1 b; 0 s]\r\nEND\r\nCLIENT_ERROR bad command line\r\n"
+           "CLIENT_ERROR bad command line format\r\n"
            "CLIENT_ERROR Illegal slab id\r\n");
     expect(f, "stats detail\r\nstats detail on\r\nstats detail dump\r\nstats detail foo\r\n",
            "CLIENT_ERROR usage: stats detail on|off|dump\r\nOK\r\nEND\r\n"
