@@ -66,7 +66,7 @@ enum store_rc
 mc_core_delete(struct session *s, const struct store_key *k, uint64_t cas)
 {
     enum store_rc rc = store_delete(s->env->store, k, cas);
-    if (__builtin_expect(stats_wanted(s->env->stats) & STATS_WANT_DETAIL, 0)) {
+    if (__builtin_expect(s->want & STATS_WANT_DETAIL, 0)) {
         mc_core_note_delete(s, k);
     }
     if (rc == STORE_OK) {

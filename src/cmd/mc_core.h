@@ -54,22 +54,21 @@ mc_core_count_read(struct session *s, const struct store_key *k, const struct st
  * fetchers`, `stats detail on`): the same read, then the log line and,
  * unless it is a touch command (memcached counts gets only), the prefix
  * count. */
-enum store_rc mc_core_read_noted(struct session *s, const struct store_key *k,
-                                 const struct store_get_opts *o, store_read_fn fn, void *ctx,
-                                 bool is_get);
+__attribute__((cold)) enum store_rc mc_core_read_noted(struct session *s, const struct store_key *k,
+                                                       const struct store_get_opts *o,
+                                                       store_read_fn fn, void *ctx, bool is_get);
 
 /*
  * A get, gat or touch (o NULL: a plain get); is_get is false for the touch
  * command. Inline: the hot path of every memcached read (callgrind: out of
- * line it cost ~18 instructions a get). Watching costs it one relaxed load
- * (stats_wanted) while nobody watches.
+ * line it cost ~18 instructions a get). Watching costs it a test of
+ * s->want (stats_wanted() as of this batch) while nobody watches.
  */
 static inline __attribute__((always_inline)) enum store_rc
 mc_core_read_as(struct session *s, const struct store_key *k, const struct store_get_opts *o,
                 store_read_fn fn, void *ctx, bool is_get)
 {
-    if (__builtin_expect(stats_wanted(s->env->stats) & (STATS_WANT_FETCHERS | STATS_WANT_DETAIL),
-                         0)) {
+    if (__builtin_expect(s->want & (STATS_WANT_FETCHERS | STATS_WANT_DETAIL), 0)) {
         return mc_core_read_noted(s, k, o, fn, ctx, is_get);
     }
     enum store_miss miss = STORE_MISS_NONE;
@@ -117,8 +116,7 @@ mc_core_store(struct session *s, const struct store_key *k, const struct store_s
     if (rc == STORE_TOO_LARGE || rc == STORE_NO_MEMORY) {
         mc_core_store_failed(s, k, rc, drop_old);
     }
-    if (__builtin_expect(stats_wanted(s->env->stats) & (STATS_WANT_MUTATIONS | STATS_WANT_DETAIL),
-                         0)) {
+    if (__builtin_expect(s->want & (STATS_WANT_MUTATIONS | STATS_WANT_DETAIL), 0)) {
         mc_core_note_store(s, k, r, rc);
     }
     return rc;

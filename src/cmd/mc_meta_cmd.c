@@ -291,8 +291,7 @@ cmd_mg(struct exec *x, const struct store_key *k)
     enum store_miss miss = STORE_MISS_NONE;
     enum store_rc rc = store_meta(x->store, k, &o, mg_hit, &c, &miss);
     hotkeys_note(x->s->hot, k->data, k->len, k->hash);
-    if (__builtin_expect(stats_wanted(x->s->env->stats) & (STATS_WANT_FETCHERS | STATS_WANT_DETAIL),
-                         0)) {
+    if (__builtin_expect(x->s->want & (STATS_WANT_FETCHERS | STATS_WANT_DETAIL), 0)) {
         mc_core_note_get(x->s, k, miss, rc == STORE_OK, c.nbytes, true);
     }
     if (c.long_opaque) {
@@ -457,7 +456,7 @@ cmd_md(struct exec *x, const struct store_key *k)
     struct store_meta_opts o = {.no_bump = true};
     struct md_ctx c = {.x = x};
     enum store_rc rc = store_meta(x->store, k, &o, md_hit, &c, NULL);
-    if (__builtin_expect(stats_wanted(x->s->env->stats) & STATS_WANT_DETAIL, 0)) {
+    if (__builtin_expect(x->s->want & STATS_WANT_DETAIL, 0)) {
         mc_core_note_delete(x->s, k);
     }
     struct line l;

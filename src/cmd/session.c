@@ -105,6 +105,9 @@ session_process(struct session *s, const char *data, size_t len, size_t *consume
         *consumed = len; /* a watcher sends no more requests */
         return SESSION_OK;
     }
+    /* Read once per call, not per request: a watcher that starts now
+     * sees this connection's requests from its next read on. */
+    s->want = stats_wanted(s->env->stats);
     if (s->proto == SESSION_PROTO_NONE) {
         if (len == 0) {
             return SESSION_OK;

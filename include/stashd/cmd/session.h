@@ -83,6 +83,8 @@ struct session {
     unsigned id;             /* the connection's number (`stats conns`; watch's cfd) */
     /* Private to cmd/: */
     int proto;         /* 0 until the first byte is seen */
+    unsigned want;     /* stats_wanted() as session_process last read it (once a
+                        * call: what the request path tests to log or count) */
     bool authed;       /* may run commands: authenticated, or no credential is set */
     uint64_t swallow;  /* bytes of a refused value still to discard */
     size_t resume;     /* multi-get: bytes of the key list already answered */
