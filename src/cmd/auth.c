@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stashd/util/bstr.h"
 #include "stashd/util/log.h"
 #include "stashd/util/options.h"
 
@@ -61,16 +62,11 @@ table_free(struct auth_table *t)
     memset(t, 0, sizeof(*t));
 }
 
-/* Equal, without an early exit on the first differing byte. */
 static bool
 same_secret(const char *a, size_t alen, const char *b, size_t blen)
 {
-    unsigned char diff = alen != blen;
-    size_t n = alen < blen ? alen : blen;
-    for (size_t i = 0; i < n; i++) {
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    }
-    return diff == 0;
+    return bstr_eq_secret((struct bstr){.data = a, .len = alen},
+                          (struct bstr){.data = b, .len = blen});
 }
 
 /* Read the whole file (at most max bytes) as a NUL-terminated string. */

@@ -91,7 +91,7 @@ reply_u64(struct text_exec *x, const struct mc_text_req *r, uint64_t v)
 {
     if (!r->noreply) {
         char tmp[24];
-        size_t n = num_u64_to_dec(v, tmp);
+        size_t n = num_u64_to_dec_fast(v, tmp);
         tmp[n++] = '\r';
         tmp[n++] = '\n';
         out_append(x, tmp, n);
@@ -123,9 +123,9 @@ on_value(void *ctx, const struct store_item_view *v)
     char nums[3 * 24];
     size_t nn = 0;
     nums[nn++] = ' ';
-    nn += num_u64_to_dec(v->flags, nums + nn);
+    nn += num_u64_to_dec_fast(v->flags, nums + nn);
     nums[nn++] = ' ';
-    nn += num_u64_to_dec(v->nbytes, nums + nn);
+    nn += num_u64_to_dec_fast(v->nbytes, nums + nn);
     if (vc->cas) {
         nums[nn++] = ' ';
         nn += num_u64_to_dec(v->cas, nums + nn);
@@ -435,7 +435,9 @@ cmd_stats(struct text_exec *x, const struct mc_text_req *r)
     return CMD_DONE;
 }
 
-/* A command without a handler (none today). */
+/* The parser returns no command without a handler above (unknown ones
+ * are its own ERROR); this answers as memcached would if one ever did,
+ * rather than call through a NULL. */
 static enum cmd_rc
 cmd_unknown(struct text_exec *x, const struct mc_text_req *r)
 {

@@ -2,16 +2,19 @@
  * resp_internal: what the files of the RESP command layer share (private
  * to src/cmd/resp_*.c).
  *
- *   resp_cmd.c     the request loop, the command table and dispatch,
- *                  authentication, connection commands (PING, HELLO,
- *                  CLIENT, ...)
+ *   resp_cmd.c     the step, the command table, its lookup and dispatch
+ *                  (arity, then authentication), per-connection state
+ *   resp_reply.c   the reply helpers (resp_reply.h)
+ *   resp_arg.h     reading arguments (keywords, integers)
+ *   resp_conn.c    connection commands (PING, AUTH, HELLO, RESET, CLIENT)
  *   resp_string.c  string commands (GET, SET, INCR, APPEND, ...)
  *   resp_keys.c    keyspace commands (DEL, EXPIRE, TTL, KEYS, SCAN, ...)
  *   resp_info.c    INFO, CONFIG, COMMAND, TIME
  *
  * A handler gets one request in x (argv views into the connection's read
  * buffer, valid for the call) and appends exactly one reply to x->out
- * with the rep_* helpers; arity and authentication were checked before.
+ * with the resp_reply_* helpers; arity and authentication were checked
+ * before.
  */
 #pragma once
 
@@ -31,6 +34,9 @@ struct store;
 /* The Redis version stashd answers as (HELLO, INFO): clients pick
  * features by it, and Redis 7.0's replies are what stashd reproduces. */
 #define RESP_COMPAT_VERSION "7.0.15"
+
+/* The longest command name the table holds (longer ones are unknown). */
+#define RESP_NAME_MAX 32
 
 /* Command flags (COMMAND INFO shows them; dispatch reads NOAUTH). */
 enum {
@@ -89,54 +95,25 @@ struct resp_exec {
     bool close; /* QUIT: close after this reply */
 };
 
-/* --- replies (resp_cmd.c) ------------------------------------------------ */
-
-void rep_raw(struct resp_exec *x, const void *p, size_t n);
-void rep_ok(struct resp_exec *x);
-void rep_simple(struct resp_exec *x, const char *s);
-/* An error line; msg without the leading '-' ("ERR syntax error"). */
-void rep_err(struct resp_exec *x, const char *msg);
-/* A formatted error; \r and \n in the result become spaces, as Redis. */
-void rep_errf(struct resp_exec *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void rep_int(struct resp_exec *x, int64_t v);
-void rep_bulk(struct resp_exec *x, const void *p, size_t n);
-void rep_bulk_str(struct resp_exec *x, const char *s);
-void rep_null(struct resp_exec *x);
-void rep_array(struct resp_exec *x, size_t n);
-void rep_map(struct resp_exec *x, size_t n);
-void rep_set(struct resp_exec *x, size_t n);
-void rep_verbatim(struct resp_exec *x, const char *p, size_t n);
-/* Note a failed append (e.g. from a direct buf write). */
-void rep_fail(struct resp_exec *x, int rc);
-
-#define REP_ERR_SYNTAX "ERR syntax error"
-#define REP_ERR_NOT_INT "ERR value is not an integer or out of range"
-#define REP_ERR_NOT_FLOAT "ERR value is not a valid float"
-#define REP_ERR_OOM "OOM command not allowed when used memory > 'maxmemory'."
-#define REP_ERR_TOO_BIG "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
-
-/* "-ERR wrong number of arguments for 'name' command" */
-void rep_err_arity(struct resp_exec *x, const char *fullname);
-/* "-ERR unknown subcommand 'sub'. Try NAME HELP." */
-void rep_err_subcommand(struct resp_exec *x);
-/* A store failure as Redis words it (key length, size, memory). */
-void rep_err_store(struct resp_exec *x, int store_rc, size_t keylen);
-
-/* --- argument helpers (resp_cmd.c) --------------------------------------- */
-
-/* Case-insensitive compare of an argument with a lower-case literal. */
-bool arg_is(struct bstr a, const char *lower);
-/* Redis's string2ll: optional '-', digits, no leading zero, no spaces,
- * no '+', fits in int64. */
-bool arg_ll(struct bstr a, int64_t *out);
-/* Redis's glob (stringmatchlen) over a pattern and a string. */
-bool resp_glob(const char *pat, size_t plen, const char *str, size_t slen, bool nocase);
-
 /* The command table, sorted by name (resp_cmd.c). */
 extern const struct resp_cmd resp_cmds[];
 extern const size_t resp_ncmds;
 
+/* The table's row for a command name (any case), or NULL: the one lookup,
+ * for dispatch and for COMMAND INFO/DOCS (resp_cmd.c). */
+const struct resp_cmd *resp_cmd_lookup(struct bstr name);
+
 /* --- handlers --------------------------------------------------------------- */
+
+/* resp_conn.c */
+void resp_cmd_ping(struct resp_exec *x);
+void resp_cmd_echo(struct resp_exec *x);
+void resp_cmd_quit(struct resp_exec *x);
+void resp_cmd_select(struct resp_exec *x);
+void resp_cmd_auth(struct resp_exec *x);
+void resp_cmd_hello(struct resp_exec *x);
+void resp_cmd_reset(struct resp_exec *x);
+void resp_cmd_client(struct resp_exec *x);
 
 /* resp_string.c */
 void resp_cmd_get(struct resp_exec *x);

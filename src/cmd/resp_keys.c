@@ -16,17 +16,14 @@
 #include <string.h>
 
 #include "cmd/resp_internal.h"
+#include "stashd/util/glob.h"
+#include "cmd/resp_arg.h"
+#include "cmd/resp_reply.h"
 #include "stashd/cmd/hotkeys.h"
 #include "stashd/store/store.h"
 #include "stashd/util/metrics.h"
 #include "stashd/util/num.h"
 #include "stashd/util/options.h"
-
-static inline void
-key_of(struct store_key *k, struct bstr a)
-{
-    store_key_init(k, a.data, a.len);
-}
 
 static void
 on_nothing(void *ctx, const struct store_item_view *v)
@@ -39,7 +36,7 @@ static bool
 exists(struct resp_exec *x, struct bstr key)
 {
     struct store_key k;
-    key_of(&k, key);
+    resp_arg_key(&k, key);
     return store_get(x->store, &k, NULL, on_nothing, NULL, NULL) == STORE_OK;
 }
 
@@ -50,7 +47,7 @@ resp_cmd_del(struct resp_exec *x)
     int64_t n = 0;
     for (size_t i = 1; i < x->argc; i++) {
         struct store_key k;
-        key_of(&k, x->argv[i]);
+        resp_arg_key(&k, x->argv[i]);
         if (store_delete(x->store, &k, 0) == STORE_OK) {
             METRIC_INC(x->m, delete_hits);
             n++;
@@ -58,7 +55,7 @@ resp_cmd_del(struct resp_exec *x)
             METRIC_INC(x->m, delete_misses);
         }
     }
-    rep_int(x, n);
+    resp_reply_int(x, n);
 }
 
 void
@@ -68,13 +65,13 @@ resp_cmd_exists(struct resp_exec *x)
     for (size_t i = 1; i < x->argc; i++) {
         n += exists(x, x->argv[i]) ? 1 : 0;
     }
-    rep_int(x, n);
+    resp_reply_int(x, n);
 }
 
 void
 resp_cmd_type(struct resp_exec *x)
 {
-    rep_simple(x, exists(x, x->argv[1]) ? "string" : "none");
+    resp_reply_simple(x, exists(x, x->argv[1]) ? "string" : "none");
 }
 
 /* --- EXPIRE family ----------------------------------------------------------------- */
@@ -128,38 +125,38 @@ expire_generic(struct resp_exec *x, bool relative, bool secs)
     bool nx = false, xx = false, gt = false, lt = false;
     for (size_t j = 3; j < x->argc; j++) {
         struct bstr a = x->argv[j];
-        if (arg_is(a, "nx")) {
+        if (resp_arg_is(a, "nx")) {
             nx = true;
-        } else if (arg_is(a, "xx")) {
+        } else if (resp_arg_is(a, "xx")) {
             xx = true;
-        } else if (arg_is(a, "gt")) {
+        } else if (resp_arg_is(a, "gt")) {
             gt = true;
-        } else if (arg_is(a, "lt")) {
+        } else if (resp_arg_is(a, "lt")) {
             lt = true;
         } else {
             const char *nul = memchr(a.data, '\0', a.len);
             int n = (int)(nul != NULL ? (size_t)(nul - a.data) : a.len);
-            rep_errf(x, "ERR Unsupported option %.*s", n > 256 ? 256 : n, a.data);
+            resp_reply_errf(x, "ERR Unsupported option %.*s", n > 256 ? 256 : n, a.data);
             return;
         }
     }
     if (nx && (xx || gt || lt)) {
-        rep_err(x, "ERR NX and XX, GT or LT options at the same time are not compatible");
+        resp_reply_err(x, "ERR NX and XX, GT or LT options at the same time are not compatible");
         return;
     }
     if (gt && lt) {
-        rep_err(x, "ERR GT and LT options at the same time are not compatible");
+        resp_reply_err(x, "ERR GT and LT options at the same time are not compatible");
         return;
     }
     e.flags = (nx ? EXP_NX : 0) | (xx ? EXP_XX : 0) | (gt ? EXP_GT : 0) | (lt ? EXP_LT : 0);
     int64_t when;
-    if (!arg_ll(x->argv[2], &when)) {
-        rep_err(x, REP_ERR_NOT_INT);
+    if (!resp_arg_i64(x->argv[2], &when)) {
+        resp_reply_err(x, RESP_ERR_NOT_INT);
         return;
     }
     if (secs) {
         if (when > INT64_MAX / 1000 || when < INT64_MIN / 1000) {
-            rep_errf(x, "ERR invalid expire time in '%s' command", x->cmd->name);
+            resp_reply_errf(x, "ERR invalid expire time in '%s' command", x->cmd->name);
             return;
         }
         when *= 1000;
@@ -167,16 +164,16 @@ expire_generic(struct resp_exec *x, bool relative, bool secs)
     e.now = store_now_ms();
     int64_t base = relative ? e.now : 0;
     if (when > INT64_MAX - base) {
-        rep_errf(x, "ERR invalid expire time in '%s' command", x->cmd->name);
+        resp_reply_errf(x, "ERR invalid expire time in '%s' command", x->cmd->name);
         return;
     }
     e.when = when + base;
     struct store_key k;
-    key_of(&k, x->argv[1]);
+    resp_arg_key(&k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, expire_decide, NULL, &e);
     METRIC_INC(x->m, cmd_touch);
     if (rc != STORE_OK) {
-        rep_err_store(x, rc, x->argv[1].len);
+        resp_reply_err_store(x, rc, x->argv[1].len);
         return;
     }
     if (e.result) {
@@ -184,7 +181,7 @@ expire_generic(struct resp_exec *x, bool relative, bool secs)
     } else {
         METRIC_INC(x->m, touch_misses);
     }
-    rep_int(x, e.result);
+    resp_reply_int(x, e.result);
 }
 
 void
@@ -231,21 +228,21 @@ ttl_generic(struct resp_exec *x, bool ms, bool abs)
 {
     struct ttl t = {0};
     struct store_key k;
-    key_of(&k, x->argv[1]);
+    resp_arg_key(&k, x->argv[1]);
     (void)store_get(x->store, &k, NULL, on_ttl, &t, NULL);
     if (!t.found) {
-        rep_int(x, -2);
+        resp_reply_int(x, -2);
         return;
     }
     if (t.expire_ms == 0) {
-        rep_int(x, -1);
+        resp_reply_int(x, -1);
         return;
     }
     int64_t v = abs ? t.expire_ms : t.expire_ms - store_now_ms();
     if (v < 0) {
         v = 0;
     }
-    rep_int(x, ms ? v : (v + 500) / 1000);
+    resp_reply_int(x, ms ? v : (v + 500) / 1000);
 }
 
 void
@@ -289,13 +286,13 @@ resp_cmd_persist(struct resp_exec *x)
 {
     int64_t result = 0;
     struct store_key k;
-    key_of(&k, x->argv[1]);
+    resp_arg_key(&k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, persist_decide, NULL, &result);
     if (rc != STORE_OK) {
-        rep_err_store(x, rc, x->argv[1].len);
+        resp_reply_err_store(x, rc, x->argv[1].len);
         return;
     }
-    rep_int(x, result);
+    resp_reply_int(x, result);
 }
 
 /* --- KEYS, SCAN ---------------------------------------------------------------------- */
@@ -338,8 +335,8 @@ emit_matching(struct resp_exec *x, struct gather *g, const struct bstr *pat)
     const char *end = p + buf_readable(&g->raw);
     while (p < end) {
         size_t n = (unsigned char)*p++;
-        if (pat == NULL || resp_glob(pat->data, pat->len, p, n, false)) {
-            rep_fail(x, resp_bulk(&x->c->scratch, p, n));
+        if (pat == NULL || glob_match(pat->data, pat->len, p, n, false)) {
+            resp_reply_fail(x, resp_bulk(&x->c->scratch, p, n));
             count++;
         }
         p += n;
@@ -352,10 +349,10 @@ emit_matching(struct resp_exec *x, struct gather *g, const struct bstr *pat)
 static void
 reply_scratch(struct resp_exec *x, size_t count)
 {
-    rep_array(x, count);
+    resp_reply_array(x, count);
     struct buf *b = &x->c->scratch;
     if (buf_readable(b) != 0) {
-        rep_raw(x, b->data + b->rpos, buf_readable(b));
+        resp_reply_raw(x, b->data + b->rpos, buf_readable(b));
     }
     buf_reset(b);
     buf_shrink(b, 64 * 1024);
@@ -375,7 +372,7 @@ resp_cmd_keys(struct resp_exec *x)
         cursor = store_scan(x->store, cursor, KEYS_SLICE, on_gather, &g);
         count += emit_matching(x, &g, pp);
     } while (cursor != 0 && g.err == 0);
-    rep_fail(x, g.err);
+    resp_reply_fail(x, g.err);
     buf_fini(&g.raw);
     reply_scratch(x, count);
 }
@@ -416,7 +413,7 @@ resp_cmd_scan(struct resp_exec *x)
 {
     uint64_t cursor;
     if (!parse_cursor(x->argv[1], &cursor)) {
-        rep_err(x, "ERR invalid cursor");
+        resp_reply_err(x, "ERR invalid cursor");
         return;
     }
     int64_t count = 10;
@@ -424,24 +421,24 @@ resp_cmd_scan(struct resp_exec *x)
     bool strings = true; /* TYPE: only "string" keys exist */
     for (size_t i = 2; i < x->argc;) {
         size_t left = x->argc - i;
-        if (arg_is(x->argv[i], "count") && left >= 2) {
-            if (!arg_ll(x->argv[i + 1], &count)) {
-                rep_err(x, REP_ERR_NOT_INT);
+        if (resp_arg_is(x->argv[i], "count") && left >= 2) {
+            if (!resp_arg_i64(x->argv[i + 1], &count)) {
+                resp_reply_err(x, RESP_ERR_NOT_INT);
                 return;
             }
             if (count < 1) {
-                rep_err(x, REP_ERR_SYNTAX);
+                resp_reply_err(x, RESP_ERR_SYNTAX);
                 return;
             }
-        } else if (arg_is(x->argv[i], "match") && left >= 2) {
+        } else if (resp_arg_is(x->argv[i], "match") && left >= 2) {
             pat = &x->argv[i + 1];
             if (pat->len == 1 && pat->data[0] == '*') {
                 pat = NULL;
             }
-        } else if (arg_is(x->argv[i], "type") && left >= 2) {
-            strings = arg_is(x->argv[i + 1], "string");
+        } else if (resp_arg_is(x->argv[i], "type") && left >= 2) {
+            strings = resp_arg_is(x->argv[i + 1], "string");
         } else {
-            rep_err(x, REP_ERR_SYNTAX);
+            resp_reply_err(x, RESP_ERR_SYNTAX);
             return;
         }
         i += 2;
@@ -454,12 +451,12 @@ resp_cmd_scan(struct resp_exec *x)
     if (strings) {
         n = emit_matching(x, &g, pat);
     }
-    rep_fail(x, g.err);
+    resp_reply_fail(x, g.err);
     buf_fini(&g.raw);
     char num[24];
     size_t len = num_u64_to_dec(next, num);
-    rep_array(x, 2);
-    rep_bulk(x, num, len);
+    resp_reply_array(x, 2);
+    resp_reply_bulk(x, num, len);
     reply_scratch(x, n);
 }
 
@@ -467,7 +464,7 @@ static void
 on_key_bulk(void *ctx, const struct store_item_view *v)
 {
     struct resp_exec *x = ctx;
-    rep_bulk(x, v->key, v->nkey);
+    resp_reply_bulk(x, v->key, v->nkey);
 }
 
 void
@@ -480,14 +477,14 @@ resp_cmd_randomkey(struct resp_exec *x)
     r ^= r << 17;
     x->c->rng = r;
     if (store_random(x->store, r, on_key_bulk, x) != STORE_OK) {
-        rep_null(x);
+        resp_reply_null(x);
     }
 }
 
 void
 resp_cmd_dbsize(struct resp_exec *x)
 {
-    rep_int(x, (int64_t)store_count(x->store));
+    resp_reply_int(x, (int64_t)store_count(x->store));
 }
 
 /* FLUSHALL and FLUSHDB [SYNC|ASYNC]: one keyspace, flushed at once either
@@ -496,18 +493,18 @@ void
 resp_cmd_flushall(struct resp_exec *x)
 {
     if (x->argc > 2 ||
-        (x->argc == 2 && !arg_is(x->argv[1], "sync") && !arg_is(x->argv[1], "async"))) {
-        rep_err(x, REP_ERR_SYNTAX);
+        (x->argc == 2 && !resp_arg_is(x->argv[1], "sync") && !resp_arg_is(x->argv[1], "async"))) {
+        resp_reply_err(x, RESP_ERR_SYNTAX);
         return;
     }
     METRIC_INC(x->m, cmd_flush);
     if (!x->s->env->opts->flush_enabled) {
-        rep_errf(x, "ERR %s is disabled on this server (-F)",
-                 x->cmd->name[5] == 'a' ? "FLUSHALL" : "FLUSHDB");
+        resp_reply_errf(x, "ERR %s is disabled on this server (-F)",
+                        x->cmd->name[5] == 'a' ? "FLUSHALL" : "FLUSHDB");
         return;
     }
     store_flush(x->store, 0);
-    rep_ok(x);
+    resp_reply_ok(x);
 }
 
 /* HOTKEYS [N]: stashd's own: the N (default 10, at most 100) most read
@@ -517,11 +514,11 @@ resp_cmd_hotkeys(struct resp_exec *x)
 {
     uint64_t n = 10;
     if (x->argc > 2) {
-        rep_err(x, "ERR syntax error");
+        resp_reply_err(x, "ERR syntax error");
         return;
     }
     if (x->argc == 2 && (!num_parse_u64(x->argv[1].data, x->argv[1].len, &n) || n == 0)) {
-        rep_err(x, REP_ERR_NOT_INT);
+        resp_reply_err(x, RESP_ERR_NOT_INT);
         return;
     }
     if (n > 100) {
@@ -529,15 +526,15 @@ resp_cmd_hotkeys(struct resp_exec *x)
     }
     struct hotkeys_entry *top = calloc((size_t)n, sizeof(*top));
     if (top == NULL) {
-        rep_err(x, "ERR out of memory");
+        resp_reply_err(x, "ERR out of memory");
         return;
     }
     const struct cmd_env *env = x->s->env;
     size_t k = env->hotkeys != NULL ? hotkeys_top(env->hotkeys, env->nhotkeys, top, (size_t)n) : 0;
-    rep_map(x, k);
+    resp_reply_map(x, k);
     for (size_t i = 0; i < k; i++) {
-        rep_bulk(x, top[i].key, top[i].len);
-        rep_int(x, (int64_t)top[i].count);
+        resp_reply_bulk(x, top[i].key, top[i].len);
+        resp_reply_int(x, (int64_t)top[i].count);
     }
     free(top);
 }

@@ -1,7 +1,7 @@
 /*
  * resp_string: Redis's string commands over the shared keyspace (GET,
- * SET and its variants, MGET/MSET, APPEND, GETRANGE/SETRANGE, the INCR
- * family). Values are the same bytes memcached clients see: a RESP write
+ * SET and its variants, MGET/MSET, APPEND, GETRANGE/SETRANGE; the INCR
+ * family is in resp_incr.c). Values are the same bytes memcached clients see: a RESP write
  * stores client flags 0, and a value stored by memcached with flags reads
  * back whole (flags ignored); commands that rewrite a value in place of
  * its old one (APPEND, SETRANGE, INCR*) keep its flags and expiry.
@@ -22,16 +22,12 @@
 
 #include "cmd/cmd_count.h"
 #include "cmd/resp_internal.h"
+#include "cmd/resp_arg.h"
+#include "cmd/resp_reply.h"
 #include "stashd/cmd/hotkeys.h"
 #include "stashd/store/store.h"
 #include "stashd/util/metrics.h"
 #include "stashd/util/num.h"
-
-static inline void
-key_of(struct store_key *k, struct bstr a)
-{
-    store_key_init(k, a.data, a.len);
-}
 
 /* --- GET, MGET ------------------------------------------------------------------ */
 
@@ -43,13 +39,13 @@ bulk_of_view(struct resp_exec *x, const char *value, size_t n)
     char hdr[32];
     size_t h = 0;
     hdr[h++] = '$';
-    h += num_u64_to_dec(n, hdr + h);
+    h += num_u64_to_dec_fast(n, hdr + h);
     hdr[h++] = '\r';
     hdr[h++] = '\n';
     size_t total = h + n + 2;
     int rc = buf_reserve(x->out, total, SIZE_MAX);
     if (rc != 0) {
-        rep_fail(x, rc);
+        resp_reply_fail(x, rc);
         return;
     }
     char *p = x->out->data + x->out->wpos;
@@ -84,13 +80,13 @@ static void
 get_one(struct resp_exec *x, struct bstr key)
 {
     struct store_key k;
-    key_of(&k, key);
+    resp_arg_key(&k, key);
     enum store_miss miss = STORE_MISS_NONE;
     enum store_rc rc = store_get(x->store, &k, NULL, on_bulk, x, &miss);
     hotkeys_note(x->s->hot, k.data, k.len, k.hash);
     count_get(x, rc, miss);
     if (rc != STORE_OK) {
-        rep_null(x);
+        resp_reply_null(x);
     }
 }
 
@@ -108,7 +104,7 @@ on_mget(void *ctx, size_t i, const struct store_item_view *v, enum store_miss mi
     if (v != NULL) {
         bulk_of_view(x, v->value, v->nbytes);
     } else {
-        rep_null(x);
+        resp_reply_null(x);
     }
     (void)i;
 }
@@ -127,14 +123,14 @@ resp_cmd_mget(struct resp_exec *x)
     struct store_key stack_keys[MGET_STACK_KEYS];
     struct store_key *keys = stack_keys;
     if (n > MGET_STACK_KEYS && (keys = malloc(n * sizeof(*keys))) == NULL) {
-        rep_err(x, REP_ERR_OOM);
+        resp_reply_err(x, RESP_ERR_OOM);
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        key_of(&keys[i], x->argv[1 + i]);
+        resp_arg_key(&keys[i], x->argv[1 + i]);
         hotkeys_note(x->s->hot, keys[i].data, keys[i].len, keys[i].hash);
     }
-    rep_array(x, n);
+    resp_reply_array(x, n);
     store_get_many(x->store, keys, n, on_mget, x);
     if (keys != stack_keys) {
         free(keys);
@@ -174,30 +170,30 @@ parse_opts(struct resp_exec *x, size_t j, bool is_set, struct set_opts *o)
         bool next = j + 1 < x->argc;
         unsigned f = o->flags;
         unsigned set = 0;
-        if (arg_is(a, "nx") && is_set && !(f & OPT_XX)) {
+        if (resp_arg_is(a, "nx") && is_set && !(f & OPT_XX)) {
             set = OPT_NX;
-        } else if (arg_is(a, "xx") && is_set && !(f & OPT_NX)) {
+        } else if (resp_arg_is(a, "xx") && is_set && !(f & OPT_NX)) {
             set = OPT_XX;
-        } else if (arg_is(a, "get") && is_set) {
+        } else if (resp_arg_is(a, "get") && is_set) {
             set = OPT_GET;
-        } else if (arg_is(a, "keepttl") && is_set && !(f & (OPT_PERSIST | OPT_EXPIRE))) {
+        } else if (resp_arg_is(a, "keepttl") && is_set && !(f & (OPT_PERSIST | OPT_EXPIRE))) {
             set = OPT_KEEPTTL;
-        } else if (arg_is(a, "persist") && !is_set && !(f & (OPT_EXPIRE | OPT_KEEPTTL))) {
+        } else if (resp_arg_is(a, "persist") && !is_set && !(f & (OPT_EXPIRE | OPT_KEEPTTL))) {
             set = OPT_PERSIST;
-        } else if (arg_is(a, "ex") && next &&
+        } else if (resp_arg_is(a, "ex") && next &&
                    !(f & (OPT_KEEPTTL | OPT_PERSIST | (OPT_EXPIRE & ~OPT_EX)))) {
             set = OPT_EX;
-        } else if (arg_is(a, "px") && next &&
+        } else if (resp_arg_is(a, "px") && next &&
                    !(f & (OPT_KEEPTTL | OPT_PERSIST | (OPT_EXPIRE & ~OPT_PX)))) {
             set = OPT_PX;
-        } else if (arg_is(a, "exat") && next &&
+        } else if (resp_arg_is(a, "exat") && next &&
                    !(f & (OPT_KEEPTTL | OPT_PERSIST | (OPT_EXPIRE & ~OPT_EXAT)))) {
             set = OPT_EXAT;
-        } else if (arg_is(a, "pxat") && next &&
+        } else if (resp_arg_is(a, "pxat") && next &&
                    !(f & (OPT_KEEPTTL | OPT_PERSIST | (OPT_EXPIRE & ~OPT_PXAT)))) {
             set = OPT_PXAT;
         } else {
-            rep_err(x, REP_ERR_SYNTAX);
+            resp_reply_err(x, RESP_ERR_SYNTAX);
             return false;
         }
         o->flags |= set;
@@ -217,7 +213,7 @@ static enum deadline_rc
 deadline_of(const struct set_opts *o, int64_t *out)
 {
     int64_t v;
-    if (!arg_ll(o->expire, &v)) {
+    if (!resp_arg_i64(o->expire, &v)) {
         return DEADLINE_NOT_INT;
     }
     bool secs = (o->flags & (OPT_EX | OPT_EXAT)) != 0;
@@ -239,12 +235,12 @@ deadline_of(const struct set_opts *o, int64_t *out)
 }
 
 static void
-rep_deadline_err(struct resp_exec *x, enum deadline_rc rc)
+deadline_err(struct resp_exec *x, enum deadline_rc rc)
 {
     if (rc == DEADLINE_NOT_INT) {
-        rep_err(x, REP_ERR_NOT_INT);
+        resp_reply_err(x, RESP_ERR_NOT_INT);
     } else {
-        rep_errf(x, "ERR invalid expire time in '%s' command", x->cmd->name);
+        resp_reply_errf(x, "ERR invalid expire time in '%s' command", x->cmd->name);
     }
 }
 
@@ -281,7 +277,7 @@ reply_old(void *ctx, const struct store_item_view *old, char *dst)
     if (old != NULL) {
         bulk_of_view(x, old->value, old->nbytes);
     } else {
-        rep_null(x);
+        resp_reply_null(x);
     }
 }
 
@@ -295,9 +291,9 @@ set_generic(struct resp_exec *x, struct bstr key, struct bstr value, unsigned fl
 {
     METRIC_INC(x->m, cmd_set);
     struct store_key k;
-    key_of(&k, key);
+    resp_arg_key(&k, key);
     if (value.len > UINT32_MAX) {
-        rep_err(x, REP_ERR_TOO_BIG);
+        resp_reply_err(x, RESP_ERR_TOO_BIG);
         return;
     }
     enum store_rc rc;
@@ -310,7 +306,7 @@ set_generic(struct resp_exec *x, struct bstr key, struct bstr value, unsigned fl
         };
         rc = store_update(x->store, &k, setget_decide, reply_old, &g);
         if (rc != STORE_OK) {
-            rep_err_store(x, rc, key.len);
+            resp_reply_err_store(x, rc, key.len);
         }
         return;
     }
@@ -326,18 +322,18 @@ set_generic(struct resp_exec *x, struct bstr key, struct bstr value, unsigned fl
     rc = store_set(x->store, &k, &r, NULL);
     if (rc == STORE_OK) {
         if (int_reply) {
-            rep_int(x, 1);
+            resp_reply_int(x, 1);
         } else {
-            rep_ok(x);
+            resp_reply_ok(x);
         }
     } else if (rc == STORE_NOT_STORED) {
         if (int_reply) {
-            rep_int(x, 0);
+            resp_reply_int(x, 0);
         } else {
-            rep_null(x);
+            resp_reply_null(x);
         }
     } else {
-        rep_err_store(x, rc, key.len);
+        resp_reply_err_store(x, rc, key.len);
     }
 }
 
@@ -352,7 +348,7 @@ resp_cmd_set(struct resp_exec *x)
     if (o.flags & OPT_EXPIRE) {
         enum deadline_rc rc = deadline_of(&o, &deadline);
         if (rc != DEADLINE_OK) {
-            rep_deadline_err(x, rc);
+            deadline_err(x, rc);
             return;
         }
     }
@@ -372,7 +368,7 @@ setex_generic(struct resp_exec *x, unsigned unit)
     int64_t deadline = 0;
     enum deadline_rc rc = deadline_of(&o, &deadline);
     if (rc != DEADLINE_OK) {
-        rep_deadline_err(x, rc);
+        deadline_err(x, rc);
         return;
     }
     set_generic(x, x->argv[1], x->argv[3], 0, deadline, false);
@@ -418,11 +414,11 @@ void
 resp_cmd_getdel(struct resp_exec *x)
 {
     struct store_key k;
-    key_of(&k, x->argv[1]);
+    resp_arg_key(&k, x->argv[1]);
     struct getex g = {.x = x};
     enum store_rc rc = store_update(x->store, &k, getdel_decide, reply_old, &g);
     if (rc != STORE_OK) {
-        rep_err_store(x, rc, x->argv[1].len);
+        resp_reply_err_store(x, rc, x->argv[1].len);
     }
 }
 
@@ -447,7 +443,7 @@ getex_commit(void *ctx, const struct store_item_view *old, char *dst)
 {
     struct getex *g = ctx;
     if (old != NULL && g->bad != DEADLINE_OK) {
-        rep_deadline_err(g->x, g->bad);
+        deadline_err(g->x, g->bad);
         return;
     }
     reply_old(ctx, old, dst);
@@ -465,10 +461,10 @@ resp_cmd_getex(struct resp_exec *x)
         g.bad = deadline_of(&o, &g.deadline);
     }
     struct store_key k;
-    key_of(&k, x->argv[1]);
+    resp_arg_key(&k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, getex_decide, getex_commit, &g);
     if (rc != STORE_OK) {
-        rep_err_store(x, rc, x->argv[1].len);
+        resp_reply_err_store(x, rc, x->argv[1].len);
     }
 }
 
@@ -479,12 +475,12 @@ static bool
 pairs_fit(struct resp_exec *x)
 {
     if (x->argc % 2 == 0) {
-        rep_err_arity(x, x->cmd->name);
+        resp_reply_err_arity(x, x->cmd->name);
         return false;
     }
     for (size_t i = 1; i < x->argc; i += 2) {
         if (!store_fits(x->store, x->argv[i].len, x->argv[i + 1].len)) {
-            rep_err_store(x, STORE_TOO_LARGE, x->argv[i].len);
+            resp_reply_err_store(x, STORE_TOO_LARGE, x->argv[i].len);
             return false;
         }
     }
@@ -495,7 +491,7 @@ static void
 mset_pair(void *ctx, size_t i, struct store_key *k, struct store_set_req *r)
 {
     struct resp_exec *x = ctx;
-    key_of(k, x->argv[1 + 2 * i]);
+    resp_arg_key(k, x->argv[1 + 2 * i]);
     r->value = x->argv[2 + 2 * i].data;
     r->nbytes = (uint32_t)x->argv[2 + 2 * i].len;
 }
@@ -514,17 +510,17 @@ mset_generic(struct resp_exec *x, bool nx)
     METRIC_ADD(x->m, cmd_set, n);
     enum store_rc rc = store_set_many(x->store, n, mset_pair, x, nx);
     if (rc == STORE_NOT_STORED) {
-        rep_int(x, 0);
+        resp_reply_int(x, 0);
         return;
     }
     if (rc != STORE_OK) {
-        rep_err_store(x, rc, x->argv[1].len);
+        resp_reply_err_store(x, rc, x->argv[1].len);
         return;
     }
     if (nx) {
-        rep_int(x, 1);
+        resp_reply_int(x, 1);
     } else {
-        rep_ok(x);
+        resp_reply_ok(x);
     }
 }
 
@@ -604,38 +600,38 @@ resp_cmd_append(struct resp_exec *x)
 {
     struct splice sp = {.value = x->argv[2], .append = true};
     struct store_key k;
-    key_of(&k, x->argv[1]);
+    resp_arg_key(&k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, splice_decide, splice_commit, &sp);
     if (rc != STORE_OK) {
-        rep_err_store(x, rc, x->argv[1].len);
+        resp_reply_err_store(x, rc, x->argv[1].len);
         return;
     }
-    rep_int(x, sp.result);
+    resp_reply_int(x, sp.result);
 }
 
 void
 resp_cmd_setrange(struct resp_exec *x)
 {
     int64_t offset;
-    if (!arg_ll(x->argv[2], &offset)) {
-        rep_err(x, REP_ERR_NOT_INT);
+    if (!resp_arg_i64(x->argv[2], &offset)) {
+        resp_reply_err(x, RESP_ERR_NOT_INT);
         return;
     }
     if (offset < 0) {
-        rep_err(x, "ERR offset is out of range");
+        resp_reply_err(x, "ERR offset is out of range");
         return;
     }
     struct splice sp = {.value = x->argv[3], .offset = (uint64_t)offset};
     struct store_key k;
-    key_of(&k, x->argv[1]);
+    resp_arg_key(&k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, splice_decide, splice_commit, &sp);
     if (rc != STORE_OK) {
         /* Too large is Redis's proto-max-bulk-len error even for a key
          * stashd cannot hold. */
-        rep_err_store(x, rc, x->argv[1].len == 0 ? 1 : x->argv[1].len);
+        resp_reply_err_store(x, rc, x->argv[1].len == 0 ? 1 : x->argv[1].len);
         return;
     }
-    rep_int(x, sp.result);
+    resp_reply_int(x, sp.result);
 }
 
 static void
@@ -648,10 +644,10 @@ void
 resp_cmd_strlen(struct resp_exec *x)
 {
     struct store_key k;
-    key_of(&k, x->argv[1]);
+    resp_arg_key(&k, x->argv[1]);
     int64_t n = 0;
     (void)store_get(x->store, &k, NULL, on_len, &n, NULL);
-    rep_int(x, n);
+    resp_reply_int(x, n);
 }
 
 struct range {
@@ -696,242 +692,13 @@ void
 resp_cmd_getrange(struct resp_exec *x)
 {
     struct range r = {.x = x};
-    if (!arg_ll(x->argv[2], &r.start) || !arg_ll(x->argv[3], &r.end)) {
-        rep_err(x, REP_ERR_NOT_INT);
+    if (!resp_arg_i64(x->argv[2], &r.start) || !resp_arg_i64(x->argv[3], &r.end)) {
+        resp_reply_err(x, RESP_ERR_NOT_INT);
         return;
     }
     struct store_key k;
-    key_of(&k, x->argv[1]);
+    resp_arg_key(&k, x->argv[1]);
     if (store_get(x->store, &k, NULL, on_range, &r, NULL) != STORE_OK) {
-        rep_bulk(x, "", 0);
+        resp_reply_bulk(x, "", 0);
     }
-}
-
-/* --- INCR family ---------------------------------------------------------------------------- */
-
-enum arith_rc { ARITH_OK, ARITH_NOT_INT, ARITH_OVERFLOW, ARITH_NOT_FLOAT, ARITH_NAN };
-
-struct incr {
-    int64_t delta;
-    int64_t value;
-    enum arith_rc rc;
-    bool existed;
-    char text[24];
-    size_t len;
-};
-
-static void
-incr_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
-{
-    struct incr *in = ctx;
-    int64_t v = 0;
-    in->existed = old != NULL;
-    if (old != NULL && !arg_ll((struct bstr){.data = old->value, .len = old->nbytes}, &v)) {
-        in->rc = ARITH_NOT_INT;
-        return;
-    }
-    if ((in->delta < 0 && v < 0 && in->delta < INT64_MIN - v) ||
-        (in->delta > 0 && v > 0 && in->delta > INT64_MAX - v)) {
-        in->rc = ARITH_OVERFLOW;
-        return;
-    }
-    in->rc = ARITH_OK;
-    in->value = v + in->delta;
-    uint64_t mag = in->value < 0 ? (uint64_t)0 - (uint64_t)in->value : (uint64_t)in->value;
-    size_t n = 0;
-    if (in->value < 0) {
-        in->text[n++] = '-';
-    }
-    n += num_u64_to_dec(mag, in->text + n);
-    in->len = n;
-    u->op = STORE_UPDATE_WRITE;
-    u->value = in->text;
-    u->nbytes = (uint32_t)n;
-    if (old != NULL) {
-        u->flags = old->flags;
-        u->keep_expiry = true;
-    }
-}
-
-static void
-incr_generic(struct resp_exec *x, int64_t delta)
-{
-    struct incr in = {.delta = delta};
-    struct store_key k;
-    key_of(&k, x->argv[1]);
-    enum store_rc rc = store_update(x->store, &k, incr_decide, NULL, &in);
-    if (rc != STORE_OK) {
-        rep_err_store(x, rc, x->argv[1].len);
-        return;
-    }
-    bool incr = delta >= 0;
-    if (in.existed) {
-        if (incr) {
-            METRIC_INC(x->m, incr_hits);
-        } else {
-            METRIC_INC(x->m, decr_hits);
-        }
-    } else if (incr) {
-        METRIC_INC(x->m, incr_misses);
-    } else {
-        METRIC_INC(x->m, decr_misses);
-    }
-    if (in.rc == ARITH_NOT_INT) {
-        rep_err(x, REP_ERR_NOT_INT);
-    } else if (in.rc == ARITH_OVERFLOW) {
-        rep_err(x, "ERR increment or decrement would overflow");
-    } else {
-        rep_int(x, in.value);
-    }
-}
-
-void
-resp_cmd_incr(struct resp_exec *x)
-{
-    incr_generic(x, 1);
-}
-
-void
-resp_cmd_decr(struct resp_exec *x)
-{
-    incr_generic(x, -1);
-}
-
-void
-resp_cmd_incrby(struct resp_exec *x)
-{
-    int64_t d;
-    if (!arg_ll(x->argv[2], &d)) {
-        rep_err(x, REP_ERR_NOT_INT);
-        return;
-    }
-    incr_generic(x, d);
-}
-
-void
-resp_cmd_decrby(struct resp_exec *x)
-{
-    int64_t d;
-    if (!arg_ll(x->argv[2], &d)) {
-        rep_err(x, REP_ERR_NOT_INT);
-        return;
-    }
-    if (d == INT64_MIN) {
-        rep_err(x, "ERR decrement would overflow");
-        return;
-    }
-    incr_generic(x, -d);
-}
-
-/* Redis's MAX_LONG_DOUBLE_CHARS: bounds both the input and the output. */
-#define LD_CHARS (5 * 1024)
-
-/* Redis's string2ld: strtold over the whole string, no leading space, no
- * NaN, no overflow (nor underflow to zero). */
-static bool
-parse_ld(const char *p, size_t n, long double *out)
-{
-    char buf[LD_CHARS];
-    if (n == 0 || n >= sizeof(buf)) {
-        return false;
-    }
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-    char *end;
-    errno = 0;
-    long double v = strtold(buf, &end);
-    if (buf[0] == ' ' || (buf[0] >= '\t' && buf[0] <= '\r') || end != buf + n ||
-        (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || v == 0)) || errno == EINVAL ||
-        isnan(v)) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-/* Redis's ld2string in LD_STR_HUMAN mode: %.17Lf, then no trailing zeros
- * after the point, no lone point, and "-0" as "0". */
-static size_t
-format_ld(long double v, char *buf, size_t cap)
-{
-    int n = snprintf(buf, cap, "%.17Lf", v);
-    if (n < 0 || (size_t)n >= cap) {
-        return 0;
-    }
-    size_t len = (size_t)n;
-    if (memchr(buf, '.', len) != NULL) {
-        while (buf[len - 1] == '0') {
-            len--;
-        }
-        if (buf[len - 1] == '.') {
-            len--;
-        }
-    }
-    if (len == 2 && buf[0] == '-' && buf[1] == '0') {
-        buf[0] = '0';
-        len = 1;
-    }
-    return len;
-}
-
-struct incrf {
-    long double delta;
-    enum arith_rc rc;
-    char text[LD_CHARS];
-    size_t len;
-};
-
-static void
-incrf_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
-{
-    struct incrf *in = ctx;
-    long double v = 0;
-    if (old != NULL && !parse_ld(old->value, old->nbytes, &v)) {
-        in->rc = ARITH_NOT_FLOAT;
-        return;
-    }
-    v += in->delta;
-    if (isnan(v) || isinf(v)) {
-        in->rc = ARITH_NAN;
-        return;
-    }
-    in->len = format_ld(v, in->text, sizeof(in->text));
-    in->rc = ARITH_OK;
-    u->op = STORE_UPDATE_WRITE;
-    u->value = in->text;
-    u->nbytes = (uint32_t)in->len;
-    if (old != NULL) {
-        u->flags = old->flags;
-        u->keep_expiry = true;
-    }
-}
-
-void
-resp_cmd_incrbyfloat(struct resp_exec *x)
-{
-    struct incrf *in = malloc(sizeof(*in)); /* 5 KiB: off the stack; not a hot command */
-    if (in == NULL) {
-        rep_err(x, REP_ERR_OOM);
-        return;
-    }
-    in->rc = ARITH_OK;
-    in->len = 0;
-    if (!parse_ld(x->argv[2].data, x->argv[2].len, &in->delta)) {
-        rep_err(x, REP_ERR_NOT_FLOAT);
-        free(in);
-        return;
-    }
-    struct store_key k;
-    key_of(&k, x->argv[1]);
-    enum store_rc rc = store_update(x->store, &k, incrf_decide, NULL, in);
-    if (rc != STORE_OK) {
-        rep_err_store(x, rc, x->argv[1].len);
-    } else if (in->rc == ARITH_NOT_FLOAT) {
-        rep_err(x, REP_ERR_NOT_FLOAT);
-    } else if (in->rc == ARITH_NAN) {
-        rep_err(x, "ERR increment would produce NaN or Infinity");
-    } else {
-        rep_bulk(x, in->text, in->len);
-    }
-    free(in);
 }

@@ -23,6 +23,7 @@
 
 #include "net/net_internal.h"
 #include "stashd/cmd/prom.h"
+#include "stashd/util/bstr.h"
 #include "stashd/util/log.h"
 #include "stashd/util/options.h"
 
@@ -130,16 +131,11 @@ read_token(const char *path, char *out, size_t *len)
     return 0;
 }
 
-/* Equal, without an early exit on the first differing byte. */
 static bool
 same_secret(const char *a, size_t alen, const char *b, size_t blen)
 {
-    unsigned char diff = alen != blen;
-    size_t n = alen < blen ? alen : blen;
-    for (size_t i = 0; i < n; i++) {
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    }
-    return diff == 0;
+    return bstr_eq_secret((struct bstr){.data = a, .len = alen},
+                          (struct bstr){.data = b, .len = blen});
 }
 
 /* Does the request head carry "Authorization: Bearer <the token>"? */

@@ -304,6 +304,11 @@ run(struct server *sv)
     uv_close((uv_handle_t *)&sv->shutdown_async, NULL);
     uv_run(sv->loop, UV_RUN_NOWAIT);
     uv_loop_close(sv->loop);
+    /* Closing the handles gave the signals their default action back: a
+     * late SIGTERM (a second one, after the drain ended) must not turn a
+     * clean exit into death by signal while the rest is torn down. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     if (sv->opts.pid_file[0] != '\0') {
         unlink(sv->opts.pid_file);
     }

@@ -7,8 +7,10 @@
  * and cas checks, an allocation (which may evict, see evict.c), the fill
  * and the link. Nothing is allocated per read.
  *
- * Memcached semantics live here: set modes, cas, append/prepend, incr/
- * decr on decimal values, touch, flush_all now or later.
+ * The storage semantics every protocol shares live here: set modes
+ * (memcached's set/add/replace/cas/append/prepend, Redis's NX/XX/GET/
+ * KEEPTTL and millisecond deadlines), incr/decr on decimal values, touch,
+ * flush now or later, and the multi-key steps of MSET/MGET.
  *
  * The maintenance thread (store_start_maintenance) calls store_maintain
  * about ten times a second: delayed flush, a bounded scan of each shard's

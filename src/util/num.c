@@ -103,16 +103,16 @@ num_parse_double(const char *s, size_t len, double *out)
 }
 
 /* "00".."99": two digits per division in num_u64_to_dec. */
-static const char digit_pairs[201] = "00010203040506070809"
-                                     "10111213141516171819"
-                                     "20212223242526272829"
-                                     "30313233343536373839"
-                                     "40414243444546474849"
-                                     "50515253545556575859"
-                                     "60616263646566676869"
-                                     "70717273747576777879"
-                                     "80818283848586878889"
-                                     "90919293949596979899";
+const char num_digit_pairs[201] = "00010203040506070809"
+                                  "10111213141516171819"
+                                  "20212223242526272829"
+                                  "30313233343536373839"
+                                  "40414243444546474849"
+                                  "50515253545556575859"
+                                  "60616263646566676869"
+                                  "70717273747576777879"
+                                  "80818283848586878889"
+                                  "90919293949596979899";
 
 size_t
 num_u64_to_dec(uint64_t v, char *out)
@@ -132,12 +132,27 @@ num_u64_to_dec(uint64_t v, char *out)
         unsigned r = (unsigned)(v % 100);
         v /= 100;
         p -= 2;
-        memcpy(p, digit_pairs + 2 * r, 2);
+        memcpy(p, num_digit_pairs + 2 * r, 2);
     }
     if (v >= 10) {
-        memcpy(p - 2, digit_pairs + 2 * v, 2);
+        memcpy(p - 2, num_digit_pairs + 2 * v, 2);
     } else {
         p[-1] = (char)('0' + v);
     }
     return n;
+}
+
+bool
+num_parse_i64_exact(const char *s, size_t len, int64_t *out)
+{
+    if (len == 1 && s[0] == '0') {
+        *out = 0;
+        return true;
+    }
+    size_t sign = len > 0 && s[0] == '-';
+    /* no '+', no leading zero, no "-0": then num_parse_i64's rules */
+    if (len <= sign || s[sign] < '1' || s[sign] > '9') {
+        return false;
+    }
+    return num_parse_i64(s, len, out);
 }

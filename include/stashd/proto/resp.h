@@ -2,8 +2,8 @@
  * resp: Redis protocol syntax, RESP2 and RESP3 (pure syntax, util only).
  *
  * Requests: an array of bulk strings ("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"), or
- * on the dedicated RESP port an inline command ("GET k\r\n", split on
- * spaces, with Redis's quoting rules). Arguments are views into the
+ * an inline command ("GET k\r\n", split on spaces, with Redis's quoting
+ * rules), which cmd/ accepts on every RESP connection, as Redis does. Arguments are views into the
  * caller's buffer; an inline argument with escapes is unescaped in place
  * (never longer than its source), which is why the buffer is not const.
  *

@@ -27,3 +27,19 @@ bstr_eq_cstr(struct bstr a, const char *s)
     size_t n = strlen(s);
     return a.len == n && memcmp(a.data, s, n) == 0;
 }
+
+/*
+ * Equal, in time that depends on the lengths only, never on where the
+ * bytes first differ: for passwords and tokens, so that a guess's timing
+ * tells nothing about how much of it was right.
+ */
+static inline bool
+bstr_eq_secret(struct bstr a, struct bstr b)
+{
+    unsigned char diff = a.len != b.len;
+    size_t n = a.len < b.len ? a.len : b.len;
+    for (size_t i = 0; i < n; i++) {
+        diff |= (unsigned char)(a.data[i] ^ b.data[i]);
+    }
+    return diff == 0;
+}

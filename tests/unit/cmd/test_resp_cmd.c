@@ -9,6 +9,8 @@
 
 #include "cmd/resp_cmd.h"
 #include "cmd/resp_internal.h"
+#include "cmd/resp_arg.h"
+#include "cmd/resp_reply.h"
 #include "cmd_fixture.h"
 
 #define MAX_ITEM FX_MAX_ITEM
@@ -664,43 +666,6 @@ test_keys_scan(void **state)
     EXPECT("-ERR syntax error\r\n", "flushall", "sync", "x");
 }
 
-static void
-test_glob(void **state)
-{
-    (void)state;
-    struct {
-        const char *pat, *str;
-        bool nocase, want;
-    } cases[] = {
-        {"*", "", false, false},
-        {"a*", "abc", false, true},
-        {"a?c", "abc", false, true},
-        {"a?c", "ac", false, false},
-        {"[abc]x", "bx", false, true},
-        {"[^abc]x", "bx", false, false},
-        {"[a-c]x", "cx", false, true},
-        {"[c-a]x", "bx", false, true},
-        {"a\\*", "a*", false, true},
-        {"a\\*", "ab", false, false},
-        {"[", "[", false, false},
-        {"a[b", "ab", false, true},
-        {"MAX*", "maxmemory", true, true},
-        {"MAX*", "maxmemory", false, false},
-        {"*a*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false, false},
-        {"**x", "abx", false, true},
-        {"a*", "b", false, false},
-        {"[\\]]", "]", false, true},
-        {"h[a-]llo", "h]llo", false, false}, /* as Redis: the class eats "llo" */
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        bool got = resp_glob(cases[i].pat, strlen(cases[i].pat), cases[i].str, strlen(cases[i].str),
-                             cases[i].nocase);
-        if (got != cases[i].want) {
-            fail_msg("glob '%s' on '%s': %d", cases[i].pat, cases[i].str, got);
-        }
-    }
-}
-
 /* --- server commands ------------------------------------------------------------------------ */
 
 static void
@@ -1012,7 +977,6 @@ main(void)
         T(test_del_exists_type),
         T(test_expire_family),
         T(test_keys_scan),
-        T(test_glob),
         T(test_info_config_command_time),
         T(test_pipeline_split_everywhere),
         T(test_pipeline_yields_and_pauses),

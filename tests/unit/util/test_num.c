@@ -52,6 +52,42 @@ test_u32_i64(void **state)
     assert_false(num_parse_i32(S("2147483648"), &j));
 }
 
+/* Redis's string2ll: the exact form Redis prints, nothing else. */
+static void
+test_i64_exact(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        bool ok;
+        int64_t v;
+    } cases[] = {
+        {"0", true, 0},
+        {"-1", true, -1},
+        {"42", true, 42},
+        {"9223372036854775807", true, INT64_MAX},
+        {"-9223372036854775808", true, INT64_MIN},
+        {"9223372036854775808", false, 0},
+        {"-9223372036854775809", false, 0},
+        {"-0", false, 0},
+        {"01", false, 0},
+        {"+1", false, 0},
+        {" 1", false, 0},
+        {"1 ", false, 0},
+        {"-", false, 0},
+        {"", false, 0},
+        {"1a", false, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t v = 12345;
+        bool ok = num_parse_i64_exact(cases[i].s, strlen(cases[i].s), &v);
+        assert_int_equal(ok, cases[i].ok);
+        if (ok) {
+            assert_int_equal(v, cases[i].v);
+        }
+    }
+}
+
 static void
 test_double_and_format(void **state)
 {
@@ -96,6 +132,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_u64),
         cmocka_unit_test(test_u32_i64),
+        cmocka_unit_test(test_i64_exact),
         cmocka_unit_test(test_double_and_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,58 @@
+/*
+ * resp_arg: reading a RESP request's arguments (private to cmd/): views
+ * into the connection's read buffer, never NUL-terminated.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "stashd/store/store.h"
+#include "stashd/util/bstr.h"
+#include "stashd/util/num.h"
+
+/* Case-insensitive compare of an argument with a lower-case literal. */
+static inline bool
+resp_arg_is(struct bstr a, const char *lower)
+{
+    size_t n = strlen(lower);
+    if (a.len != n) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = a.data[i];
+        if (ch >= 'A' && ch <= 'Z') {
+            ch = (char)(ch + 32);
+        }
+        if (ch != lower[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* An integer argument as Redis reads one (string2ll: see util/num.h). */
+static inline bool
+resp_arg_i64(struct bstr a, int64_t *out)
+{
+    return num_parse_i64_exact(a.data, a.len, out);
+}
+
+/* printf's "%.*s" of an argument as Redis prints it: a C string, so it
+ * ends at the first NUL byte, and at most max bytes. */
+static inline int
+resp_arg_print_len(struct bstr a, size_t max)
+{
+    const char *nul = a.len > 0 ? memchr(a.data, '\0', a.len) : NULL;
+    size_t n = nul != NULL ? (size_t)(nul - a.data) : a.len;
+    return (int)(n < max ? n : max);
+}
+
+/* A key argument as the store takes it (hashed once). */
+static inline void
+resp_arg_key(struct store_key *k, struct bstr a)
+{
+    store_key_init(k, a.data, a.len);
+}
