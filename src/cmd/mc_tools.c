@@ -128,25 +128,12 @@ struct walk {
     bool full; /* cachedump: its limit or cap was reached */
 };
 
-/* memcached's uriencode: every byte but [A-Za-z0-9.~_-] as %XX. */
+/* The key, URI-encoded as memcached's metadump prints it. */
 static void
 put_uri(struct session *s, const char *in, size_t n, int *err)
 {
-    static const char hex[] = "0123456789ABCDEF";
     char out[3 * STORE_KEY_MAX];
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 3 <= sizeof(out); i++) {
-        unsigned char c = (unsigned char)in[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '.' || c == '~' || c == '_' || c == '-') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out_append(s, out, o, err);
+    out_append(s, out, stats_uri_encode(in, n < STORE_KEY_MAX ? n : STORE_KEY_MAX, out), err);
 }
 
 /* An item's expiry as a Unix time, 0 for none. */

@@ -61,6 +61,25 @@ stats_want(struct stats *st, unsigned set, unsigned clear)
                                           __ATOMIC_RELAXED));
 }
 
+size_t
+stats_uri_encode(const char *in, size_t n, char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '.' || c == '~' || c == '_' || c == '-') {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    return o;
+}
+
 void
 stats_log_conn(struct stats *st, bool open, const struct sockaddr *peer, unsigned id,
                enum stats_close_reason why)

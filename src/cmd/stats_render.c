@@ -569,17 +569,27 @@ text_of(const struct val *v, char *buf, size_t *n)
     return buf;
 }
 
-/* --- memcached's `stats` --------------------------------------------------- */
+/* --- memcached's `stats` and Redis's INFO ------------------------------------- */
 
-void
-stats_render_mc(const struct session *s, mc_stats_emit_fn emit, void *ctx)
+/* A row's name in the report being written, or NULL when it has none. */
+typedef const char *(*row_name_fn)(const struct row *r, unsigned sec);
+/* Write one field; 0 or -ENOMEM. */
+typedef int (*field_fn)(void *ctx, const char *name, const char *text, size_t n);
+
+/* Every row the report names, with its value as `stats` and INFO show it
+ * (counters since the reset). */
+static int
+each_field(const struct session *s, const char *redis_version, row_name_fn name_of, unsigned sec,
+           field_fn field, void *ctx)
 {
     struct snap *sn = &report_snap;
     take_snap(sn, s->env, s->metrics);
+    sn->redis_version = redis_version;
     const uint64_t *base = get_base(s->env, report_base) ? report_base : NULL;
-    for (size_t i = 0; i < STATS_NROWS; i++) {
-        const struct row *r = &rows[i];
-        if (r->mc == NULL || !shown(sn, r)) {
+    int rc = 0;
+    for (size_t i = 0; i < STATS_NROWS && rc == 0; i++) {
+        const char *name = name_of(&rows[i], sec);
+        if (name == NULL || !shown(sn, &rows[i])) {
             continue;
         }
         struct val v;
@@ -588,13 +598,39 @@ stats_render_mc(const struct session *s, mc_stats_emit_fn emit, void *ctx)
         value_since(sn, base, i, &v);
         const char *t = text_of(&v, buf, &n);
         if (v.t != V_ABSENT) {
-            emit(ctx, (struct bstr){.data = r->mc, .len = strlen(r->mc)},
-                 (struct bstr){.data = t, .len = n});
+            rc = field(ctx, name, t, n);
         }
     }
+    return rc;
 }
 
-/* --- Redis's INFO ----------------------------------------------------------- */
+static const char *
+mc_name(const struct row *r, unsigned sec)
+{
+    (void)sec;
+    return r->mc;
+}
+
+struct mc_out {
+    mc_stats_emit_fn emit;
+    void *ctx;
+};
+
+static int
+mc_field(void *ctx, const char *name, const char *text, size_t n)
+{
+    const struct mc_out *o = ctx;
+    o->emit(o->ctx, (struct bstr){.data = name, .len = strlen(name)},
+            (struct bstr){.data = text, .len = n});
+    return 0;
+}
+
+void
+stats_render_mc(const struct session *s, mc_stats_emit_fn emit, void *ctx)
+{
+    struct mc_out o = {.emit = emit, .ctx = ctx};
+    (void)each_field(s, NULL, mc_name, 0, mc_field, &o);
+}
 
 static const char *const section_titles[STATS_INFO_SECTIONS] = {
     [STATS_INFO_SERVER] = "Server",   [STATS_INFO_CLIENTS] = "Clients",
@@ -604,6 +640,18 @@ static const char *const section_titles[STATS_INFO_SECTIONS] = {
     [STATS_INFO_CLUSTER] = "Cluster", [STATS_INFO_KEYSPACE] = "Keyspace",
 };
 
+static const char *
+info_name(const struct row *r, unsigned sec)
+{
+    return r->sec == sec ? r->info : NULL;
+}
+
+static int
+info_field(void *ctx, const char *name, const char *text, size_t n)
+{
+    return buf_appendf(ctx, "%s:%.*s\r\n", name, (int)n, text);
+}
+
 int
 stats_render_info(const struct session *s, enum stats_info_section sec, const char *redis_version,
                   struct buf *b)
@@ -611,26 +659,8 @@ stats_render_info(const struct session *s, enum stats_info_section sec, const ch
     if (sec >= STATS_INFO_SECTIONS) {
         return 0;
     }
-    struct snap *sn = &report_snap;
-    take_snap(sn, s->env, s->metrics);
-    sn->redis_version = redis_version;
-    const uint64_t *base = get_base(s->env, report_base) ? report_base : NULL;
     int rc = buf_appendf(b, "# %s\r\n", section_titles[sec]);
-    for (size_t i = 0; i < STATS_NROWS && rc == 0; i++) {
-        const struct row *r = &rows[i];
-        if (r->info == NULL || r->sec != (uint8_t)sec || !shown(sn, r)) {
-            continue;
-        }
-        struct val v;
-        char buf[64];
-        size_t n;
-        value_since(sn, base, i, &v);
-        const char *t = text_of(&v, buf, &n);
-        if (v.t != V_ABSENT) {
-            rc = buf_appendf(b, "%s:%.*s\r\n", r->info, (int)n, t);
-        }
-    }
-    return rc;
+    return rc ? rc : each_field(s, redis_version, info_name, sec, info_field, b);
 }
 
 /* --- Prometheus ------------------------------------------------------------- */

@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "stashd/cmd/stats.h"
@@ -50,3 +51,8 @@ struct stats {
 
 /* Set or clear bits of head.wanted (atomically; others stay). */
 void stats_want(struct stats *st, unsigned set, unsigned clear);
+
+/* memcached's uriencode, as watch lines and metadump print keys: every
+ * byte but [A-Za-z0-9.~_-] as %XX. out holds 3 * n bytes; returns the
+ * length written (not terminated). */
+size_t stats_uri_encode(const char *in, size_t n, char *out);

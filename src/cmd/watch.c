@@ -265,25 +265,11 @@ watch_log_conn(struct watch *w, bool open, const struct sockaddr *peer, unsigned
 
 /* --- the collecting side (under the lock) ------------------------------- */
 
-/* memcached's uriencode: every byte but [A-Za-z0-9.~_-] as %XX. */
-static size_t
+/* A key, URI-encoded and terminated, into out (3 * REC_TEXT_MAX + 1). */
+static void
 uri_encode(const char *in, size_t n, char *out)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '.' || c == '~' || c == '_' || c == '-') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out[o] = '\0';
-    return o;
+    out[stats_uri_encode(in, n, out)] = '\0';
 }
 
 /* memcached's line for a record; its length (< cap). */
