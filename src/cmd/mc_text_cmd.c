@@ -382,6 +382,25 @@ cmd_shutdown(struct text_exec *x, const struct mc_text_req *r)
     return CMD_CLOSE; /* memcached closes the connection without a reply */
 }
 
+/* memcached -Z's certificate reload. Its error replies are sent even
+ * with noreply, as memcached sends them. */
+static enum cmd_rc
+cmd_refresh_certs(struct text_exec *x, const struct mc_text_req *r)
+{
+    static const char not_enabled[] = "Error TLS not enabled\r\n";
+    const struct cmd_env *env = x->s->env;
+    char err[512];
+    if (env->refresh_certs == NULL) {
+        out_append(x, not_enabled, sizeof(not_enabled) - 1);
+    } else if (env->refresh_certs(env->ctx, err, sizeof(err)) == 0) {
+        reply(x, r, LIT("OK"));
+    } else {
+        out_append(x, err, strlen(err));
+        out_append(x, "\r\n", 2);
+    }
+    return CMD_DONE;
+}
+
 static void
 emit_stat(void *ctx, struct bstr name, struct bstr value)
 {
@@ -471,6 +490,7 @@ static const text_handler_fn handlers[MC_TEXT_CMD_COUNT] = {
     [MC_TEXT_STATS] = cmd_stats,
     [MC_TEXT_LRU_CRAWLER] = cmd_lru_crawler,
     [MC_TEXT_WATCH] = cmd_watch,
+    [MC_TEXT_REFRESH_CERTS] = cmd_refresh_certs,
 };
 
 /* --- the step ---------------------------------------------------------- */

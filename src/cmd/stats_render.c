@@ -35,7 +35,7 @@
 
 enum src { SRC_W, SRC_V, SRC_S, SRC_F, SRC_K };
 enum kind { KIND_COUNTER, KIND_GAUGE, KIND_CLOCK };
-enum when { WHEN_ALWAYS, WHEN_IDLE, WHEN_TLS };
+enum when { WHEN_ALWAYS, WHEN_IDLE, WHEN_TLS, WHEN_TLS_CACHE };
 enum sec {
     SEC_SERVER = STATS_INFO_SERVER,
     SEC_CLIENTS = STATS_INFO_CLIENTS,
@@ -71,6 +71,7 @@ enum fig {
     FIG_log_watcher_skipped,
     FIG_log_watcher_sent,
     FIG_log_watchers,
+    FIG_cert_age,
     FIG_memory_total,
     FIG_memory_resident,
     FIG_memory_other,
@@ -313,6 +314,9 @@ figure(const struct snap *sn, enum fig f, struct val *v)
     case FIG_log_watchers:
         set_u64(v, sn->wc.watchers);
         break;
+    case FIG_cert_age:
+        set_u64(v, sn->env->tls_cert_age != NULL ? sn->env->tls_cert_age(sn->env->ctx) : 0);
+        break;
     case FIG_memory_total:
         set_u64(v, sn->mem.total);
         break;
@@ -433,8 +437,10 @@ shown(const struct snap *sn, const struct row *r)
         return true;
     case WHEN_IDLE:
         return sn->env->opts->idle_timeout > 0;
-    case WHEN_TLS:
-        return false; /* the TLS listener's rows say when they apply */
+    case WHEN_TLS: /* TLS is served: memcached -Z */
+        return sn->env->tls_cert_age != NULL;
+    case WHEN_TLS_CACHE:
+        return sn->env->tls_cert_age != NULL && sn->env->opts->ssl_session_cache;
     }
     return false;
 }

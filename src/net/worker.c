@@ -3,7 +3,8 @@
  *   listeners     accept connections into this worker
  *   flush_check   after each poll, flush every connection with replies
  *   ready_idle    runs while connections that yielded (-R) have work left
- *   tick          once a second: refresh the clock-driven idle sweep
+ *   tick          once a second: the idle sweep, and for TLS clients the
+ *                 handshake timeout (conn_sweep_tls)
  *   stream_tick   every SESSION_STREAM_MS while a connection streams
  *                 (memcached's watch): hands it what the log has for it
  *   stop_async    net_stop(): close listeners and connections, then the
@@ -32,6 +33,9 @@ on_tick(uv_timer_t *h)
     const struct options *o = net_opts(w->net);
     if (o->idle_timeout > 0) {
         conn_sweep_idle(w, clock_now(), (uint32_t)o->idle_timeout);
+    }
+    if (w->tls_scratch != NULL) { /* this worker has had TLS clients */
+        conn_sweep_tls(w, clock_now());
     }
 }
 
@@ -144,6 +148,7 @@ worker_fini(struct worker *w)
         METRIC_ADD(&w->metrics, conn_buffer_bytes, (uint64_t)0 - NET_RBUF_SIZE);
     }
     free(w->rpool);
+    free(w->tls_scratch);
     hotkeys_destroy(&w->hot);
     pthread_mutex_destroy(&w->conns_lock);
 }

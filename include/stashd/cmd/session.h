@@ -61,6 +61,12 @@ struct cmd_env {
     /* The event library, as `stats` shows it under memcached's "libevent"
      * (net/: libuv's name and version); NULL: "none". */
     const char *event_lib;
+    /* TLS, NULL when the server serves none. refresh_certs (the command):
+     * reload the certificate, key and CA files for new connections; 0, or
+     * -errno with memcached's reply in err (no "\r\n"). Blocks on the
+     * files. tls_cert_age: seconds since they were last loaded. */
+    int (*refresh_certs)(void *ctx, char *err, size_t errlen);
+    uint32_t (*tls_cert_age)(void *ctx);
 };
 
 enum session_rc {

@@ -25,8 +25,9 @@
  *         GAUGE    a state or a setting: never rebased
  *         CLOCK    time that passes (uptime, CPU): only goes up, never
  *                  rebased (memcached's reset leaves it too)
- * when    ALWAYS, or IDLE (only while idle_timeout is set, as memcached
- *         prints idle_kicks), or TLS (the TLS listener's ssl_* rows)
+ * when    ALWAYS; IDLE (only while idle_timeout is set, as memcached
+ *         prints idle_kicks); TLS (only while TLS is served, as memcached
+ *         -Z prints its ssl_* rows); TLS_CACHE (TLS with ssl_session_cache)
  * mc      memcached's `stats` name, or NULL. The rows with one come
  *         first, in memcached 1.6.18's order: the table's order IS the
  *         `stats` order (stashd's own figures follow memcached's).
@@ -197,12 +198,18 @@
       "watch lines handed to watchers")                                                            \
     X(F, log_watchers, GAUGE, ALWAYS, "log_watchers", NONE, NULL, NULL, "",                        \
       "connections running `watch`")                                                               \
+    /* TLS (memcached -Z): here, as memcached prints them                                      */  \
+    X(W, ssl_new_sessions, COUNTER, TLS_CACHE, "ssl_new_sessions", NONE, NULL,                     \
+      "stashd_ssl_new_sessions_total", "",                                                         \
+      "TLS sessions added to the server-side session cache (with ssl_session_cache)")              \
+    X(W, ssl_handshake_errors, COUNTER, TLS, "ssl_handshake_errors", NONE, NULL,                   \
+      "stashd_ssl_handshake_errors_total", "", "TLS handshakes failed or timed out")               \
+    X(F, cert_age, GAUGE, TLS, "time_since_server_cert_refresh", NONE, NULL, NULL, "",             \
+      "seconds since the certificate, key and CA files were last loaded")                          \
     X(K, "0", COUNTER, ALWAYS, "unexpected_napi_ids", NONE, NULL, NULL, "",                        \
       "memcached -N's NAPI id misses; stashd has no -N: 0")                                        \
     X(K, "0", COUNTER, ALWAYS, "round_robin_fallback", NONE, NULL, NULL, "",                       \
       "memcached -N's fallbacks; stashd has no -N: 0")                                             \
-    /* The TLS listener's rows (memcached -Z: ssl_new_sessions, ssl_handshake_errors,          */  \
-    /* time_since_server_cert_refresh) go here, with when TLS.                                 */  \
     X(S, bytes, GAUGE, ALWAYS, "bytes", NONE, NULL, "memcached_current_bytes", "",                 \
       "bytes held by live items (header, key and value)")                                          \
     X(S, curr_items, GAUGE, ALWAYS, "curr_items", NONE, NULL, "memcached_current_items", "",       \
