@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cmd/resp_arg.h"
+#include "cmd/resp_cmdstats.h"
 #include "cmd/resp_internal.h"
 #include "cmd/resp_reply.h"
 #include "stashd/store/store.h"
@@ -285,7 +286,10 @@ resp_cmd_config(struct resp_exec *x)
         if (x->argc != 2) {
             resp_reply_err_arity(x, "config|resetstat");
         } else {
-            resp_reply_ok(x); /* the workers' counters are never reset */
+            /* The command and error statistics count from here; the
+             * other counters are memcached's and `stats reset`'s. */
+            resp_cmdstats_reset(x);
+            resp_reply_ok(x);
         }
     } else if (resp_arg_is(sub, "rewrite")) {
         if (x->argc != 2) {
@@ -301,7 +305,7 @@ resp_cmd_config(struct resp_exec *x)
             "SET <directive> <value>",
             "    Set the configuration <directive> to <value>.",
             "RESETSTAT",
-            "    Accepted; stashd's counters are not reset.",
+            "    Reset the command and error statistics (INFO commandstats, errorstats).",
             "HELP",
             "    Print this help.",
         };

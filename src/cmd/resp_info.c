@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cmd/mem_report.h"
+#include "cmd/resp_cmdstats.h"
 #include "cmd/resp_internal.h"
 #include "stashd/util/glob.h"
 #include "cmd/resp_arg.h"
@@ -39,18 +40,30 @@ enum {
     SEC_MODULES = 1u << 7,
     SEC_CLUSTER = 1u << 8,
     SEC_KEYSPACE = 1u << 9,
-    SEC_ALL = (1u << 10) - 1,
+    SEC_COMMANDSTATS = 1u << 10,
+    SEC_ERRORSTATS = 1u << 11,
+    /* INFO, INFO default: every section but commandstats; INFO all and
+     * everything add it (Redis 7.0's latencystats is not kept). */
+    SEC_ALL = (1u << 12) - 1,
+    SEC_DEFAULT = SEC_ALL & ~SEC_COMMANDSTATS,
 };
 
 static const struct {
     const char *name;
     unsigned bit;
 } sections[] = {
-    {"server", SEC_SERVER},   {"clients", SEC_CLIENTS},
-    {"memory", SEC_MEMORY},   {"persistence", SEC_PERSISTENCE},
-    {"stats", SEC_STATS},     {"replication", SEC_REPLICATION},
-    {"cpu", SEC_CPU},         {"modules", SEC_MODULES},
-    {"cluster", SEC_CLUSTER}, {"keyspace", SEC_KEYSPACE},
+    {"server", SEC_SERVER},
+    {"clients", SEC_CLIENTS},
+    {"memory", SEC_MEMORY},
+    {"persistence", SEC_PERSISTENCE},
+    {"stats", SEC_STATS},
+    {"replication", SEC_REPLICATION},
+    {"cpu", SEC_CPU},
+    {"modules", SEC_MODULES},
+    {"commandstats", SEC_COMMANDSTATS},
+    {"errorstats", SEC_ERRORSTATS},
+    {"cluster", SEC_CLUSTER},
+    {"keyspace", SEC_KEYSPACE},
 };
 
 /* What INFO shows, gathered once per call. */
@@ -212,7 +225,7 @@ info_persistence(struct buf *b)
 }
 
 static int
-info_stats(struct buf *b, const struct info_data *d)
+info_stats(struct resp_exec *x, struct buf *b, const struct info_data *d)
 {
     const struct metrics *m = &d->m;
     /* Commands as the workers count them: every read, store, delete,
@@ -233,7 +246,7 @@ info_stats(struct buf *b, const struct info_data *d)
     ADD("keyspace_hits:%llu\r\n", (unsigned long long)m->get_hits);
     ADD("keyspace_misses:%llu\r\n", (unsigned long long)m->get_misses);
     ADD("pubsub_channels:0\r\npubsub_patterns:0\r\n");
-    ADD("total_error_replies:%llu\r\n", (unsigned long long)m->protocol_errors);
+    ADD("total_error_replies:%llu\r\n", (unsigned long long)resp_cmdstats_total_errors(x));
     return rc;
 }
 
@@ -284,12 +297,14 @@ resp_cmd_info(struct resp_exec *x)
 {
     unsigned want = 0;
     if (x->argc == 1) {
-        want = SEC_ALL;
+        want = SEC_DEFAULT;
     }
     for (size_t i = 1; i < x->argc; i++) {
         struct bstr a = x->argv[i];
-        if (resp_arg_is(a, "all") || resp_arg_is(a, "everything") || resp_arg_is(a, "default")) {
-            want = SEC_ALL;
+        if (resp_arg_is(a, "all") || resp_arg_is(a, "everything")) {
+            want |= SEC_ALL;
+        } else if (resp_arg_is(a, "default")) {
+            want |= SEC_DEFAULT;
         }
         for (size_t j = 0; j < sizeof(sections) / sizeof(sections[0]); j++) {
             if (resp_arg_is(a, sections[j].name)) {
@@ -325,7 +340,7 @@ resp_cmd_info(struct resp_exec *x)
             rc = rc ? rc : info_persistence(b);
             break;
         case SEC_STATS:
-            rc = rc ? rc : info_stats(b, &d);
+            rc = rc ? rc : info_stats(x, b, &d);
             break;
         case SEC_REPLICATION:
             rc = rc ? rc : info_replication(b);
@@ -335,6 +350,12 @@ resp_cmd_info(struct resp_exec *x)
             break;
         case SEC_MODULES:
             rc = rc ? rc : buf_append(b, "# Modules\r\n", 11);
+            break;
+        case SEC_COMMANDSTATS:
+            rc = rc ? rc : resp_cmdstats_info_commands(x, b);
+            break;
+        case SEC_ERRORSTATS:
+            rc = rc ? rc : resp_cmdstats_info_errors(x, b);
             break;
         case SEC_CLUSTER:
             rc = rc ? rc : buf_append(b, "# Cluster\r\ncluster_enabled:0\r\n", 30);

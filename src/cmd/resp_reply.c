@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cmd/resp_arg.h"
+#include "cmd/resp_cmdstats.h"
 #include "cmd/resp_internal.h"
 #include "stashd/proto/resp.h"
 #include "stashd/store/store.h"
@@ -43,10 +44,22 @@ resp_reply_simple(struct resp_exec *x, const char *s)
     resp_reply_fail(x, resp_simple(x->out, s, strlen(s)));
 }
 
+/* Every error reply: the request failed, and the worker counts the
+ * error by its prefix (INFO errorstats). */
+static void
+error_reply(struct resp_exec *x, const char *msg, size_t len)
+{
+    x->failed = true;
+    if (x->s->cmdstats != NULL) {
+        cmdstats_error(x->s->cmdstats, msg, len);
+    }
+    resp_reply_fail(x, resp_error(x->out, msg, len));
+}
+
 void
 resp_reply_err(struct resp_exec *x, const char *msg)
 {
-    resp_reply_fail(x, resp_error(x->out, msg, strlen(msg)));
+    error_reply(x, msg, strlen(msg));
 }
 
 void
@@ -64,7 +77,7 @@ resp_reply_errf(struct resp_exec *x, const char *fmt, ...)
             msg[i] = ' ';
         }
     }
-    resp_reply_fail(x, resp_error(x->out, msg, len));
+    error_reply(x, msg, len);
 }
 
 void
