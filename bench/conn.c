@@ -66,8 +66,9 @@ show_error(struct worker *w, struct conn *c, const char *fmt, const char *detail
         return;
     }
     w->errors_shown++;
-    fprintf(stderr, "stashd-bench: worker %u conn %u: %s%s%s\n", w->id, c->gid, fmt,
-            detail ? ": " : "", detail ? detail : "");
+    /* On a terminal with the progress line, start a line of its own. */
+    fprintf(stderr, "%sstashd-bench: worker %u conn %u: %s%s%s\n", w->e->progress ? "\n" : "",
+            w->id, c->gid, fmt, detail ? ": " : "", detail ? detail : "");
     if (w->errors_shown == ERRORS_SHOWN) {
         fprintf(stderr, "stashd-bench: worker %u: further errors not shown\n", w->id);
     }

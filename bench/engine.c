@@ -39,6 +39,9 @@
 #define NS_PER_S 1000000000ull
 #define MAX_EVENTS 256
 #define CHECK_NS (10ull * 1000 * 1000) /* watchdog and end check period */
+/* How often a worker stores its counters for the progress line: ten times
+ * per line, so that a line is at most ~100 ms stale. */
+#define PUBLISH_NS (100ull * 1000 * 1000)
 
 uint64_t
 engine_now_ns(void)
@@ -94,6 +97,23 @@ worker_watchdog(struct worker *w, uint64_t now)
             conn_fail(c, "no reply within --reply-timeout", NULL);
         }
     }
+}
+
+/* Stores w's counters where engine_progress() reads them. Requests done
+ * in the run phase are those sent less those still in flight, so that the
+ * warm-up, which the statistics do not count, shows too. */
+static void
+worker_publish(struct worker *w, uint64_t now)
+{
+    w->next_pub = now + PUBLISH_NS;
+    uint64_t done = w->st.preload_ops;
+    for (unsigned i = 0; i < w->nconns; i++) {
+        done += w->conns[i].sent_run - w->conns[i].count;
+    }
+    atomic_store_explicit(&w->pub.done, done, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.hits, w->st.hits, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.misses, w->st.misses, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.errors, w->st.errors, memory_order_relaxed);
 }
 
 static void
@@ -153,7 +173,11 @@ worker_loop(struct worker *w)
             last_check = now;
             w->now = now;
             worker_watchdog(w, now);
-            if (worker_idle(w, now)) {
+            bool idle = worker_idle(w, now);
+            if (w->e->progress && (now >= w->next_pub || idle)) {
+                worker_publish(w, now);
+            }
+            if (idle) {
                 return;
             }
         }
@@ -176,6 +200,17 @@ pin_self(const struct options *o, unsigned i)
     }
 }
 
+/* Counts w in *n, for engine_wait_preloaded() and engine_wait_finished(). */
+static void
+worker_arrive(struct worker *w, unsigned *n)
+{
+    struct engine *e = w->e;
+    pthread_mutex_lock(&e->lock);
+    (*n)++;
+    pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -186,10 +221,12 @@ worker_main(void *arg)
         w->phase = PHASE_PRELOAD;
         worker_loop(w);
     }
+    worker_arrive(w, &w->e->npreloaded);
     pthread_barrier_wait(&w->e->barrier); /* preload done everywhere */
     pthread_barrier_wait(&w->e->barrier); /* phase times set */
     w->phase = PHASE_RUN;
     worker_loop(w);
+    worker_arrive(w, &w->e->nfinished);
     return NULL;
 }
 
@@ -221,6 +258,13 @@ engine_create(struct engine **ep, const struct options *o)
     *ep = e;
     e->o = o;
     atomic_init(&e->stop_ns, 0);
+    /* The waits time out on CLOCK_MONOTONIC, the engine's clock. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&e->lock, NULL);
     if (keyspace_init(&e->ks, o->key_min, o->keys, o->dist, o->zipf_s, o->key_prefix, o->key_size,
                       o->key_size_max) != 0) {
         fprintf(stderr,
@@ -262,6 +306,10 @@ worker_init(struct worker *w, struct engine *e, unsigned id)
     w->e = e;
     w->id = id;
     w->nconns = o->conns;
+    atomic_init(&w->pub.done, 0);
+    atomic_init(&w->pub.hits, 0);
+    atomic_init(&w->pub.misses, 0);
+    atomic_init(&w->pub.errors, 0);
     hist_init(&w->st.lat[0]);
     hist_init(&w->st.lat[1]);
     w->ep = epoll_create1(EPOLL_CLOEXEC);
@@ -344,21 +392,82 @@ engine_window_end(const struct engine *e)
     return e->t_mend;
 }
 
-void
+bool
 engine_sleep_until(const struct engine *e, uint64_t t)
 {
-    if (t > e->t_deadline) {
-        t = e->t_deadline;
-    }
+    uint64_t until = t < e->t_deadline ? t : e->t_deadline;
     for (;;) {
         uint64_t now = engine_now_ns();
-        if (now >= t || atomic_load(&e->stop_ns) != 0) {
-            return;
+        if (atomic_load(&e->stop_ns) != 0) {
+            return false;
         }
-        uint64_t d = t - now;
+        if (now >= until) {
+            return now >= t;
+        }
+        uint64_t d = until - now;
         struct timespec ts = {.tv_sec = (time_t)(d / NS_PER_S), .tv_nsec = (long)(d % NS_PER_S)};
         nanosleep(&ts, NULL);
     }
+}
+
+void
+engine_set_progress(struct engine *e, bool on)
+{
+    e->progress = on;
+}
+
+void
+engine_progress(const struct engine *e, struct engine_progress *p)
+{
+    *p = (struct engine_progress){0};
+    for (unsigned i = 0; e->workers != NULL && i < e->o->threads; i++) {
+        const struct worker *w = &e->workers[i];
+        p->done += atomic_load_explicit(&w->pub.done, memory_order_relaxed);
+        p->hits += atomic_load_explicit(&w->pub.hits, memory_order_relaxed);
+        p->misses += atomic_load_explicit(&w->pub.misses, memory_order_relaxed);
+        p->errors += atomic_load_explicit(&w->pub.errors, memory_order_relaxed);
+    }
+}
+
+const char *
+engine_phase_name(const struct engine *e, uint64_t now)
+{
+    if (e->t_mstart == UINT64_MAX) {
+        return "preload";
+    }
+    return now < e->t_mstart ? "warm-up" : now < e->t_mend ? "run" : "drain";
+}
+
+/* Waits until *n counts every worker or until (see engine_wait_preloaded). */
+static bool
+wait_workers(struct engine *e, const unsigned *n, uint64_t until)
+{
+    struct timespec ts = {.tv_sec = (time_t)(until / NS_PER_S),
+                          .tv_nsec = (long)(until % NS_PER_S)};
+    bool all;
+    pthread_mutex_lock(&e->lock);
+    while (!(all = *n == e->o->threads)) {
+        if (until == UINT64_MAX) {
+            pthread_cond_wait(&e->cond, &e->lock);
+        } else if (pthread_cond_timedwait(&e->cond, &e->lock, &ts) == ETIMEDOUT) {
+            all = *n == e->o->threads;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&e->lock);
+    return all;
+}
+
+bool
+engine_wait_preloaded(struct engine *e, uint64_t until)
+{
+    return wait_workers(e, &e->npreloaded, until);
+}
+
+bool
+engine_wait_finished(struct engine *e, uint64_t until)
+{
+    return wait_workers(e, &e->nfinished, until);
 }
 
 void
@@ -449,6 +558,8 @@ engine_destroy(struct engine **ep)
     if (e->started) {
         pthread_barrier_destroy(&e->barrier);
     }
+    pthread_cond_destroy(&e->cond);
+    pthread_mutex_destroy(&e->lock);
     value_gen_fini(&e->vg);
     tls_ctx_destroy(&e->tls);
     if (e->addr != NULL) {

@@ -12,6 +12,10 @@
  *   engine_join()     waits for the workers to finish and drain
  *   engine_collect()  sums the workers' counters
  *
+ * A caller with something to do while it waits (the progress line) waits
+ * in steps first: engine_wait_preloaded() before engine_begin_run(),
+ * engine_wait_finished() before engine_join(), each until a time.
+ *
  * engine_stop() may be called from a signal handler at any time: nothing is
  * sent after it, and what was measured is still reported.
  */
@@ -38,6 +42,13 @@ struct engine_stats {
     struct hist lat[2];    /* by enum proto_op, ns */
 };
 
+/* The running totals the progress line shows (engine_progress()). */
+struct engine_progress {
+    uint64_t done;         /* requests answered or failed, every phase */
+    uint64_t hits, misses; /* keys, measured requests only */
+    uint64_t errors;       /* every phase */
+};
+
 struct engine;
 
 /* CLOCK_MONOTONIC in ns: the clock of every time the engine takes. */
@@ -54,6 +65,25 @@ int engine_create(struct engine **ep, const struct options *o);
  * thread started; engine_destroy() closes what was opened). */
 int engine_start(struct engine *e);
 
+/* Makes the workers publish their counters for engine_progress(), every
+ * 10 ms from the timer that already checks their deadlines (so nothing is
+ * added per request). Before engine_start(); off by default. */
+void engine_set_progress(struct engine *e, bool on);
+
+/* The workers' totals as last published; zeros unless engine_set_progress()
+ * turned publishing on. Any thread. */
+void engine_progress(const struct engine *e, struct engine_progress *p);
+
+/* "preload" (before engine_begin_run()), "warm-up", "run" or "drain" (the
+ * measured window is over; replies still come) at now. */
+const char *engine_phase_name(const struct engine *e, uint64_t now);
+
+/* Wait until every worker has finished its preload (the first) or its run
+ * (the second), or until engine_now_ns() reaches until (UINT64_MAX: no
+ * limit); true when they have. After engine_start(). */
+bool engine_wait_preloaded(struct engine *e, uint64_t until);
+bool engine_wait_finished(struct engine *e, uint64_t until);
+
 /* Waits until every worker has preloaded, then starts the warm-up and the
  * measured window. Returns the seconds the preload took (0 without one). */
 double engine_begin_run(struct engine *e);
@@ -63,8 +93,9 @@ double engine_begin_run(struct engine *e);
 uint64_t engine_window_start(const struct engine *e);
 uint64_t engine_window_end(const struct engine *e);
 
-/* Sleeps until t, engine_stop() or the --max-time deadline, the earliest. */
-void engine_sleep_until(const struct engine *e, uint64_t t);
+/* Sleeps until t, engine_stop() or the --max-time deadline, the earliest;
+ * true when it was t. */
+bool engine_sleep_until(const struct engine *e, uint64_t t);
 
 /* Waits for every worker to finish. */
 void engine_join(struct engine *e);

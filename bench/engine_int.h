@@ -81,6 +81,15 @@ struct worker {
     uint64_t now; /* the clock, read once per receive */
     unsigned errors_shown;
     struct engine_stats st;
+    /* The progress line's view of st (engine_progress()): stored by the
+     * worker at its watchdog check, every CHECK_NS, when e->progress;
+     * loaded by the main thread once a second. Relaxed: each is a count
+     * on its own, and a line a few ms stale is still right. */
+    struct {
+        atomic_uint_least64_t done; /* requests answered or failed, every phase */
+        atomic_uint_least64_t hits, misses, errors;
+    } pub;
+    uint64_t next_pub; /* the worker's clock at its next store to pub */
 };
 
 /* Shared by all threads. The times are written by the creating thread
@@ -96,7 +105,15 @@ struct engine {
     size_t max_key;
     size_t max_req;
     pthread_barrier_t barrier;
-    bool started; /* threads and barrier exist */
+    bool started;  /* threads and barrier exist */
+    bool progress; /* workers fill worker.pub (engine_set_progress()) */
+    /* Workers count themselves in here as they finish their preload and
+     * their run; the main thread waits on cond, with a timeout when it has
+     * a progress line to show meanwhile. Guarded by lock. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned npreloaded;
+    unsigned nfinished;
     uint64_t t0;
     uint64_t t_deadline;
     uint64_t t_start;

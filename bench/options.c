@@ -107,7 +107,7 @@ static const struct opt_row opt_rows[] = {
     ROW("max-time", 0, "SECS", DOUBLE(max_time_s, 0.001, 86400),
         "hard limit on the whole run (default 300)"),
     ROW("seed", 0, "N", U64(seed, 0, UINT64_MAX), "random seed (default 1)"),
-    ROW("quiet", 'q', NULL, FLAG(quiet), "no text report"),
+    ROW("quiet", 'q', NULL, FLAG(quiet), "no text report and no progress line"),
     ROW("help", 'h', NULL, FN(opt_help), "this help"),
 };
 

@@ -7,11 +7,13 @@
  *   engine.c    connections, worker threads and their epoll loops,
  *               request generation, reply verification (proto.c, value.c)
  *   procstat.c  the server's CPU time and RSS from /proc (--server-pid)
+ *   progress.c  the live progress line on a terminal
  *   report.c    the text and JSON reports
  *
  * The main thread parses the options, starts the engine, samples the
  * server's CPU time at both ends of the measured window (sleeping in
- * between; workers never touch /proc), joins the workers and reports.
+ * between; workers never touch /proc), joins the workers and reports. On
+ * a terminal it wakes once a second on the way to show the progress line.
  * SIGINT and SIGTERM stop the load; what was measured is still reported.
  */
 #include <signal.h>
@@ -22,6 +24,7 @@
 #include "engine.h"
 #include "options.h"
 #include "procstat.h"
+#include "progress.h"
 #include "report.h"
 
 static struct engine *the_engine; /* for the signal handler only */
@@ -32,20 +35,48 @@ on_signal(int sig)
     engine_stop(the_engine);
 }
 
+/* engine_sleep_until(), showing the progress line on the way. */
+static void
+sleep_until(struct engine *e, struct progress *pg, uint64_t t)
+{
+    while (pg->next_ns < t) {
+        if (!engine_sleep_until(e, pg->next_ns)) {
+            return; /* a stop or the deadline: nothing more to wait for */
+        }
+        progress_tick(pg, e, engine_now_ns());
+    }
+    engine_sleep_until(e, t);
+}
+
+/* Starts the run once every worker has preloaded; returns the seconds the
+ * preload took. */
+static double
+begin_run(struct engine *e, struct progress *pg)
+{
+    while (!engine_wait_preloaded(e, pg->next_ns)) {
+        progress_tick(pg, e, engine_now_ns());
+    }
+    return engine_begin_run(e);
+}
+
 /* Runs the load and, with --server-pid, samples the server's CPU time at
  * the ends of the measured window (in --requests mode the window ends when
  * the workers do) and its RSS at the end. */
 static void
-run_and_sample(struct engine *e, const struct options *o, double *cpu_s, long *rss_kb)
+run_and_sample(struct engine *e, const struct options *o, struct progress *pg, double *cpu_s,
+               long *rss_kb)
 {
     double cpu0 = -1, cpu1 = -1;
     if (o->server_pid) {
-        engine_sleep_until(e, engine_window_start(e));
+        sleep_until(e, pg, engine_window_start(e));
         cpu0 = procstat_cpu_s(o->server_pid);
         if (!o->requests) {
-            engine_sleep_until(e, engine_window_end(e));
+            sleep_until(e, pg, engine_window_end(e));
             cpu1 = procstat_cpu_s(o->server_pid);
         }
+    }
+    while (!engine_wait_finished(e, pg->next_ns)) {
+        progress_tick(pg, e, engine_now_ns());
     }
     engine_join(e);
     if (o->server_pid) {
@@ -97,15 +128,19 @@ main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    static struct progress pg;
+    progress_init(&pg, &opts, stderr, engine_now_ns());
+    engine_set_progress(e, pg.f != NULL);
     if (engine_start(e) != 0) {
         engine_destroy(&e);
         return 2;
     }
 
-    double preload_s = engine_begin_run(e);
+    double preload_s = begin_run(e, &pg);
     double cpu_s = -1;
     long rss_kb = -1;
-    run_and_sample(e, &opts, &cpu_s, &rss_kb);
+    run_and_sample(e, &opts, &pg, &cpu_s, &rss_kb);
+    progress_clear(&pg);
     engine_collect(e, &st);
     report_init(&rp, &st);
     rp.preload_s = preload_s;

@@ -22,25 +22,43 @@ struct slot {
     char key[250];
 };
 
-struct hotkeys {
+struct hotkeys_private {
     /* Guards slots: taken by the owning worker on a sampled read and by
      * readers of the top list. */
     pthread_mutex_t lock;
-    uint64_t rng; /* owner only: xorshift state; sampling is random so a
-                   * periodic request pattern cannot alias with it */
+    uint64_t rng; /* owner only: xorshift state for the sampling gaps */
     struct slot slots[HOTKEYS_SLOTS];
+};
+
+/* The gap to the next sampled read: 1 .. 2 x HOTKEYS_SAMPLE - 1. */
+static uint32_t
+next_gap(struct hotkeys_private *p)
+{
+    p->rng ^= p->rng << 13;
+    p->rng ^= p->rng >> 7;
+    p->rng ^= p->rng << 17;
+    return 1 + (uint32_t)(p->rng % (2 * HOTKEYS_SAMPLE - 1));
+}
+
+/* The public part and the private one, in one allocation. */
+struct hotkeys_block {
+    struct hotkeys pub;
+    struct hotkeys_private priv;
 };
 
 int
 hotkeys_create(struct hotkeys **hp)
 {
-    struct hotkeys *h = calloc(1, sizeof(*h));
-    if (h == NULL) {
+    struct hotkeys_block *b = calloc(1, sizeof(*b));
+    if (b == NULL) {
         return -ENOMEM;
     }
-    pthread_mutex_init(&h->lock, NULL);
-    h->rng = (uint64_t)(uintptr_t)h | 1;
-    *hp = h;
+    struct hotkeys_private *p = &b->priv;
+    pthread_mutex_init(&p->lock, NULL);
+    p->rng = (uint64_t)(uintptr_t)b | 1;
+    b->pub.priv = p;
+    b->pub.countdown = next_gap(p);
+    *hp = &b->pub;
     return 0;
 }
 
@@ -49,31 +67,27 @@ hotkeys_destroy(struct hotkeys **hp)
 {
     struct hotkeys *h = *hp;
     if (h != NULL) {
-        pthread_mutex_destroy(&h->lock);
-        free(h);
+        pthread_mutex_destroy(&h->priv->lock);
+        free((struct hotkeys_block *)(void *)h); /* pub is the block's first member */
         *hp = NULL;
     }
 }
 
 void
-hotkeys_note(struct hotkeys *h, const char *key, size_t len, uint64_t hash)
+hotkeys_sample(struct hotkeys *h, const char *key, size_t len, uint64_t hash)
 {
-    if (h == NULL) {
+    struct hotkeys_private *p = h->priv;
+    h->countdown = next_gap(p);
+    if (len == 0 || len > 250) {
         return;
     }
-    h->rng ^= h->rng << 13;
-    h->rng ^= h->rng >> 7;
-    h->rng ^= h->rng << 17;
-    if (h->rng % HOTKEYS_SAMPLE != 0 || len == 0 || len > 250) {
-        return;
-    }
-    pthread_mutex_lock(&h->lock);
-    struct slot *min = &h->slots[0];
+    pthread_mutex_lock(&p->lock);
+    struct slot *min = &p->slots[0];
     for (unsigned i = 0; i < HOTKEYS_SLOTS; i++) {
-        struct slot *s = &h->slots[i];
+        struct slot *s = &p->slots[i];
         if (s->len == len && s->hash == hash && memcmp(s->key, key, len) == 0) {
             s->count++;
-            pthread_mutex_unlock(&h->lock);
+            pthread_mutex_unlock(&p->lock);
             return;
         }
         if (s->count < min->count) {
@@ -85,7 +99,7 @@ hotkeys_note(struct hotkeys *h, const char *key, size_t len, uint64_t hash)
     min->len = (uint8_t)len;
     memcpy(min->key, key, len);
     min->count++;
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&p->lock);
 }
 
 static int
@@ -105,7 +119,7 @@ hotkeys_top(struct hotkeys *const *hs, size_t n, struct hotkeys_entry *out, size
     }
     size_t found = 0;
     for (size_t w = 0; w < n; w++) {
-        struct hotkeys *h = hs[w];
+        struct hotkeys_private *h = hs[w]->priv;
         pthread_mutex_lock(&h->lock);
         for (unsigned i = 0; i < HOTKEYS_SLOTS; i++) {
             const struct slot *s = &h->slots[i];

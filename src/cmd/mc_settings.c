@@ -10,6 +10,8 @@
  *     sizes, -m     bytes (maxbytes 67108864, not "64m")
  *     octal         without the leading 0 (umask 700)
  *     doubles       two decimals (growth_factor 1.25)
+ *     TLS           ssl_min_version as a word (tlsv1.2), ssl_wbuf_size
+ *                   (given in KiB) in bytes
  *
  * Not on the hot path: a stats request, printf is fine.
  */
@@ -38,6 +40,35 @@ static const struct {
     {"protocol", "auto", "auto-negotiate"},
     {"auth_file", "", "no"}, /* memcached: auth_enabled_ascii no, or the file */
 };
+
+/* Integers memcached prints as words (ssl_min_version 2 is "tlsv1.2"); the
+ * rows bound the values to the words' indexes. */
+static const struct {
+    const char *name;
+    const char *words[4];
+} int_words[] = {
+    {"ssl_min_version", {"tlsv1.0", "tlsv1.1", "tlsv1.2", "tlsv1.3"}},
+};
+/* Integers given in KiB that memcached prints in bytes. */
+static const char *const kib_rows[] = {"ssl_wbuf_size"};
+
+/* An OPT_INT in memcached's words or units, or NULL for the plain text. */
+static const char *
+render_int(const struct optdesc *d, int64_t v, char *buf, size_t len)
+{
+    for (size_t i = 0; i < sizeof(int_words) / sizeof(int_words[0]); i++) {
+        if (strcmp(int_words[i].name, d->name) == 0 && v >= 0 && v < 4) {
+            return int_words[i].words[v];
+        }
+    }
+    for (size_t i = 0; i < sizeof(kib_rows) / sizeof(kib_rows[0]); i++) {
+        if (strcmp(kib_rows[i], d->name) == 0 && v <= INT64_MAX / 1024) {
+            snprintf(buf, len, "%" PRId64, v * 1024);
+            return buf;
+        }
+    }
+    return NULL;
+}
 
 static const char *
 render_bool(const struct optdesc *d, bool b)
@@ -101,7 +132,13 @@ render_value(const struct options *o, const struct optdesc *d, char *buf, size_t
     case OPT_DOUBLE:
         snprintf(buf, len, "%.2f", v.d); /* growth_factor 1.25 */
         return buf;
-    case OPT_INT:
+    case OPT_INT: {
+        const char *w = render_int(d, v.i, buf, len);
+        if (w != NULL) {
+            return w;
+        }
+        break;
+    }
     case OPT_COUNT:
     case OPT_SIZE:
         break;

@@ -219,6 +219,9 @@ enum special {
     SP_MEMORY_TOTAL,
     SP_MEMORY_RESIDENT,
     SP_MEMORY_OTHER,
+    SP_SSL_NEW_SESSIONS,
+    SP_SSL_HANDSHAKE_ERRORS,
+    SP_CERT_AGE,
 };
 
 struct row {
@@ -280,6 +283,10 @@ static const struct row general_rows[] = {
     SROW(hash_bytes),
     SROW(hash_is_expanding),
     SROW(slabs_moved),
+    /* memcached -Z's, shown only while TLS is on (see put_special) */
+    XROW("ssl_new_sessions", SP_SSL_NEW_SESSIONS),
+    XROW("ssl_handshake_errors", SP_SSL_HANDSHAKE_ERRORS),
+    XROW("time_since_server_cert_refresh", SP_CERT_AGE),
     SROW(bytes),
     SROW(curr_items),
     SROW(total_items),
@@ -373,14 +380,31 @@ put_special(const struct general *g, const struct row *r)
     case SP_MEMORY_OTHER:
         put_u64(g->e, r->name, g->mem.other);
         break;
+    case SP_SSL_NEW_SESSIONS: /* memcached: only with ssl_session_cache */
+        if (env->tls_cert_age != NULL && env->opts->ssl_session_cache) {
+            put_u64(g->e, r->name, g->m.ssl_new_sessions);
+        }
+        break;
+    case SP_SSL_HANDSHAKE_ERRORS:
+        if (env->tls_cert_age != NULL) {
+            put_u64(g->e, r->name, g->m.ssl_handshake_errors);
+        }
+        break;
+    case SP_CERT_AGE:
+        if (env->tls_cert_age != NULL) {
+            put_u64(g->e, r->name, env->tls_cert_age(env->ctx));
+        }
+        break;
     }
 }
 
+/* Rows of any source count: a metric shown by a special row (the TLS
+ * counters) is not appended again. */
 static bool
 named_in_table(const char *name)
 {
     for (size_t i = 0; i < NROWS; i++) {
-        if (general_rows[i].src == SRC_METRIC && strcmp(general_rows[i].name, name) == 0) {
+        if (strcmp(general_rows[i].name, name) == 0) {
             return true;
         }
     }

@@ -87,7 +87,7 @@ reply_u64(struct text_exec *x, const struct mc_text_req *r, uint64_t v)
 {
     if (!r->noreply) {
         char tmp[24];
-        size_t n = num_u64_to_dec(v, tmp);
+        size_t n = num_u64_to_dec_fast(v, tmp);
         tmp[n++] = '\r';
         tmp[n++] = '\n';
         out_append(x, tmp, n);
@@ -119,9 +119,9 @@ on_value(void *ctx, const struct store_item_view *v)
     char nums[3 * 24];
     size_t nn = 0;
     nums[nn++] = ' ';
-    nn += num_u64_to_dec(v->flags, nums + nn);
+    nn += num_u64_to_dec_fast(v->flags, nums + nn);
     nums[nn++] = ' ';
-    nn += num_u64_to_dec(v->nbytes, nums + nn);
+    nn += num_u64_to_dec_fast(v->nbytes, nums + nn);
     if (vc->cas) {
         nums[nn++] = ' ';
         nn += num_u64_to_dec(v->cas, nums + nn);
@@ -378,6 +378,25 @@ cmd_shutdown(struct text_exec *x, const struct mc_text_req *r)
     return CMD_CLOSE; /* memcached closes the connection without a reply */
 }
 
+/* memcached -Z's certificate reload. Its error replies are sent even
+ * with noreply, as memcached sends them. */
+static enum cmd_rc
+cmd_refresh_certs(struct text_exec *x, const struct mc_text_req *r)
+{
+    static const char not_enabled[] = "Error TLS not enabled\r\n";
+    const struct cmd_env *env = x->s->env;
+    char err[512];
+    if (env->refresh_certs == NULL) {
+        out_append(x, not_enabled, sizeof(not_enabled) - 1);
+    } else if (env->refresh_certs(env->ctx, err, sizeof(err)) == 0) {
+        reply(x, r, LIT("OK"));
+    } else {
+        out_append(x, err, strlen(err));
+        out_append(x, "\r\n", 2);
+    }
+    return CMD_DONE;
+}
+
 static void
 emit_stat(void *ctx, struct bstr name, struct bstr value)
 {
@@ -481,6 +500,7 @@ static const text_handler_fn handlers[MC_TEXT_CMD_COUNT] = {
     [MC_TEXT_CACHE_MEMLIMIT] = cmd_cache_memlimit,
     [MC_TEXT_SHUTDOWN] = cmd_shutdown,
     [MC_TEXT_STATS] = cmd_stats,
+    [MC_TEXT_REFRESH_CERTS] = cmd_refresh_certs,
 };
 
 /* --- the step ---------------------------------------------------------- */

@@ -39,7 +39,7 @@ bulk_of_view(struct resp_exec *x, const char *value, size_t n)
     char hdr[32];
     size_t h = 0;
     hdr[h++] = '$';
-    h += num_u64_to_dec(n, hdr + h);
+    h += num_u64_to_dec_fast(n, hdr + h);
     hdr[h++] = '\r';
     hdr[h++] = '\n';
     size_t total = h + n + 2;

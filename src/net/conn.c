@@ -22,6 +22,14 @@
  * past it, the connections holding unsent replies are closed, largest
  * first, and counted in conns_closed_output (shed_output).
  *
+ * TLS (net/tls.h): libuv reads ciphertext into the worker's scratch
+ * buffer; tls_read() decrypts all of it into rbuf at once and the session
+ * runs as above. Replies go to pout, and a flush first encrypts pout onto
+ * out[active] in one SSL_write (tls_seal), then writes out[] exactly as
+ * for a plain connection, so batching, double buffering and back-pressure
+ * are the same code. A close_notify from the client is an EOF that waits
+ * until the requests before it are answered (peer_eof).
+ *
  * Lifetime: conn_close() calls uv_close(); the struct is freed in
  * on_close(), after libuv has cancelled any write in flight.
  */
@@ -32,12 +40,18 @@
 #include <string.h>
 
 #include "net/net_internal.h"
+#include "net/tls.h"
 #include "stashd/util/clock.h"
 #include "stashd/util/log.h"
 #include "stashd/util/options.h"
 
 /* Reply buffers larger than this are freed once drained. */
 #define CONN_OUT_KEEP (64 * 1024)
+/* A TLS connection idle this many seconds gives back its reply buffers
+ * too (conn_sweep_tls), so that an idle TLS connection holds only its
+ * OpenSSL session: 17.2 KiB of RSS per idle connection instead of 19.7
+ * (1000 connections, after the sweep). */
+#define CONN_TLS_IDLE_RELEASE 2
 
 static void conn_run(struct conn *c);
 static void conn_flush(struct conn *c);
@@ -89,7 +103,7 @@ shed_output(struct worker *w)
 static void
 account(struct conn *c)
 {
-    size_t now = c->rbuf.cap + c->out[0].cap + c->out[1].cap;
+    size_t now = c->rbuf.cap + c->out[0].cap + c->out[1].cap + c->pout.cap;
     if (now != c->accounted) {
         struct worker *w = c->w;
         METRIC_ADD(&w->metrics, conn_buffer_bytes, (uint64_t)now - (uint64_t)c->accounted);
@@ -251,7 +265,9 @@ on_close(uv_handle_t *h)
     rbuf_release_if_empty(c);
     buf_fini(&c->out[0]);
     buf_fini(&c->out[1]);
+    buf_fini(&c->pout);
     account(c);
+    tls_conn_destroy(&c->tls);
     free(c);
 }
 
@@ -277,6 +293,12 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 {
     struct conn *c = h->data;
     struct buf *b = &c->rbuf;
+    if (c->tls != NULL) {
+        /* Decrypted into rbuf by tls_read before the next read of any
+         * connection of this worker. */
+        *out = uv_buf_init(c->w->tls_scratch, NET_TLS_SCRATCH);
+        return;
+    }
     *out = uv_buf_init(NULL, 0);
     if (b->data == NULL) {
         rbuf_borrow(c);
@@ -306,6 +328,7 @@ stop_reading(struct conn *c)
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub);
+static void tls_read(struct conn *c, size_t nread);
 
 /* Not while yielded (c->ready): the input already buffered is served
  * first, so a client that pipelines faster than -R lets it be served
@@ -314,6 +337,13 @@ static void
 start_reading(struct conn *c)
 {
     if (!c->reading && !c->closed && !c->closing && !c->paused && !c->ready) {
+        if (c->peer_eof) {
+            /* The TLS client said close_notify: its EOF, now that what it
+             * sent before is served. */
+            c->closing = true;
+            mark_dirty(c);
+            return;
+        }
         if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0) {
             c->reading = true;
         } else {
@@ -342,8 +372,12 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
         account(c);
         return;
     }
-    c->rbuf.wpos += (size_t)nread;
     METRIC_ADD(&c->w->metrics, bytes_read, (uint64_t)nread);
+    if (c->tls != NULL) {
+        tls_read(c, (size_t)nread);
+        return;
+    }
+    c->rbuf.wpos += (size_t)nread;
     if (c->batch_ns == 0) {
         c->batch_ns = clock_mono_ns();
     }
@@ -423,7 +457,85 @@ conn_run(struct conn *c)
     account(c);
 }
 
+/*
+ * TLS: decrypt the ciphertext just read into rbuf and serve it. What TLS
+ * answers by itself (handshake, alerts, tickets) is on out[active] and
+ * goes with the next flush. A failure sends that alert and closes,
+ * dropping any requests decrypted with it.
+ */
+static void
+tls_read(struct conn *c, size_t nread)
+{
+    struct buf *b = &c->rbuf;
+    if (b->data == NULL) {
+        rbuf_borrow(c);
+        if (b->data == NULL) {
+            conn_close(c);
+            return;
+        }
+    }
+    /* One read's plaintext may come on top of the largest request. */
+    size_t max = session_max_request(&c->sess) + NET_RBUF_SIZE + NET_TLS_SCRATCH;
+    struct buf *tx = &c->out[c->active];
+    size_t plain = 0;
+    enum tls_rc rc = tls_conn_input(c->tls, c->w->tls_scratch, nread, b, max, tx, &plain);
+    if (buf_readable(tx) > 0) {
+        mark_dirty(c);
+    }
+    /* Only TLS's own messages reach tx here (replies are sealed at flush
+     * time), so much of it means a peer that makes TLS talk and never
+     * reads: close it like one that fails. */
+    if (rc == TLS_FAIL || rc == TLS_LIMIT || buf_readable(tx) > SESSION_OUT_HIGH) {
+        stop_reading(c);
+        b->rpos = b->wpos;
+        buf_reset(&c->pout);
+        c->closing = true;
+        mark_dirty(c);
+        rbuf_release_if_empty(c);
+        account(c);
+        return;
+    }
+    if (plain > 0) {
+        if (c->batch_ns == 0) {
+            c->batch_ns = clock_mono_ns();
+        }
+        conn_run(c);
+    } else {
+        rbuf_release_if_empty(c);
+        account(c);
+    }
+    if (rc == TLS_EOF) {
+        c->peer_eof = true;
+        stop_reading(c);
+        start_reading(c); /* the EOF, unless yielded or paused: then after */
+    }
+}
+
 /* --- writing -------------------------------------------------------- */
+
+/*
+ * TLS: encrypt the replies gathered since the last flush onto out[active]
+ * in one SSL_write, then the close_notify if the connection is closing.
+ * Called only while no write is in flight, so out[active] is not being
+ * written. -1 when the connection was closed.
+ */
+static int
+tls_seal(struct conn *c)
+{
+    struct buf *o = &c->out[c->active];
+    if (buf_readable(&c->pout) > 0) {
+        if (tls_conn_output(c->tls, &c->pout, o) != 0) {
+            conn_close(c);
+            return -1;
+        }
+        buf_shrink(&c->pout, CONN_OUT_KEEP);
+        account(c);
+    }
+    if (c->closing) {
+        tls_conn_shutdown(c->tls, o);
+    }
+    return 0;
+}
 
 static void
 on_write(uv_write_t *req, int status)
@@ -454,6 +566,9 @@ static void
 conn_flush(struct conn *c)
 {
     if (c->writing || c->closed) {
+        return;
+    }
+    if (c->tls != NULL && tls_seal(c) != 0) {
         return;
     }
     struct buf *o = &c->out[c->active];
@@ -490,7 +605,9 @@ conn_flush(struct conn *c)
      * the session fill the other one meanwhile. */
     ub = uv_buf_init(o->data + o->rpos, (unsigned)(n - (size_t)r));
     c->active ^= 1;
-    c->sess.out = &c->out[c->active];
+    if (c->tls == NULL) {
+        c->sess.out = &c->out[c->active]; /* TLS sessions write to pout */
+    }
     c->writing = true;
     c->wreq.data = c;
     if (uv_write(&c->wreq, &c->h.stream, &ub, 1, on_write) != 0) {
@@ -574,6 +691,18 @@ reject_close_cb(uv_handle_t *h)
     free(h->data);
 }
 
+/* A connection on a TLS listener: its SSL object, and the worker's
+ * scratch read buffer the first time. 0 or -ENOMEM. */
+static int
+tls_accept(struct conn *c)
+{
+    struct worker *w = c->w;
+    if (w->tls_scratch == NULL && (w->tls_scratch = malloc(NET_TLS_SCRATCH)) == NULL) {
+        return -ENOMEM;
+    }
+    return tls_conn_create(&c->tls, net_tls(w->net), &w->metrics);
+}
+
 void
 conn_accept(struct listener *l)
 {
@@ -595,11 +724,19 @@ conn_accept(struct listener *l)
         uv_close(&c->h.handle, reject_close_cb);
         return;
     }
+    if (l->tls && tls_accept(c) != 0) {
+        uv_close(&c->h.handle, reject_close_cb);
+        return;
+    }
     if (!net_conn_admit(w->net)) {
-        /* memcached's answer over the limit, then close. */
+        /* memcached's answer over the limit, then close (a TLS client
+         * could not read it: it is just closed). */
         static const char msg[] = "ERROR Too many open connections\r\n";
         uv_buf_t ub = uv_buf_init((char *)msg, sizeof(msg) - 1);
-        (void)uv_try_write(&c->h.stream, &ub, 1);
+        if (c->tls == NULL) {
+            (void)uv_try_write(&c->h.stream, &ub, 1);
+        }
+        tls_conn_destroy(&c->tls);
         METRIC_INC(&w->metrics, rejected_connections);
         uv_close(&c->h.handle, reject_close_cb);
         return;
@@ -614,7 +751,8 @@ conn_accept(struct listener *l)
     buf_init(&c->rbuf);
     buf_init(&c->out[0]);
     buf_init(&c->out[1]);
-    session_init(&c->sess, net_env(w->net), &w->metrics, &c->out[0]);
+    buf_init(&c->pout);
+    session_init(&c->sess, net_env(w->net), &w->metrics, c->tls != NULL ? &c->pout : &c->out[0]);
     c->sess.hot = w->hot;
     c->sess.cmdstats = w->cstats;
     c->sess.id = c->id;
@@ -720,4 +858,33 @@ conn_kill_serve(struct worker *w)
     }
     pthread_cond_broadcast(&w->kill_cond);
     pthread_mutex_unlock(&w->kill_lock);
+}
+
+void
+conn_sweep_tls(struct worker *w, uint32_t now)
+{
+    for (struct conn *c = w->conns; c != NULL; c = c->next) {
+        if (c->tls == NULL || c->closed) {
+            continue;
+        }
+        /* last_active is the accept time until a request is served, and no
+         * request is served before the handshake completes. */
+        uint32_t idle = now - __atomic_load_n(&c->last_active, __ATOMIC_RELAXED);
+        if (!tls_conn_established(c->tls) && idle > TLS_HANDSHAKE_TIMEOUT) {
+            log_verbose("closing %s: no TLS handshake within %d s", c->addr, TLS_HANDSHAKE_TIMEOUT);
+            if (!c->closing) { /* a failed one was counted already */
+                tls_conn_count_handshake_error(c->tls);
+            }
+            conn_close(c);
+        } else if (idle >= CONN_TLS_IDLE_RELEASE && !c->writing && buf_readable(&c->pout) == 0 &&
+                   buf_readable(&c->out[0]) == 0 && buf_readable(&c->out[1]) == 0) {
+            /* Idle: give back the reply buffers, as OpenSSL gives back its
+             * record buffers (busy connections keep theirs: no allocation
+             * per batch). */
+            buf_shrink(&c->pout, 0);
+            buf_shrink(&c->out[0], 0);
+            buf_shrink(&c->out[1], 0);
+            account(c);
+        }
+    }
 }

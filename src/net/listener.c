@@ -9,6 +9,12 @@
  *
  * A UNIX socket (-s) is bound once and every worker polls a dup of it.
  *
+ * -l items are memcached's: ADDR, ADDR:PORT, [V6] or [V6]:PORT, each
+ * optionally prefixed "notls:", which keeps that listener plain when -Z
+ * makes the others TLS. The RESP-only ports (--resp-port plain,
+ * --tls-port TLS) open on each distinct address of -l. UNIX sockets are
+ * never TLS.
+ *
  * Sockets are only bound here (net_create, still root where a privileged
  * port asks for it); listen() comes in listener_start, on each worker's
  * thread after net_start, so by the time a client can connect the server
@@ -82,8 +88,14 @@ listener_format_addr(const struct sockaddr *sa, char *out, size_t cap)
     }
 }
 
+/* What a listener serves. */
+struct listen_kind {
+    bool resp_only; /* --resp-port, --tls-port */
+    bool tls;
+};
+
 static int
-attach(struct worker *w, int fd, bool is_unix, const char *addr, bool resp_only)
+attach(struct worker *w, int fd, bool is_unix, const char *addr, struct listen_kind kind)
 {
     struct listener *l = calloc(1, sizeof(*l));
     if (l == NULL) {
@@ -93,7 +105,8 @@ attach(struct worker *w, int fd, bool is_unix, const char *addr, bool resp_only)
     l->w = w;
     l->is_unix = is_unix;
     l->addr = addr;
-    l->resp_only = resp_only;
+    l->resp_only = kind.resp_only;
+    l->tls = kind.tls;
     l->id = net_next_conn_id(w->net);
     int rc = is_unix ? uv_pipe_init(&w->loop, &l->h.pipe, 0) : uv_tcp_init(&w->loop, &l->h.tcp);
     if (rc == 0) {
@@ -112,23 +125,69 @@ attach(struct worker *w, int fd, bool is_unix, const char *addr, bool resp_only)
     return 0;
 }
 
-/* Split "[::1]" / "::1" / "host" into a host string for getaddrinfo. */
-static void
-host_of(const char *spec, char *out, size_t cap)
+/* One -l item, taken apart. */
+struct listen_spec {
+    char host[256]; /* for getaddrinfo: no brackets; "" or "*" = any */
+    int port;       /* -1: none given (use -p) */
+    bool notls;
+};
+
+/*
+ * "[notls:]HOST[:PORT]": HOST is a name, an IPv4 address, "*", "[V6]", or
+ * a bare IPv6 address (two or more colons, then no port can follow).
+ * 0, or -EINVAL with a message logged.
+ */
+static int
+parse_listen_spec(const char *spec, struct listen_spec *out)
 {
-    size_t n = strlen(spec);
-    if (n >= 2 && spec[0] == '[' && spec[n - 1] == ']') {
-        snprintf(out, cap, "%.*s", (int)(n - 2), spec + 1);
-    } else {
-        snprintf(out, cap, "%s", spec);
+    const char *p = spec;
+    const char *port = NULL;
+    size_t hlen;
+    out->port = -1;
+    out->notls = strncmp(p, "notls:", 6) == 0;
+    if (out->notls) {
+        p += 6;
     }
+    if (p[0] == '[') {
+        const char *close = strchr(p, ']');
+        if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
+            log_error("listen %s: expected [IPv6] or [IPv6]:port", spec);
+            return -EINVAL;
+        }
+        p++;
+        hlen = (size_t)(close - p);
+        port = close[1] == ':' ? close + 2 : NULL;
+    } else {
+        const char *colon = strchr(p, ':');
+        bool one_colon = colon != NULL && strchr(colon + 1, ':') == NULL;
+        hlen = one_colon ? (size_t)(colon - p) : strlen(p);
+        port = one_colon ? colon + 1 : NULL;
+    }
+    if (hlen >= sizeof(out->host)) {
+        log_error("listen %s: address too long", spec);
+        return -EINVAL;
+    }
+    memcpy(out->host, p, hlen);
+    out->host[hlen] = '\0';
+    if (port != NULL) {
+        char *end;
+        errno = 0;
+        long v = strtol(port, &end, 10);
+        if (port[0] < '0' || port[0] > '9' || *end != '\0' || errno != 0 || v > 65535) {
+            log_error("listen %s: bad port '%s'", spec, port);
+            return -EINVAL;
+        }
+        out->port = (int)v;
+    }
+    return 0;
 }
 
 static int
-bind_tcp_address(const char *spec, int port, struct worker *workers, unsigned nw, bool resp_only)
+bind_tcp_address(const char *host, int port, struct worker *workers, unsigned nw,
+                 struct listen_kind kind)
 {
-    char host[256], portstr[16];
-    host_of(spec, host, sizeof(host));
+    char portstr[16];
+    const char *spec = host;
     snprintf(portstr, sizeof(portstr), "%d", port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
@@ -164,14 +223,14 @@ bind_tcp_address(const char *spec, int port, struct worker *workers, unsigned nw
                 rc = fd;
                 break;
             }
-            rc = attach(&workers[i], fd, false, addr, resp_only);
+            rc = attach(&workers[i], fd, false, addr, kind);
             if (rc != 0) {
                 break;
             }
         }
         if (rc == 0) {
-            log_info("listening on %s port %d%s (%u workers)", spec, port,
-                     resp_only ? " for RESP" : "", nw);
+            log_info("listening on %s port %d%s%s (%u workers)", spec, port,
+                     kind.resp_only ? " for RESP" : "", kind.tls ? " with TLS" : "", nw);
         }
     }
     freeaddrinfo(res);
@@ -216,13 +275,50 @@ bind_unix(const struct options *o, struct worker *workers, unsigned nw)
         if (d < 0) {
             return -errno;
         }
-        rc = attach(&workers[i], d, true, addr, false);
+        rc = attach(&workers[i], d, true, addr, (struct listen_kind){0});
         if (rc != 0) {
             return rc;
         }
     }
     log_info("listening on unix socket %s", o->unix_socket);
     return 0;
+}
+
+/* Whether an earlier -l item has the same host (the RESP ports open once
+ * per address). */
+static bool
+host_seen_before(const struct options *o, size_t i, const char *host)
+{
+    for (size_t j = 0; j < i; j++) {
+        struct listen_spec s;
+        if (parse_listen_spec(o->listen.v[j], &s) == 0 && strcmp(s.host, host) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* --resp-port and --tls-port on each distinct -l address. */
+static int
+bind_resp_ports(const struct options *o, struct worker *workers, unsigned nw)
+{
+    int rc = 0;
+    for (size_t i = 0; i < o->listen.n && rc == 0; i++) {
+        struct listen_spec s;
+        rc = parse_listen_spec(o->listen.v[i], &s);
+        if (rc != 0 || host_seen_before(o, i, s.host)) {
+            continue;
+        }
+        if (o->resp_port != 0) {
+            struct listen_kind k = {.resp_only = true};
+            rc = bind_tcp_address(s.host, (int)o->resp_port, workers, nw, k);
+        }
+        if (rc == 0 && o->tls_port != 0) {
+            struct listen_kind k = {.resp_only = true, .tls = true};
+            rc = bind_tcp_address(s.host, (int)o->tls_port, workers, nw, k);
+        }
+    }
+    return rc;
 }
 
 int
@@ -233,17 +329,20 @@ listener_bind_all(struct net *n, struct worker *workers, unsigned nw)
     if (o->unix_socket[0] != '\0') {
         /* As memcached: a UNIX socket replaces the memcached TCP port. */
         rc = bind_unix(o, workers, nw);
-    } else if (o->port != 0) { /* as memcached: -p 0 turns TCP off */
+    } else {
         for (size_t i = 0; i < o->listen.n && rc == 0; i++) {
-            rc = bind_tcp_address(o->listen.v[i], (int)o->port, workers, nw, false);
+            struct listen_spec s;
+            rc = parse_listen_spec(o->listen.v[i], &s);
+            int port = s.port >= 0 ? s.port : (int)o->port;
+            if (rc == 0 && port != 0) { /* as memcached: -p 0 turns TCP off */
+                struct listen_kind k = {.tls = o->ssl_enabled && !s.notls};
+                rc = bind_tcp_address(s.host, port, workers, nw, k);
+            }
         }
     }
-    /* The RESP-only port opens only when asked for, so two instances
-     * started with memcached's flags never contend for it. */
-    for (size_t i = 0; o->resp_port != 0 && i < o->listen.n && rc == 0; i++) {
-        rc = bind_tcp_address(o->listen.v[i], (int)o->resp_port, workers, nw, true);
-    }
-    return rc;
+    /* The RESP-only ports open only when asked for, so two instances
+     * started with memcached's flags never contend for them. */
+    return rc == 0 ? bind_resp_ports(o, workers, nw) : rc;
 }
 
 int

@@ -7,11 +7,13 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
 
 #include "net/net_internal.h"
+#include "net/tls.h"
 #include "stashd/util/clock.h"
 #include "stashd/util/log.h"
 #include "stashd/util/options.h"
@@ -29,6 +31,7 @@ struct net {
     struct admin *admin;      /* NULL unless --admin-port */
     struct hotkeys **hot;     /* each worker's sketch, for env.hotkeys */
     struct cmdstats **cstats; /* each worker's command statistics, for env.cmdstats */
+    struct tls_server *tls;   /* NULL unless -Z or --tls-port */
     bool ready;               /* serving: set by net_start, cleared by drain/stop (atomic) */
 };
 
@@ -48,6 +51,56 @@ const struct options *
 net_opts(const struct net *n)
 {
     return n->cfg.opts;
+}
+
+struct tls_server *
+net_tls(const struct net *n)
+{
+    return n->tls;
+}
+
+int
+net_refresh_certs(struct net *n, char *err, size_t errlen)
+{
+    if (n->tls == NULL) {
+        snprintf(err, errlen, "Error TLS not enabled");
+        return -ENOTSUP;
+    }
+    return tls_server_reload(n->tls, err, errlen);
+}
+
+static int
+env_refresh_certs(void *ctx, char *err, size_t errlen)
+{
+    return net_refresh_certs(ctx, err, errlen);
+}
+
+static uint32_t
+env_tls_cert_age(void *ctx)
+{
+    struct net *n = ctx;
+    uint32_t now = clock_now(), at = tls_server_loaded_at(n->tls);
+    return now > at ? now - at : 0;
+}
+
+/* -Z or --tls-port: load the certificates now, so that a bad file stops
+ * the start with its reason. */
+static int
+tls_setup(struct net *n)
+{
+    const struct options *o = n->cfg.opts;
+    char err[512];
+    if (!o->ssl_enabled && o->tls_port == 0) {
+        return 0;
+    }
+    int rc = tls_server_create(&n->tls, o, err, sizeof(err));
+    if (rc != 0) {
+        log_error("%s", err);
+        return rc;
+    }
+    n->env.refresh_certs = env_refresh_certs;
+    n->env.tls_cert_age = env_tls_cert_age;
+    return 0;
 }
 
 bool
@@ -247,12 +300,17 @@ net_create(struct net **np, const struct net_config *cfg)
         .shutdown = env_shutdown,
         .threads = n->nworkers,
     };
+    int rc = tls_setup(n);
+    if (rc != 0) {
+        free(n);
+        return rc;
+    }
     n->workers = calloc(n->nworkers, sizeof(*n->workers));
     if (n->workers == NULL) {
+        tls_server_destroy(&n->tls);
         free(n);
         return -ENOMEM;
     }
-    int rc = 0;
     unsigned inited = 0;
     for (; inited < n->nworkers; inited++) {
         rc = worker_init(&n->workers[inited], n, inited);
@@ -304,6 +362,7 @@ fail_workers:
     free(n->hot);
     free(n->cstats);
     free(n->workers);
+    tls_server_destroy(&n->tls);
     free(n);
     return rc < 0 ? rc : -rc;
 }
@@ -378,6 +437,7 @@ net_destroy(struct net **np)
     free(n->hot);
     free(n->cstats);
     free(n->workers);
+    tls_server_destroy(&n->tls); /* after every connection's SSL is freed */
     free(n);
     *np = NULL;
 }

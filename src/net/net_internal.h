@@ -15,6 +15,8 @@
 #include "stashd/util/metrics.h"
 
 struct net;
+struct tls_conn;
+struct tls_server;
 struct worker;
 
 /*
@@ -46,6 +48,7 @@ struct listener {
     struct worker *w;
     bool is_unix;
     bool resp_only;   /* --resp-port: every connection speaks RESP */
+    bool tls;         /* -Z (not a notls: address) or --tls-port */
     const char *addr; /* "tcp:127.0.0.1:11211"; owned by net, outlives the listener */
     unsigned id;
     struct listener *next; /* w->listeners; changed under w->conns_lock */
@@ -56,6 +59,12 @@ struct listener {
  * out[!active] is in flight the session keeps appending to out[active],
  * so a write never waits for a copy and a buffer is never both written
  * and filled.
+ *
+ * Over TLS the session appends to pout instead; each flush encrypts pout
+ * onto out[active] (where the handshake's own messages also go) and
+ * writes that exactly as above, so out[] only ever holds ciphertext:
+ *
+ *   rbuf (plaintext, decrypted in place) -> session -> pout -> TLS -> out[]
  */
 struct conn {
     union {
@@ -79,6 +88,9 @@ struct conn {
     bool dirty;   /* on the worker's dirty list */
     bool ready;   /* on the worker's ready list (yielded with input left) */
     bool is_unix;
+    bool peer_eof;        /* TLS close_notify received: the next read is an EOF */
+    struct tls_conn *tls; /* NULL for a plain connection */
+    struct buf pout;      /* TLS: replies not yet encrypted (sess.out) */
     struct conn *next_dirty;
     struct conn *next_ready;
     struct conn *prev, *next; /* worker's list of connections, under w->conns_lock */
@@ -140,6 +152,9 @@ struct worker {
      * hold no buffer and busy ones do not malloc per read. */
     char **rpool;
     unsigned rpool_n, rpool_cap;
+    /* Ciphertext as read from TLS sockets, decrypted before the next read
+     * (so one buffer serves every connection); NULL until a TLS accept. */
+    char *tls_scratch;
     struct metrics metrics;  /* this worker is the only writer */
     struct net_latency lat;  /* likewise */
     struct hotkeys *hot;     /* this worker's hot-key sketch (cmd/hotkeys.h) */
@@ -154,6 +169,8 @@ struct worker {
 
 /* Standard read-buffer size (also the pooled size). */
 #define NET_RBUF_SIZE (16 * 1024)
+/* One TLS socket read: four full records. */
+#define NET_TLS_SCRATCH (64 * 1024)
 #define NET_RPOOL_MAX 64
 
 /* net.c */
@@ -163,6 +180,8 @@ const struct options *net_opts(const struct net *n);
 bool net_conn_admit(struct net *n);
 void net_conn_release(struct net *n);
 unsigned net_next_conn_id(struct net *n);
+/* The TLS context, or NULL when no listener uses TLS. */
+struct tls_server *net_tls(const struct net *n);
 /* Keep a copy of a listening address for the life of net; NULL on ENOMEM. */
 const char *net_keep_addr(struct net *n, const char *addr);
 
@@ -205,3 +224,7 @@ void conn_sweep_idle(struct worker *w, uint32_t now, uint32_t idle_timeout);
 void conn_kill_serve(struct worker *w);
 /* Close w's connections that r matches (on w's thread); r->killed counts them. */
 void conn_kill(struct worker *w, struct kill_req *r);
+/* Once a second on workers with TLS clients: close connections whose
+ * handshake is older than TLS_HANDSHAKE_TIMEOUT; idle ones give back their
+ * reply buffers. */
+void conn_sweep_tls(struct worker *w, uint32_t now);

@@ -3,7 +3,8 @@
  *   listeners     accept connections into this worker
  *   flush_check   after each poll, flush every connection with replies
  *   ready_idle    runs while connections that yielded (-R) have work left
- *   tick          once a second: refresh the clock-driven idle sweep
+ *   tick          once a second: the idle sweep, and for TLS clients the
+ *                 handshake timeout (conn_sweep_tls)
  *   stop_async    net_stop(): close listeners and connections, then the
  *                 loop ends by itself when no handle is left
  *   drain_async   net_drain(): close listeners; connections close as soon
@@ -33,6 +34,9 @@ on_tick(uv_timer_t *h)
     const struct options *o = net_opts(w->net);
     if (o->idle_timeout > 0) {
         conn_sweep_idle(w, clock_now(), (uint32_t)o->idle_timeout);
+    }
+    if (w->tls_scratch != NULL) { /* this worker has had TLS clients */
+        conn_sweep_tls(w, clock_now());
     }
 }
 
@@ -159,6 +163,7 @@ worker_fini(struct worker *w)
         METRIC_ADD(&w->metrics, conn_buffer_bytes, (uint64_t)0 - NET_RBUF_SIZE);
     }
     free(w->rpool);
+    free(w->tls_scratch);
     hotkeys_destroy(&w->hot);
     cmdstats_destroy(&w->cstats);
     pthread_cond_destroy(&w->kill_cond);

@@ -73,6 +73,7 @@ static const struct cmd_def cmd_table[] = {
     CMD("quit", KIND_ADMIN, 1, ANY, false, MC_TEXT_QUIT),
     CMD("cache_memlimit", KIND_ADMIN, 2, 3, true, MC_TEXT_CACHE_MEMLIMIT),
     CMD("shutdown", KIND_ADMIN, 1, ANY, false, MC_TEXT_SHUTDOWN),
+    CMD("refresh_certs", KIND_ADMIN, 1, ANY, true, MC_TEXT_REFRESH_CERTS),
     /* memcached's undocumented old alias of get */
     CMD("bget", KIND_RETRIEVAL, 2, ANY, false, MC_TEXT_GET),
 };
@@ -351,6 +352,14 @@ parse_retrieval(struct mc_text_req *req, const char *p, const char *end)
     }
     req->keys.data = p;
     req->keys.len = (size_t)(end - p);
+    if (req->keys.len <= MC_TEXT_KEY_MAX) {
+        /* no key can be too long; p is past the spaces, so a key exists
+         * unless the list is empty */
+        if (req->keys.len == 0 && req->ntok == 1) {
+            return fail(req, err_error); /* "get" alone: too few tokens */
+        }
+        return MC_TEXT_OK;
+    }
     struct mc_text_keys it;
     struct bstr k;
     size_t n = 0;
@@ -496,13 +505,53 @@ req_reset(struct mc_text_req *req)
     req->error = (struct bstr){0};
 }
 
+/*
+ * The first '\n' in s[0..n), or NULL; *nul gets the first NUL before it
+ * (memcached's strlen ends the line there), or NULL. One pass, 16 bytes
+ * at a time, instead of a memchr for each (callgrind: ~20 instructions
+ * a request saved).
+ */
+static const char *
+line_end(const char *s, size_t n, const char **nul)
+{
+    *nul = NULL;
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i lf = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        unsigned mlf = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf));
+        unsigned mz = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero));
+        if (mz != 0 && *nul == NULL) {
+            unsigned z = (unsigned)__builtin_ctz(mz);
+            if (mlf == 0 || z < (unsigned)__builtin_ctz(mlf)) {
+                *nul = s + i + z;
+            }
+        }
+        if (mlf != 0) {
+            return s + i + __builtin_ctz(mlf);
+        }
+    }
+#endif
+    for (; i < n; i++) {
+        if (s[i] == '\n') {
+            return s + i;
+        }
+        if (s[i] == '\0' && *nul == NULL) {
+            *nul = s + i;
+        }
+    }
+    return NULL;
+}
+
 enum mc_text_rc
 mc_text_parse(const char *data, size_t len, const struct mc_text_limits *lim,
               struct mc_text_req *req)
 {
     req_reset(req);
     size_t scan = len < MC_TEXT_KEYS_LINE_MAX + 1 ? len : MC_TEXT_KEYS_LINE_MAX + 1;
-    const char *nl = len > 0 ? memchr(data, '\n', scan) : NULL;
+    const char *nul;
+    const char *nl = line_end(data, scan, &nul);
     if (nl == NULL) {
         if (len > MC_TEXT_KEYS_LINE_MAX ||
             (len > MC_TEXT_LINE_MAX && !long_line_allowed(data, len))) {
@@ -515,8 +564,7 @@ mc_text_parse(const char *data, size_t len, const struct mc_text_limits *lim,
     if (end - data > 1 && end[-1] == '\r') {
         end--;
     }
-    const char *nul = memchr(data, '\0', (size_t)(end - data));
-    if (nul != NULL) {
+    if (nul != NULL && nul < end) {
         end = nul;
     }
 

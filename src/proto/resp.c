@@ -40,6 +40,34 @@ parse_count(const char *p, size_t n, int64_t *out)
     return num_parse_i64(p, n, out);
 }
 
+/*
+ * The common count line, 1 to 9 plain digits then "\r\n", read in one
+ * pass: *out the count, *eol the offset of its '\r'. false for anything
+ * else (signs, other bytes, an incomplete line), which the general path
+ * (find_crlf, parse_count) then reads with the same result as before.
+ * Every request has two or three of these lines (callgrind: memchr plus
+ * the general parse cost ~60 instructions a line).
+ */
+static inline bool
+fast_count(const char *p, size_t avail, int64_t *out, long *eol)
+{
+    int64_t v = 0;
+    size_t i = 0;
+    for (; i < avail && i < 9; i++) {
+        unsigned d = (unsigned)(unsigned char)p[i] - '0';
+        if (d > 9) {
+            break;
+        }
+        v = v * 10 + d;
+    }
+    if (i == 0 || i + 1 >= avail || p[i] != '\r' || p[i + 1] != '\n') {
+        return false;
+    }
+    *out = v;
+    *eol = (long)i;
+    return true;
+}
+
 static enum resp_parse_rc
 fail(struct resp_req *req, const char *msg)
 {
@@ -195,15 +223,21 @@ resp_parse(char *buf, size_t len, struct bstr *argv, size_t cap, size_t max_bulk
         }
         return parse_inline(buf, len, argv, cap, req);
     }
-    long eol = find_crlf(buf + 1, len - 1);
-    if (eol < 0) {
-        if (len > RESP_MAX_INLINE) {
-            return fail(req, "Protocol error: too big mbulk count string");
-        }
-        return RESP_PARSE_AGAIN;
-    }
+    long eol;
     int64_t n;
-    if (!parse_count(buf + 1, (size_t)eol, &n) || n > RESP_MAX_ARGS) {
+    if (!fast_count(buf + 1, len - 1, &n, &eol)) {
+        eol = find_crlf(buf + 1, len - 1);
+        if (eol < 0) {
+            if (len > RESP_MAX_INLINE) {
+                return fail(req, "Protocol error: too big mbulk count string");
+            }
+            return RESP_PARSE_AGAIN;
+        }
+        if (!parse_count(buf + 1, (size_t)eol, &n)) {
+            return fail(req, "Protocol error: invalid multibulk length");
+        }
+    }
+    if (n > RESP_MAX_ARGS) {
         return fail(req, "Protocol error: invalid multibulk length");
     }
     size_t pos = 1 + (size_t)eol + 2;
@@ -221,16 +255,20 @@ resp_parse(char *buf, size_t len, struct bstr *argv, size_t cap, size_t max_bulk
             req->got = buf[pos];
             return fail(req, "Protocol error: expected '$', got '%c'");
         }
-        eol = find_crlf(buf + pos + 1, len - pos - 1);
-        if (eol < 0) {
-            if (len - pos > RESP_MAX_INLINE) {
-                return fail(req, "Protocol error: too big bulk count string");
-            }
-            return RESP_PARSE_AGAIN;
-        }
         int64_t blen;
-        if (!parse_count(buf + pos + 1, (size_t)eol, &blen) || blen < 0 ||
-            (uint64_t)blen > max_bulk) {
+        if (!fast_count(buf + pos + 1, len - pos - 1, &blen, &eol)) {
+            eol = find_crlf(buf + pos + 1, len - pos - 1);
+            if (eol < 0) {
+                if (len - pos > RESP_MAX_INLINE) {
+                    return fail(req, "Protocol error: too big bulk count string");
+                }
+                return RESP_PARSE_AGAIN;
+            }
+            if (!parse_count(buf + pos + 1, (size_t)eol, &blen) || blen < 0) {
+                return fail(req, "Protocol error: invalid bulk length");
+            }
+        }
+        if ((uint64_t)blen > max_bulk) {
             return fail(req, "Protocol error: invalid bulk length");
         }
         pos += 1 + (size_t)eol + 2;
@@ -265,7 +303,7 @@ prefix_num(struct buf *b, char type, int64_t v)
         tmp[n++] = '-';
         u = (uint64_t)0 - u;
     }
-    n += num_u64_to_dec(u, tmp + n);
+    n += num_u64_to_dec_fast(u, tmp + n);
     tmp[n++] = '\r';
     tmp[n++] = '\n';
     return buf_append(b, tmp, n);

@@ -29,10 +29,10 @@ enum {
 
 /*
  * memcached flags stashd accepts and ignores with a warning, so existing
- * memcached command lines start unchanged. -S (SASL) and -Y (the ASCII
- * auth file) are table rows. -Z (TLS) is deliberately absent (unknown),
- * since serving without it would silently weaken what the operator asked
- * for.
+ * memcached command lines start unchanged. -S (SASL), -Y (the ASCII
+ * auth file) and -Z (TLS) are table rows; a build without TLS refuses -Z
+ * at start-up (net/tls.c) rather than serve in clear text what was asked
+ * to be private.
  */
 static const struct {
     int letter;

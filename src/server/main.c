@@ -6,7 +6,8 @@
  *
  * The main thread runs a small libuv loop of its own: signals, the clock
  * tick (the cached clock every module reads) and the shutdown request.
- * SIGHUP reloads the -Y auth file, as memcached does.
+ * SIGHUP reloads the -Y auth file, as memcached does, and the TLS
+ * certificates, as the refresh_certs command does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -108,6 +109,12 @@ on_sighup(uv_signal_t *h, int signum)
         log_warn("SIGHUP: %s; keeping the users loaded before", err);
     } else if (sv->opts.auth_file[0] != '\0') {
         log_info("SIGHUP: reloaded the auth file %s", sv->opts.auth_file);
+    }
+    int rc = net_refresh_certs(sv->net, err, sizeof(err));
+    if (rc == 0) {
+        log_info("SIGHUP: TLS certificates reloaded");
+    } else if (rc != -ENOTSUP) {
+        log_error("SIGHUP: TLS certificates not reloaded (the old ones stay): %s", err);
     }
 }
 

@@ -69,7 +69,7 @@ buf_grow(struct buf *b, size_t need, size_t max)
 }
 
 int
-buf_reserve(struct buf *b, size_t n, size_t max)
+buf_reserve_slow(struct buf *b, size_t n, size_t max)
 {
     if (buf_writable(b) >= n) {
         return 0;
@@ -106,21 +106,6 @@ buf_shrink(struct buf *b, size_t keep)
         b->data = p;
         b->cap = keep;
     }
-}
-
-int
-buf_append(struct buf *b, const void *p, size_t n)
-{
-    if (n == 0) {
-        return 0;
-    }
-    int rc = buf_reserve(b, n, 0);
-    if (rc != 0) {
-        return rc;
-    }
-    memcpy(b->data + b->wpos, p, n);
-    b->wpos += n;
-    return 0;
 }
 
 int

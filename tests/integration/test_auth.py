@@ -2,9 +2,9 @@
 every listener must authenticate before it can read or write anything.
 
 The matrix: credential source (--requirepass, -Y, -S) x protocol (memcached
-text, meta, binary; RESP; RESP inline on the RESP port) x listener (main
-TCP port, --resp-port, unix socket) x {no credential, a wrong one, the
-right one}. For each cell a client first tries to read a secret that an
+text, meta, binary; RESP; RESP inline on the RESP ports) x listener (main
+TCP port, --resp-port, unix socket, the -Z TLS port, --tls-port) x {no
+credential, a wrong one, the right one}. For each cell a client first tries to read a secret that an
 authenticated client stored, and to write, delete and flush; every try
 must be refused with the protocol's own refusal, and an authenticated
 observer then checks that nothing changed. With the right credential the
@@ -18,18 +18,22 @@ with Debian's memcached -Y; the admin port's token; and memcached's
 refusals of bad values (-t 0 ...).
 """
 
+import atexit
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
 
 from conftest import BIN, HOST, MEMCACHED, Conn, free_port
 from mc_util import (AUTH_ERROR, DELETE, FLUSH, GET, INCR, NOOP, SASL_AUTH, SET, STAT, TOUCH,
-                     VERSION, arith_extras, breq, plain, read_packet, set_extras, touch_extras)
-from resp_util import RespConn, RedisServer, encode
+                     arith_extras, breq, plain, read_packet, set_extras, touch_extras)
+from resp_util import RespConn, RedisServer
+from tls_util import make_certs, stashd_has_tls, tls_conn
 
 pytestmark = pytest.mark.stashd_only
 
@@ -56,6 +60,38 @@ def cred_args(source, tmp_path):
 
 
 # --------------------------------------------------------------------------
+# Listeners: how a client reaches each door.
+
+CERTS = {}
+
+
+def certs():
+    """Throwaway certificates, made once (None: no TLS in this build)."""
+    if "c" not in CERTS:
+        CERTS["c"] = None
+        if stashd_has_tls():
+            d = tempfile.mkdtemp(prefix="stashd-auth-tls-")
+            atexit.register(shutil.rmtree, d, True)
+            CERTS["c"] = make_certs(d)
+    return CERTS["c"]
+
+
+def open_conn(srv, where):
+    if where == "unix":
+        return Conn(None, path=srv.unix_path)
+    if where in ("tls", "tls_port"):
+        return tls_conn(srv.port if where == "tls" else srv.tls_port, certs().client_ctx())
+    return Conn(srv.resp_port if where == "resp_port" else srv.port)
+
+
+def open_resp(srv, where):
+    c = open_conn(srv, where)
+    r = RespConn.__new__(RespConn)
+    r.sock, r.timeout, r.buf = c.sock, c.timeout, bytearray()
+    return r
+
+
+# --------------------------------------------------------------------------
 # One client per protocol: authenticate, try to read and write.
 
 def text_auth_request(user, password):
@@ -70,7 +106,7 @@ class TextClient:
         self.meta = meta
 
     def open(self, srv, where):
-        return Conn(srv.port) if where == "tcp" else Conn(None, path=srv.unix_path)
+        return open_conn(srv, where)
 
     def auth(self, c, user, password):
         c.send(text_auth_request(user, password))
@@ -119,7 +155,7 @@ class BinaryClient:
     fresh_per_attempt = True
 
     def open(self, srv, where):
-        return Conn(srv.port) if where == "tcp" else Conn(None, path=srv.unix_path)
+        return open_conn(srv, where)
 
     def auth(self, c, user, password):
         c.send(breq(SASL_AUTH, b"PLAIN", value=plain(user, password)))
@@ -154,9 +190,7 @@ class RespClient:
         self.inline = inline
 
     def open(self, srv, where):
-        if where == "unix":
-            return RespConn(path=srv.unix_path)
-        return RespConn(srv.resp_port if where == "resp_port" else srv.port)
+        return open_resp(srv, where)
 
     def req(self, c, *args):
         if self.inline:
@@ -202,30 +236,49 @@ PROTOCOLS = {
 # (listener, protocol) pairs that exist: the RESP port speaks only RESP.
 DOORS = [("tcp", "text"), ("tcp", "meta"), ("tcp", "binary"), ("tcp", "resp"),
          ("resp_port", "resp"), ("resp_port", "resp_inline"),
-         ("unix", "text"), ("unix", "meta"), ("unix", "binary"), ("unix", "resp")]
+         ("unix", "text"), ("unix", "meta"), ("unix", "binary"), ("unix", "resp"),
+         ("tls", "text"), ("tls", "meta"), ("tls", "binary"), ("tls", "resp"),
+         ("tls_port", "resp"), ("tls_port", "resp_inline")]
 
 
-def start(server, source, tmp_path, where):
-    args = cred_args(source, tmp_path)
-    if where == "unix":
-        return server(args=args, unix=True)
-    port = free_port()
-    srv = server(args=args + ["--resp-port", str(port)])
-    srv.resp_port = port
+def wait_listening(port):
     deadline = time.monotonic() + 5
     while True:
         try:
             socket.create_connection((HOST, port), timeout=1).close()
-            return srv
+            return
         except OSError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
 
 
+def start(server, source, tmp_path, where):
+    args = cred_args(source, tmp_path)
+    srv_where = where
+    if where == "unix":
+        srv = server(args=args, unix=True)
+    elif where in ("tls", "tls_port"):
+        if certs() is None:
+            pytest.skip("stashd built without TLS")
+        port = free_port()
+        srv = server(args=args + certs().server_args() + ["--tls-port", str(port)])
+        srv.tls_port = port
+        wait_listening(port)
+        srv_where = "tls"
+    else:
+        port = free_port()
+        srv = server(args=args + ["--resp-port", str(port)])
+        srv.resp_port = port
+        wait_listening(port)
+    srv.observer_door = "unix" if where == "unix" else srv_where if srv_where == "tls" else "tcp"
+    return srv
+
+
 def observer(srv, source):
-    """An authenticated text connection (the unix socket where TCP is off)."""
-    c = Conn(srv.port) if srv.unix_path is None else Conn(None, path=srv.unix_path)
+    """An authenticated text connection (the unix socket where TCP is off,
+    TLS where the main port speaks TLS)."""
+    c = open_conn(srv, srv.observer_door)
     user, password = CRED[source]
     c.send(text_auth_request(user, password))
     assert c.read_until(b"\r\n") == b"STORED\r\n"

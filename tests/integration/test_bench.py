@@ -23,6 +23,9 @@ that over real loopback sockets:
    the lying server over TLS (trickled replies: records of 1-16 bytes).
 5. bench/scale and bench/collect-bins: thread counts that do not fit the
    cores are refused, and a run from a folder of carried binaries works.
+6. What a person watches: the progress line under a pseudo-terminal (and
+   none with --quiet or when stderr is a file), and bench/compare's chart,
+   a well-formed SVG that names every server and protocol that ran.
 
 Two bugs these tests found, now fixed: a value cut to a few bytes (or
 emptied) passed as a hit, and a run cut short by --max-time reported the
@@ -35,6 +38,8 @@ are stopped at teardown, real ones by the conftest fixture.
 import json
 import os
 import pathlib
+import re
+import select
 import shutil
 import socket
 import ssl
@@ -43,6 +48,8 @@ import tempfile
 import time
 
 import pytest
+
+import xml.etree.ElementTree as ET
 
 from conftest import BIN, HOST, IS_MEMCACHED as IS_MEMCACHED_BIN, REPO, free_port
 from fake_server import FakeServer
@@ -347,10 +354,9 @@ def test_real_json_to_file(real, tmp_path):
     assert j["ops"] == 20 and j["errors"] == 0
 
 
-@pytest.mark.parametrize("proto", PROTOCOLS)
-def test_null_server_misses_are_not_errors(proto):
-    """stashd-null answers every get with a miss: misses count keys, and
-    are not errors."""
+@pytest.fixture
+def null_port():
+    """A started stashd-null (stopped by its PID at teardown); its port."""
     if not os.access(NULL_SERVER, os.X_OK):
         pytest.skip(f"{NULL_SERVER} not built")
     port = free_port()
@@ -367,11 +373,18 @@ def test_null_server_misses_are_not_errors(proto):
                 assert proc.poll() is None, "stashd-null exited"
                 assert time.monotonic() < deadline, "stashd-null never listened"
                 time.sleep(0.01)
-        r = bench(port, "-P", proto, "-c", 2, "-k", 100, "--preload",
-                  "--ratio", "1:3", "--multiget", 3, "--requests", 40)
+        yield port
     finally:
         proc.kill()
         proc.wait(timeout=5)
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_null_server_misses_are_not_errors(null_port, proto):
+    """stashd-null answers every get with a miss: misses count keys, and
+    are not errors."""
+    r = bench(null_port, "-P", proto, "-c", 2, "-k", 100, "--preload",
+              "--ratio", "1:3", "--multiget", 3, "--requests", 40)
     check_clean(r)
     assert r["hits"] == 0 and r["misses"] == 3 * r["gets"] and r["hit_ratio"] == 0
 
@@ -1042,3 +1055,164 @@ def test_compare_memtier_driver(tmp_path):
     runs = json.loads(js.read_text())
     assert [r["protocol"] for r in runs] == ["mc-text", "resp"], runs
     assert all(r["rc"] == 0 and r["ops"] > 0 and r["cpu"] > 0 for r in runs), runs
+
+
+# --------------------------------------------------------------------------
+# 6. The progress line and compare's chart.
+
+def bench_on_pty(port, *args):
+    """Runs stashd-bench with its stderr on a pseudo-terminal (os.openpty,
+    what the pty module opens too; stdout a pipe); returns (exit status,
+    what the terminal got, stdout)."""
+    master, slave = os.openpty()
+    argv = [str(BENCH), "-s", HOST, "-p", str(port), "--max-time", str(MAX_TIME)]
+    argv += [str(a) for a in args]
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=slave)
+    finally:
+        os.close(slave)
+    tty = b""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: every writer has closed the terminal
+                break
+            if not chunk:
+                break
+            tty += chunk
+        out, _ = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return proc.returncode, tty.decode(errors="replace"), out.decode(errors="replace")
+
+
+PROGRESS_LINE = re.compile(r"stashd-bench +(\d+\.\d) s  (preload|warm-up|run|drain) +"
+                           r"([\d,]+) ops/s  hits +(-|\d+\.\d%)  errors (\d+) *")
+
+
+@pytest.mark.time_limit(30)
+def test_progress_line_on_a_terminal(null_port):
+    """On a terminal: a line about once a second, each over the last with
+    '\r', ops/s over the last second, then wiped before the report."""
+    rc, tty, out = bench_on_pty(null_port, "-c", 4, "-k", 1000, "--preload", "--warmup", 1,
+                                "--time", 2)
+    assert rc == 0, (tty, out)
+    assert "Totals" in out, out  # the text report, on stdout
+    assert tty.startswith("\r") and tty.endswith("\r"), repr(tty)
+    frames = tty.split("\r")[1:-1]
+    lines = [PROGRESS_LINE.fullmatch(f) for f in frames if f.strip()]
+    assert len(lines) >= 2 and all(lines), repr(tty)
+    elapsed = [float(m.group(1)) for m in lines]
+    assert elapsed == sorted(elapsed) and elapsed[-1] - elapsed[0] >= 0.8, repr(tty)
+    assert {m.group(2) for m in lines} <= {"warm-up", "run", "drain"}, repr(tty)
+    assert all(int(m.group(3).replace(",", "")) > 0 for m in lines), repr(tty)
+    assert any(m.group(2) == "run" and m.group(4) == "0.0%" for m in lines), repr(tty)
+    assert all(m.group(5) == "0" for m in lines), repr(tty)
+    # The last frame is blank: the line is wiped, not left under the report.
+    assert frames[-1].strip() == "" and len(frames[-1]) >= len(frames[-2]), repr(tty)
+
+
+@pytest.mark.time_limit(30)
+def test_progress_line_off_with_quiet(null_port):
+    rc, tty, out = bench_on_pty(null_port, "-q", "-c", 4, "-k", 1000, "--time", 1.5)
+    assert rc == 0 and tty == "" and out == "", (tty, out)
+
+
+@pytest.mark.time_limit(30)
+def test_progress_line_off_when_stderr_is_a_file(null_port, tmp_path):
+    err = tmp_path / "stderr"
+    argv = [str(BENCH), "-s", HOST, "-p", str(null_port), "-c", 4, "-k", 1000, "--time", 1.5,
+            "--max-time", MAX_TIME]
+    with open(err, "wb") as f:
+        p = subprocess.run([str(a) for a in argv], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=f, timeout=RUN_TIMEOUT)
+    assert p.returncode == 0 and b"Totals" in p.stdout, p
+    assert err.read_bytes() == b""
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+COMPARE = REPO / "bench" / "compare"
+
+
+def svg_bars(path):
+    """(the parsed chart, the tooltips of its bars) of a compare chart."""
+    root = ET.parse(path).getroot()
+    assert root.tag == SVG + "svg", root.tag
+    tips = [r.find(SVG + "title").text for r in root.iter(SVG + "rect")
+            if r.find(SVG + "title") is not None]
+    return root, tips
+
+
+@pytest.mark.time_limit(120)
+def test_compare_smoke_draws_a_chart(tmp_path):
+    """--out results.md puts results.svg beside it: a well-formed SVG with
+    a bar in each panel for every server and protocol that ran, and each
+    name in its text."""
+    out = tmp_path / "results.md"
+    js = tmp_path / "runs.json"
+    argv = ["/usr/bin/python3", COMPARE, "--smoke", "--cells", "a", "--protocol",
+            "mc-text,resp", "--bench", BENCH, "--null", NULL_SERVER,
+            "--out", out, "--json-out", js]
+    if os.access(BIN, os.X_OK) and not IS_MEMCACHED_BIN:
+        argv += ["--stashd", BIN]
+    else:
+        argv += ["--servers", "memcached,redis,null"]
+    p = run_script(*argv)
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    chart = tmp_path / "results.svg"
+    root, tips = svg_bars(chart)
+    text = " ".join(t for t in root.itertext())
+    runs = json.loads(js.read_text())
+    ran = {(r["server"], r["protocol"]) for r in runs}
+    assert len(ran) >= 4, runs
+    for server, proto in ran:
+        assert server in text and proto in text, (server, proto, text)
+        mine = [t for t in tips if t.startswith(f"{server}, (a) p1 {proto}: ")]
+        assert len(mine) == 2, (server, proto, tips)  # ops/s and CPU
+        assert any(t.endswith(" ops/s") for t in mine) and \
+            any(t.endswith(" µs/request") for t in mine), mine
+    assert len(tips) == 2 * len(ran), tips
+    assert "null server: the floor" in text and "SMOKE RUN" in text, text
+
+
+def test_compare_chart_option_without_out(tmp_path):
+    """--chart FILE without --out: the chart alone."""
+    chart = tmp_path / "c.svg"
+    p = run_script("/usr/bin/python3", COMPARE, "--smoke", "--cells", "b", "--servers", "null",
+                   "--bench", BENCH, "--null", NULL_SERVER, "--chart", chart)
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    _, tips = svg_bars(chart)
+    assert sorted(t.rsplit(": ", 1)[0] for t in tips) == ["null, (b) p16 mc-text"] * 2, tips
+    assert sorted(os.listdir(tmp_path)) == ["c.svg"]
+
+
+def test_chart_marks_errors_skips_and_an_empty_run():
+    """chart.render(): a server whose runs failed is marked ERR, one that
+    was skipped says so instead of a bar, and a run with no table to draw
+    still gives a valid SVG that says why."""
+    import sys
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import chart
+    finally:
+        sys.path.pop(0)
+    groups = [dict(cell="g", label=("(g) TLS p1", "resp"), bars=[
+        dict(server="stashd", ops=None, cpu=None, errors=False, skipped="it refused TLS (-Z)"),
+        dict(server="redis", ops=1000.0, cpu=9.5, errors=True, skipped=None),
+        dict(server="x<&>", ops=2e6, cpu=0.3, errors=False, skipped=None)])]
+    root = ET.fromstring(chart.render(groups, "t & <t>", ["facts"], ["a note"]))
+    text = " ".join(root.itertext())
+    assert "stashd skipped" in text and "ERR 1.0k" in text and "ERR 9.50" in text, text
+    assert "x<&>" in text and "t & <t>" in text, text
+    assert "(log scale)" in text, text  # 2e6 / 1000: more than 50x apart
+    empty = ET.fromstring(chart.render([], "t", ["facts"]))
+    assert "no table with ops/s to draw" in " ".join(empty.itertext())

@@ -79,6 +79,12 @@ struct cmd_env {
     /* Every worker's command statistics (cmd/cmdstats.h), for INFO. */
     struct cmdstats *const *cmdstats;
     unsigned ncmdstats;
+    /* TLS, NULL when the server serves none. refresh_certs (the command):
+     * reload the certificate, key and CA files for new connections; 0, or
+     * -errno with memcached's reply in err (no "\r\n"). Blocks on the
+     * files. tls_cert_age: seconds since they were last loaded. */
+    int (*refresh_certs)(void *ctx, char *err, size_t errlen);
+    uint32_t (*tls_cert_age)(void *ctx);
 };
 
 enum session_rc {

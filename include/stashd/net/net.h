@@ -10,6 +10,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "stashd/cmd/session.h"
@@ -49,6 +50,10 @@ void net_stop(struct net *n);
 /* Drain: stop accepting; each connection is closed once it has no partial
  * request left and its replies are written. Safe from any thread. */
 void net_drain(struct net *n);
+/* Reload the TLS certificate, key and CA files (SIGHUP; refresh_certs):
+ * new connections get them, open ones keep theirs. 0, -ENOTSUP without
+ * TLS, or -EINVAL with the reason in err. Safe from any thread. */
+int net_refresh_certs(struct net *n, char *err, size_t errlen);
 /* Open client connections across all workers. */
 unsigned long net_active_conns(struct net *n);
 /* Wait for the worker threads to exit, then free everything. */

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct buf {
     char *data;  /* owned; NULL until the first reserve */
@@ -23,9 +24,8 @@ struct buf {
 void buf_init(struct buf *b);
 void buf_fini(struct buf *b);
 
-/* Make room for at least n more bytes after wpos, compacting first and
- * growing (doubling) up to max total capacity. 0 or -ENOMEM. */
-int buf_reserve(struct buf *b, size_t n, size_t max);
+/* buf_reserve's slow half: compact or grow. */
+int buf_reserve_slow(struct buf *b, size_t n, size_t max);
 
 /* Move readable bytes to the front. */
 void buf_compact(struct buf *b);
@@ -51,9 +51,30 @@ buf_reset(struct buf *b)
     b->rpos = b->wpos = 0;
 }
 
+/* Make room for at least n more bytes after wpos, compacting first and
+ * growing (doubling) up to max total capacity. 0 or -ENOMEM. Inline: every
+ * reply reserves (callgrind: ~30 instructions a get as a call). */
+static inline int
+buf_reserve(struct buf *b, size_t n, size_t max)
+{
+    return buf_writable(b) >= n ? 0 : buf_reserve_slow(b, n, max);
+}
+
 /* Append helpers for replies. They grow without a max (the caller bounds
  * reply growth by pausing request processing); 0 or -ENOMEM. */
-int buf_append(struct buf *b, const void *p, size_t n);
+static inline int
+buf_append(struct buf *b, const void *p, size_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    int rc = buf_reserve(b, n, 0);
+    if (rc == 0) {
+        memcpy(b->data + b->wpos, p, n);
+        b->wpos += n;
+    }
+    return rc;
+}
 int buf_append_u64(struct buf *b, uint64_t v); /* decimal */
 int buf_append_i64(struct buf *b, int64_t v);  /* decimal */
 int buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -44,6 +44,8 @@
     X(protocol_errors, COUNTER, "malformed requests answered with an error")                       \
     X(conns_closed_output, COUNTER, "connections closed for unread output")                        \
     X(conns_idle_closed, COUNTER, "connections closed by idle timeout")                            \
+    X(ssl_handshake_errors, COUNTER, "TLS handshakes failed or timed out")                         \
+    X(ssl_new_sessions, COUNTER, "TLS sessions added to the server-side session cache")            \
     X(conn_buffer_bytes, GAUGE, "read and reply buffer memory held by connections")
 
 #define METRICS_FIELD(name, kind, help) uint64_t name;

@@ -120,7 +120,37 @@ struct options_list {
     X(auth_file, OPT_STR, 'Y', "auth-file", "", 0, 0, 0, "auth_enabled_ascii",                     \
       "file of user:password lines (memcached -Y); reloaded on SIGHUP")                            \
     X(sasl_pwdb, OPT_STR, 0, "sasl-pwdb", "", 0, 0, 0, NULL,                                       \
-      "file of user:password lines for -S (default: $MEMCACHED_SASL_PWDB)")
+      "file of user:password lines for -S (default: $MEMCACHED_SASL_PWDB)")                        \
+    STASHD_TLS_OPTIONS(X)
+
+/* TLS (memcached's -Z and its -o ssl_* keys, Redis's --tls-port); rows of
+ * the table above, kept together. memcached prints every ssl_* setting in
+ * `stats settings` whether TLS is on or not, and so does stashd. */
+#define STASHD_TLS_OPTIONS(X)                                                                      \
+    X(ssl_enabled, OPT_BOOL, 'Z', "enable-ssl", "false", 0, 0, true, "ssl_enabled",                \
+      "TLS on the memcached port(s); -l notls:ADDR:PORT adds a plain listener")                    \
+    X(ssl_chain_cert, OPT_STR, 0, "ssl-chain-cert", "", 0, 0, 0, "ssl_chain_cert",                 \
+      "server certificate chain file (PEM), needed by -Z and --tls-port")                          \
+    X(ssl_key, OPT_STR, 0, "ssl-key", "", 0, 0, 0, "ssl_key",                                      \
+      "private key file (empty: the key is in ssl_chain_cert)")                                    \
+    X(ssl_verify_mode, OPT_INT, 0, "ssl-verify-mode", "0", 0, 3, 0, "ssl_verify_mode",             \
+      "client certificates: 0 not asked, 1 verified if sent, 2 required, 3 required once")         \
+    X(ssl_keyformat, OPT_INT, 0, "ssl-keyformat", "1", 1, 2, 0, "ssl_keyformat",                   \
+      "private key file format: 1 PEM, 2 DER")                                                     \
+    X(ssl_ciphers, OPT_STR, 0, "ssl-ciphers", "", 0, 0, 0, "ssl_ciphers",                          \
+      "OpenSSL cipher list for TLS 1.2 and older (empty: OpenSSL's default)")                      \
+    X(ssl_ca_cert, OPT_STR, 0, "ssl-ca-cert", "", 0, 0, 0, "ssl_ca_cert",                          \
+      "CA certificates (PEM) that client certificates must chain to")                              \
+    X(ssl_wbuf_size, OPT_INT, 0, "ssl-wbuf-size", "16", 1, 1048576, 0, "ssl_wbuf_size",            \
+      "memcached's TLS output buffer in KiB; accepted (stashd's grows as replies need)")           \
+    X(ssl_session_cache, OPT_BOOL, 0, "ssl-session-cache", "false", 0, 0, true,                    \
+      "ssl_session_cache", "server-side TLS session cache, for session-id resumption")             \
+    X(ssl_kernel_tls, OPT_BOOL, 0, "ssl-kernel-tls", "false", 0, 0, true, "ssl_kernel_tls",        \
+      "kernel TLS offload: accepted for memcached's command lines, not used")                      \
+    X(ssl_min_version, OPT_INT, 0, "ssl-min-version", "2", 0, 3, 0, "ssl_min_version",             \
+      "oldest TLS version accepted: 0 TLS 1.0, 1 TLS 1.1, 2 TLS 1.2, 3 TLS 1.3")                   \
+    X(tls_port, OPT_INT, 0, "tls-port", "0", 0, 65535, 0, "tls_port",                              \
+      "TLS port for Redis clients only, on the ssl_* certificates (0 = off)")
 
 #define OPTIONS_FIELD(field, type, sf, lf, def, mn, mx, fv, sn, help) OPT_CTYPE_##type field;
 struct options {

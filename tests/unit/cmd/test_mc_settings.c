@@ -131,6 +131,27 @@ test_long_and_empty_list(void **state)
     options_fini(&o);
 }
 
+/* memcached prints every ssl_* setting, TLS on or not, in its own units. */
+static void
+test_tls(void **state)
+{
+    struct options o;
+    options_init(&o);
+    assert_stats(&o, "ssl_enabled no", "ssl_chain_cert NULL", "ssl_key NULL", "ssl_verify_mode 0",
+                 "ssl_keyformat 1", "ssl_ciphers NULL", "ssl_ca_cert NULL", "ssl_wbuf_size 16384",
+                 "ssl_session_cache no", "ssl_kernel_tls no", "ssl_min_version tlsv1.2",
+                 "tls_port 0", NULL);
+    set_all(&o, "ssl_enabled", "true", "ssl_chain_cert", "/c.pem", "ssl_verify_mode", "2",
+            "ssl_session_cache", "yes", "ssl_min_version", "3", "ssl_wbuf_size", "32",
+            "ssl_ciphers", "HIGH", "tls_port", "6380", NULL);
+    assert_stats(&o, "ssl_enabled yes", "ssl_chain_cert /c.pem", "ssl_verify_mode 2",
+                 "ssl_session_cache yes", "ssl_min_version tlsv1.3", "ssl_wbuf_size 32768",
+                 "ssl_ciphers HIGH", "tls_port 6380", NULL);
+    set_all(&o, "ssl_min_version", "0", NULL);
+    assert_stats(&o, "ssl_min_version tlsv1.0", NULL);
+    options_fini(&o);
+}
+
 int
 main(void)
 {
@@ -138,6 +159,7 @@ main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_long_and_empty_list),
+        cmocka_unit_test(test_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

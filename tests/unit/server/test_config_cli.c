@@ -143,9 +143,50 @@ test_bad_values(void **state)
     expect_bad("requires a value", "-p", NULL);
     expect_bad("requires a value", "--port", NULL);
     expect_bad("unknown", "--bogus", NULL);
-    expect_bad("unknown", "-Z", NULL);
+    expect_bad("-o ssl_verify_mode: 4 is out of range [0, 3]", "-o", "ssl_verify_mode=4", NULL);
+    expect_bad("-o ssl_min_version", "-o", "ssl_min_version=tlsv1.2", NULL);
+    expect_bad("--ssl-keyformat", "--ssl-keyformat=3", NULL);
     expect_bad("unexpected argument 'modern'", "-m", "64", "modern", NULL);
     expect_bad("--config given more than once", "--config", "a", "--config=b", NULL);
+}
+
+/* memcached's -Z and -o ssl_* keys, Redis's --tls-port, and the same
+ * keys in YAML. */
+static void
+test_tls_options(void **state)
+{
+    struct options o;
+    assert_int_equal(fresh(&o, "-Z", "-o",
+                           "ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_ca_cert=/ca.pem,"
+                           "ssl_verify_mode=2,ssl_session_cache,ssl_min_version=3,"
+                           "ssl_wbuf_size=32,ssl_ciphers=HIGH,ssl_kernel_tls",
+                           "--tls-port", "6380", "-l", "notls:127.0.0.1:11212", NULL),
+                     0);
+    assert_true(o.ssl_enabled);
+    assert_string_equal(o.ssl_chain_cert, "/c.pem");
+    assert_string_equal(o.ssl_key, "/k.pem");
+    assert_string_equal(o.ssl_ca_cert, "/ca.pem");
+    assert_string_equal(o.ssl_ciphers, "HIGH");
+    assert_int_equal(o.ssl_verify_mode, 2);
+    assert_int_equal(o.ssl_min_version, 3);
+    assert_int_equal(o.ssl_wbuf_size, 32);
+    assert_true(o.ssl_session_cache);
+    assert_true(o.ssl_kernel_tls);
+    assert_int_equal(o.tls_port, 6380);
+    assert_list(&o.listen, 1, "notls:127.0.0.1:11212");
+    options_fini(&o);
+    assert_int_equal(fresh(&o, "--enable-ssl", "--ssl-chain-cert=/x.pem", NULL), 0);
+    assert_true(o.ssl_enabled);
+    assert_string_equal(o.ssl_chain_cert, "/x.pem");
+    options_fini(&o);
+    const char *path = write_file("tls.yaml", "ssl_enabled: true\nssl_chain_cert: /y.pem\n"
+                                              "ssl_verify_mode: 1\ntls_port: 6390\n");
+    assert_int_equal(fresh(&o, "--config", path, NULL), 0);
+    assert_true(o.ssl_enabled);
+    assert_string_equal(o.ssl_chain_cert, "/y.pem");
+    assert_int_equal(o.ssl_verify_mode, 1);
+    assert_int_equal(o.tls_port, 6390);
+    options_fini(&o);
 }
 
 static void
@@ -295,7 +336,7 @@ main(void)
         cmocka_unit_test(test_mb_and_size),        cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_extended),           cmocka_unit_test(test_ignored_flags),
         cmocka_unit_test(test_memcached_refusals), cmocka_unit_test(test_help_version),
-        cmocka_unit_test(test_cli_overrides_yaml),
+        cmocka_unit_test(test_cli_overrides_yaml), cmocka_unit_test(test_tls_options),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
