@@ -146,32 +146,34 @@ const size_t resp_ncmds = sizeof(resp_cmds) / sizeof(resp_cmds[0]);
 
 #define CA "@admin @slow @dangerous @connection"
 
-/* Sorted by (parent, name) (a unit test checks). A NULL handler: the
- * container's own handler serves the subcommand (CLIENT, CONFIG and
- * COMMAND switch on argv[1] themselves). CLIENT NO-TOUCH and SETINFO are
- * Redis 7.2's, accepted for clients that send them. */
+/* Sorted by (parent, name) (a unit test checks). CLIENT, CONFIG and
+ * COMMAND's rows name the container's own handler, which switches on
+ * argv[1] itself. CLIENT NO-TOUCH and SETINFO are Redis 7.2's, accepted
+ * for clients that send them. */
 const struct resp_cmd resp_subcmds[] = {
-    {"getname", 2, LNS, 0, 0, 0, "@slow @connection", "connection", NULL, "client"},
-    {"help", 2, LS, 0, 0, 0, "@slow @connection", "connection", NULL, "client"},
-    {"id", 2, LNS, 0, 0, 0, "@slow @connection", "connection", NULL, "client"},
-    {"info", 2, LNS, 0, 0, 0, "@slow @connection", "connection", NULL, "client"},
-    {"kill", -3, A | LNS, 0, 0, 0, CA, "connection", NULL, "client"},
-    {"list", -2, A | LNS, 0, 0, 0, CA, "connection", NULL, "client"},
-    {"no-evict", 3, A | LNS, 0, 0, 0, CA, "connection", NULL, "client"},
-    {"no-touch", 3, LNS, 0, 0, 0, "@slow @connection", "connection", NULL, "client"},
-    {"setinfo", 4, LNS, 0, 0, 0, "@slow @connection", "connection", NULL, "client"},
-    {"setname", 3, LNS, 0, 0, 0, "@slow @connection", "connection", NULL, "client"},
-    {"count", 2, LS, 0, 0, 0, "@slow @connection", "server", NULL, "command"},
-    {"docs", -2, LS, 0, 0, 0, "@slow @connection", "server", NULL, "command"},
-    {"getkeys", -4, LS, 0, 0, 0, "@slow @connection", "server", NULL, "command"},
-    {"help", 2, LS, 0, 0, 0, "@slow @connection", "server", NULL, "command"},
-    {"info", -2, LS, 0, 0, 0, "@slow @connection", "server", NULL, "command"},
-    {"list", -2, LS, 0, 0, 0, "@slow @connection", "server", NULL, "command"},
-    {"get", -3, A | LNS, 0, 0, 0, "@admin @slow @dangerous", "server", NULL, "config"},
-    {"help", 2, LS, 0, 0, 0, "@slow", "server", NULL, "config"},
-    {"resetstat", 2, A | LNS, 0, 0, 0, "@admin @slow @dangerous", "server", NULL, "config"},
-    {"rewrite", 2, A | LNS, 0, 0, 0, "@admin @slow @dangerous", "server", NULL, "config"},
-    {"set", -4, A | LNS, 0, 0, 0, "@admin @slow @dangerous", "server", NULL, "config"},
+    {"getname", 2, LNS, 0, 0, 0, "@slow @connection", "connection", resp_cmd_client, "client"},
+    {"help", 2, LS, 0, 0, 0, "@slow @connection", "connection", resp_cmd_client, "client"},
+    {"id", 2, LNS, 0, 0, 0, "@slow @connection", "connection", resp_cmd_client, "client"},
+    {"info", 2, LNS, 0, 0, 0, "@slow @connection", "connection", resp_cmd_client, "client"},
+    {"kill", -3, A | LNS, 0, 0, 0, CA, "connection", resp_cmd_client, "client"},
+    {"list", -2, A | LNS, 0, 0, 0, CA, "connection", resp_cmd_client, "client"},
+    {"no-evict", 3, A | LNS, 0, 0, 0, CA, "connection", resp_cmd_client, "client"},
+    {"no-touch", 3, LNS, 0, 0, 0, "@slow @connection", "connection", resp_cmd_client, "client"},
+    {"setinfo", 4, LNS, 0, 0, 0, "@slow @connection", "connection", resp_cmd_client, "client"},
+    {"setname", 3, LNS, 0, 0, 0, "@slow @connection", "connection", resp_cmd_client, "client"},
+    {"count", 2, LS, 0, 0, 0, "@slow @connection", "server", resp_cmd_command, "command"},
+    {"docs", -2, LS, 0, 0, 0, "@slow @connection", "server", resp_cmd_command, "command"},
+    {"getkeys", -4, LS, 0, 0, 0, "@slow @connection", "server", resp_cmd_command, "command"},
+    {"help", 2, LS, 0, 0, 0, "@slow @connection", "server", resp_cmd_command, "command"},
+    {"info", -2, LS, 0, 0, 0, "@slow @connection", "server", resp_cmd_command, "command"},
+    {"list", -2, LS, 0, 0, 0, "@slow @connection", "server", resp_cmd_command, "command"},
+    {"get", -3, A | LNS, 0, 0, 0, "@admin @slow @dangerous", "server", resp_cmd_config, "config"},
+    {"help", 2, LS, 0, 0, 0, "@slow", "server", resp_cmd_config, "config"},
+    {"resetstat", 2, A | LNS, 0, 0, 0, "@admin @slow @dangerous", "server", resp_cmd_config,
+     "config"},
+    {"rewrite", 2, A | LNS, 0, 0, 0, "@admin @slow @dangerous", "server", resp_cmd_config,
+     "config"},
+    {"set", -4, A | LNS, 0, 0, 0, "@admin @slow @dangerous", "server", resp_cmd_config, "config"},
     {"help", 2, LS, 0, 0, 0, "@slow", "server", resp_cmd_memory_help, "memory"},
     {"usage", -3, R, 2, 2, 1, "@read @slow", "server", resp_cmd_memory_usage, "memory"},
     {"encoding", 3, R, 2, 2, 1, "@keyspace @read @slow", "generic", resp_cmd_object_encoding,
@@ -341,8 +343,9 @@ unknown_command(struct resp_exec *x)
 
 /* Dispatch, as Redis's processCommand: the name, a container's
  * subcommand, the arity, authentication, then the handler. Every executed
- * command is counted in the worker's statistics (resp_cmdstats.h), and
- * every refusal after the lookup as a rejected call of its row. */
+ * command is counted in the worker's statistics, one in about
+ * CMDSTATS_SAMPLE timed (resp_cmdstats.h), and every refusal after the
+ * lookup as a rejected call of its row. */
 static void
 execute(struct resp_exec *x)
 {
@@ -359,7 +362,6 @@ execute(struct resp_exec *x)
             resp_reply_err_subcommand(x);
             return;
         }
-        x->sub = row;
     }
     struct cmdstats *st = x->s->cmdstats;
     if ((row->arity > 0 && x->argc != (size_t)row->arity) ||
@@ -379,13 +381,21 @@ execute(struct resp_exec *x)
         }
         return;
     }
-    x->failed = false;
-    (row->handler != NULL ? row->handler : cmd->handler)(x);
-    if (st != NULL) {
-        uint64_t now = cmdstats_now_ns();
-        cmdstats_call(st, resp_cmd_slot(row), now - x->t_ns, x->failed);
-        x->t_ns = now;
+    resp_handler_fn fn = row->handler;
+    x->row = row;
+    if (st == NULL) {
+        fn(x);
+        return;
     }
+    /* resp_cmd_slot(row), knowing which table row is in */
+    size_t slot =
+        row == cmd ? (size_t)(cmd - resp_cmds) : resp_ncmds + (size_t)(row - resp_subcmds);
+    if (cmdstats_sample(st)) {
+        cmdstats_timed(st, slot, fn, x);
+    } else {
+        fn(x);
+    }
+    cmdstats_call(st, slot);
 }
 
 /* --- per-connection state ------------------------------------------------------------- */
@@ -514,7 +524,7 @@ resp_step(struct session_call *call, char *data, size_t len, size_t *used, size_
         x->argv = c->argv;
         x->argc = req.argc;
         x->cmd = NULL;
-        x->sub = NULL;
+        x->row = NULL;
         execute(x);
         argv_shrink(c);
     }
@@ -541,9 +551,6 @@ resp_cmd_process(struct session *s, const char *data, size_t len, size_t *consum
         .m = s->metrics,
         .out = s->out,
     };
-    if (s->cmdstats != NULL) {
-        x.t_ns = cmdstats_now_ns();
-    }
     session_call_init(&x.call, s);
     return session_run(&x.call, &resp_steps, data, len, consumed, need);
 }

@@ -1,7 +1,7 @@
 /*
  * resp_cmdstats: Redis's INFO commandstats and errorstats, from per-worker
  * counters (resp_cmdstats.h says what they cost on the request path and
- * how time is measured).
+ * how time is sampled).
  *
  *   cmdstat_get:calls=N,usec=N,usec_per_call=N.NN,rejected_calls=N,failed_calls=N
  *   cmdstat_client|list:...     (a container's subcommands by their own row)
@@ -21,6 +21,7 @@
 #include "cmd/resp_internal.h"
 #include "cmd/resp_reply.h"
 #include "stashd/util/buf.h"
+#include "stashd/util/clock.h"
 
 int
 cmdstats_create(struct cmdstats **sp)
@@ -35,6 +36,8 @@ cmdstats_create(struct cmdstats **sp)
     }
     memset(st, 0, size);
     st->ncmd = n;
+    st->rng = (uint64_t)(uintptr_t)st * 0x9e3779b97f4a7c15ull | 1;
+    st->countdown = 1;
     *sp = st;
     return 0;
 }
@@ -44,6 +47,22 @@ cmdstats_destroy(struct cmdstats **sp)
 {
     free(*sp);
     *sp = NULL;
+}
+
+void
+cmdstats_timed(struct cmdstats *st, size_t slot, void (*fn)(struct resp_exec *),
+               struct resp_exec *x)
+{
+    uint64_t t0 = clock_mono_ns();
+    fn(x);
+    uint64_t ns = clock_mono_ns() - t0;
+    METRIC_ADD(&st->cmd[slot], ns, ns * CMDSTATS_SAMPLE);
+    uint64_t r = st->rng; /* xorshift64 */
+    r ^= r << 13;
+    r ^= r >> 7;
+    r ^= r << 17;
+    st->rng = r;
+    st->countdown = 1 + (uint32_t)(r % (2 * CMDSTATS_SAMPLE - 1)); /* 1 .. 2*SAMPLE-1 */
 }
 
 void

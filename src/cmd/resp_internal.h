@@ -73,8 +73,7 @@ struct resp_cmd {
     int first_key, last_key, key_step; /* COMMAND INFO's key positions */
     const char *acl;                   /* ACL categories, space-separated ("@read @string") */
     const char *group;                 /* COMMAND DOCS group */
-    /* NULL in a subcommand row: its container's handler runs (and finds
-     * the subcommand itself). */
+    /* NULL for a container whose every subcommand has its own */
     resp_handler_fn handler;
     const char *parent; /* a subcommand row: its container's name; else NULL */
 };
@@ -108,10 +107,10 @@ struct resp_exec {
     const struct bstr *argv;
     size_t argc;
     const struct resp_cmd *cmd; /* the table's row (a container's, for a subcommand) */
-    const struct resp_cmd *sub; /* the subcommand's row, or NULL */
-    bool close;                 /* QUIT: close after this reply */
-    bool failed;                /* this request was answered with an error */
-    uint64_t t_ns;              /* coarse clock when this request's time began */
+    /* The row whose handler is running (NULL before: an error then is a
+     * refusal, not a failed call; see resp_cmdstats.h). */
+    const struct resp_cmd *row;
+    bool close; /* QUIT: close after this reply */
 };
 
 /* The command table, sorted by name (resp_cmd.c). */

@@ -44,14 +44,18 @@ resp_reply_simple(struct resp_exec *x, const char *s)
     resp_reply_fail(x, resp_simple(x->out, s, strlen(s)));
 }
 
-/* Every error reply: the request failed, and the worker counts the
- * error by its prefix (INFO errorstats). */
+/* Every error reply: the worker counts it by its prefix (INFO
+ * errorstats), and as a failed call of the command whose handler sent it
+ * (a handler sends one reply: one error at most). */
 static void
 error_reply(struct resp_exec *x, const char *msg, size_t len)
 {
-    x->failed = true;
-    if (x->s->cmdstats != NULL) {
-        cmdstats_error(x->s->cmdstats, msg, len);
+    struct cmdstats *st = x->s->cmdstats;
+    if (st != NULL) {
+        cmdstats_error(st, msg, len);
+        if (x->row != NULL) {
+            cmdstats_fail(st, resp_cmd_slot(x->row));
+        }
     }
     resp_reply_fail(x, resp_error(x->out, msg, len));
 }
