@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cmd/resp_arg.h"
+#include "cmd/resp_cmdstats.h"
 #include "cmd/resp_internal.h"
 #include "cmd/resp_reply.h"
 #include "cmd/stats_render.h"
@@ -288,7 +289,8 @@ resp_cmd_config(struct resp_exec *x)
         if (x->argc != 2) {
             resp_reply_err_arity(x, "config|resetstat");
         } else {
-            stats_reset(x->s); /* the same baseline as memcached's `stats reset` */
+            stats_reset(x->s);      /* the same baseline as memcached's `stats reset` */
+            resp_cmdstats_reset(x); /* and INFO commandstats, errorstats */
             resp_reply_ok(x);
         }
     } else if (resp_arg_is(sub, "rewrite")) {
@@ -305,7 +307,8 @@ resp_cmd_config(struct resp_exec *x)
             "SET <directive> <value>",
             "    Set the configuration <directive> to <value>.",
             "RESETSTAT",
-            "    Reset statistics reported by the INFO command (and memcached's stats).",
+            "    Reset statistics reported by INFO (commandstats and errorstats too) and",
+            "    memcached's stats.",
             "HELP",
             "    Print this help.",
         };

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "cmd/resp_arg.h"
+#include "cmd/resp_cmdstats.h"
 #include "cmd/resp_internal.h"
 #include "cmd/resp_reply.h"
 #include "cmd/stats_render.h"
@@ -28,11 +29,17 @@ enum {
     SEC_MODULES = 1u << 7,
     SEC_CLUSTER = 1u << 8,
     SEC_KEYSPACE = 1u << 9,
-    SEC_ALL = (1u << 10) - 1,
+    SEC_COMMANDSTATS = 1u << 10,
+    SEC_ERRORSTATS = 1u << 11,
+    /* INFO, INFO default: every section but commandstats; INFO all and
+     * everything add it (Redis 7.0's latencystats is not kept). */
+    SEC_ALL = (1u << 12) - 1,
+    SEC_DEFAULT = SEC_ALL & ~SEC_COMMANDSTATS,
 };
 
-/* INFO's sections; each body is generated from the table of figures
- * (cmd/stats_render.c). */
+/* INFO's sections, in Redis's order; a body is generated from the table of
+ * figures (cmd/stats_render.c), but commandstats and errorstats, which
+ * cmd/resp_cmdstats.c keeps per command and per error. */
 static const struct {
     const char *name;
     unsigned bit;
@@ -46,6 +53,8 @@ static const struct {
     {"replication", SEC_REPLICATION, STATS_INFO_REPLICATION},
     {"cpu", SEC_CPU, STATS_INFO_CPU},
     {"modules", SEC_MODULES, STATS_INFO_MODULES},
+    {"commandstats", SEC_COMMANDSTATS, STATS_INFO_MODULES},
+    {"errorstats", SEC_ERRORSTATS, STATS_INFO_MODULES},
     {"cluster", SEC_CLUSTER, STATS_INFO_CLUSTER},
     {"keyspace", SEC_KEYSPACE, STATS_INFO_KEYSPACE},
 };
@@ -55,12 +64,14 @@ resp_cmd_info(struct resp_exec *x)
 {
     unsigned want = 0;
     if (x->argc == 1) {
-        want = SEC_ALL;
+        want = SEC_DEFAULT;
     }
     for (size_t i = 1; i < x->argc; i++) {
         struct bstr a = x->argv[i];
-        if (resp_arg_is(a, "all") || resp_arg_is(a, "everything") || resp_arg_is(a, "default")) {
-            want = SEC_ALL;
+        if (resp_arg_is(a, "all") || resp_arg_is(a, "everything")) {
+            want |= SEC_ALL;
+        } else if (resp_arg_is(a, "default")) {
+            want |= SEC_DEFAULT;
         }
         for (size_t j = 0; j < sizeof(sections) / sizeof(sections[0]); j++) {
             if (resp_arg_is(a, sections[j].name)) {
@@ -79,7 +90,21 @@ resp_cmd_info(struct resp_exec *x)
         if (done++ > 0) {
             rc = buf_append(b, "\r\n", 2);
         }
+        unsigned bit = sections[j].bit;
+        if (bit == SEC_COMMANDSTATS) {
+            rc = rc ? rc : resp_cmdstats_info_commands(x, b);
+            continue;
+        }
+        if (bit == SEC_ERRORSTATS) {
+            rc = rc ? rc : resp_cmdstats_info_errors(x, b);
+            continue;
+        }
         rc = rc ? rc : stats_render_info(x->s, sections[j].sec, RESP_COMPAT_VERSION, b);
+        if (bit == SEC_STATS) {
+            rc = rc ? rc
+                    : buf_appendf(b, "total_error_replies:%llu\r\n",
+                                  (unsigned long long)resp_cmdstats_total_errors(x));
+        }
     }
     resp_reply_fail(x, rc);
     resp_reply_verbatim(x, b->data != NULL ? b->data + b->rpos : "", buf_readable(b));

@@ -117,6 +117,12 @@ session_process(struct session *s, const char *data, size_t len, size_t *consume
     return protos[s->proto].process(s, data, len, consumed, need);
 }
 
+const struct resp_conn *
+resp_session_state(const struct session *s)
+{
+    return s->proto == SESSION_PROTO_RESP ? s->proto_state : NULL;
+}
+
 void
 session_set_resp_only(struct session *s)
 {

@@ -720,6 +720,23 @@ describe_peer(struct conn *c)
     }
 }
 
+/* This end's address: the listener's, unless it listens on every
+ * address, when the one the client reached is asked for once. */
+static void
+describe_local(struct conn *c)
+{
+    const char *l = c->listen_addr != NULL ? c->listen_addr : "";
+    bool wildcard = strncmp(l, "tcp:0.0.0.0:", 12) == 0 || strncmp(l, "tcp6:[::]:", 10) == 0;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (wildcard && !c->is_unix &&
+        uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
+        listener_format_addr((struct sockaddr *)&ss, c->local_addr, sizeof(c->local_addr));
+    } else {
+        snprintf(c->local_addr, sizeof(c->local_addr), "%s", l);
+    }
+}
+
 static void
 reject_close_cb(uv_handle_t *h)
 {
@@ -782,12 +799,14 @@ conn_accept(struct listener *l)
     c->id = net_next_conn_id(w->net);
     c->listen_addr = l->addr;
     describe_peer(c);
+    describe_local(c);
     buf_init(&c->rbuf);
     buf_init(&c->out[0]);
     buf_init(&c->out[1]);
     buf_init(&c->pout);
     session_init(&c->sess, net_env(w->net), &w->metrics, c->tls != NULL ? &c->pout : &c->out[0]);
     c->sess.hot = w->hot;
+    c->sess.cmdstats = w->cstats;
     c->sess.id = c->id;
     if (l->resp_only) {
         session_set_resp_only(&c->sess);
@@ -841,6 +860,63 @@ conn_sweep_idle(struct worker *w, uint32_t now, uint32_t idle_timeout)
             conn_close(c, STATS_CLOSE_IDLE_TIMEOUT);
         }
     }
+}
+
+/* --- CLIENT KILL ----------------------------------------------------- */
+
+void
+conn_kill(struct worker *w, struct kill_req *r)
+{
+    /* Only this worker changes its list, and closing only marks: walking
+     * it unlocked is safe (as conn_close_all). */
+    for (struct conn *c = w->conns; c != NULL; c = c->next) {
+        if (c->closed) {
+            continue;
+        }
+        struct cmd_conn_info ci = {
+            .addr = c->addr,
+            .state = c->state,
+            .id = c->id,
+            .listen_addr = c->listen_addr,
+            .local_addr = c->local_addr,
+            .sess = &c->sess,
+        };
+        if (!r->match(r->fnctx, &ci)) {
+            continue;
+        }
+        r->killed++;
+        if (&c->sess == r->self) {
+            r->self_matched = true; /* closed by its own step, after its reply */
+        } else {
+            log_verbose("closing %s: CLIENT KILL", c->addr);
+            conn_close(c, STATS_CLOSE_SHUTDOWN); /* closed by the server */
+        }
+    }
+}
+
+void
+conn_kill_serve(struct worker *w)
+{
+    pthread_mutex_lock(&w->kill_lock);
+    struct kill_req *q = w->kill_q;
+    w->kill_q = NULL;
+    pthread_mutex_unlock(&w->kill_lock);
+    if (q == NULL) {
+        return;
+    }
+    for (struct kill_req *r = q; r != NULL; r = r->next) {
+        conn_kill(w, r);
+    }
+    /* done is read under the lock by the waiting requesters; after it is
+     * set, a request (on its requester's stack) is not touched again. */
+    pthread_mutex_lock(&w->kill_lock);
+    while (q != NULL) {
+        struct kill_req *next = q->next;
+        q->done = true;
+        q = next;
+    }
+    pthread_cond_broadcast(&w->kill_cond);
+    pthread_mutex_unlock(&w->kill_lock);
 }
 
 void

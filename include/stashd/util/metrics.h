@@ -402,8 +402,8 @@
     X(V, get_misses, COUNTER, ALWAYS, NULL, STATS, "keyspace_misses", NULL, "", "keys not found")  \
     X(K, "0", GAUGE, ALWAYS, NULL, STATS, "pubsub_channels", NULL, "", "no pub/sub")               \
     X(K, "0", GAUGE, ALWAYS, NULL, STATS, "pubsub_patterns", NULL, "", "no pub/sub")               \
-    X(V, protocol_errors, COUNTER, ALWAYS, NULL, STATS, "total_error_replies", NULL, "",           \
-      "malformed requests answered with an error")                                                 \
+    /* total_error_replies ends the section: every error reply, counted by
+     * cmd/resp_cmdstats.c (INFO errorstats), appended by resp_info.c */                       \
     X(K, "master", GAUGE, ALWAYS, NULL, REPLICATION, "role", NULL, "", "no replication")           \
     X(K, "0", GAUGE, ALWAYS, NULL, REPLICATION, "connected_slaves", NULL, "", "no replication")    \
     X(K, "no-failover", GAUGE, ALWAYS, NULL, REPLICATION, "master_failover_state", NULL, "",       \
