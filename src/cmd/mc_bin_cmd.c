@@ -33,6 +33,8 @@
 #include "cmd/mc_auth.h"
 #include "cmd/mc_core.h"
 #include "cmd/mc_stats.h"
+#include "cmd/mc_tools.h"
+#include "cmd/stats_render.h"
 #include "cmd/step.h"
 #include "stashd/cmd/auth.h"
 #include "stashd/proto/mc_bin.h"
@@ -256,7 +258,9 @@ cmd_get(struct bin_exec *x)
     }
     struct store_key k;
     key_init(&k, r);
-    if (mc_core_read(x->s, &k, touch ? &opts : NULL, on_value, &c) == STORE_OK) {
+    /* memcached counts prefix gets for get and gat, not touch */
+    bool is_get = x->cmd != MC_BIN_TOUCH;
+    if (mc_core_read_as(x->s, &k, touch ? &opts : NULL, on_value, &c, is_get) == STORE_OK) {
         return BIN_DONE;
     }
     if (x->quiet) {
@@ -520,15 +524,25 @@ cmd_stat(struct bin_exec *x)
     if (key.len == 0) {
         (void)mc_stats_render(x->s, BSTR_LIT(""), emit_stat, x);
     } else if (key_starts(key, "reset")) {
-        mc_stats_reset(x->s);
+        stats_reset(x->s);
     } else if (key_starts(key, "settings")) {
         (void)mc_stats_render(x->s, BSTR_LIT("settings"), emit_stat, x);
     } else if (key_starts(key, "detail")) {
         struct bstr sub = {.data = key.data + 6, .len = key.len - 6};
         if (key_starts(sub, " dump")) {
-            /* stashd keeps no per-prefix stats: memcached's empty dump */
-            emit_stat(x, BSTR_LIT("detailed"), BSTR_LIT("END\r\n"));
-        } else if (!key_starts(sub, " on") && !key_starts(sub, " off")) {
+            /* memcached sends the text dump as one value */
+            struct buf dump;
+            buf_init(&dump);
+            int rc = mc_tools_detail_dump(x->s, &dump);
+            rc = rc ? rc : BUF_APPEND_LIT(&dump, "END\r\n");
+            if (rc == 0) {
+                emit_stat(x, BSTR_LIT("detailed"),
+                          (struct bstr){.data = dump.data, .len = buf_readable(&dump)});
+            }
+            buf_fini(&dump);
+        } else if (key_starts(sub, " on") || key_starts(sub, " off")) {
+            mc_tools_detail_set(x->s, key_starts(sub, " on"));
+        } else {
             error(x, MC_BIN_STATUS_KEY_ENOENT);
             return BIN_DONE;
         }

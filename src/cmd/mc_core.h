@@ -24,6 +24,7 @@
 #include "cmd/cmd_count.h"
 #include "stashd/cmd/hotkeys.h"
 #include "stashd/cmd/session.h"
+#include "stashd/cmd/stats.h"
 #include "stashd/store/store.h"
 #include "stashd/util/metrics.h"
 
@@ -37,23 +38,63 @@ void mc_core_too_large(struct session *s, const struct store_key *k, bool drop_o
 void mc_core_store_failed(struct session *s, const struct store_key *k, enum store_rc rc,
                           bool drop_old);
 
-/*
- * A get, gat or touch (o NULL: a plain get). Inline: the hot path of every
- * memcached read (callgrind: out of line it cost ~18 instructions a get).
- */
-static inline __attribute__((always_inline)) enum store_rc
-mc_core_read(struct session *s, const struct store_key *k, const struct store_get_opts *o,
-             store_read_fn fn, void *ctx)
+/* What a read counts (mc_core_read and its watched twin). */
+static inline __attribute__((always_inline)) void
+mc_core_count_read(struct session *s, const struct store_key *k, const struct store_get_opts *o,
+                   enum store_rc rc, enum store_miss miss)
 {
-    enum store_miss miss = STORE_MISS_NONE;
-    enum store_rc rc = store_get(s->env->store, k, o, fn, ctx, &miss);
     hotkeys_note(s->hot, k->data, k->len, k->hash);
     cmd_count_read(s->metrics, o != NULL && o->touch, rc);
     if (rc != STORE_OK) {
         cmd_count_miss_reason(s->metrics, miss);
     }
+}
+
+/* mc_core_read while someone watches fetches or counts prefixes (`watch
+ * fetchers`, `stats detail on`): the same read, then the log line and,
+ * unless it is a touch command (memcached counts gets only), the prefix
+ * count. */
+__attribute__((cold)) enum store_rc mc_core_read_noted(struct session *s, const struct store_key *k,
+                                                       const struct store_get_opts *o,
+                                                       store_read_fn fn, void *ctx, bool is_get);
+
+/*
+ * A get, gat or touch (o NULL: a plain get); is_get is false for the touch
+ * command. Inline: the hot path of every memcached read (callgrind: out of
+ * line it cost ~18 instructions a get). Watching costs it a test of
+ * s->want (stats_wanted() as of this batch) while nobody watches.
+ */
+static inline __attribute__((always_inline)) enum store_rc
+mc_core_read_as(struct session *s, const struct store_key *k, const struct store_get_opts *o,
+                store_read_fn fn, void *ctx, bool is_get)
+{
+    if (__builtin_expect(s->want & (STATS_WANT_FETCHERS | STATS_WANT_DETAIL), 0)) {
+        return mc_core_read_noted(s, k, o, fn, ctx, is_get);
+    }
+    enum store_miss miss = STORE_MISS_NONE;
+    enum store_rc rc = store_get(s->env->store, k, o, fn, ctx, &miss);
+    mc_core_count_read(s, k, o, rc, miss);
     return rc;
 }
+
+/* A get or gat (o NULL: a plain get). */
+static inline __attribute__((always_inline)) enum store_rc
+mc_core_read(struct session *s, const struct store_key *k, const struct store_get_opts *o,
+             store_read_fn fn, void *ctx)
+{
+    return mc_core_read_as(s, k, o, fn, ctx, true);
+}
+
+/* After a store, while someone watches mutations or counts prefixes. */
+void mc_core_note_store(struct session *s, const struct store_key *k, const struct store_set_req *r,
+                        enum store_rc rc);
+
+/* After a read that did not go through mc_core_read (meta mg), or a
+ * delete (deleted: whether it removed an item; nbytes of the value read,
+ * 0 on a miss), while someone watches or counts prefixes. */
+void mc_core_note_get(struct session *s, const struct store_key *k, enum store_miss miss,
+                      bool found, uint32_t nbytes, bool is_get);
+void mc_core_note_delete(struct session *s, const struct store_key *k);
 
 /* A store of any mode; *cas_out (may be NULL) gets the new item's cas. */
 static inline enum store_rc
@@ -74,6 +115,9 @@ mc_core_store(struct session *s, const struct store_key *k, const struct store_s
     }
     if (rc == STORE_TOO_LARGE || rc == STORE_NO_MEMORY) {
         mc_core_store_failed(s, k, rc, drop_old);
+    }
+    if (__builtin_expect(s->want & (STATS_WANT_MUTATIONS | STATS_WANT_DETAIL), 0)) {
+        mc_core_note_store(s, k, r, rc);
     }
     return rc;
 }

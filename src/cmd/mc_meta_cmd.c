@@ -177,6 +177,7 @@ struct mg_ctx {
     struct exec *x;
     bool ttl_set;
     bool long_opaque; /* stopped at an O token over the limit */
+    uint32_t nbytes;  /* the value's length, for watch */
 };
 
 static bool
@@ -198,6 +199,7 @@ mg_hit(void *ctx, struct store_meta *m)
     bool won = false;
     struct line l;
     l.n = 0;
+    c->nbytes = v->nbytes;
     if (r->value) {
         PUT_LIT(&l, "VA ");
         put_u64(&l, v->nbytes);
@@ -289,6 +291,9 @@ cmd_mg(struct exec *x, const struct store_key *k)
     enum store_miss miss = STORE_MISS_NONE;
     enum store_rc rc = store_meta(x->store, k, &o, mg_hit, &c, &miss);
     hotkeys_note(x->s->hot, k->data, k->len, k->hash);
+    if (__builtin_expect(x->s->want & (STATS_WANT_FETCHERS | STATS_WANT_DETAIL), 0)) {
+        mc_core_note_get(x->s, k, miss, rc == STORE_OK, c.nbytes, true);
+    }
     if (c.long_opaque) {
         append(x->out, mc_meta_error_text(MC_META_ERR_OPAQUE).data,
                mc_meta_error_text(MC_META_ERR_OPAQUE).len, x->err);
@@ -451,6 +456,9 @@ cmd_md(struct exec *x, const struct store_key *k)
     struct store_meta_opts o = {.no_bump = true};
     struct md_ctx c = {.x = x};
     enum store_rc rc = store_meta(x->store, k, &o, md_hit, &c, NULL);
+    if (__builtin_expect(x->s->want & STATS_WANT_DETAIL, 0)) {
+        mc_core_note_delete(x->s, k);
+    }
     struct line l;
     l.n = 0;
     if (rc != STORE_OK || c.exists) {

@@ -31,6 +31,3 @@ typedef void (*mc_stats_emit_fn)(void *ctx, struct bstr name, struct bstr value)
  */
 bool mc_stats_render(const struct session *s, struct bstr group, mc_stats_emit_fn emit, void *ctx);
 
-/* `stats reset`: from now on counters read as if zeroed (gauges such as
- * curr_items are state and stay). Any thread. */
-void mc_stats_reset(const struct session *s);

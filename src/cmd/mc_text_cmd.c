@@ -32,6 +32,8 @@
 #include "cmd/mc_core.h"
 #include "cmd/mc_meta_cmd.h"
 #include "cmd/mc_stats.h"
+#include "cmd/mc_tools.h"
+#include "cmd/stats_render.h"
 #include "cmd/step.h"
 #include "stashd/proto/mc_text.h"
 #include "stashd/store/store.h"
@@ -44,9 +46,11 @@
 
 /* What a command handler tells the loop. */
 enum cmd_rc {
-    CMD_DONE,  /* request answered: consume it */
-    CMD_PAUSE, /* multi-get paused mid-list (s->resume set): keep it */
-    CMD_CLOSE, /* consume it, then close the connection */
+    CMD_DONE,   /* request answered: consume it */
+    CMD_PAUSE,  /* multi-get or dump paused on its replies (s->resume or s->dump set): keep it */
+    CMD_YIELD,  /* a dump gave the worker back (s->dump set): keep it */
+    CMD_CLOSE,  /* consume it, then close the connection */
+    CMD_STREAM, /* the connection streams from now on (watch): consume all input */
 };
 
 /* One call's execution context. call.unsent is memcached's last flush
@@ -265,7 +269,7 @@ cmd_touch(struct text_exec *x, const struct mc_text_req *r)
     struct store_key k;
     key_init(&k, r->key);
     struct store_get_opts opts = {.touch = true, .exptime = clock_exptime_to_rel(r->exptime)};
-    if (mc_core_read(x->s, &k, &opts, on_touched, NULL) == STORE_OK) {
+    if (mc_core_read_as(x->s, &k, &opts, on_touched, NULL, false) == STORE_OK) {
         reply(x, r, LIT("TOUCHED"));
     } else {
         reply(x, r, LIT("NOT_FOUND"));
@@ -408,53 +412,37 @@ emit_stat(void *ctx, struct bstr name, struct bstr value)
     out_append(x, "\r\n", 2);
 }
 
-/* "stats detail on|off|dump": stashd keeps no per-prefix statistics, so
- * on and off change nothing and a dump is empty, as memcached's is before
- * anything was recorded. */
-static void
-stats_detail(struct text_exec *x, const struct mc_text_req *r)
+static enum cmd_rc
+tool_rc(enum mc_tool_rc rc)
 {
-    struct bstr arg = r->ntok > 2 ? r->tok[2] : (struct bstr){.data = "", .len = 0};
-    if (bstr_eq(arg, BSTR_LIT("on")) || bstr_eq(arg, BSTR_LIT("off"))) {
-        reply(x, r, LIT("OK"));
-    } else if (bstr_eq(arg, BSTR_LIT("dump"))) {
-        reply(x, r, LIT("END"));
-    } else {
-        reply(x, r, LIT("CLIENT_ERROR usage: stats detail on|off|dump"));
-    }
+    return rc == MC_TOOL_PAUSE ? CMD_PAUSE : rc == MC_TOOL_YIELD ? CMD_YIELD : CMD_DONE;
 }
 
-/* "stats cachedump <class> <limit>": memcached's argument checks; the dump
- * itself is empty (stashd keeps no per-class item lists to walk). */
-static void
-stats_cachedump(struct text_exec *x, const struct mc_text_req *r)
+/* lru_crawler metadump|crawl|... (cmd/mc_tools.c) */
+static enum cmd_rc
+cmd_lru_crawler(struct text_exec *x, const struct mc_text_req *r)
 {
-    uint32_t id, limit;
-    if (r->ntok < 4) {
-        reply(x, r, LIT("CLIENT_ERROR bad command line"));
-    } else if (!mc_text_u32(r->tok[2], &id) || !mc_text_u32(r->tok[3], &limit)) {
-        reply(x, r, LIT("CLIENT_ERROR bad command line format"));
-    } else if (id >= 64) { /* memcached's MAX_NUMBER_OF_SLAB_CLASSES */
-        reply(x, r, LIT("CLIENT_ERROR Illegal slab id"));
-    } else {
-        reply(x, r, LIT("END"));
-    }
+    return tool_rc(mc_tools_lru_crawler(x->s, r, &x->call.err));
+}
+
+/* watch [classes]: from now on the connection streams the log */
+static enum cmd_rc
+cmd_watch(struct text_exec *x, const struct mc_text_req *r)
+{
+    mc_tools_watch(x->s, r, &x->call.err);
+    return session_streaming(x->s) ? CMD_STREAM : CMD_DONE;
 }
 
 static enum cmd_rc
 cmd_stats(struct text_exec *x, const struct mc_text_req *r)
 {
     struct bstr group = r->ntok > 1 ? r->tok[1] : (struct bstr){.data = "", .len = 0};
-    if (bstr_eq(group, BSTR_LIT("detail"))) {
-        stats_detail(x, r);
-        return CMD_DONE;
-    }
-    if (bstr_eq(group, BSTR_LIT("cachedump"))) {
-        stats_cachedump(x, r);
-        return CMD_DONE;
+    enum mc_tool_rc trc;
+    if (mc_tools_stats(x->s, r, &trc, &x->call.err)) {
+        return tool_rc(trc); /* detail, cachedump, sizes */
     }
     if (bstr_eq(group, BSTR_LIT("reset"))) {
-        mc_stats_reset(x->s);
+        stats_reset(x->s);
         reply(x, r, LIT("RESET"));
         return CMD_DONE;
     }
@@ -500,6 +488,8 @@ static const text_handler_fn handlers[MC_TEXT_CMD_COUNT] = {
     [MC_TEXT_CACHE_MEMLIMIT] = cmd_cache_memlimit,
     [MC_TEXT_SHUTDOWN] = cmd_shutdown,
     [MC_TEXT_STATS] = cmd_stats,
+    [MC_TEXT_LRU_CRAWLER] = cmd_lru_crawler,
+    [MC_TEXT_WATCH] = cmd_watch,
     [MC_TEXT_REFRESH_CERTS] = cmd_refresh_certs,
 };
 
@@ -646,11 +636,23 @@ text_step(struct session_call *c, char *data, size_t len, size_t *used, size_t *
     }
     text_handler_fn h = handlers[r.cmd] != NULL ? handlers[r.cmd] : cmd_unknown;
     enum cmd_rc cr = h(x, &r);
-    if (cr == CMD_PAUSE) {
-        return STEP_PAUSE;
-    }
     *used = r.consumed;
-    return cr == CMD_CLOSE ? STEP_CLOSE : STEP_DONE;
+    if (__builtin_expect(cr != CMD_DONE, 0)) {
+        switch (cr) {
+        case CMD_PAUSE:
+            return STEP_PAUSE;
+        case CMD_YIELD:
+            return STEP_YIELD;
+        case CMD_CLOSE:
+            return STEP_CLOSE;
+        case CMD_STREAM:
+            *used = len; /* memcached reads no more requests from a watcher */
+            return STEP_DONE;
+        case CMD_DONE:
+            break;
+        }
+    }
+    return STEP_DONE;
 }
 
 /* A refused value was swallowed: the error memcached sends then. */

@@ -28,6 +28,7 @@
 
 #include "cmd/resp_internal.h"
 #include "cmd/resp_arg.h"
+#include "cmd/resp_cmdstats.h"
 #include "cmd/resp_reply.h"
 #include "stashd/cmd/auth.h"
 #include "stashd/proto/resp.h"
@@ -45,8 +46,9 @@
 /* Room for requests made of several values of the item size limit. */
 #define MAX_REQUEST_MIN ((size_t)16 << 20)
 
-/* CLIENT ID: unique per process, as Redis's server.next_client_id.
- * Relaxed atomic; the only shared state here. */
+/* CLIENT ID of a session net/ gave no id (unit tests): unique per
+ * process, as Redis's server.next_client_id. Relaxed atomic; the only
+ * shared state here. */
 static _Atomic uint64_t next_client_id = 1;
 
 /* --- the command table -------------------------------------------------------------- */
@@ -56,81 +58,161 @@ static _Atomic uint64_t next_client_id = 1;
 #define M RESP_CMD_DENYOOM
 #define F RESP_CMD_FAST
 #define A RESP_CMD_ADMIN
-#define CONN (RESP_CMD_NOSCRIPT | RESP_CMD_LOADING | RESP_CMD_STALE)
+#define B RESP_CMD_ALLOW_BUSY
+#define C RESP_CMD_CONTAINER
+#define LS (RESP_CMD_LOADING | RESP_CMD_STALE)
+#define LNS (RESP_CMD_NOSCRIPT | RESP_CMD_LOADING | RESP_CMD_STALE)
 
 /* Sorted by name (a unit test checks). Arity, flags, key positions and
- * ACL categories are Redis 7.0's. */
+ * ACL categories are Redis 7.0's (a differential test compares them with
+ * redis-server's COMMAND INFO). */
 const struct resp_cmd resp_cmds[] = {
-    {"append", 3, W | M, 1, 1, 1, "@write @string @fast", "string", resp_cmd_append},
-    {"auth", -2, CONN | F | RESP_CMD_NOAUTH, 0, 0, 0, "@fast @connection", "connection",
-     resp_cmd_auth},
-    {"client", -2, 0, 0, 0, 0, "@slow", "connection", resp_cmd_client},
-    {"command", -1, RESP_CMD_LOADING | RESP_CMD_STALE, 0, 0, 0, "@slow @connection", "server",
-     resp_cmd_command},
-    {"config", -2, 0, 0, 0, 0, "@slow", "server", resp_cmd_config},
-    {"dbsize", 1, R | F, 0, 0, 0, "@keyspace @read @fast", "server", resp_cmd_dbsize},
-    {"decr", 2, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_decr},
-    {"decrby", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_decrby},
-    {"del", -2, W, 1, -1, 1, "@keyspace @write @slow", "generic", resp_cmd_del},
-    {"echo", 2, F, 0, 0, 0, "@fast @connection", "connection", resp_cmd_echo},
-    {"exists", -2, R | F, 1, -1, 1, "@keyspace @read @fast", "generic", resp_cmd_exists},
-    {"expire", -3, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", resp_cmd_expire},
-    {"expireat", -3, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", resp_cmd_expireat},
-    {"expiretime", 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", resp_cmd_expiretime},
-    {"flushall", -1, W, 0, 0, 0, "@keyspace @write @slow @dangerous", "server", resp_cmd_flushall},
-    {"flushdb", -1, W, 0, 0, 0, "@keyspace @write @slow @dangerous", "server", resp_cmd_flushall},
-    {"get", 2, R | F, 1, 1, 1, "@read @string @fast", "string", resp_cmd_get},
-    {"getdel", 2, W | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_getdel},
-    {"getex", -2, W | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_getex},
-    {"getrange", 4, R, 1, 1, 1, "@read @string @slow", "string", resp_cmd_getrange},
-    {"getset", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_getset},
-    {"hello", -1, CONN | F | RESP_CMD_NOAUTH, 0, 0, 0, "@fast @connection", "connection",
-     resp_cmd_hello},
-    {"hotkeys", -1, R, 0, 0, 0, "@read @slow", "server", resp_cmd_hotkeys},
-    {"incr", 2, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_incr},
-    {"incrby", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_incrby},
-    {"incrbyfloat", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_incrbyfloat},
-    {"info", -1, RESP_CMD_LOADING | RESP_CMD_STALE, 0, 0, 0, "@slow @dangerous", "server",
-     resp_cmd_info},
-    {"keys", 2, R, 0, 0, 0, "@keyspace @read @slow @dangerous", "generic", resp_cmd_keys},
-    {"mget", -2, R | F, 1, -1, 1, "@read @string @fast", "string", resp_cmd_mget},
-    {"mset", -3, W | M, 1, -1, 2, "@write @string @slow", "string", resp_cmd_mset},
-    {"msetnx", -3, W | M, 1, -1, 2, "@write @string @slow", "string", resp_cmd_msetnx},
-    {"persist", 2, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", resp_cmd_persist},
-    {"pexpire", -3, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", resp_cmd_pexpire},
-    {"pexpireat", -3, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", resp_cmd_pexpireat},
-    {"pexpiretime", 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", resp_cmd_pexpiretime},
-    {"ping", -1, F, 0, 0, 0, "@fast @connection", "connection", resp_cmd_ping},
-    {"psetex", 4, W | M, 1, 1, 1, "@write @string @slow", "string", resp_cmd_psetex},
-    {"pttl", 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", resp_cmd_pttl},
-    {"quit", -1, CONN | F | RESP_CMD_NOAUTH, 0, 0, 0, "@fast @connection", "connection",
-     resp_cmd_quit},
-    {"randomkey", 1, R, 0, 0, 0, "@keyspace @read @slow", "generic", resp_cmd_randomkey},
-    {"reset", 1, CONN | F | RESP_CMD_NOAUTH, 0, 0, 0, "@fast @connection", "connection",
-     resp_cmd_reset},
-    {"scan", -2, R, 0, 0, 0, "@keyspace @read @slow", "generic", resp_cmd_scan},
-    {"select", 2, RESP_CMD_LOADING | RESP_CMD_STALE | F, 0, 0, 0, "@fast @connection", "connection",
-     resp_cmd_select},
-    {"set", -3, W | M, 1, 1, 1, "@write @string @slow", "string", resp_cmd_set},
-    {"setex", 4, W | M, 1, 1, 1, "@write @string @slow", "string", resp_cmd_setex},
-    {"setnx", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_setnx},
-    {"setrange", 4, W | M, 1, 1, 1, "@write @string @slow", "string", resp_cmd_setrange},
-    {"strlen", 2, R | F, 1, 1, 1, "@read @string @fast", "string", resp_cmd_strlen},
-    {"time", 1, RESP_CMD_LOADING | RESP_CMD_STALE | F, 0, 0, 0, "@fast", "server", resp_cmd_time},
-    {"ttl", 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", resp_cmd_ttl},
-    {"type", 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", resp_cmd_type},
-    {"unlink", -2, W | F, 1, -1, 1, "@keyspace @write @fast", "generic", resp_cmd_del},
+    {"append", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_append, NULL},
+    {"auth", -2, LNS | F | B | RESP_CMD_NOAUTH, 0, 0, 0, "@fast @connection", "connection",
+     resp_cmd_auth, NULL},
+    {"bitcount", -2, R, 1, 1, 1, "@read @bitmap @slow", "bitmap", resp_cmd_bitcount, NULL},
+    {"bitfield", -2, W | M, 1, 1, 1, "@write @bitmap @slow", "bitmap", resp_cmd_bitfield, NULL},
+    {"bitfield_ro", -2, R | F, 1, 1, 1, "@read @bitmap @fast", "bitmap", resp_cmd_bitfield_ro,
+     NULL},
+    {"bitop", -4, W | M, 2, -1, 1, "@write @bitmap @slow", "bitmap", resp_cmd_bitop, NULL},
+    {"bitpos", -3, R, 1, 1, 1, "@read @bitmap @slow", "bitmap", resp_cmd_bitpos, NULL},
+    {"client", -2, C, 0, 0, 0, "@slow", "connection", resp_cmd_client, NULL},
+    {"command", -1, C | LS, 0, 0, 0, "@slow @connection", "server", resp_cmd_command, NULL},
+    {"config", -2, C, 0, 0, 0, "@slow", "server", resp_cmd_config, NULL},
+    {"dbsize", 1, R | F, 0, 0, 0, "@keyspace @read @fast", "server", resp_cmd_dbsize, NULL},
+    {"decr", 2, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_decr, NULL},
+    {"decrby", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_decrby, NULL},
+    {"del", -2, W, 1, -1, 1, "@keyspace @write @slow", "generic", resp_cmd_del, NULL},
+    {"echo", 2, F | LS, 0, 0, 0, "@fast @connection", "connection", resp_cmd_echo, NULL},
+    {"exists", -2, R | F, 1, -1, 1, "@keyspace @read @fast", "generic", resp_cmd_exists, NULL},
+    {"expire", -3, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", resp_cmd_expire, NULL},
+    {"expireat", -3, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", resp_cmd_expireat, NULL},
+    {"expiretime", 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", resp_cmd_expiretime,
+     NULL},
+    {"flushall", -1, W, 0, 0, 0, "@keyspace @write @slow @dangerous", "server", resp_cmd_flushall,
+     NULL},
+    {"flushdb", -1, W, 0, 0, 0, "@keyspace @write @slow @dangerous", "server", resp_cmd_flushall,
+     NULL},
+    {"get", 2, R | F, 1, 1, 1, "@read @string @fast", "string", resp_cmd_get, NULL},
+    {"getbit", 3, R | F, 1, 1, 1, "@read @bitmap @fast", "bitmap", resp_cmd_getbit, NULL},
+    {"getdel", 2, W | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_getdel, NULL},
+    {"getex", -2, W | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_getex, NULL},
+    {"getrange", 4, R, 1, 1, 1, "@read @string @slow", "string", resp_cmd_getrange, NULL},
+    {"getset", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_getset, NULL},
+    {"hello", -1, LNS | F | B | RESP_CMD_NOAUTH, 0, 0, 0, "@fast @connection", "connection",
+     resp_cmd_hello, NULL},
+    {"hotkeys", -1, R, 0, 0, 0, "@read @slow", "server", resp_cmd_hotkeys, NULL},
+    {"incr", 2, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_incr, NULL},
+    {"incrby", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_incrby, NULL},
+    {"incrbyfloat", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_incrbyfloat,
+     NULL},
+    {"info", -1, LS, 0, 0, 0, "@slow @dangerous", "server", resp_cmd_info, NULL},
+    {"keys", 2, R, 0, 0, 0, "@keyspace @read @slow @dangerous", "generic", resp_cmd_keys, NULL},
+    {"lcs", -3, R, 1, 2, 1, "@read @string @slow", "string", resp_cmd_lcs, NULL},
+    {"memory", -2, C, 0, 0, 0, "@slow", "server", NULL, NULL},
+    {"mget", -2, R | F, 1, -1, 1, "@read @string @fast", "string", resp_cmd_mget, NULL},
+    {"mset", -3, W | M, 1, -1, 2, "@write @string @slow", "string", resp_cmd_mset, NULL},
+    {"msetnx", -3, W | M, 1, -1, 2, "@write @string @slow", "string", resp_cmd_msetnx, NULL},
+    {"object", -2, C, 0, 0, 0, "@slow", "generic", NULL, NULL},
+    {"persist", 2, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", resp_cmd_persist, NULL},
+    {"pexpire", -3, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", resp_cmd_pexpire, NULL},
+    {"pexpireat", -3, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", resp_cmd_pexpireat,
+     NULL},
+    {"pexpiretime", 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", resp_cmd_pexpiretime,
+     NULL},
+    {"ping", -1, F, 0, 0, 0, "@fast @connection", "connection", resp_cmd_ping, NULL},
+    {"psetex", 4, W | M, 1, 1, 1, "@write @string @slow", "string", resp_cmd_psetex, NULL},
+    {"pttl", 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", resp_cmd_pttl, NULL},
+    {"quit", -1, LNS | F | B | RESP_CMD_NOAUTH, 0, 0, 0, "@fast @connection", "connection",
+     resp_cmd_quit, NULL},
+    {"randomkey", 1, R, 0, 0, 0, "@keyspace @read @slow", "generic", resp_cmd_randomkey, NULL},
+    {"reset", 1, LNS | F | B | RESP_CMD_NOAUTH, 0, 0, 0, "@fast @connection", "connection",
+     resp_cmd_reset, NULL},
+    {"scan", -2, R, 0, 0, 0, "@keyspace @read @slow", "generic", resp_cmd_scan, NULL},
+    {"select", 2, LS | F, 0, 0, 0, "@fast @connection", "connection", resp_cmd_select, NULL},
+    {"set", -3, W | M, 1, 1, 1, "@write @string @slow", "string", resp_cmd_set, NULL},
+    {"setbit", 4, W | M, 1, 1, 1, "@write @bitmap @slow", "bitmap", resp_cmd_setbit, NULL},
+    {"setex", 4, W | M, 1, 1, 1, "@write @string @slow", "string", resp_cmd_setex, NULL},
+    {"setnx", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_setnx, NULL},
+    {"setrange", 4, W | M, 1, 1, 1, "@write @string @slow", "string", resp_cmd_setrange, NULL},
+    {"strlen", 2, R | F, 1, 1, 1, "@read @string @fast", "string", resp_cmd_strlen, NULL},
+    {"time", 1, LS | F, 0, 0, 0, "@fast", "server", resp_cmd_time, NULL},
+    {"touch", -2, R | F, 1, -1, 1, "@keyspace @read @fast", "generic", resp_cmd_touch, NULL},
+    {"ttl", 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", resp_cmd_ttl, NULL},
+    {"type", 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", resp_cmd_type, NULL},
+    {"unlink", -2, W | F, 1, -1, 1, "@keyspace @write @fast", "generic", resp_cmd_del, NULL},
 };
 const size_t resp_ncmds = sizeof(resp_cmds) / sizeof(resp_cmds[0]);
+
+#define CA "@admin @slow @dangerous @connection"
+
+/* Sorted by (parent, name) (a unit test checks). CLIENT, CONFIG and
+ * COMMAND's rows name the container's own handler, which switches on
+ * argv[1] itself. CLIENT NO-TOUCH and SETINFO are Redis 7.2's, accepted
+ * for clients that send them. */
+const struct resp_cmd resp_subcmds[] = {
+    {"getname", 2, LNS, 0, 0, 0, "@slow @connection", "connection", resp_cmd_client, "client"},
+    {"help", 2, LS, 0, 0, 0, "@slow @connection", "connection", resp_cmd_client, "client"},
+    {"id", 2, LNS, 0, 0, 0, "@slow @connection", "connection", resp_cmd_client, "client"},
+    {"info", 2, LNS, 0, 0, 0, "@slow @connection", "connection", resp_cmd_client, "client"},
+    {"kill", -3, A | LNS, 0, 0, 0, CA, "connection", resp_cmd_client, "client"},
+    {"list", -2, A | LNS, 0, 0, 0, CA, "connection", resp_cmd_client, "client"},
+    {"no-evict", 3, A | LNS, 0, 0, 0, CA, "connection", resp_cmd_client, "client"},
+    {"no-touch", 3, LNS, 0, 0, 0, "@slow @connection", "connection", resp_cmd_client, "client"},
+    {"setinfo", 4, LNS, 0, 0, 0, "@slow @connection", "connection", resp_cmd_client, "client"},
+    {"setname", 3, LNS, 0, 0, 0, "@slow @connection", "connection", resp_cmd_client, "client"},
+    {"count", 2, LS, 0, 0, 0, "@slow @connection", "server", resp_cmd_command, "command"},
+    {"docs", -2, LS, 0, 0, 0, "@slow @connection", "server", resp_cmd_command, "command"},
+    {"getkeys", -4, LS, 0, 0, 0, "@slow @connection", "server", resp_cmd_command, "command"},
+    {"help", 2, LS, 0, 0, 0, "@slow @connection", "server", resp_cmd_command, "command"},
+    {"info", -2, LS, 0, 0, 0, "@slow @connection", "server", resp_cmd_command, "command"},
+    {"list", -2, LS, 0, 0, 0, "@slow @connection", "server", resp_cmd_command, "command"},
+    {"get", -3, A | LNS, 0, 0, 0, "@admin @slow @dangerous", "server", resp_cmd_config, "config"},
+    {"help", 2, LS, 0, 0, 0, "@slow", "server", resp_cmd_config, "config"},
+    {"resetstat", 2, A | LNS, 0, 0, 0, "@admin @slow @dangerous", "server", resp_cmd_config,
+     "config"},
+    {"rewrite", 2, A | LNS, 0, 0, 0, "@admin @slow @dangerous", "server", resp_cmd_config,
+     "config"},
+    {"set", -4, A | LNS, 0, 0, 0, "@admin @slow @dangerous", "server", resp_cmd_config, "config"},
+    {"help", 2, LS, 0, 0, 0, "@slow", "server", resp_cmd_memory_help, "memory"},
+    {"usage", -3, R, 2, 2, 1, "@read @slow", "server", resp_cmd_memory_usage, "memory"},
+    {"encoding", 3, R, 2, 2, 1, "@keyspace @read @slow", "generic", resp_cmd_object_encoding,
+     "object"},
+    {"freq", 3, R, 2, 2, 1, "@keyspace @read @slow", "generic", resp_cmd_object_freq, "object"},
+    {"help", 2, LS, 0, 0, 0, "@keyspace @slow", "generic", resp_cmd_object_help, "object"},
+    {"idletime", 3, R, 2, 2, 1, "@keyspace @read @slow", "generic", resp_cmd_object_idletime,
+     "object"},
+    {"refcount", 3, R, 2, 2, 1, "@keyspace @read @slow", "generic", resp_cmd_object_refcount,
+     "object"},
+};
+const size_t resp_nsubcmds = sizeof(resp_subcmds) / sizeof(resp_subcmds[0]);
 
 #undef W
 #undef R
 #undef M
 #undef F
 #undef A
-#undef CONN
+#undef B
+#undef C
+#undef LS
+#undef LNS
+#undef CA
 
-/* strcmp of low[0..len) (not NUL-terminated) with a table name. */
+/* Lower-case name into low (at least RESP_NAME_MAX bytes); false when it
+ * is empty or too long to be in a table. */
+static bool
+lower_name(struct bstr name, char *low)
+{
+    if (name.len == 0 || name.len >= RESP_NAME_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < name.len; i++) {
+        char ch = name.data[i];
+        low[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    }
+    return true;
+}
+
 /*
  * The lookup: an open-addressing index over an FNV-1a hash of the
  * lower-case name, built once from the table. A lookup lowers and hashes
@@ -191,6 +273,54 @@ resp_cmd_lookup(struct bstr name)
     return NULL;
 }
 
+/* The first subcommand row of parent (binary search), and the count. */
+const struct resp_cmd *
+resp_subcmds_of(const struct resp_cmd *container, size_t *n)
+{
+    size_t lo = 0, hi = resp_nsubcmds;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (strcmp(resp_subcmds[mid].parent, container->name) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    size_t end = lo;
+    while (end < resp_nsubcmds && strcmp(resp_subcmds[end].parent, container->name) == 0) {
+        end++;
+    }
+    *n = end - lo;
+    return &resp_subcmds[lo];
+}
+
+const struct resp_cmd *
+resp_subcmd_lookup(const struct resp_cmd *container, struct bstr name)
+{
+    char low[RESP_NAME_MAX];
+    if (!lower_name(name, low)) {
+        return NULL;
+    }
+    size_t n;
+    const struct resp_cmd *subs = resp_subcmds_of(container, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(subs[i].name) == name.len && memcmp(subs[i].name, low, name.len) == 0) {
+            return &subs[i];
+        }
+    }
+    return NULL;
+}
+
+void
+resp_cmd_fullname(const struct resp_cmd *c, char *out, size_t cap)
+{
+    if (c->parent != NULL) {
+        snprintf(out, cap, "%s|%s", c->parent, c->name);
+    } else {
+        snprintf(out, cap, "%s", c->name);
+    }
+}
+
 /* Redis's unknown-command error: the name and the start of the arguments,
  * each cut at 128 bytes (and at a NUL, as C strings), quoted. */
 static void
@@ -211,6 +341,11 @@ unknown_command(struct resp_exec *x)
                     resp_arg_print_len(x->argv[0], 128), x->argv[0].data, args);
 }
 
+/* Dispatch, as Redis's processCommand: the name, a container's
+ * subcommand, the arity, authentication, then the handler. Every executed
+ * command is counted in the worker's statistics, one in about
+ * CMDSTATS_SAMPLE timed (resp_cmdstats.h), and every refusal after the
+ * lookup as a rejected call of its row. */
 static void
 execute(struct resp_exec *x)
 {
@@ -220,16 +355,47 @@ execute(struct resp_exec *x)
         return;
     }
     x->cmd = cmd;
-    if ((cmd->arity > 0 && x->argc != (size_t)cmd->arity) ||
-        (cmd->arity < 0 && x->argc < (size_t)-cmd->arity)) {
-        resp_reply_err_arity(x, cmd->name);
+    const struct resp_cmd *row = cmd;
+    if ((cmd->flags & RESP_CMD_CONTAINER) && x->argc >= 2) {
+        row = resp_subcmd_lookup(cmd, x->argv[1]);
+        if (row == NULL) {
+            resp_reply_err_subcommand(x);
+            return;
+        }
+    }
+    struct cmdstats *st = x->s->cmdstats;
+    if ((row->arity > 0 && x->argc != (size_t)row->arity) ||
+        (row->arity < 0 && x->argc < (size_t)-row->arity)) {
+        char full[2 * RESP_NAME_MAX + 2];
+        resp_cmd_fullname(row, full, sizeof(full));
+        resp_reply_err_arity(x, full);
+        if (st != NULL) {
+            cmdstats_reject(st, resp_cmd_slot(row));
+        }
         return;
     }
-    if (!x->s->authed && !(cmd->flags & RESP_CMD_NOAUTH)) {
-        resp_reply_raw(x, "-NOAUTH Authentication required.\r\n", 34);
+    if (!x->s->authed && !(row->flags & RESP_CMD_NOAUTH)) {
+        resp_reply_err(x, "NOAUTH Authentication required.");
+        if (st != NULL) {
+            cmdstats_reject(st, resp_cmd_slot(row));
+        }
         return;
     }
-    cmd->handler(x);
+    resp_handler_fn fn = row->handler;
+    x->row = row;
+    if (st == NULL) {
+        fn(x);
+        return;
+    }
+    /* resp_cmd_slot(row), knowing which table row is in */
+    size_t slot =
+        row == cmd ? (size_t)(cmd - resp_cmds) : resp_ncmds + (size_t)(row - resp_subcmds);
+    if (cmdstats_sample(st)) {
+        cmdstats_timed(st, slot, fn, x);
+    } else {
+        fn(x);
+    }
+    cmdstats_call(st, slot);
 }
 
 /* --- per-connection state ------------------------------------------------------------- */
@@ -247,7 +413,8 @@ conn_of(struct session *s)
     }
     c->argv = c->argv_small;
     c->argv_cap = sizeof(c->argv_small) / sizeof(c->argv_small[0]);
-    c->id = atomic_fetch_add_explicit(&next_client_id, 1, memory_order_relaxed);
+    c->id =
+        s->id != 0 ? s->id : atomic_fetch_add_explicit(&next_client_id, 1, memory_order_relaxed);
     c->created = clock_unix_now();
     c->rng = (c->id * 0x9e3779b97f4a7c15ull) ^ clock_mono_ns();
     if (c->rng == 0) {
@@ -269,6 +436,7 @@ resp_session_fini(struct session *s)
         free(c->argv);
     }
     free(c->name);
+    free(c->user);
     buf_fini(&c->scratch);
     free(c);
     s->proto_state = NULL;
@@ -356,6 +524,7 @@ resp_step(struct session_call *call, char *data, size_t len, size_t *used, size_
         x->argv = c->argv;
         x->argc = req.argc;
         x->cmd = NULL;
+        x->row = NULL;
         execute(x);
         argv_shrink(c);
     }

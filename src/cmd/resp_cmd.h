@@ -35,3 +35,8 @@ void resp_session_fini(struct session *s);
  * client-query-buffer-limit.
  */
 size_t resp_max_request(const struct session *s);
+
+struct resp_conn;
+/* s's RESP state when s speaks RESP and has served a request, else NULL
+ * (session.c knows the protocol). Read it only on s's worker. */
+const struct resp_conn *resp_session_state(const struct session *s);

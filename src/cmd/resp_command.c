@@ -54,12 +54,16 @@ command_entry(struct resp_exec *x, const struct resp_cmd *c)
         unsigned bit;
         const char *name;
     } flag_names[] = {
-        {RESP_CMD_WRITE, "write"}, {RESP_CMD_READONLY, "readonly"}, {RESP_CMD_DENYOOM, "denyoom"},
-        {RESP_CMD_ADMIN, "admin"}, {RESP_CMD_NOSCRIPT, "noscript"}, {RESP_CMD_LOADING, "loading"},
-        {RESP_CMD_STALE, "stale"}, {RESP_CMD_FAST, "fast"},         {RESP_CMD_NOAUTH, "no_auth"},
+        {RESP_CMD_WRITE, "write"},       {RESP_CMD_READONLY, "readonly"},
+        {RESP_CMD_DENYOOM, "denyoom"},   {RESP_CMD_ADMIN, "admin"},
+        {RESP_CMD_NOSCRIPT, "noscript"}, {RESP_CMD_LOADING, "loading"},
+        {RESP_CMD_STALE, "stale"},       {RESP_CMD_FAST, "fast"},
+        {RESP_CMD_NOAUTH, "no_auth"},    {RESP_CMD_ALLOW_BUSY, "allow_busy"},
     };
+    char name[2 * RESP_NAME_MAX + 2];
+    resp_cmd_fullname(c, name, sizeof(name));
     resp_reply_array(x, 10);
-    resp_reply_bulk_str(x, c->name);
+    resp_reply_bulk_str(x, name);
     resp_reply_int(x, c->arity);
     size_t nf = 0;
     for (size_t i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++) {
@@ -75,9 +79,15 @@ command_entry(struct resp_exec *x, const struct resp_cmd *c)
     resp_reply_int(x, c->last_key);
     resp_reply_int(x, c->key_step);
     words_set(x, c->acl);
-    resp_reply_set(x, 0);   /* tips */
-    resp_reply_set(x, 0);   /* key specs: first/last/step above describe the keys */
-    resp_reply_array(x, 0); /* subcommands */
+    resp_reply_set(x, 0); /* tips */
+    resp_reply_set(x, 0); /* key specs: first/last/step above describe the keys */
+    size_t nsubs = 0;
+    const struct resp_cmd *subs =
+        (c->flags & RESP_CMD_CONTAINER) ? resp_subcmds_of(c, &nsubs) : NULL;
+    resp_reply_array(x, nsubs);
+    for (size_t i = 0; i < nsubs; i++) {
+        command_entry(x, &subs[i]);
+    }
 }
 
 static void
@@ -95,11 +105,14 @@ static void
 command_getkeys(struct resp_exec *x)
 {
     const struct resp_cmd *c = resp_cmd_lookup(x->argv[2]);
+    size_t argc = x->argc - 2;
+    if (c != NULL && (c->flags & RESP_CMD_CONTAINER) && argc >= 2) {
+        c = resp_subcmd_lookup(c, x->argv[3]);
+    }
     if (c == NULL) {
         resp_reply_err(x, "ERR Invalid command specified");
         return;
     }
-    size_t argc = x->argc - 2;
     if ((c->arity > 0 && argc != (size_t)c->arity) || (c->arity < 0 && argc < (size_t)-c->arity)) {
         resp_reply_err(x, "ERR Invalid number of arguments specified for command");
         return;

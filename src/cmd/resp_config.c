@@ -3,15 +3,19 @@
  * onto stashd's options and store (maxmemory, maxmemory-policy, port,
  * requirepass, ...), with Redis's glob over parameter names and its
  * memory units. Parameters stashd has no use for read back as Redis's
- * defaults, so clients that probe them at connect work unchanged.
+ * defaults, so clients that probe them at connect work unchanged. CONFIG
+ * RESETSTAT takes the same baseline as memcached's `stats reset`
+ * (cmd/stats_render.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd/resp_arg.h"
+#include "cmd/resp_cmdstats.h"
 #include "cmd/resp_internal.h"
 #include "cmd/resp_reply.h"
+#include "cmd/stats_render.h"
 #include "stashd/store/store.h"
 #include "stashd/util/glob.h"
 #include "stashd/util/options.h"
@@ -285,7 +289,9 @@ resp_cmd_config(struct resp_exec *x)
         if (x->argc != 2) {
             resp_reply_err_arity(x, "config|resetstat");
         } else {
-            resp_reply_ok(x); /* the workers' counters are never reset */
+            stats_reset(x->s);      /* the same baseline as memcached's `stats reset` */
+            resp_cmdstats_reset(x); /* and INFO commandstats, errorstats */
+            resp_reply_ok(x);
         }
     } else if (resp_arg_is(sub, "rewrite")) {
         if (x->argc != 2) {
@@ -301,7 +307,8 @@ resp_cmd_config(struct resp_exec *x)
             "SET <directive> <value>",
             "    Set the configuration <directive> to <value>.",
             "RESETSTAT",
-            "    Accepted; stashd's counters are not reset.",
+            "    Reset statistics reported by INFO (commandstats and errorstats too) and",
+            "    memcached's stats.",
             "HELP",
             "    Print this help.",
         };

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cmd/resp_arg.h"
+#include "cmd/resp_cmd.h"
 #include "cmd/resp_internal.h"
 #include "cmd/resp_reply.h"
 #include "stashd/cmd/auth.h"
@@ -85,6 +86,24 @@ name_ok(struct bstr name)
     return true;
 }
 
+/* The user a successful AUTH named ("default" is kept as NULL). */
+static void
+set_user(struct resp_conn *c, struct bstr user)
+{
+    free(c->user);
+    c->user = NULL;
+    c->user_len = 0;
+    if (user.len == strlen(AUTH_DEFAULT_USER) &&
+        memcmp(user.data, AUTH_DEFAULT_USER, user.len) == 0) {
+        return;
+    }
+    c->user = malloc(user.len);
+    if (c->user != NULL) {
+        memcpy(c->user, user.data, user.len);
+        c->user_len = user.len;
+    }
+}
+
 #define ERR_BAD_NAME "ERR Client names cannot contain spaces, newlines or special characters."
 
 /*
@@ -136,6 +155,7 @@ resp_cmd_auth(struct resp_exec *x)
     }
     if (password_ok(x, user, pass)) {
         x->s->authed = true;
+        set_user(x->c, user);
         resp_reply_ok(x);
     } else {
         resp_reply_err(x, ERR_WRONGPASS);
@@ -203,6 +223,7 @@ resp_cmd_hello(struct resp_exec *x)
             return;
         }
         x->s->authed = true;
+        set_user(x->c, *user);
     }
     if (!x->s->authed) {
         resp_reply_err(x,
@@ -228,18 +249,40 @@ resp_cmd_reset(struct resp_exec *x)
     c->resp3 = false;
     x->s->authed = !auth_required(x->s->env->auth);
     set_name(c, (struct bstr){.data = "", .len = 0});
+    set_user(c, BSTR_LIT(AUTH_DEFAULT_USER));
     resp_reply_raw(x, "+RESET\r\n", 8);
 }
 
 /* --- CLIENT ------------------------------------------------------------------------- */
 
+/* A connection's address as Redis prints it (CLIENT LIST's addr and
+ * laddr, CLIENT KILL's ADDR and LADDR): "1.2.3.4:5", "[::1]:5", and a
+ * unix socket as "/path:0". */
+static void
+peer_id(const char *addr, char *out, size_t cap)
+{
+    if (addr == NULL) {
+        addr = "";
+    }
+    if (strncmp(addr, "tcp:", 4) == 0) {
+        snprintf(out, cap, "%s", addr + 4);
+    } else if (strncmp(addr, "tcp6:", 5) == 0) {
+        snprintf(out, cap, "%s", addr + 5);
+    } else if (strncmp(addr, "unix:", 5) == 0) {
+        snprintf(out, cap, "%s:0", addr + 5);
+    } else {
+        snprintf(out, cap, "%s", addr);
+    }
+}
+
 /* One CLIENT LIST/INFO line in Redis's field order. Fields stashd does not
  * track are reported as a fresh idle connection's. */
 static void
-client_line(struct buf *b, uint64_t id, const char *addr, const char *name, size_t name_len,
-            int64_t age, uint32_t idle, const char *cmd, int resp)
+client_line(struct buf *b, uint64_t id, const char *addr, const char *laddr, const char *name,
+            size_t name_len, int64_t age, uint32_t idle, const char *cmd, int resp)
 {
-    int rc = buf_appendf(b, "id=%llu addr=%s laddr= fd=-1 name=", (unsigned long long)id, addr);
+    int rc =
+        buf_appendf(b, "id=%llu addr=%s laddr=%s fd=-1 name=", (unsigned long long)id, addr, laddr);
     rc = rc ? rc : buf_append(b, name, name_len);
     rc = rc ? rc
             : buf_appendf(b,
@@ -259,11 +302,13 @@ static void
 list_one(void *fnctx, const struct cmd_conn_info *ci)
 {
     struct list_ctx *l = fnctx;
-    const char *addr = ci->addr != NULL ? ci->addr : "";
-    if (strncmp(addr, "tcp:", 4) == 0) {
-        addr += 4;
+    if (ci->listen_addr == NULL) {
+        return; /* a listener's own row (stats conns shows those) */
     }
-    client_line(l->b, ci->id, addr, "", 0, 0, ci->idle_secs, "NULL", 2);
+    char addr[160], laddr[160];
+    peer_id(ci->addr, addr, sizeof(addr));
+    peer_id(ci->local_addr != NULL ? ci->local_addr : ci->listen_addr, laddr, sizeof(laddr));
+    client_line(l->b, ci->id, addr, laddr, "", 0, 0, ci->idle_secs, "NULL", 2);
 }
 
 static void
@@ -278,8 +323,8 @@ client_info(struct resp_exec *x, bool list)
         struct list_ctx l = {.b = b, .now = now};
         env->each_conn(env->ctx, list_one, &l);
     } else {
-        client_line(b, c->id, "", c->name != NULL ? c->name : "", c->name_len, now - c->created, 0,
-                    list ? "client|list" : "client|info", c->resp3 ? 3 : 2);
+        client_line(b, c->id, "", "", c->name != NULL ? c->name : "", c->name_len, now - c->created,
+                    0, list ? "client|list" : "client|info", c->resp3 ? 3 : 2);
     }
     resp_reply_verbatim(x, b->data != NULL ? b->data : "", buf_readable(b));
     buf_reset(b);
@@ -295,39 +340,174 @@ on_off(struct resp_exec *x, struct bstr a)
     return false;
 }
 
+/* --- CLIENT KILL ----------------------------------------------------------------------- */
+
+/* CLIENT KILL's filters, as Redis's clientKillCommand parses them. */
+struct kill_filter {
+    uint64_t id;             /* 0: any */
+    const struct bstr *addr; /* NULL: any */
+    const struct bstr *laddr;
+    const struct bstr *user;
+    bool no_type; /* TYPE master, replica or pubsub: stashd has none */
+    bool skipme;
+    const struct session *self;
+};
+
+/* A filter argument as Redis compares it: a C string (up to a NUL). */
+static bool
+arg_equals(const struct bstr *a, const char *s)
+{
+    size_t n = (size_t)resp_arg_print_len(*a, a->len);
+    return strlen(s) == n && memcmp(a->data, s, n) == 0;
+}
+
+/* Runs on the worker that owns ci's connection (kill_conns). */
+static bool
+kill_match(void *fnctx, const struct cmd_conn_info *ci)
+{
+    const struct kill_filter *f = fnctx;
+    char buf[160];
+    if (f->no_type) {
+        return false;
+    }
+    const struct resp_conn *rc = ci->sess != NULL ? resp_session_state(ci->sess) : NULL;
+    if (f->id != 0) {
+        uint64_t id = rc != NULL ? rc->id : ci->sess != NULL ? ci->sess->id : ci->id;
+        if (id != f->id) {
+            return false;
+        }
+    }
+    if (f->addr != NULL) {
+        peer_id(ci->addr, buf, sizeof(buf));
+        if (!arg_equals(f->addr, buf)) {
+            return false;
+        }
+    }
+    if (f->laddr != NULL) {
+        peer_id(ci->local_addr, buf, sizeof(buf));
+        if (!arg_equals(f->laddr, buf)) {
+            return false;
+        }
+    }
+    if (f->user != NULL) {
+        /* A connection that named no user (and every memcached one) is
+         * Redis's "default". */
+        const char *user = AUTH_DEFAULT_USER;
+        size_t ulen = strlen(user);
+        if (rc != NULL && rc->user != NULL) {
+            user = rc->user;
+            ulen = rc->user_len;
+        }
+        if (ulen != f->user->len || memcmp(user, f->user->data, ulen) != 0) {
+            return false;
+        }
+    }
+    if (f->skipme && ci->sess == f->self) {
+        return false;
+    }
+    return true;
+}
+
+/* Parse CLIENT KILL's filters into f; replies (false) on an error. */
+static bool
+kill_parse(struct resp_exec *x, struct kill_filter *f)
+{
+    if (x->argc == 3) {
+        /* The old form, CLIENT KILL addr:port: it may kill its caller. */
+        f->addr = &x->argv[2];
+        f->skipme = false;
+        return true;
+    }
+    for (size_t i = 2; i < x->argc; i += 2) {
+        struct bstr opt = x->argv[i];
+        bool more = x->argc > i + 1;
+        const struct bstr *v = more ? &x->argv[i + 1] : NULL;
+        int64_t id;
+        if (resp_arg_is(opt, "id") && more) {
+            if (!resp_arg_i64(*v, &id) || id < 1) {
+                resp_reply_err(x, "ERR client-id should be greater than 0");
+                return false;
+            }
+            f->id = (uint64_t)id;
+        } else if (resp_arg_is(opt, "type") && more) {
+            if (resp_arg_is(*v, "normal")) {
+                f->no_type = false;
+            } else if (resp_arg_is(*v, "master") || resp_arg_is(*v, "slave") ||
+                       resp_arg_is(*v, "replica") || resp_arg_is(*v, "pubsub")) {
+                f->no_type = true;
+            } else {
+                resp_reply_errf(x, "ERR Unknown client type '%.*s'", resp_arg_print_len(*v, 128),
+                                v->data);
+                return false;
+            }
+        } else if (resp_arg_is(opt, "addr") && more) {
+            f->addr = v;
+        } else if (resp_arg_is(opt, "laddr") && more) {
+            f->laddr = v;
+        } else if (resp_arg_is(opt, "user") && more) {
+            /* Without credentials the only user is "default"; with them,
+             * stashd cannot list its users (the -S file is read at each
+             * login), so an unknown name matches nobody. */
+            if (!auth_required(x->s->env->auth) &&
+                !(v->len == strlen(AUTH_DEFAULT_USER) &&
+                  memcmp(v->data, AUTH_DEFAULT_USER, v->len) == 0)) {
+                resp_reply_errf(x, "ERR No such user '%.*s'", resp_arg_print_len(*v, 128), v->data);
+                return false;
+            }
+            f->user = v;
+        } else if (resp_arg_is(opt, "skipme") && more) {
+            if (resp_arg_is(*v, "yes")) {
+                f->skipme = true;
+            } else if (resp_arg_is(*v, "no")) {
+                f->skipme = false;
+            } else {
+                resp_reply_err(x, RESP_ERR_SYNTAX);
+                return false;
+            }
+        } else {
+            resp_reply_err(x, RESP_ERR_SYNTAX);
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * CLIENT KILL: close the matching connections, whatever protocol they
+ * speak and whichever worker serves them (env->kill_conns asks each worker
+ * to close its own and waits for their counts). The caller itself is
+ * closed after its reply, as Redis does.
+ */
 static void
 client_kill(struct resp_exec *x)
 {
+    struct kill_filter f = {.skipme = true, .self = x->s};
+    if (!kill_parse(x, &f)) {
+        return;
+    }
+    const struct cmd_env *env = x->s->env;
+    bool self = false;
+    unsigned long killed;
+    if (env->kill_conns != NULL) {
+        killed = env->kill_conns(env->ctx, kill_match, &f, x->s, &self);
+    } else {
+        /* No net/ (unit tests): this connection is the only one. */
+        struct cmd_conn_info ci = {.addr = "", .local_addr = "", .sess = x->s};
+        self = kill_match(&f, &ci);
+        killed = self ? 1 : 0;
+    }
     if (x->argc == 3) {
-        /* The old form, CLIENT KILL addr:port. stashd cannot close other
-         * connections: none is found. */
-        resp_reply_err(x, "ERR No such client");
-        return;
-    }
-    if ((x->argc - 2) % 2 != 0) {
-        resp_reply_err(x, RESP_ERR_SYNTAX);
-        return;
-    }
-    for (size_t j = 2; j < x->argc; j += 2) {
-        struct bstr f = x->argv[j];
-        int64_t v;
-        if (resp_arg_is(f, "id")) {
-            if (!resp_arg_i64(x->argv[j + 1], &v) || v <= 0) {
-                resp_reply_err(x, "ERR client-id should be greater than 0");
-                return;
-            }
-        } else if (resp_arg_is(f, "skipme")) {
-            if (!resp_arg_is(x->argv[j + 1], "yes") && !resp_arg_is(x->argv[j + 1], "no")) {
-                resp_reply_err(x, RESP_ERR_SYNTAX);
-                return;
-            }
-        } else if (!resp_arg_is(f, "addr") && !resp_arg_is(f, "laddr") && !resp_arg_is(f, "user") &&
-                   !resp_arg_is(f, "type") && !resp_arg_is(f, "maxage")) {
-            resp_reply_err(x, RESP_ERR_SYNTAX);
-            return;
+        if (killed == 0) {
+            resp_reply_err(x, "ERR No such client");
+        } else {
+            resp_reply_ok(x);
         }
+    } else {
+        resp_reply_int(x, (int64_t)killed);
     }
-    resp_reply_int(x, 0);
+    if (self) {
+        x->close = true;
+    }
 }
 
 struct subcmd {

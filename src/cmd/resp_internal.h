@@ -8,8 +8,15 @@
  *   resp_arg.h     reading arguments (keywords, integers)
  *   resp_conn.c    connection commands (PING, AUTH, HELLO, RESET, CLIENT)
  *   resp_string.c  string commands (GET, SET, INCR, APPEND, ...)
- *   resp_keys.c    keyspace commands (DEL, EXPIRE, TTL, KEYS, SCAN, ...)
- *   resp_info.c    INFO, CONFIG, COMMAND, TIME
+ *   resp_incr.c    INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT
+ *   resp_keys.c    keyspace commands (DEL, EXPIRE, TTL, KEYS, SCAN, TOUCH, ...)
+ *   resp_object.c  OBJECT and MEMORY: what the store knows of one item
+ *   resp_bitmap.c  SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD(_RO)
+ *   resp_lcs.c     LCS
+ *   resp_info.c    INFO (its sections)
+ *   resp_cmdstats.c INFO commandstats and errorstats: per-worker counters
+ *   resp_config.c  CONFIG
+ *   resp_command.c COMMAND, TIME
  *
  * A handler gets one request in x (argv views into the connection's read
  * buffer, valid for the call) and appends exactly one reply to x->out
@@ -49,12 +56,16 @@ enum {
     RESP_CMD_LOADING = 1u << 6,
     RESP_CMD_STALE = 1u << 7,
     RESP_CMD_NOSCRIPT = 1u << 8,
+    RESP_CMD_ALLOW_BUSY = 1u << 9,
+    /* A container (CLIENT, CONFIG, OBJECT, ...): argv[1] names one of its
+     * rows in resp_subcmds, which dispatch resolves first. */
+    RESP_CMD_CONTAINER = 1u << 10,
 };
 
 struct resp_exec;
 typedef void (*resp_handler_fn)(struct resp_exec *x);
 
-/* One row of the command table. */
+/* One row of the command table, or of the subcommand table. */
 struct resp_cmd {
     const char *name;                  /* lower case, as Redis names it in errors */
     int arity;                         /* > 0 exactly, < 0 at least -arity (name included) */
@@ -62,7 +73,9 @@ struct resp_cmd {
     int first_key, last_key, key_step; /* COMMAND INFO's key positions */
     const char *acl;                   /* ACL categories, space-separated ("@read @string") */
     const char *group;                 /* COMMAND DOCS group */
+    /* NULL for a container whose every subcommand has its own */
     resp_handler_fn handler;
+    const char *parent; /* a subcommand row: its container's name; else NULL */
 };
 
 /* Per-connection state (s->proto_state). */
@@ -71,12 +84,14 @@ struct resp_conn {
     size_t argv_cap;
     struct bstr argv_small[16];
     bool resp3;      /* after HELLO 3 */
-    uint64_t id;     /* CLIENT ID */
+    uint64_t id;     /* CLIENT ID: the connection's id (s->id), as CLIENT LIST */
     int64_t created; /* Unix seconds */
     uint64_t rng;    /* xorshift state for RANDOMKEY */
     char *name;      /* CLIENT SETNAME, or NULL */
     size_t name_len;
     struct buf scratch; /* KEYS/SCAN: keys gathered before the reply */
+    char *user;         /* the user AUTH named (CLIENT KILL USER); NULL: default */
+    size_t user_len;
 };
 
 /* One call's execution context (the per-request fields are reset for
@@ -91,17 +106,39 @@ struct resp_exec {
     struct buf *out;
     const struct bstr *argv;
     size_t argc;
-    const struct resp_cmd *cmd;
+    const struct resp_cmd *cmd; /* the table's row (a container's, for a subcommand) */
+    /* The row whose handler is running (NULL before: an error then is a
+     * refusal, not a failed call; see resp_cmdstats.h). */
+    const struct resp_cmd *row;
     bool close; /* QUIT: close after this reply */
 };
 
 /* The command table, sorted by name (resp_cmd.c). */
 extern const struct resp_cmd resp_cmds[];
 extern const size_t resp_ncmds;
+/* The subcommands of every container, sorted by (parent, name). */
+extern const struct resp_cmd resp_subcmds[];
+extern const size_t resp_nsubcmds;
 
 /* The table's row for a command name (any case), or NULL: the one lookup,
  * for dispatch and for COMMAND INFO/DOCS (resp_cmd.c). */
 const struct resp_cmd *resp_cmd_lookup(struct bstr name);
+/* A container's row for subcommand name (any case), or NULL. */
+const struct resp_cmd *resp_subcmd_lookup(const struct resp_cmd *container, struct bstr name);
+/* The first of container's subcommand rows (they are consecutive) and
+ * how many there are. */
+const struct resp_cmd *resp_subcmds_of(const struct resp_cmd *container, size_t *n);
+/* A row's name as Redis prints it ("get", "client|kill"). */
+void resp_cmd_fullname(const struct resp_cmd *c, char *out, size_t cap);
+/* Every row (commands, then subcommands) has a slot in the command
+ * statistics: 0 .. RESP_CMD_SLOTS-1. */
+#define RESP_CMD_SLOTS (resp_ncmds + resp_nsubcmds)
+static inline size_t
+resp_cmd_slot(const struct resp_cmd *c)
+{
+    return c >= resp_cmds && c < resp_cmds + resp_ncmds ? (size_t)(c - resp_cmds)
+                                                        : resp_ncmds + (size_t)(c - resp_subcmds);
+}
 
 /* --- handlers --------------------------------------------------------------- */
 
@@ -156,9 +193,33 @@ void resp_cmd_randomkey(struct resp_exec *x);
 void resp_cmd_dbsize(struct resp_exec *x);
 void resp_cmd_hotkeys(struct resp_exec *x);
 void resp_cmd_flushall(struct resp_exec *x);
+void resp_cmd_touch(struct resp_exec *x);
+
+/* resp_object.c */
+void resp_cmd_object_encoding(struct resp_exec *x);
+void resp_cmd_object_freq(struct resp_exec *x);
+void resp_cmd_object_idletime(struct resp_exec *x);
+void resp_cmd_object_refcount(struct resp_exec *x);
+void resp_cmd_object_help(struct resp_exec *x);
+void resp_cmd_memory_usage(struct resp_exec *x);
+void resp_cmd_memory_help(struct resp_exec *x);
+
+/* resp_bitmap.c */
+void resp_cmd_setbit(struct resp_exec *x);
+void resp_cmd_getbit(struct resp_exec *x);
+void resp_cmd_bitcount(struct resp_exec *x);
+void resp_cmd_bitpos(struct resp_exec *x);
+void resp_cmd_bitop(struct resp_exec *x);
+void resp_cmd_bitfield(struct resp_exec *x);
+void resp_cmd_bitfield_ro(struct resp_exec *x);
+
+/* resp_lcs.c */
+void resp_cmd_lcs(struct resp_exec *x);
 
 /* resp_info.c */
 void resp_cmd_info(struct resp_exec *x);
+/* resp_config.c */
 void resp_cmd_config(struct resp_exec *x);
+/* resp_command.c */
 void resp_cmd_command(struct resp_exec *x);
 void resp_cmd_time(struct resp_exec *x);

@@ -1,7 +1,7 @@
 /*
  * resp_keys: Redis's keyspace commands over the shared keyspace: DEL,
- * UNLINK, EXISTS, TYPE (every live key is a string), the EXPIRE and TTL
- * families, PERSIST, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHALL/FLUSHDB.
+ * UNLINK, EXISTS, TOUCH, TYPE (every live key is a string), the EXPIRE and
+ * TTL families, PERSIST, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHALL/FLUSHDB.
  *
  * Deadlines are Unix milliseconds, as Redis keeps them; a key stored by
  * memcached with a relative expiry reads back with its second-resolution
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/cmd_count.h"
 #include "cmd/resp_internal.h"
 #include "stashd/util/glob.h"
 #include "cmd/resp_arg.h"
@@ -64,6 +65,29 @@ resp_cmd_exists(struct resp_exec *x)
     int64_t n = 0;
     for (size_t i = 1; i < x->argc; i++) {
         n += exists(x, x->argv[i]) ? 1 : 0;
+    }
+    resp_reply_int(x, n);
+}
+
+/* TOUCH: how many of the keys exist. Each is read as GET reads it, so it
+ * counts as accessed (its CLOCK bit, its idle time), as a hit or a miss,
+ * and for the hot keys. */
+void
+resp_cmd_touch(struct resp_exec *x)
+{
+    int64_t n = 0;
+    for (size_t i = 1; i < x->argc; i++) {
+        struct store_key k;
+        resp_arg_key(&k, x->argv[i]);
+        enum store_miss miss = STORE_MISS_NONE;
+        enum store_rc rc = store_get(x->store, &k, NULL, on_nothing, NULL, &miss);
+        hotkeys_note(x->s->hot, k.data, k.len, k.hash);
+        cmd_count_read(x->m, false, rc);
+        if (rc == STORE_OK) {
+            n++;
+        } else {
+            cmd_count_miss_reason(x->m, miss);
+        }
     }
     resp_reply_int(x, n);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cmd/resp_arg.h"
+#include "cmd/resp_cmdstats.h"
 #include "cmd/resp_internal.h"
 #include "stashd/proto/resp.h"
 #include "stashd/store/store.h"
@@ -43,10 +44,26 @@ resp_reply_simple(struct resp_exec *x, const char *s)
     resp_reply_fail(x, resp_simple(x->out, s, strlen(s)));
 }
 
+/* Every error reply: the worker counts it by its prefix (INFO
+ * errorstats), and as a failed call of the command whose handler sent it
+ * (a handler sends one reply: one error at most). */
+static void
+error_reply(struct resp_exec *x, const char *msg, size_t len)
+{
+    struct cmdstats *st = x->s->cmdstats;
+    if (st != NULL) {
+        cmdstats_error(st, msg, len);
+        if (x->row != NULL) {
+            cmdstats_fail(st, resp_cmd_slot(x->row));
+        }
+    }
+    resp_reply_fail(x, resp_error(x->out, msg, len));
+}
+
 void
 resp_reply_err(struct resp_exec *x, const char *msg)
 {
-    resp_reply_fail(x, resp_error(x->out, msg, strlen(msg)));
+    error_reply(x, msg, strlen(msg));
 }
 
 void
@@ -64,7 +81,7 @@ resp_reply_errf(struct resp_exec *x, const char *fmt, ...)
             msg[i] = ' ';
         }
     }
-    resp_reply_fail(x, resp_error(x->out, msg, len));
+    error_reply(x, msg, len);
 }
 
 void

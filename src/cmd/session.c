@@ -18,9 +18,13 @@
 
 #include "cmd/mc_bin_cmd.h"
 #include "cmd/mc_text_cmd.h"
+#include "cmd/mc_tools.h"
+#include "cmd/stats_state.h"
+#include "cmd/watch.h"
 #include "cmd/resp_cmd.h"
 #include "stashd/cmd/auth.h"
 #include "stashd/proto/mc_text.h"
+#include "stashd/util/buf.h"
 #include "stashd/util/options.h"
 
 enum session_proto {
@@ -80,6 +84,10 @@ session_init(struct session *s, const struct cmd_env *env, struct metrics *m, st
 void
 session_fini(struct session *s)
 {
+    mc_tools_dump_end(s);
+    if (s->watcher != NULL) {
+        watch_remove(s->env->stats->watch, &s->watcher);
+    }
     if (s->proto > SESSION_PROTO_NONE && s->proto < SESSION_PROTO_COUNT &&
         protos[s->proto].fini != NULL) {
         protos[s->proto].fini(s);
@@ -93,6 +101,13 @@ session_process(struct session *s, const char *data, size_t len, size_t *consume
 {
     *consumed = 0;
     *need = 0;
+    if (__builtin_expect(s->watcher != NULL, 0)) {
+        *consumed = len; /* a watcher sends no more requests */
+        return SESSION_OK;
+    }
+    /* Read once per call, not per request: a watcher that starts now
+     * sees this connection's requests from its next read on. */
+    s->want = stats_wanted(s->env->stats);
     if (s->proto == SESSION_PROTO_NONE) {
         if (len == 0) {
             return SESSION_OK;
@@ -100,6 +115,12 @@ session_process(struct session *s, const char *data, size_t len, size_t *consume
         s->proto = sniff(s->env->opts, (unsigned char)data[0]);
     }
     return protos[s->proto].process(s, data, len, consumed, need);
+}
+
+const struct resp_conn *
+resp_session_state(const struct session *s)
+{
+    return s->proto == SESSION_PROTO_RESP ? s->proto_state : NULL;
 }
 
 void
@@ -118,4 +139,23 @@ session_max_request(const struct session *s)
      * value, or a multi-get line: the sum bounds both. Larger values are
      * swallowed as they arrive, never buffered. */
     return (size_t)s->env->opts->max_item_size + MC_TEXT_KEYS_LINE_MAX + 2;
+}
+
+bool
+session_streaming(const struct session *s)
+{
+    return s->watcher != NULL;
+}
+
+enum session_rc
+session_stream(struct session *s)
+{
+    size_t have = buf_readable(s->out);
+    if (s->watcher == NULL || have >= SESSION_OUT_HIGH) {
+        return SESSION_OK;
+    }
+    if (watch_drain(s->env->stats->watch, s->watcher, s->out, SESSION_OUT_HIGH - have) != 0) {
+        return SESSION_CLOSE;
+    }
+    return SESSION_OK;
 }

@@ -18,6 +18,9 @@
  *   STEP_PAUSE      the replies reached the bound in the middle of the
  *                   request (a long multi-get): nothing used, the request
  *                   stays at the front and the step resumes it next call
+ *   STEP_YIELD      a long request (a dump) made progress and gives the
+ *                   worker back to other connections: nothing used, the
+ *                   request stays at the front (SESSION_YIELD)
  *   STEP_CLOSE      *used bytes consumed; send what is in s->out, close
  *
  * Why the loop is a static inline here rather than a function in
@@ -62,6 +65,7 @@ enum step_rc {
     STEP_DONE,
     STEP_NEED_MORE,
     STEP_PAUSE,
+    STEP_YIELD,
     STEP_CLOSE,
 };
 
@@ -142,6 +146,10 @@ session_run(struct session_call *c, const struct session_steps *steps, const cha
         }
         if (st == STEP_PAUSE) {
             rc = SESSION_PAUSE;
+            break;
+        }
+        if (st == STEP_YIELD) {
+            rc = SESSION_YIELD;
             break;
         }
         served++;

@@ -221,15 +221,8 @@ serve_metrics(struct admin_conn *c)
 {
     struct buf body;
     buf_init(&body);
-    struct prom_net_figures nf = {
-        .conn_buffer_bytes = 0,
-        .ready = net_ready(c->a->net) ? 1 : 0,
-    };
-    struct metrics m;
-    memset(&m, 0, sizeof(m));
+    struct prom_net_figures nf = {.ready = net_ready(c->a->net) ? 1 : 0};
     const struct cmd_env *env = net_env(c->a->net);
-    env->sum_metrics(env->ctx, &m);
-    nf.conn_buffer_bytes = m.conn_buffer_bytes;
     if (prom_render(env, &nf, &body) != 0 || render_latency(c->a->net, &body) != 0) {
         RESPOND_TEXT(c, 500, "Internal Server Error", "out of memory\n");
     } else {

@@ -41,6 +41,7 @@
 
 #include "net/net_internal.h"
 #include "net/tls.h"
+#include "stashd/cmd/stats.h"
 #include "stashd/util/clock.h"
 #include "stashd/util/log.h"
 #include "stashd/util/options.h"
@@ -62,7 +63,7 @@ set_state(struct conn *c, const char *state)
     __atomic_store_n(&c->state, state, __ATOMIC_RELAXED);
 }
 
-static void conn_close(struct conn *c);
+static void conn_close(struct conn *c, enum stats_close_reason why);
 
 /*
  * The worker's connection buffers passed its budget: close connections
@@ -94,7 +95,7 @@ shed_output(struct worker *w)
                     " bytes",
                     worst->addr, worst->accounted, w->conn_budget);
         METRIC_INC(&w->metrics, conns_closed_output);
-        conn_close(worst);
+        conn_close(worst, STATS_CLOSE_ERROR);
     }
 }
 
@@ -248,6 +249,14 @@ on_close(uv_handle_t *h)
     if (c->ready) {
         unlink_from(&w->ready, c, offsetof(struct conn, next_ready));
     }
+    if (c->streaming) {
+        unlink_from(&w->streams, c, offsetof(struct conn, next_stream));
+    }
+    struct stats *st = net_env(w->net)->stats;
+    if (stats_wanted(st) & STATS_WANT_CONNEVENTS) {
+        stats_log_conn(st, false, c->is_unix ? NULL : (const struct sockaddr *)&c->peer, c->id,
+                       (enum stats_close_reason)c->close_reason);
+    }
     pthread_mutex_lock(&w->conns_lock);
     if (c->prev != NULL) {
         c->prev->next = c->next;
@@ -271,13 +280,15 @@ on_close(uv_handle_t *h)
     free(c);
 }
 
+/* Close; why is what `watch connevents` reports (memcached's reasons). */
 static void
-conn_close(struct conn *c)
+conn_close(struct conn *c, enum stats_close_reason why)
 {
     if (c->closed) {
         return;
     }
     c->closed = true;
+    c->close_reason = (uint8_t)why;
     set_state(c, "conn_closing");
     if (c->reading) {
         uv_read_stop(&c->h.stream);
@@ -347,7 +358,7 @@ start_reading(struct conn *c)
         if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0) {
             c->reading = true;
         } else {
-            conn_close(c);
+            conn_close(c, STATS_CLOSE_ERROR);
         }
     }
 }
@@ -363,7 +374,7 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
             c->closing = true;
             mark_dirty(c);
         } else {
-            conn_close(c);
+            conn_close(c, STATS_CLOSE_ERROR);
         }
         return;
     }
@@ -382,6 +393,45 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
         c->batch_ns = clock_mono_ns();
     }
     conn_run(c);
+}
+
+/* --- streams (memcached's watch) ----------------------------------------- */
+
+static void
+on_stream_tick(uv_timer_t *h)
+{
+    struct worker *w = h->data;
+    for (struct conn *c = w->streams; c != NULL; c = c->next_stream) {
+        /* a watcher still writing what it was given gets nothing more:
+         * the log keeps it (bounded) or tells it what it skipped */
+        if (c->closed || c->closing || c->writing) {
+            continue;
+        }
+        if (session_stream(&c->sess) == SESSION_CLOSE) {
+            c->closing = true;
+        }
+        if (buf_readable(c->sess.out) > 0 || c->closing) {
+            conn_flush(c);
+        }
+        account(c);
+    }
+    if (w->streams == NULL) {
+        uv_timer_stop(&w->stream_tick);
+    }
+}
+
+/* The session became a stream: serve it from the worker's stream timer. */
+static void
+stream_start(struct conn *c)
+{
+    struct worker *w = c->w;
+    c->streaming = true;
+    set_state(c, "conn_watch");
+    c->next_stream = w->streams;
+    w->streams = c;
+    if (!uv_is_active((uv_handle_t *)&w->stream_tick)) {
+        uv_timer_start(&w->stream_tick, on_stream_tick, SESSION_STREAM_MS, SESSION_STREAM_MS);
+    }
 }
 
 /*
@@ -433,6 +483,9 @@ conn_run(struct conn *c)
             break;
         }
     }
+    if (!c->streaming && session_streaming(&c->sess)) {
+        stream_start(c);
+    }
     lat_snapshot(&c->w->metrics, after);
     for (unsigned f = 0; f < LAT_FAMILIES; f++) {
         c->lat_pending[f] += (uint32_t)(after[f] - before[f]);
@@ -470,7 +523,7 @@ tls_read(struct conn *c, size_t nread)
     if (b->data == NULL) {
         rbuf_borrow(c);
         if (b->data == NULL) {
-            conn_close(c);
+            conn_close(c, STATS_CLOSE_ERROR);
             return;
         }
     }
@@ -525,7 +578,7 @@ tls_seal(struct conn *c)
     struct buf *o = &c->out[c->active];
     if (buf_readable(&c->pout) > 0) {
         if (tls_conn_output(c->tls, &c->pout, o) != 0) {
-            conn_close(c);
+            conn_close(c, STATS_CLOSE_ERROR);
             return -1;
         }
         buf_shrink(&c->pout, CONN_OUT_KEEP);
@@ -544,7 +597,7 @@ on_write(uv_write_t *req, int status)
     c->writing = false;
     struct buf *done = &c->out[c->active ^ 1];
     if (status < 0) {
-        conn_close(c); /* no-op when the close cancelled this write */
+        conn_close(c, STATS_CLOSE_ERROR); /* no-op when the close cancelled this write */
         return;
     }
     METRIC_ADD(&c->w->metrics, bytes_written, buf_readable(done));
@@ -576,7 +629,7 @@ conn_flush(struct conn *c)
     if (n == 0) {
         lat_record(c); /* an async write just finished the batch */
         if (c->closing) {
-            conn_close(c);
+            conn_close(c, STATS_CLOSE_NORMAL);
         }
         return;
     }
@@ -586,7 +639,7 @@ conn_flush(struct conn *c)
         r = 0;
     }
     if (r < 0) {
-        conn_close(c);
+        conn_close(c, STATS_CLOSE_ERROR);
         return;
     }
     METRIC_ADD(&c->w->metrics, bytes_written, (uint64_t)r);
@@ -597,7 +650,7 @@ conn_flush(struct conn *c)
         account(c);
         lat_record(c);
         if (c->closing) {
-            conn_close(c);
+            conn_close(c, STATS_CLOSE_NORMAL);
         }
         return;
     }
@@ -612,7 +665,7 @@ conn_flush(struct conn *c)
     c->wreq.data = c;
     if (uv_write(&c->wreq, &c->h.stream, &ub, 1, on_write) != 0) {
         c->writing = false;
-        conn_close(c);
+        conn_close(c, STATS_CLOSE_ERROR);
     }
 }
 
@@ -659,12 +712,28 @@ describe_peer(struct conn *c)
                  ((const struct options *)net_opts(c->w->net))->unix_socket);
         return;
     }
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
-        listener_format_addr((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
+    int len = sizeof(c->peer);
+    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&c->peer, &len) == 0) {
+        listener_format_addr((struct sockaddr *)&c->peer, c->addr, sizeof(c->addr));
     } else {
         snprintf(c->addr, sizeof(c->addr), "tcp:?");
+    }
+}
+
+/* This end's address: the listener's, unless it listens on every
+ * address, when the one the client reached is asked for once. */
+static void
+describe_local(struct conn *c)
+{
+    const char *l = c->listen_addr != NULL ? c->listen_addr : "";
+    bool wildcard = strncmp(l, "tcp:0.0.0.0:", 12) == 0 || strncmp(l, "tcp6:[::]:", 10) == 0;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (wildcard && !c->is_unix &&
+        uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
+        listener_format_addr((struct sockaddr *)&ss, c->local_addr, sizeof(c->local_addr));
+    } else {
+        snprintf(c->local_addr, sizeof(c->local_addr), "%s", l);
     }
 }
 
@@ -730,12 +799,15 @@ conn_accept(struct listener *l)
     c->id = net_next_conn_id(w->net);
     c->listen_addr = l->addr;
     describe_peer(c);
+    describe_local(c);
     buf_init(&c->rbuf);
     buf_init(&c->out[0]);
     buf_init(&c->out[1]);
     buf_init(&c->pout);
     session_init(&c->sess, net_env(w->net), &w->metrics, c->tls != NULL ? &c->pout : &c->out[0]);
     c->sess.hot = w->hot;
+    c->sess.cmdstats = w->cstats;
+    c->sess.id = c->id;
     if (l->resp_only) {
         session_set_resp_only(&c->sess);
     }
@@ -750,6 +822,11 @@ conn_accept(struct listener *l)
     pthread_mutex_unlock(&w->conns_lock);
     METRIC_INC(&w->metrics, curr_connections);
     METRIC_INC(&w->metrics, total_connections);
+    struct stats *st = net_env(w->net)->stats;
+    if (stats_wanted(st) & STATS_WANT_CONNEVENTS) {
+        stats_log_conn(st, true, c->is_unix ? NULL : (const struct sockaddr *)&c->peer, c->id,
+                       STATS_CLOSE_NORMAL);
+    }
     start_reading(c);
 }
 
@@ -759,7 +836,7 @@ conn_close_all(struct worker *w)
     /* Only this worker mutates its list, so walking it unlocked is safe;
      * the structs stay valid until their close callbacks run. */
     for (struct conn *c = w->conns; c != NULL; c = c->next) {
-        conn_close(c);
+        conn_close(c, STATS_CLOSE_SHUTDOWN);
     }
 }
 
@@ -776,11 +853,70 @@ conn_sweep_idle(struct worker *w, uint32_t now, uint32_t idle_timeout)
 {
     for (struct conn *c = w->conns; c != NULL; c = c->next) {
         uint32_t last = __atomic_load_n(&c->last_active, __ATOMIC_RELAXED);
-        if (!c->closed && !c->writing && now - last > idle_timeout) {
+        /* a watcher sends nothing and is not idle: memcached's logger
+         * owns its watchers, out of the idle timeout's reach */
+        if (!c->closed && !c->writing && !c->streaming && now - last > idle_timeout) {
             METRIC_INC(&w->metrics, conns_idle_closed);
-            conn_close(c);
+            conn_close(c, STATS_CLOSE_IDLE_TIMEOUT);
         }
     }
+}
+
+/* --- CLIENT KILL ----------------------------------------------------- */
+
+void
+conn_kill(struct worker *w, struct kill_req *r)
+{
+    /* Only this worker changes its list, and closing only marks: walking
+     * it unlocked is safe (as conn_close_all). */
+    for (struct conn *c = w->conns; c != NULL; c = c->next) {
+        if (c->closed) {
+            continue;
+        }
+        struct cmd_conn_info ci = {
+            .addr = c->addr,
+            .state = c->state,
+            .id = c->id,
+            .listen_addr = c->listen_addr,
+            .local_addr = c->local_addr,
+            .sess = &c->sess,
+        };
+        if (!r->match(r->fnctx, &ci)) {
+            continue;
+        }
+        r->killed++;
+        if (&c->sess == r->self) {
+            r->self_matched = true; /* closed by its own step, after its reply */
+        } else {
+            log_verbose("closing %s: CLIENT KILL", c->addr);
+            conn_close(c, STATS_CLOSE_SHUTDOWN); /* closed by the server */
+        }
+    }
+}
+
+void
+conn_kill_serve(struct worker *w)
+{
+    pthread_mutex_lock(&w->kill_lock);
+    struct kill_req *q = w->kill_q;
+    w->kill_q = NULL;
+    pthread_mutex_unlock(&w->kill_lock);
+    if (q == NULL) {
+        return;
+    }
+    for (struct kill_req *r = q; r != NULL; r = r->next) {
+        conn_kill(w, r);
+    }
+    /* done is read under the lock by the waiting requesters; after it is
+     * set, a request (on its requester's stack) is not touched again. */
+    pthread_mutex_lock(&w->kill_lock);
+    while (q != NULL) {
+        struct kill_req *next = q->next;
+        q->done = true;
+        q = next;
+    }
+    pthread_cond_broadcast(&w->kill_cond);
+    pthread_mutex_unlock(&w->kill_lock);
 }
 
 void
@@ -798,7 +934,7 @@ conn_sweep_tls(struct worker *w, uint32_t now)
             if (!c->closing) { /* a failed one was counted already */
                 tls_conn_count_handshake_error(c->tls);
             }
-            conn_close(c);
+            conn_close(c, STATS_CLOSE_ERROR);
         } else if (idle >= CONN_TLS_IDLE_RELEASE && !c->writing && buf_readable(&c->pout) == 0 &&
                    buf_readable(&c->out[0]) == 0 && buf_readable(&c->out[1]) == 0) {
             /* Idle: give back the reply buffers, as OpenSSL gives back its

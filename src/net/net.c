@@ -6,8 +6,10 @@
 #include "stashd/net/net.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "net/net_internal.h"
@@ -26,10 +28,11 @@ struct net {
     unsigned next_id; /* connection ids (atomic) */
     char **addrs;     /* listening addresses (net_keep_addr); set before start */
     unsigned naddrs;
-    struct admin *admin;    /* NULL unless --admin-port */
-    struct hotkeys **hot;   /* each worker's sketch, for env.hotkeys */
-    struct tls_server *tls; /* NULL unless -Z or --tls-port */
-    bool ready;             /* serving: set by net_start, cleared by drain/stop (atomic) */
+    struct admin *admin;      /* NULL unless --admin-port */
+    struct hotkeys **hot;     /* each worker's sketch, for env.hotkeys */
+    struct cmdstats **cstats; /* each worker's command statistics, for env.cmdstats */
+    struct tls_server *tls;   /* NULL unless -Z or --tls-port */
+    bool ready;               /* serving: set by net_start, cleared by drain/stop (atomic) */
 };
 
 bool
@@ -184,6 +187,7 @@ env_each_conn(void *ctx, cmd_conn_fn fn, void *fnctx)
                 .idle_secs = 0,
                 .id = c->id,
                 .listen_addr = c->listen_addr,
+                .local_addr = c->local_addr,
             };
             uint32_t last = __atomic_load_n(&c->last_active, __ATOMIC_RELAXED);
             uint32_t now = clock_now();
@@ -194,6 +198,79 @@ env_each_conn(void *ctx, cmd_conn_fn fn, void *fnctx)
     }
 }
 
+/* Wait (on w0's thread) until r, queued on w, is served, serving w0's
+ * own queue meanwhile: two workers killing at once each serve the other. */
+static void
+kill_wait(struct worker *w0, struct worker *w, struct kill_req *r)
+{
+    pthread_mutex_lock(&w->kill_lock);
+    while (!r->done) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&w->kill_cond, &w->kill_lock, &ts);
+        if (!r->done) {
+            pthread_mutex_unlock(&w->kill_lock);
+            conn_kill_serve(w0);
+            pthread_mutex_lock(&w->kill_lock);
+        }
+    }
+    pthread_mutex_unlock(&w->kill_lock);
+}
+
+/*
+ * CLIENT KILL (cmd_env.kill_conns), on the worker of the caller's
+ * connection: each other worker gets a request on its queue and an async
+ * wake-up and closes its own matching connections on its own thread; this
+ * worker does its own directly, then waits for every answer. Connections
+ * close as conn_close always does (uv_close, freed in on_close), so a
+ * worker never touches another's connections.
+ */
+static unsigned long
+env_kill_conns(void *ctx, cmd_conn_match_fn match, void *fnctx, const struct session *self,
+               bool *self_matched)
+{
+    struct net *n = ctx;
+    const struct conn *me = (const struct conn *)((const char *)self - offsetof(struct conn, sess));
+    struct worker *w0 = me->w;
+    struct kill_req own = {.match = match, .fnctx = fnctx, .self = self};
+    struct kill_req *reqs = calloc(n->nworkers, sizeof(*reqs));
+    bool *queued = calloc(n->nworkers, sizeof(*queued));
+    for (unsigned i = 0; reqs != NULL && queued != NULL && i < n->nworkers; i++) {
+        struct worker *w = &n->workers[i];
+        if (w == w0) {
+            continue;
+        }
+        reqs[i] = own;
+        pthread_mutex_lock(&w->kill_lock);
+        if (!w->kill_off) {
+            reqs[i].next = w->kill_q;
+            w->kill_q = &reqs[i];
+            queued[i] = true;
+        }
+        pthread_mutex_unlock(&w->kill_lock);
+        if (queued[i]) {
+            uv_async_send(&w->kill_async);
+        }
+    }
+    conn_kill(w0, &own);
+    unsigned long killed = own.killed;
+    for (unsigned i = 0; reqs != NULL && queued != NULL && i < n->nworkers; i++) {
+        if (queued[i]) {
+            kill_wait(w0, &n->workers[i], &reqs[i]);
+            killed += reqs[i].killed;
+        }
+    }
+    free(reqs);
+    free(queued);
+    *self_matched = own.self_matched;
+    return killed;
+}
+
 static void
 env_shutdown(void *ctx, bool graceful)
 {
@@ -201,6 +278,17 @@ env_shutdown(void *ctx, bool graceful)
     if (n->cfg.shutdown != NULL) {
         n->cfg.shutdown(n->cfg.shutdown_ctx, graceful);
     }
+}
+
+/* What `stats` shows as memcached's "libevent": libuv and its version. */
+static const char *
+event_lib(void)
+{
+    static char name[48];
+    if (name[0] == '\0') {
+        snprintf(name, sizeof(name), "libuv-%s", uv_version_string());
+    }
+    return name;
 }
 
 int
@@ -219,8 +307,11 @@ net_create(struct net **np, const struct net_config *cfg)
         .ctx = n,
         .sum_metrics = env_sum_metrics,
         .each_conn = env_each_conn,
+        .kill_conns = env_kill_conns,
         .shutdown = env_shutdown,
         .threads = n->nworkers,
+        .stats = cfg->stats,
+        .event_lib = event_lib(),
     };
     int rc = tls_setup(n);
     if (rc != 0) {
@@ -250,6 +341,16 @@ net_create(struct net **np, const struct net_config *cfg)
     }
     n->env.hotkeys = n->hot;
     n->env.nhotkeys = n->nworkers;
+    n->cstats = calloc(n->nworkers, sizeof(*n->cstats));
+    if (n->cstats == NULL) {
+        rc = -ENOMEM;
+        goto fail_workers;
+    }
+    for (unsigned i = 0; i < n->nworkers; i++) {
+        n->cstats[i] = n->workers[i].cstats;
+    }
+    n->env.cmdstats = n->cstats;
+    n->env.ncmdstats = n->nworkers;
     rc = listener_bind_all(n, n->workers, n->nworkers);
     if (rc != 0) {
         goto fail_workers;
@@ -272,6 +373,7 @@ fail_workers:
         worker_fini(w);
     }
     free(n->hot);
+    free(n->cstats);
     free(n->workers);
     tls_server_destroy(&n->tls);
     free(n);
@@ -346,6 +448,7 @@ net_destroy(struct net **np)
     }
     free(n->addrs);
     free(n->hot);
+    free(n->cstats);
     free(n->workers);
     tls_server_destroy(&n->tls); /* after every connection's SSL is freed */
     free(n);

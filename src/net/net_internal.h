@@ -88,21 +88,44 @@ struct conn {
     bool dirty;   /* on the worker's dirty list */
     bool ready;   /* on the worker's ready list (yielded with input left) */
     bool is_unix;
+    bool streaming;       /* on the worker's stream list (session_streaming) */
+    uint8_t close_reason; /* enum stats_close_reason, for `watch connevents` */
     bool peer_eof;        /* TLS close_notify received: the next read is an EOF */
     struct tls_conn *tls; /* NULL for a plain connection */
     struct buf pout;      /* TLS: replies not yet encrypted (sess.out) */
     struct conn *next_dirty;
     struct conn *next_ready;
-    struct conn *prev, *next; /* worker's list of connections, under w->conns_lock */
+    struct conn *next_stream;
+    struct sockaddr_storage peer; /* the client's address (TCP) */
+    struct conn *prev, *next;     /* worker's list of connections, under w->conns_lock */
     /* Read by `stats conns` from other threads: relaxed atomics. */
     uint32_t last_active; /* clock_now() of the last request */
     const char *state;
     unsigned id;
     char addr[128];
-    const char *listen_addr;            /* the listener's address; owned by net */
+    const char *listen_addr; /* the listener's address; owned by net */
+    /* This end of the connection (CLIENT LIST laddr, CLIENT KILL LADDR):
+     * listen_addr, or for a wildcard listener the address the client
+     * reached (one getsockname at accept). */
+    char local_addr[80];
     size_t accounted;                   /* buffer bytes counted in the worker's conn_buffer_bytes */
     uint64_t batch_ns;                  /* when the oldest unanswered batch was read; 0 none */
     uint32_t lat_pending[LAT_FAMILIES]; /* requests per family awaiting that answer */
+};
+
+/*
+ * CLIENT KILL's request to one worker (net.c, env_kill_conns): close the
+ * connections match accepts. Lives on the requester's stack until done;
+ * the target worker serves it on its own thread and signals kill_cond.
+ */
+struct kill_req {
+    cmd_conn_match_fn match;
+    void *fnctx;
+    const struct session *self; /* counted, never closed here */
+    unsigned long killed;
+    bool self_matched;
+    bool done;
+    struct kill_req *next;
 };
 
 struct worker {
@@ -112,12 +135,21 @@ struct worker {
     uv_loop_t loop;
     uv_async_t stop_async;  /* net_stop -> close everything */
     uv_async_t drain_async; /* net_drain -> stop accepting, close when idle */
+    uv_async_t kill_async;  /* a kill_req was queued for this worker */
+    /* kill_lock guards kill_q and kill_off; kill_cond is broadcast when a
+     * request is done. Never held with another worker's kill_lock. */
+    pthread_mutex_t kill_lock;
+    pthread_cond_t kill_cond;
+    struct kill_req *kill_q;
+    bool kill_off;          /* the loop is ending: requests are no longer queued */
     uv_check_t flush_check; /* flush dirty connections once per loop turn */
     uv_idle_t ready_idle;   /* keeps the loop turning while yielded work waits */
     uv_timer_t tick;        /* idle-timeout sweep */
+    uv_timer_t stream_tick; /* serves streaming sessions; runs while there are any */
     struct listener *listeners;
-    struct conn *dirty; /* connections with replies to flush this turn */
-    struct conn *ready; /* connections that yielded with requests left */
+    struct conn *dirty;   /* connections with replies to flush this turn */
+    struct conn *ready;   /* connections that yielded with requests left */
+    struct conn *streams; /* streaming connections (memcached's watch) */
     /* Connection list: written by this worker on accept/close, read by
      * stats conns on any worker. Never taken on the request path. */
     pthread_mutex_t conns_lock;
@@ -129,9 +161,10 @@ struct worker {
     /* Ciphertext as read from TLS sockets, decrypted before the next read
      * (so one buffer serves every connection); NULL until a TLS accept. */
     char *tls_scratch;
-    struct metrics metrics; /* this worker is the only writer */
-    struct net_latency lat; /* likewise */
-    struct hotkeys *hot;    /* this worker's hot-key sketch (cmd/hotkeys.h) */
+    struct metrics metrics;  /* this worker is the only writer */
+    struct net_latency lat;  /* likewise */
+    struct hotkeys *hot;     /* this worker's hot-key sketch (cmd/hotkeys.h) */
+    struct cmdstats *cstats; /* this worker's command statistics (cmd/cmdstats.h) */
     /* Connection buffer bytes (metrics.conn_buffer_bytes) past which the
      * connections whose clients are behind on reading are closed, largest
      * first (conn.c, shed_output). Set once in worker_init. */
@@ -193,6 +226,10 @@ void conn_run_ready(struct worker *w);
 void conn_close_all(struct worker *w);
 void conn_drain_all(struct worker *w);
 void conn_sweep_idle(struct worker *w, uint32_t now, uint32_t idle_timeout);
+/* Serve every kill_req queued for w (on w's thread). */
+void conn_kill_serve(struct worker *w);
+/* Close w's connections that r matches (on w's thread); r->killed counts them. */
+void conn_kill(struct worker *w, struct kill_req *r);
 /* Once a second on workers with TLS clients: close connections whose
  * handshake is older than TLS_HANDSHAKE_TIMEOUT; idle ones give back their
  * reply buffers. */

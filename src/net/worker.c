@@ -5,14 +5,19 @@
  *   ready_idle    runs while connections that yielded (-R) have work left
  *   tick          once a second: the idle sweep, and for TLS clients the
  *                 handshake timeout (conn_sweep_tls)
+ *   stream_tick   every SESSION_STREAM_MS while a connection streams
+ *                 (memcached's watch): hands it what the log has for it
  *   stop_async    net_stop(): close listeners and connections, then the
  *                 loop ends by itself when no handle is left
  *   drain_async   net_drain(): close listeners; connections close as soon
  *                 as they hold no partial request and no unsent reply
+ *   kill_async    CLIENT KILL on another worker: close the matching
+ *                 connections of this one (conn_kill_serve)
  */
 #include <stdlib.h>
 
 #include "net/net_internal.h"
+#include "stashd/cmd/cmdstats.h"
 #include "stashd/cmd/hotkeys.h"
 #include "stashd/util/clock.h"
 #include "stashd/util/log.h"
@@ -48,8 +53,22 @@ on_stop(uv_async_t *h)
     uv_close((uv_handle_t *)&w->flush_check, NULL);
     uv_close((uv_handle_t *)&w->ready_idle, NULL);
     uv_close((uv_handle_t *)&w->tick, NULL);
+    uv_close((uv_handle_t *)&w->stream_tick, NULL);
     uv_close((uv_handle_t *)&w->stop_async, NULL);
     uv_close((uv_handle_t *)&w->drain_async, NULL);
+    /* No request is queued after this; those already queued are served
+     * now (their connections are closing anyway). */
+    pthread_mutex_lock(&w->kill_lock);
+    w->kill_off = true;
+    pthread_mutex_unlock(&w->kill_lock);
+    conn_kill_serve(w);
+    uv_close((uv_handle_t *)&w->kill_async, NULL);
+}
+
+static void
+on_kill(uv_async_t *h)
+{
+    conn_kill_serve(h->data);
 }
 
 static void
@@ -74,13 +93,15 @@ worker_init(struct worker *w, struct net *n, unsigned index)
         return rc;
     }
     pthread_mutex_init(&w->conns_lock, NULL);
+    pthread_mutex_init(&w->kill_lock, NULL);
+    pthread_cond_init(&w->kill_cond, NULL);
     const struct options *o = net_opts(n);
     uint64_t share = NET_CONN_BUDGET / (uint64_t)(o->threads > 0 ? o->threads : 1);
     uint64_t worst = NET_CONN_WORST(o->max_item_size);
     w->conn_budget = share > worst ? share : worst;
     w->rpool_cap = NET_RPOOL_MAX;
     w->rpool = calloc(w->rpool_cap, sizeof(char *));
-    if (w->rpool == NULL || hotkeys_create(&w->hot) != 0) {
+    if (w->rpool == NULL || hotkeys_create(&w->hot) != 0 || cmdstats_create(&w->cstats) != 0) {
         return UV_ENOMEM;
     }
     uv_check_init(&w->loop, &w->flush_check);
@@ -91,10 +112,14 @@ worker_init(struct worker *w, struct net *n, unsigned index)
     uv_timer_init(&w->loop, &w->tick);
     w->tick.data = w;
     uv_timer_start(&w->tick, on_tick, 1000, 1000);
+    uv_timer_init(&w->loop, &w->stream_tick); /* started by the first stream */
+    w->stream_tick.data = w;
     uv_async_init(&w->loop, &w->stop_async, on_stop);
     w->stop_async.data = w;
     uv_async_init(&w->loop, &w->drain_async, on_drain);
     w->drain_async.data = w;
+    uv_async_init(&w->loop, &w->kill_async, on_kill);
+    w->kill_async.data = w;
     return 0;
 }
 
@@ -145,5 +170,8 @@ worker_fini(struct worker *w)
     free(w->rpool);
     free(w->tls_scratch);
     hotkeys_destroy(&w->hot);
+    cmdstats_destroy(&w->cstats);
+    pthread_cond_destroy(&w->kill_cond);
+    pthread_mutex_destroy(&w->kill_lock);
     pthread_mutex_destroy(&w->conns_lock);
 }

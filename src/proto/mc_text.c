@@ -73,6 +73,8 @@ static const struct cmd_def cmd_table[] = {
     CMD("quit", KIND_ADMIN, 1, ANY, false, MC_TEXT_QUIT),
     CMD("cache_memlimit", KIND_ADMIN, 2, 3, true, MC_TEXT_CACHE_MEMLIMIT),
     CMD("shutdown", KIND_ADMIN, 1, ANY, false, MC_TEXT_SHUTDOWN),
+    CMD("lru_crawler", KIND_ADMIN, 1, ANY, false, MC_TEXT_LRU_CRAWLER),
+    CMD("watch", KIND_ADMIN, 1, ANY, false, MC_TEXT_WATCH),
     CMD("refresh_certs", KIND_ADMIN, 1, ANY, true, MC_TEXT_REFRESH_CERTS),
     /* memcached's undocumented old alias of get */
     CMD("bget", KIND_RETRIEVAL, 2, ANY, false, MC_TEXT_GET),

@@ -25,6 +25,7 @@
 #include "server/healthcheck.h"
 #include "server/malloc_conf.h"
 #include "stashd/cmd/auth.h"
+#include "stashd/cmd/stats.h"
 #include "stashd/net/net.h"
 #include "stashd/store/store.h"
 #include "stashd/util/clock.h"
@@ -38,6 +39,7 @@ struct server {
     struct options opts;
     struct store *store;
     struct auth *auth;
+    struct stats *stats; /* reporting state: reset baseline, watch log */
     struct net *net;
     uv_loop_t *loop;
     uv_signal_t sigterm, sigint, sighup;
@@ -226,6 +228,8 @@ start_store(struct server *sv)
         .threads = (uint32_t)o->threads,
         .evictions = o->evictions,
         .cas_enabled = o->cas_enabled,
+        .on_evict = stats_log_evict, /* memcached's `watch evictions` */
+        .evict_ctx = sv->stats,
     };
     int rc = store_create(&sv->store, &sc);
     if (rc != 0) {
@@ -243,8 +247,15 @@ run(struct server *sv)
         fprintf(stderr, "stashd: %s\n", err);
         return 1;
     }
+    rc = stats_create(&sv->stats);
+    if (rc != 0) {
+        log_error("cannot create the stats state: %s", strerror(-rc));
+        auth_destroy(&sv->auth);
+        return 1;
+    }
     rc = start_store(sv);
     if (rc != 0) {
+        stats_destroy(&sv->stats);
         auth_destroy(&sv->auth);
         return 1;
     }
@@ -252,6 +263,7 @@ run(struct server *sv)
         .opts = &sv->opts,
         .store = sv->store,
         .auth = sv->auth,
+        .stats = sv->stats,
         .shutdown = request_shutdown,
         .shutdown_ctx = sv,
     };
@@ -312,6 +324,7 @@ out_net:
     store_stop_maintenance(sv->store);
 out_store:
     store_destroy(&sv->store);
+    stats_destroy(&sv->stats); /* after every thread that logs has stopped */
     auth_destroy(&sv->auth);
     return rc == 0 ? 0 : 1;
 }

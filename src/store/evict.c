@@ -49,6 +49,19 @@ count_gone(struct store *s, struct head *h, const struct item *it, enum item_sta
     struct head_ctr *c = &h->ctr[sizeclass_of(&s->segs.cls, item_size(it))];
     bool fetched = (item_state_load(it) & ITEM_FETCHED) != 0;
     if (why == ITEM_LIVE) {
+        if (s->segs.on_evict != NULL) {
+            struct item *w = (struct item *)it; /* only read */
+            struct store_evict_info e = {
+                .key = item_key(w),
+                .nkey = it->nkey,
+                .nbytes = item_nbytes(it),
+                .exptime = item_exptime(it),
+                .atime = it->atime,
+                .fetched = fetched,
+                .cls = sizeclass_of(&s->segs.cls, item_size(it)) + 1,
+            };
+            s->segs.on_evict(s->segs.evict_ctx, &e);
+        }
         c->evicted++;
         c->evicted_at = now;
         c->evicted_time = now > it->atime ? now - it->atime : 0;

@@ -42,6 +42,7 @@
 
 #include "stashd/mem/arena.h"
 #include "stashd/mem/sizeclass.h"
+#include "stashd/store/store.h"
 #include "store/item.h"
 
 struct store;
@@ -114,6 +115,8 @@ struct segs {
     _Atomic uint32_t flushes;  /* flush_all count: -M's "nothing dead here" marks expire */
     _Atomic uint32_t exp_hint; /* no segment's exp_min is below this (0: none has one) */
     struct sizeclass cls;      /* for per-class statistics */
+    store_evict_fn on_evict;   /* store_config.on_evict, called by eviction */
+    void *evict_ctx;
     /* Times the segment lock was taken: shows (in a test) that gets,
      * sets and deletes with room in their head never take it. */
     _Atomic uint64_t lock_count;

@@ -160,6 +160,8 @@ store_create(struct store **sp, const struct store_config *cfg)
     s->shard_bits = log2_ceil(nshards);
     s->max_item_size = cfg->max_item_size;
     s->cas_enabled = cfg->cas_enabled;
+    s->segs.on_evict = cfg->on_evict;
+    s->segs.evict_ctx = cfg->evict_ctx;
     atomic_init(&s->limit, cfg->memory_limit);
     atomic_init(&s->index_bytes, 0);
     pthread_mutex_init(&s->flush_lock, NULL);
@@ -203,6 +205,17 @@ store_fits(const struct store *s, size_t nkey, size_t nbytes)
         return false;
     }
     return ITEM_HDR + item_vlen_bytes(nbytes) - 1 + nkey + nbytes <= s->max_item_size;
+}
+
+unsigned
+store_class_for(const struct store *s, size_t nkey, size_t nbytes, uint32_t *size)
+{
+    uint64_t total = ITEM_HDR + item_vlen_bytes(nbytes) - 1 + (uint64_t)nkey + nbytes;
+    if (size != NULL) {
+        *size = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+    }
+    /* store_each_class numbers classes from 1, the large class last. */
+    return sizeclass_of(&s->segs.cls, total) + 1;
 }
 
 /* --- reads ------------------------------------------------------------------ */

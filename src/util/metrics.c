@@ -1,23 +1,17 @@
 /*
- * metrics: summing and walking the per-worker counter table (see
- * util/metrics.h).
+ * metrics: summing the per-worker counters (see util/metrics.h).
  */
 #include "stashd/util/metrics.h"
+
+#define METRICS_SUM(src, id, kind, when, mc, sec, info, prom, labels, help) METRICS_SUM_##src(id)
+#define METRICS_SUM_W(id) sum->id += __atomic_load_n(&m->id, __ATOMIC_RELAXED);
+#define METRICS_SUM_V(id)
+#define METRICS_SUM_S(id)
+#define METRICS_SUM_F(id)
+#define METRICS_SUM_K(id)
 
 void
 metrics_accumulate(struct metrics *sum, const struct metrics *m)
 {
-#define METRICS_SUM(name, kind, help) sum->name += __atomic_load_n(&m->name, __ATOMIC_RELAXED);
-    STASHD_WORKER_METRICS(METRICS_SUM)
-#undef METRICS_SUM
-}
-
-void
-metrics_each(const struct metrics *m, metrics_emit_fn emit, void *ctx)
-{
-#define METRICS_EMIT(name, kind, help)                                                             \
-    emit(ctx, #name, #kind[0] == 'C' ? "counter" : "gauge", help,                                  \
-         __atomic_load_n(&m->name, __ATOMIC_RELAXED));
-    STASHD_WORKER_METRICS(METRICS_EMIT)
-#undef METRICS_EMIT
+    STASHD_STATS(METRICS_SUM)
 }

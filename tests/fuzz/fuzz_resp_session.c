@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cmd/resp_cmd.h"
+#include "stashd/cmd/cmdstats.h"
 #include "stashd/cmd/session.h"
 #include "stashd/store/store.h"
 #include "stashd/util/buf.h"
@@ -40,6 +41,7 @@ static struct {
     struct options opts;
     struct cmd_env env;
     struct metrics m;
+    struct cmdstats *cs; /* the "worker's" command statistics, as net/ gives them */
     struct buf out;
 } fz;
 
@@ -70,7 +72,11 @@ fz_setup(void)
     fz.opts.flush_enabled = true;
     fz.opts.max_item_size = 4096;
     fz.opts.conn_limit = 16;
-    fz.env = (struct cmd_env){.store = fz.store, .opts = &fz.opts, .threads = 1};
+    if (cmdstats_create(&fz.cs) != 0) {
+        abort();
+    }
+    fz.env = (struct cmd_env){
+        .store = fz.store, .opts = &fz.opts, .threads = 1, .cmdstats = &fz.cs, .ncmdstats = 1};
     buf_init(&fz.out);
 }
 
@@ -168,6 +174,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     bool resp_port = (data[0] & 1) != 0; /* else sniffed: RESP when it starts with '*' */
+    if (!resp_port && (size < 2 || data[1] != '*')) {
+        return 0; /* memcached text would be sniffed: not RESP's replies (fuzz_session's) */
+    }
     size_t n = size - 1;
     size_t cut = (size_t)(data[0] >> 1) * n / 128;
     char *in = malloc(n > 0 ? n : 1);
@@ -176,6 +185,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct session s;
     session_init(&s, &fz.env, &fz.m, &fz.out);
+    s.cmdstats = fz.cs;
     if (resp_port) {
         session_set_resp_only(&s);
     }

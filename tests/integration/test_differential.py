@@ -262,6 +262,35 @@ SCRIPTS = {
     "long_line_closes": S(b"get a\r\n", ("close", b"x" * 3000)),
     "cas_disabled": S(b"set a 0 0 1\r\nx\r\n", b"gets a\r\n", b"cas a 0 0 1 0\r\ny\r\n",
                       b"gets a\r\n", b"cas a 0 0 1 1\r\nz\r\n", args=["-C"]),
+    # memcached's tooling: replies that do not depend on item layout (a
+    # metadump that succeeds takes the connection over in memcached, which
+    # then drops the end marker: tests/integration/test_mc_tools.py)
+    "lru_crawler_replies": S(
+        b"lru_crawler crawl all\r\n", b"lru_crawler crawl 99\r\n", b"lru_crawler crawl 0\r\n",
+        b"lru_crawler crawl x\r\n", b"lru_crawler tocrawl 10\r\n", b"lru_crawler tocrawl x\r\n",
+        b"lru_crawler tocrawl -1\r\n", b"lru_crawler sleep 100\r\n",
+        b"lru_crawler sleep 2000000\r\n", b"lru_crawler metadump 99\r\n",
+        b"lru_crawler metadump 64\r\n", b"lru_crawler metadump 0,1\r\n",
+        b"lru_crawler metadump\r\n", b"lru_crawler metadump all x\r\n", b"lru_crawler\r\n",
+        b"lru_crawler bogus\r\n", b"lru_crawler bogus x y\r\n", b"lru_crawler disable\r\n",
+        b"lru_crawler disable\r\n", b"lru_crawler metadump all\r\n",
+        b"lru_crawler crawl all\r\n", b"lru_crawler enable\r\n", b"lru_crawler enable\r\n"),
+    "stats_detail": S(
+        b"stats detail dump\r\n", b"stats detail on\r\n", b"set a:1 0 0 1\r\nx\r\n",
+        b"get a:1 a:2 plain\r\n", b"delete a:1\r\n", b"delete a:1\r\n", b"touch a:3 10\r\n",
+        b"stats detail dump\r\n", b"stats detail off\r\n", b"get a:1\r\n",
+        b"stats detail dump\r\n", b"stats reset\r\n", b"stats detail dump\r\n",
+        b"stats detail\r\n", b"stats detail bogus\r\n", b"stats detail on extra\r\n"),
+    # (memcached lists an item only once its LRU maintainer moved it to the
+    # cold LRU, at a moment of its own: only empty classes are compared)
+    "stats_cachedump": S(
+        b"set a 0 0 1\r\nx\r\n", b"stats cachedump 2 0\r\n", b"stats cachedump 0 0\r\n",
+        b"stats cachedump 1\r\n", b"stats cachedump x 0\r\n", b"stats cachedump 99 0\r\n",
+        b"stats cachedump 1 -1\r\n", b"stats cachedump 64 1\r\n"),
+    "stats_sizes": S(
+        b"stats sizes\r\n", b"stats sizes_disable\r\n", b"stats sizes\r\n",
+        b"stats sizes_disable\r\n"),
+    "watch_errors": S(b"watch bogus\r\n", b"watch fetchers bogus\r\n", b"watch FETCHERS\r\n"),
     "large_item_limit": S(
         b"set big 0 0 1048576\r\n" + bytes(range(256)) * 4096 + b"\r\n", b"get big\r\n",
         b"set big2 0 0 3000000\r\n" + b"q" * 3000000 + b"\r\n", b"get big2\r\n",

@@ -3,18 +3,21 @@
  * for the admin listener's /metrics. Names follow memcached_exporter where
  * it has the metric (memcached_commands_total{command,status},
  * memcached_current_bytes, ...), so existing dashboards and alerts work;
- * what no exporter has is named stashd_*. Counters are read raw (never
- * adjusted by `stats reset`), so they only ever go up.
+ * what no exporter has is named stashd_*. The series are declared with
+ * every other figure in STASHD_STATS (util/metrics.h).
+ *
+ * Counters are read raw: `stats reset` and CONFIG RESETSTAT, which rebase
+ * `stats` and INFO, leave this page alone, so its counters only ever go
+ * up (a drop would read to rate() as a restart).
  */
 #pragma once
 
 struct buf;
 struct cmd_env;
 
-/* Extra gauges only net/ knows, measured when the scrape happens. */
+/* What only net/ knows, measured when the scrape happens. */
 struct prom_net_figures {
-    unsigned long long conn_buffer_bytes; /* read and reply buffers held by connections */
-    unsigned long long ready;             /* 1 when serving, 0 while starting or draining */
+    unsigned long long ready; /* 1 when serving, 0 while starting or draining */
 };
 
 /* Append the whole exposition to out; 0 or -ENOMEM. Any thread. */

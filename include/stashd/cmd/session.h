@@ -14,9 +14,12 @@
 
 struct auth;
 struct buf;
+struct cmdstats;
 struct hotkeys;
+struct session;
 struct metrics;
 struct options;
+struct stats;
 struct store;
 
 /* Per-connection facts that `stats conns` shows, supplied by net/. */
@@ -28,8 +31,17 @@ struct cmd_conn_info {
     /* The listener a client came through ("tcp:127.0.0.1:11211"); NULL
      * for a listener's own row (state "conn_listening"). */
     const char *listen_addr;
+    /* The connection's own end ("tcp:127.0.0.1:11211"): the listener's
+     * address, or for a wildcard listener the address the client reached. */
+    const char *local_addr;
+    /* The connection's session: set only where it may be read, on the
+     * worker that owns the connection (kill_conns' match); else NULL. */
+    const struct session *sess;
 };
 typedef void (*cmd_conn_fn)(void *fnctx, const struct cmd_conn_info *ci);
+/* Does a connection match (CLIENT KILL's filters)? Called on the worker
+ * that owns the connection, with ci->sess set. */
+typedef bool (*cmd_conn_match_fn)(void *fnctx, const struct cmd_conn_info *ci);
 
 /*
  * What commands need from the layers above, handed down once at set-up.
@@ -46,6 +58,17 @@ struct cmd_env {
     void (*sum_metrics)(void *ctx, struct metrics *out);
     /* Call fn for each open connection (stats conns). */
     void (*each_conn)(void *ctx, cmd_conn_fn fn, void *fnctx);
+    /*
+     * CLIENT KILL: close every client connection, on every worker, that
+     * match accepts, and return how many matched. Each worker closes its
+     * own connections (match runs there); the call returns once every
+     * worker has answered. self, the caller's session (called on its
+     * worker's thread), is never closed here: when it matches,
+     * *self_matched is set (and it is counted) so that the caller closes
+     * it after its reply.
+     */
+    unsigned long (*kill_conns)(void *ctx, cmd_conn_match_fn match, void *fnctx,
+                                const struct session *self, bool *self_matched);
     /* The shutdown command (only when opts->shutdown_enabled); graceful
      * drains, else exits at once. */
     void (*shutdown)(void *ctx, bool graceful);
@@ -54,6 +77,15 @@ struct cmd_env {
     /* Every worker's hot-key sketch (cmd/hotkeys.h), for reporting. */
     struct hotkeys *const *hotkeys;
     unsigned nhotkeys;
+    /* The server's reporting state (stashd/cmd/stats.h): reset baseline,
+     * watch log, stats detail. NULL (tests): none of those. */
+    struct stats *stats;
+    /* The event library, as `stats` shows it under memcached's "libevent"
+     * (net/: libuv's name and version); NULL: "none". */
+    const char *event_lib;
+    /* Every worker's command statistics (cmd/cmdstats.h), for INFO. */
+    struct cmdstats *const *cmdstats;
+    unsigned ncmdstats;
     /* TLS, NULL when the server serves none. refresh_certs (the command):
      * reload the certificate, key and CA files for new connections; 0, or
      * -errno with memcached's reply in err (no "\r\n"). Blocks on the
@@ -76,16 +108,24 @@ enum session_rc {
 struct session {
     /* Set by net/ (public): */
     const struct cmd_env *env;
-    struct metrics *metrics; /* the worker's; single writer */
-    struct buf *out;         /* where replies go; net/ may change it between calls */
-    struct hotkeys *hot;     /* the worker's hot-key sketch, or NULL */
+    struct metrics *metrics;   /* the worker's; single writer */
+    struct buf *out;           /* where replies go; net/ may change it between calls */
+    struct hotkeys *hot;       /* the worker's hot-key sketch, or NULL */
+    struct cmdstats *cmdstats; /* the worker's command statistics, or NULL */
+    uint64_t id; /* the connection's id (stats conns, watch's cfd, CLIENT ID); 0: none */
     /* Private to cmd/: */
     int proto;         /* 0 until the first byte is seen */
+    unsigned want;     /* stats_wanted() as session_process last read it (once a
+                        * call: what the request path tests to log or count) */
     bool authed;       /* may run commands: authenticated, or no credential is set */
     uint64_t swallow;  /* bytes of a refused value still to discard */
     size_t resume;     /* multi-get: bytes of the key list already answered */
     uint32_t flags;    /* per-protocol state bits */
     void *proto_state; /* per-protocol state (NULL for text) */
+    /* memcached's tooling (cmd/mc_tools.h): the dump at the front of the
+     * input, and the watch subscription this connection streams. */
+    struct mc_dump *dump;
+    struct watcher *watcher;
 };
 
 void session_init(struct session *s, const struct cmd_env *env, struct metrics *m, struct buf *out);
@@ -110,3 +150,16 @@ enum session_rc session_process(struct session *s, const char *data, size_t len,
 /* The largest read buffer a request may need: net/ closes a connection
  * that wants more (it never should: values over the limit are swallowed). */
 size_t session_max_request(const struct session *s);
+
+/*
+ * Streaming (memcached's `watch`): once a request made the session a
+ * stream, session_streaming() is true for the rest of the connection's
+ * life; session_process() then discards its input (memcached reads no
+ * more requests from a watcher) and net/ calls session_stream() every
+ * SESSION_STREAM_MS while the connection's earlier output has been
+ * written, which appends what the stream has for it (at most
+ * SESSION_OUT_HIGH). SESSION_OK, or SESSION_CLOSE to end it.
+ */
+#define SESSION_STREAM_MS 10
+bool session_streaming(const struct session *s);
+enum session_rc session_stream(struct session *s);

@@ -18,6 +18,7 @@
 struct auth;
 struct net;
 struct options;
+struct stats;
 struct store;
 
 /*
@@ -33,7 +34,8 @@ struct store;
 struct net_config {
     const struct options *opts;
     struct store *store;
-    struct auth *auth; /* credentials every listener requires (may be NULL) */
+    struct auth *auth;   /* credentials every listener requires (may be NULL) */
+    struct stats *stats; /* reporting state (stashd/cmd/stats.h; may be NULL) */
     /* The shutdown command (memcached -A): called on a worker thread. */
     void (*shutdown)(void *ctx, bool graceful);
     void *shutdown_ctx;

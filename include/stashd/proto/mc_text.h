@@ -83,6 +83,8 @@ enum mc_text_cmd {
     MC_TEXT_CACHE_MEMLIMIT,
     MC_TEXT_SHUTDOWN,
     MC_TEXT_STATS,
+    MC_TEXT_LRU_CRAWLER,
+    MC_TEXT_WATCH,
     MC_TEXT_REFRESH_CERTS, /* TLS certificate reload; any arguments */
     /* meta: parsed whole by proto/mc_meta into req->meta */
     MC_TEXT_MG,

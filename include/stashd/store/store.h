@@ -37,6 +37,21 @@ struct store;
 
 #define STORE_KEY_MAX 250
 
+/*
+ * A live item the store is evicting to make room, as the eviction hook
+ * (store_config.on_evict) sees it. Views valid during the call only.
+ */
+struct store_evict_info {
+    const char *key;
+    uint32_t nkey;
+    uint32_t nbytes;  /* value length */
+    uint32_t exptime; /* relative expiry (util/clock.h), 0 = never */
+    uint32_t atime;   /* relative time of the last access */
+    bool fetched;     /* read since it was stored */
+    unsigned cls;     /* slab class, numbered as store_each_class numbers them */
+};
+typedef void (*store_evict_fn)(void *ctx, const struct store_evict_info *e);
+
 struct store_config {
     uint64_t memory_limit;  /* bytes for items (-m) */
     uint64_t max_item_size; /* largest key + value + header (-I) */
@@ -46,6 +61,15 @@ struct store_config {
     uint32_t threads;       /* worker count, for the derived shard count */
     bool evictions;         /* false (-M): fail stores with STORE_NO_MEMORY */
     bool cas_enabled;       /* false (-C): report cas 0 */
+    /*
+     * Called for each live item evicted to make room (not for expired or
+     * flushed items reclaimed), from whichever thread is allocating, with
+     * that item's shard lock held: it must copy what it needs and return,
+     * calling no store function and taking no lock a store caller may
+     * hold (memcached's `watch evictions`). NULL: none.
+     */
+    store_evict_fn on_evict;
+    void *evict_ctx;
 };
 
 enum store_rc {
@@ -206,6 +230,12 @@ void store_maintain(struct store *s);
 
 /* Would an item with this key and value length fit the size limit? */
 bool store_fits(const struct store *s, size_t nkey, size_t nbytes);
+
+/* The slab class an item with this key and value length is stored in,
+ * numbered as store_each_class numbers them (the large class last), and
+ * in *size (unless NULL) the bytes it takes: header, key and value. For
+ * reports (watch, lru_crawler metadump); the item need not exist. */
+unsigned store_class_for(const struct store *s, size_t nkey, size_t nbytes, uint32_t *size);
 
 enum store_rc store_get(struct store *s, const struct store_key *k, const struct store_get_opts *o,
                         store_read_fn fn, void *ctx, enum store_miss *miss);

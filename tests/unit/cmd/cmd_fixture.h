@@ -20,6 +20,7 @@
 
 #include "stashd/cmd/auth.h"
 #include "stashd/cmd/session.h"
+#include "stashd/cmd/stats.h"
 #include "stashd/store/store.h"
 #include "stashd/util/buf.h"
 #include "stashd/util/clock.h"
@@ -32,7 +33,8 @@
 struct fixture {
     struct store *store;
     struct options opts;
-    struct auth *auth; /* made by fx_auth, from opts */
+    struct auth *auth;   /* made by fx_auth, from opts */
+    struct stats *stats; /* reset baseline, watch log, stats detail */
     struct cmd_env env;
     struct metrics m;
     struct buf out;
@@ -93,6 +95,9 @@ fx_setup(void **state)
         .evictions = true,
         .cas_enabled = true,
     };
+    assert_int_equal(stats_create(&f->stats), 0);
+    cfg.on_evict = stats_log_evict;
+    cfg.evict_ctx = f->stats;
     assert_int_equal(store_create(&f->store, &cfg), 0);
     options_init(&f->opts);
     f->opts.reqs_per_event = 1000;
@@ -105,6 +110,7 @@ fx_setup(void **state)
         .ctx = f,
         .shutdown = fx_on_shutdown,
         .threads = 1,
+        .stats = f->stats,
     };
     buf_init(&f->out);
     session_init(&f->s, &f->env, &f->m, &f->out);
@@ -119,6 +125,7 @@ fx_teardown(void **state)
     session_fini(&f->s);
     buf_fini(&f->out);
     store_destroy(&f->store);
+    stats_destroy(&f->stats);
     auth_destroy(&f->auth);
     options_fini(&f->opts);
     if (f->pwdb[0] != '\0') {

@@ -12,6 +12,7 @@
 #include "cmd/resp_arg.h"
 #include "cmd/resp_reply.h"
 #include "cmd_fixture.h"
+#include "stashd/cmd/cmdstats.h"
 
 #define MAX_ITEM FX_MAX_ITEM
 
@@ -954,6 +955,306 @@ test_metrics(void **state)
     assert_int_equal(F->m.delete_hits, 1);
 }
 
+/* --- subcommands, bitmaps, LCS, keyspace inspection, statistics (issue 15) ----------- */
+
+static void
+test_subcommand_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < resp_nsubcmds; i++) {
+        const struct resp_cmd *sc = &resp_subcmds[i];
+        assert_non_null(sc->parent);
+        if (i > 0) {
+            int d = strcmp(resp_subcmds[i - 1].parent, sc->parent);
+            assert_true(d < 0 || (d == 0 && strcmp(resp_subcmds[i - 1].name, sc->name) < 0));
+        }
+        const struct resp_cmd *c = resp_cmd_lookup((struct bstr){sc->parent, strlen(sc->parent)});
+        assert_non_null(c);
+        assert_true(c->flags & RESP_CMD_CONTAINER);
+        assert_ptr_equal(resp_subcmd_lookup(c, (struct bstr){sc->name, strlen(sc->name)}), sc);
+        assert_true(resp_cmd_slot(sc) >= resp_ncmds && resp_cmd_slot(sc) < RESP_CMD_SLOTS);
+    }
+    for (size_t i = 0; i < resp_ncmds; i++) {
+        const struct resp_cmd *c = &resp_cmds[i];
+        size_t n = 0;
+        (void)resp_subcmds_of(c, &n);
+        assert_true((n > 0) == ((c->flags & RESP_CMD_CONTAINER) != 0));
+        assert_true(c->handler != NULL || n > 0);
+        assert_int_equal(resp_cmd_slot(c), i);
+    }
+    EXPECT("-ERR unknown subcommand 'foo'. Try OBJECT HELP.\r\n", "object", "foo");
+    EXPECT("-ERR wrong number of arguments for 'object' command\r\n", "OBJECT");
+    EXPECT("-ERR wrong number of arguments for 'object|encoding' command\r\n", "object",
+           "ENCODING");
+    EXPECT("-ERR wrong number of arguments for 'memory|usage' command\r\n", "memory", "usage");
+    EXPECT("-ERR wrong number of arguments for 'client|kill' command\r\n", "client", "kill");
+    EXPECT("*1\r\n$1\r\nk\r\n", "command", "getkeys", "object", "encoding", "k");
+    const char *r = cmd("command", "info", "object", NULL);
+    assert_non_null(strstr(r, "$15\r\nobject|encoding\r\n:3\r\n"));
+}
+
+static void
+test_setbit_getbit(void **state)
+{
+    (void)state;
+    EXPECT(":0\r\n", "setbit", "b", "7", "1");
+    EXPECT(":1\r\n", "setbit", "b", "7", "1");
+    EXPECT("$1\r\n\x01\r\n", "get", "b");
+    EXPECT(":0\r\n", "setbit", "b", "17", "1");
+    EXPECT("$3\r\n\x01\x00\x40\r\n", "get", "b");
+    EXPECT(":1\r\n", "getbit", "b", "17");
+    EXPECT(":0\r\n", "getbit", "b", "16");
+    EXPECT(":0\r\n", "getbit", "b", "1000");
+    EXPECT(":0\r\n", "getbit", "nokey", "0");
+    EXPECT(":1\r\n", "setbit", "b", "17", "0");
+    EXPECT("$3\r\n\x01\x00\x00\r\n", "get", "b");
+    EXPECT("-ERR bit offset is not an integer or out of range\r\n", "setbit", "b", "-1", "1");
+    EXPECT("-ERR bit offset is not an integer or out of range\r\n", "setbit", "b", "x", "1");
+    EXPECT("-ERR bit is not an integer or out of range\r\n", "setbit", "b", "1", "2");
+    EXPECT("-ERR bit is not an integer or out of range\r\n", "setbit", "b", "1", "x");
+    /* Offsets are bounded by -I (64 KiB here): byte 65535 is out of an
+     * item's reach with its header, byte 65536 out of range as Redis's. */
+    EXPECT("-ERR bit offset is not an integer or out of range\r\n", "setbit", "b", "524288", "1");
+    EXPECT("-ERR bit offset is not an integer or out of range\r\n", "getbit", "b", "524288");
+    EXPECT(":0\r\n", "getbit", "b", "524287");
+    EXPECT("-ERR bit offset is not an integer or out of range\r\n", "setbit", "b", "524287", "1");
+    EXPECT(":0\r\n", "setbit", "b", "400000", "1");
+    EXPECT(":50001\r\n", "strlen", "b");
+    EXPECT("-ERR invalid key length (stashd keys are 1 to 250 bytes)\r\n", "setbit", "", "1", "1");
+}
+
+static void
+test_bitcount_bitpos(void **state)
+{
+    (void)state;
+    EXPECT("+OK\r\n", "set", "k", "foobar");
+    EXPECT(":26\r\n", "bitcount", "k");
+    EXPECT(":4\r\n", "bitcount", "k", "0", "0");
+    EXPECT(":6\r\n", "bitcount", "k", "1", "1");
+    EXPECT(":17\r\n", "bitcount", "k", "5", "30", "bit");
+    EXPECT(":0\r\n", "bitcount", "k", "-1", "-2", "nonsense");
+    EXPECT("-ERR syntax error\r\n", "bitcount", "k", "0");
+    EXPECT("-ERR syntax error\r\n", "bitcount", "k", "0", "1", "x");
+    EXPECT("-ERR value is not an integer or out of range\r\n", "bitcount", "k", "a", "1");
+    EXPECT(":0\r\n", "bitcount", "nokey", "a", "b");
+    EXPECT("+OK\r\n", "set", "p", "\xff\xf0");
+    EXPECT(":12\r\n", "bitpos", "p", "0");
+    EXPECT(":0\r\n", "bitpos", "p", "1");
+    EXPECT(":-1\r\n", "bitpos", "p", "0", "0", "11", "bit");
+    EXPECT(":12\r\n", "bitpos", "p", "0", "0", "12", "bit");
+    EXPECT(":-1\r\n", "bitpos", "p", "1", "2");
+    EXPECT(":-1\r\n", "bitpos", "p", "0", "2");
+    EXPECT(":0\r\n", "bitpos", "nokey", "0");
+    EXPECT(":-1\r\n", "bitpos", "nokey", "1");
+    EXPECT("-ERR The bit argument must be 1 or 0.\r\n", "bitpos", "p", "2");
+    EXPECT("-ERR syntax error\r\n", "bitpos", "p", "1", "0", "a", "foo");
+    EXPECT("-ERR value is not an integer or out of range\r\n", "bitpos", "p", "1", "0", "a");
+    /* Longer than a word: the 8-byte paths. */
+    char v[41];
+    memset(v, 0xff, 40);
+    v[40] = '\0';
+    v[33] = (char)0xfe;
+    EXPECT("+OK\r\n", "set", "w", v);
+    EXPECT(":319\r\n", "bitcount", "w");
+    EXPECT(":271\r\n", "bitpos", "w", "0");
+    EXPECT(":-1\r\n", "bitpos", "w", "0", "34", "-1");
+    EXPECT(":320\r\n", "bitpos", "w", "0", "34");
+}
+
+static void
+test_bitop(void **state)
+{
+    (void)state;
+    EXPECT("+OK\r\n", "mset", "a", "\xff\x0f", "b", "\x0f");
+    EXPECT(":2\r\n", "bitop", "and", "d", "a", "b");
+    assert_int_equal(memcmp(cmd("get", "d", NULL), "$2\r\n\x0f\x00\r\n", 8), 0);
+    EXPECT(":2\r\n", "bitop", "OR", "d", "a", "b");
+    EXPECT("$2\r\n\xff\x0f\r\n", "get", "d");
+    EXPECT(":2\r\n", "bitop", "xor", "d", "a", "b");
+    EXPECT("$2\r\n\xf0\x0f\r\n", "get", "d");
+    EXPECT(":1\r\n", "bitop", "not", "d", "b");
+    EXPECT("$1\r\n\xf0\r\n", "get", "d");
+    EXPECT("-ERR BITOP NOT must be called with a single source key.\r\n", "bitop", "not", "d", "a",
+           "b");
+    EXPECT("-ERR syntax error\r\n", "bitop", "nand", "d", "a");
+    EXPECT("+OK\r\n", "set", "d", "x", "ex", "100");
+    EXPECT(":2\r\n", "bitop", "or", "d", "a");
+    EXPECT(":-1\r\n", "ttl", "d");
+    EXPECT(":0\r\n", "bitop", "or", "d", "nokey", "nokey2");
+    EXPECT(":0\r\n", "exists", "d");
+}
+
+static void
+test_bitfield(void **state)
+{
+    (void)state;
+    EXPECT("*3\r\n:0\r\n:100\r\n:-56\r\n", "bitfield", "f", "set", "i8", "0", "100", "get", "i8",
+           "0", "incrby", "i8", "0", "100");
+    EXPECT("*1\r\n:-128\r\n", "bitfield", "f", "overflow", "sat", "incrby", "i8", "0", "-300");
+    EXPECT("*1\r\n$-1\r\n", "bitfield", "f", "overflow", "fail", "incrby", "i8", "0", "-1");
+    EXPECT("*1\r\n:-128\r\n", "bitfield_ro", "f", "get", "i8", "0");
+    EXPECT("*2\r\n:0\r\n:33023\r\n", "bitfield", "f", "set", "u8", "#1", "255", "get", "u16", "#0");
+    EXPECT("*1\r\n:0\r\n", "bitfield", "g", "set", "i64", "0", "-1");
+    EXPECT("*2\r\n:-1\r\n:9223372036854775807\r\n", "bitfield", "g", "get", "i64", "0", "get",
+           "u63", "0");
+    EXPECT("*1\r\n:-1\r\n", "bitfield", "g", "overflow", "sat", "set", "i64", "0",
+           "9223372036854775807");
+    EXPECT("*1\r\n:-9223372036854775808\r\n", "bitfield", "g", "incrby", "i64", "0", "1");
+    EXPECT("*1\r\n:0\r\n", "bitfield", "h", "overflow", "sat", "set", "u8", "0", "-1");
+    EXPECT("*2\r\n:255\r\n:3\r\n", "bitfield", "h", "overflow", "wrap", "incrby", "u8", "0", "0",
+           "incrby", "u2", "0", "4");
+    EXPECT("-ERR BITFIELD_RO only supports the GET subcommand\r\n", "bitfield_ro", "f", "set", "i8",
+           "0", "1");
+    EXPECT("-ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported "
+           "but i64 is.\r\n",
+           "bitfield", "f", "get", "u64", "0");
+    EXPECT("-ERR Invalid OVERFLOW type specified\r\n", "bitfield", "f", "overflow", "x");
+    EXPECT("-ERR syntax error\r\n", "bitfield", "f", "get", "i8");
+    EXPECT("-ERR value is not an integer or out of range\r\n", "bitfield", "f", "set", "i8", "0",
+           "x");
+    EXPECT("-ERR bit offset is not an integer or out of range\r\n", "bitfield", "f", "get", "i8",
+           "#-1");
+    EXPECT("*0\r\n", "bitfield", "f");
+    /* A write that would grow the value past what an item holds. */
+    EXPECT("-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n", "bitfield", "big",
+           "set", "i64", "524280", "1");
+    EXPECT(":0\r\n", "exists", "big");
+}
+
+static void
+test_lcs(void **state)
+{
+    (void)state;
+    EXPECT("+OK\r\n", "mset", "k1", "ohmytext", "k2", "mynewtext");
+    EXPECT("$6\r\nmytext\r\n", "lcs", "k1", "k2");
+    EXPECT(":6\r\n", "lcs", "k1", "k2", "len");
+    EXPECT("*4\r\n$7\r\nmatches\r\n*2\r\n*2\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n*2\r\n*2\r\n"
+           ":2\r\n:3\r\n*2\r\n:0\r\n:1\r\n$3\r\nlen\r\n:6\r\n",
+           "lcs", "k1", "k2", "idx");
+    EXPECT("*4\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n$3\r\n"
+           "len\r\n:6\r\n",
+           "lcs", "k1", "k2", "idx", "minmatchlen", "4", "withmatchlen");
+    EXPECT("$0\r\n\r\n", "lcs", "nokey", "k2");
+    EXPECT("-ERR If you want both the length and indexes, please just use IDX.\r\n", "lcs", "k1",
+           "k2", "len", "idx");
+    EXPECT("-ERR syntax error\r\n", "lcs", "k1", "k2", "minmatchlen");
+    /* The table (4 * 128 * 128 = 64 KiB) is bounded by -I (64 KiB here). */
+    char a[129], b[129];
+    memset(a, 'a', 128);
+    memset(b, 'a', 128);
+    a[127] = b[127] = '\0';
+    EXPECT("+OK\r\n", "mset", "a", a, "b", b);
+    EXPECT(":127\r\n", "lcs", "a", "b", "len");
+    a[127] = 'a';
+    a[128] = '\0';
+    EXPECT("+OK\r\n", "set", "a", a);
+    EXPECT("-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len\r\n",
+           "lcs", "a", "b");
+}
+
+static void
+test_touch_object_memory(void **state)
+{
+    (void)state;
+    EXPECT("+OK\r\n", "mset", "i", "123", "s", "hello", "r",
+           "0123456789012345678901234567890123456789012345");
+    EXPECT(":3\r\n", "touch", "i", "s", "nokey", "i");
+    EXPECT("$3\r\nint\r\n", "object", "encoding", "i");
+    EXPECT("$6\r\nembstr\r\n", "object", "ENCODING", "s");
+    EXPECT("$3\r\nraw\r\n", "object", "encoding", "r");
+    EXPECT("$-1\r\n", "object", "encoding", "nokey");
+    EXPECT(":1\r\n", "object", "refcount", "i");
+    EXPECT(":0\r\n", "object", "idletime", "s");
+    EXPECT("$-1\r\n", "object", "freq", "nokey");
+    const char *r = cmd("object", "freq", "i", NULL);
+    assert_true(strncmp(r, "-ERR An LFU maxmemory policy is not selected", 44) == 0);
+    r = cmd("object", "help", NULL);
+    assert_true(strncmp(r, "*15\r\n+OBJECT <subcommand>", 25) == 0);
+    long long usage = cmd_int("memory", "usage", "s", NULL);
+    assert_true(usage >= 6 && usage < 200);
+    EXPECT("$-1\r\n", "memory", "usage", "nokey");
+    EXPECT("-ERR syntax error\r\n", "memory", "usage", "s", "samples", "-1");
+    EXPECT("-ERR syntax error\r\n", "memory", "usage", "s", "foo");
+    EXPECT("-ERR value is not an integer or out of range\r\n", "memory", "usage", "s", "samples",
+           "x");
+    F->opts.evictions = false; /* -M: Redis shares small integers */
+    EXPECT(":2147483647\r\n", "object", "refcount", "i");
+    F->opts.evictions = true;
+    assert_int_equal(F->m.get_hits, 3);
+    assert_int_equal(F->m.get_misses, 1);
+}
+
+static void
+test_commandstats(void **state)
+{
+    (void)state;
+    struct cmdstats *st = NULL;
+    assert_int_equal(cmdstats_create(&st), 0);
+    F->s.cmdstats = st;
+    EXPECT("+OK\r\n", "set", "k", "v");
+    EXPECT("$1\r\nv\r\n", "get", "k");
+    EXPECT("-ERR wrong number of arguments for 'get' command\r\n", "get");
+    EXPECT("-ERR bit offset is not an integer or out of range\r\n", "setbit", "k", "-1", "0");
+    EXPECT("-ERR unknown command 'nosuch', with args beginning with: \r\n", "nosuch");
+    EXPECT("-ERR unknown subcommand 'x'. Try OBJECT HELP.\r\n", "object", "x");
+    EXPECT("$6\r\nembstr\r\n", "object", "encoding", "k");
+    EXPECT("-NOPROTO unsupported protocol version\r\n", "hello", "9");
+    const char *r = cmd("info", "commandstats", NULL);
+    assert_true(strncmp(r, "$", 1) == 0);
+    static const char *lines[] = {
+        "# Commandstats\r\n",
+        "\r\ncmdstat_get:calls=1,usec=",
+        ",rejected_calls=1,failed_calls=0\r\n",
+        "\r\ncmdstat_setbit:calls=1,",
+        "\r\ncmdstat_object|encoding:calls=1,",
+        "\r\ncmdstat_hello:calls=1,",
+    };
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        if (strstr(r, lines[i]) == NULL) {
+            fail_msg("commandstats lacks %s: %s", lines[i], r);
+        }
+    }
+    assert_null(strstr(r, "cmdstat_nosuch"));
+    assert_null(strstr(r, "cmdstat_object:"));
+    EXPECT("$64\r\n# Errorstats\r\nerrorstat_ERR:count=4\r\nerrorstat_NOPROTO:count=1\r\n\r\n",
+           "info", "errorstats");
+    r = cmd("info", "stats", NULL);
+    assert_non_null(strstr(r, "\r\ntotal_error_replies:5\r\n"));
+    r = cmd("info", NULL);
+    assert_non_null(strstr(r, "# Errorstats\r\n"));
+    assert_null(strstr(r, "# Commandstats\r\n"));
+    r = cmd("info", "all", NULL);
+    assert_non_null(strstr(r, "# Commandstats\r\n"));
+    assert_non_null(strstr(r, "\r\n\r\n# Errorstats\r\n"));
+    EXPECT("+OK\r\n", "config", "resetstat");
+    EXPECT("$14\r\n# Errorstats\r\n\r\n", "info", "errorstats");
+    r = cmd("info", "commandstats", NULL);
+    assert_null(strstr(r, "cmdstat_get"));
+    assert_non_null(strstr(r, "cmdstat_info:calls=1,"));
+    F->s.cmdstats = NULL;
+    cmdstats_destroy(&st);
+}
+
+static void
+test_client_kill_self(void **state)
+{
+    (void)state;
+    long long id = cmd_int("client", "id", NULL);
+    char ids[32];
+    snprintf(ids, sizeof(ids), "%lld", id);
+    EXPECT(":0\r\n", "client", "kill", "id", ids);
+    EXPECT(":0\r\n", "client", "kill", "id", "99999", "skipme", "no");
+    EXPECT("-ERR client-id should be greater than 0\r\n", "client", "kill", "id", "0");
+    EXPECT("-ERR Unknown client type 'x'\r\n", "client", "kill", "type", "x");
+    EXPECT("-ERR No such user 'bob'\r\n", "client", "kill", "user", "bob");
+    EXPECT("-ERR syntax error\r\n", "client", "kill", "skipme", "maybe");
+    EXPECT("-ERR syntax error\r\n", "client", "kill", "id", "1", "skipme");
+    EXPECT("-ERR No such client\r\n", "client", "kill", "id"); /* the old form */
+    EXPECT("-ERR No such client\r\n", "client", "kill", "1.2.3.4:5");
+    EXPECT(":1\r\n", "client", "kill", "id", ids, "skipme", "no");
+    assert_true(F->closed);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, fx_teardown)
 
 int
@@ -989,6 +1290,15 @@ main(void)
         T(test_many_arguments),
         T(test_cross_protocol),
         T(test_metrics),
+        T(test_subcommand_table),
+        T(test_setbit_getbit),
+        T(test_bitcount_bitpos),
+        T(test_bitop),
+        T(test_bitfield),
+        T(test_lcs),
+        T(test_touch_object_memory),
+        T(test_commandstats),
+        T(test_client_kill_self),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -271,11 +271,39 @@ test_stats(void **state)
     expect(f,
            "stats cachedump 1 1\r\nstats cachedump\r\nstats cachedump x 1\r\n"
            "stats cachedump 64 1\r\n",
-           "END\r\nCLIENT_ERROR bad command line\r\nCLIENT_ERROR bad command line format\r\n"
+           "ITEM a [1 b; 0 s]\r\nEND\r\nCLIENT_ERROR bad command line\r\n"
+           "CLIENT_ERROR bad command line format\r\n"
            "CLIENT_ERROR Illegal slab id\r\n");
     expect(f, "stats detail\r\nstats detail on\r\nstats detail dump\r\nstats detail foo\r\n",
            "CLIENT_ERROR usage: stats detail on|off|dump\r\nOK\r\nEND\r\n"
            "CLIENT_ERROR usage: stats detail on|off|dump\r\n");
+}
+
+/* The reset baseline belongs to one server: a reset on one leaves
+ * another's counters (on another store in the same process) alone, and
+ * counts start again from the reset. */
+static void
+test_reset_per_server(void **state)
+{
+    struct fixture *f = *state;
+    void *other_state = NULL;
+    assert_int_equal(fx_setup(&other_state), 0);
+    struct fixture *g = other_state;
+    expect(f, "get a\r\nget b\r\n", "END\r\nEND\r\n");
+    expect(g, "get a\r\n", "END\r\n");
+    expect(f, "stats reset\r\n", "RESET\r\n");
+    f->reply_len = 0;
+    assert_int_equal(feed(f, "stats\r\n"), SESSION_OK);
+    assert_non_null(strstr(f->reply, "\r\nSTAT cmd_get 0\r\n"));
+    g->reply_len = 0;
+    assert_int_equal(feed(g, "stats\r\n"), SESSION_OK);
+    assert_non_null(strstr(g->reply, "\r\nSTAT cmd_get 1\r\n"));
+    expect(f, "get c\r\n", "END\r\n");
+    f->reply_len = 0;
+    assert_int_equal(feed(f, "stats\r\n"), SESSION_OK);
+    assert_non_null(strstr(f->reply, "\r\nSTAT cmd_get 1\r\n"));
+    assert_non_null(strstr(f->reply, "\r\nSTAT get_misses 1\r\n"));
+    fx_teardown(&other_state);
 }
 
 static void
@@ -517,6 +545,7 @@ main(void)
         T(test_admin),
         T(test_quit),
         T(test_stats),
+        T(test_reset_per_server),
         T(test_pipeline_and_splits),
         T(test_need),
         T(test_swallow),
