@@ -125,8 +125,9 @@ store_create(struct store **sp, const struct store_config *cfg)
     uint32_t seg_size, nsegs;
     unsigned shift;
     struct sizeclass cls;
+    uint32_t ndb = cfg->databases != 0 ? cfg->databases : 1;
     if (nshards == 0 || !arena_shape(cfg->memory_limit, &seg_size, &nsegs, &shift) ||
-        cfg->max_item_size <= ITEM_HDR + 1 ||
+        cfg->max_item_size <= ITEM_HDR + 1 || ndb > STORE_DB_MAX ||
         sizeclass_init(&cls, ITEM_HDR, cfg->slab_min_size, cfg->growth_factor) != 0) {
         return -EINVAL;
     }
@@ -150,7 +151,12 @@ store_create(struct store **sp, const struct store_config *cfg)
      * untouched until used, so an idle server pays little for 4096. */
     memset(s->shards, 0, (size_t)nshards * sizeof(struct shard));
     s->cold = calloc(nshards, sizeof(*s->cold));
-    if (s->cold == NULL) {
+    /* Untouched (so not resident) until a shard holds an item of a
+     * database other than 0: 8 bytes a shard and database. */
+    s->dbc = ndb > 1 ? calloc((size_t)nshards * (ndb - 1) * 2, sizeof(*s->dbc)) : NULL;
+    if (s->cold == NULL || (ndb > 1 && s->dbc == NULL)) {
+        free(s->dbc);
+        free(s->cold);
         free(s->shards);
         segs_fini(&s->segs);
         free(s);
@@ -158,6 +164,10 @@ store_create(struct store **sp, const struct store_config *cfg)
     }
     s->nshards = nshards;
     s->shard_bits = log2_ceil(nshards);
+    s->ndb = ndb;
+    for (unsigned d = 0; d < STORE_DB_MAX; d++) {
+        atomic_init(&s->dbmap[d], (uint8_t)d);
+    }
     s->max_item_size = cfg->max_item_size;
     s->cas_enabled = cfg->cas_enabled;
     s->segs.on_evict = cfg->on_evict;
@@ -189,6 +199,7 @@ store_destroy(struct store **sp)
     }
     free(s->shards);
     free(s->cold);
+    free(s->dbc);
     segs_fini(&s->segs);
     pthread_cond_destroy(&s->maint_cond);
     pthread_mutex_destroy(&s->maint_lock);
@@ -385,9 +396,9 @@ store_check_set(const struct store *s, const struct shard *sh, const struct item
 
 /* The fields of a plain store's new item. */
 static struct item_fields
-req_fields(const struct store_set_req *r)
+req_fields(const struct store_key *k, const struct store_set_req *r)
 {
-    struct item_fields f = {.flags = r->flags, .exptime = r->exptime};
+    struct item_fields f = {.flags = r->flags, .exptime = r->exptime, .db = k->db};
     if (r->expire_ms != 0) {
         expiry_to_fields(expiry_of_ms(r->expire_ms), &f);
     }
@@ -429,7 +440,7 @@ static enum store_rc
 set_plain(struct store *s, const struct store_key *k, const struct store_set_req *r,
           uint64_t *cas_out)
 {
-    struct item_fields f = req_fields(r);
+    struct item_fields f = req_fields(k, r);
     const struct item_space *sp = &s->segs.sp;
     uint64_t span =
         item_span_of(sp, item_size_of(item_layout_for(&f, r->nbytes), k->len, r->nbytes));
