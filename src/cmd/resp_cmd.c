@@ -395,7 +395,11 @@ resp_execute(struct resp_exec *x)
         (row->arity < 0 && x->argc < (size_t)-row->arity)) {
         char full[2 * RESP_NAME_MAX + 2];
         resp_cmd_fullname(row, full, sizeof(full));
-        resp_reply_err_arity(x, full);
+        if (row->handler == resp_cmd_exec) {
+            resp_tx_exec_refused(x, "wrong number of arguments for 'exec' command");
+        } else {
+            resp_reply_err_arity(x, full);
+        }
         if (st != NULL) {
             cmdstats_reject(st, resp_cmd_slot(row));
         }
@@ -403,7 +407,11 @@ resp_execute(struct resp_exec *x)
         return;
     }
     if (!x->s->authed && !(row->flags & RESP_CMD_NOAUTH)) {
-        resp_reply_err(x, "NOAUTH Authentication required.");
+        if (row->handler == resp_cmd_exec) {
+            resp_tx_exec_refused(x, "NOAUTH Authentication required.");
+        } else {
+            resp_reply_err(x, "NOAUTH Authentication required.");
+        }
         if (st != NULL) {
             cmdstats_reject(st, resp_cmd_slot(row));
         }

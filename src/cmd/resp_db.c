@@ -26,13 +26,20 @@
 #define ERR_DB_RANGE "ERR DB index is out of range"
 #define ERR_SAME "ERR source and destination objects are the same"
 
-/* A database index as Redis reads one (an int: a larger integer is
- * not_int's error); false after that reply. The range is checked apart. */
+/* A database index as Redis reads one (getIntFromObjectOrReply: msg, if
+ * not NULL, for either error); false after the error reply. The range of
+ * databases is checked apart. */
 static bool
-db_int(struct resp_exec *x, struct bstr a, const char *not_int, int64_t *db)
+db_int(struct resp_exec *x, struct bstr a, const char *msg, int64_t *db)
 {
-    if (!resp_arg_i64(a, db) || *db < INT32_MIN || *db > INT32_MAX) {
-        resp_reply_err(x, not_int);
+    if (!resp_arg_i64(a, db)) {
+        resp_reply_err(x, msg != NULL ? msg : RESP_ERR_NOT_INT);
+        return false;
+    }
+    if (*db < INT32_MIN || *db > INT32_MAX) {
+        resp_reply_err(x, msg != NULL ? msg
+                                      : "ERR value is out of range, value must between "
+                                        "-2147483648 and 2147483647");
         return false;
     }
     return true;
@@ -53,7 +60,7 @@ static int
 db_arg(struct resp_exec *x, struct bstr a)
 {
     int64_t db;
-    if (!db_int(x, a, RESP_ERR_NOT_INT, &db) || !db_in_range(x, db)) {
+    if (!db_int(x, a, NULL, &db) || !db_in_range(x, db)) {
         return -1;
     }
     return (int)db;
@@ -173,16 +180,13 @@ resp_cmd_copy(struct resp_exec *x)
         if (resp_arg_is(x->argv[i], "replace")) {
             replace = true;
         } else if (resp_arg_is(x->argv[i], "db") && i + 1 < x->argc) {
-            if (!db_int(x, x->argv[++i], RESP_ERR_NOT_INT, &db)) {
+            if (!db_int(x, x->argv[++i], NULL, &db) || !db_in_range(x, db)) {
                 return;
             }
         } else {
             resp_reply_err(x, RESP_ERR_SYNTAX);
             return;
         }
-    }
-    if (!db_in_range(x, db)) {
-        return;
     }
     uint8_t to = store_db_phys(x->store, (unsigned)db);
     struct store_key src, dst;

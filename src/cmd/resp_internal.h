@@ -175,6 +175,9 @@ bool resp_tx_queueing(const struct resp_conn *c);
 void resp_tx_queue(struct resp_exec *x);
 /* A request refused between MULTI and EXEC: EXEC will abort. */
 void resp_tx_refused(struct resp_exec *x);
+/* EXEC itself refused (arity, authentication): Redis's EXECABORT with
+ * why, and the transaction, if any, discarded. */
+void resp_tx_exec_refused(struct resp_exec *x, const char *why);
 /* RESET and the connection's end: forget the transaction and watches. */
 void resp_tx_reset(struct resp_conn *c);
 

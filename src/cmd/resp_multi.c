@@ -167,6 +167,15 @@ resp_tx_refused(struct resp_exec *x)
     }
 }
 
+void
+resp_tx_exec_refused(struct resp_exec *x, const char *why)
+{
+    if (x->c->tx != NULL) {
+        tx_end(x->c->tx);
+    }
+    resp_reply_errf(x, "EXECABORT Transaction discarded because of: %s", why);
+}
+
 static void
 reply_full(struct resp_exec *x)
 {
