@@ -29,7 +29,8 @@
  * Databases (Redis's SELECT): a key's database is part of its identity
  * (store_key.db, kept in the item), so the same key bytes in two
  * databases are two items, in the same shard. memcached's protocols use
- * database 0.
+ * database 0 as RESP's clients name it (store_db_phys(s, 0): after SWAPDB
+ * 0 N they see what RESP's database 0 sees).
  */
 #pragma once
 
@@ -112,7 +113,7 @@ store_key_init_db(struct store_key *k, const char *data, size_t len, uint8_t db)
     k->db = db;
 }
 
-/* A key of database 0 (memcached's protocols). */
+/* A key of physical database 0 (before any SWAPDB, the one clients name 0). */
 static inline void
 store_key_init(struct store_key *k, const char *data, size_t len)
 {
