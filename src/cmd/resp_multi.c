@@ -394,6 +394,14 @@ struct exec_run {
     size_t *pos;   /* where each one's reply goes: bytes into x->out */
 };
 
+/* The first queued record; NULL for an empty queue, whose buffer has no
+ * memory (NULL + 0 is undefined behaviour, and UBSan says so). */
+static const char *
+queue_start(const struct resp_tx *t)
+{
+    return t->nq != 0 ? t->q.data + t->q.rpos : NULL;
+}
+
 static void
 exec_run(void *ctx)
 {
@@ -413,7 +421,7 @@ exec_run(void *ctx)
         }
     }
     resp_reply_array(x, t->nq);
-    const char *p = t->q.data + t->q.rpos;
+    const char *p = queue_start(t);
     for (size_t i = 0; i < t->nq; i++) {
         struct tx_rec r;
         if (!rec_read(t, &p, &r)) {
@@ -455,7 +463,7 @@ exec_after(struct resp_exec *x, struct resp_tx *t, const size_t *pos, size_t naf
     buf_init(&tmp);
     struct buf *out = x->out;
     size_t shift = 0, k = 0;
-    const char *p = t->q.data + t->q.rpos;
+    const char *p = queue_start(t);
     for (size_t i = 0; i < t->nq && k < nafter; i++) {
         struct tx_rec r;
         if (!rec_read(t, &p, &r) || !(r.flags & RESP_CMD_TX_AFTER)) {
@@ -495,7 +503,7 @@ resp_cmd_exec(struct resp_exec *x)
     struct store_tx_req req = {.all = false};
     size_t nkeys = 0, nafter = 0;
     bool ok = true;
-    const char *p = t->q.data + t->q.rpos;
+    const char *p = queue_start(t);
     for (size_t i = 0; i < t->nq && ok; i++) {
         struct tx_rec r;
         ok = rec_read(t, &p, &r);
