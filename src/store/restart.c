@@ -32,57 +32,10 @@
 #include "stashd/util/log.h"
 #include "store/store_int.h"
 
-#define META_MAGIC "stashdMF"
-#define META_VERSION 1u
-#define META_ENDIAN 0x01020304u
-#define META_SUM_SEED 0x6d656d6f72796669ull /* any constant: every process uses it */
-#define META_TAG_MAX 128
-#define META_SUFFIX ".meta"
-#define META_TMP_SUFFIX ".meta.tmp"
 /* Threads that checksum and walk segments (no more than there are CPUs). */
 #define RESTART_THREADS_MAX 16
 /* A relative clock past this is refused (68 years: 32-bit times wrap). */
 #define REL_MAX ((uint32_t)1 << 31)
-
-struct meta_head {
-    char magic[8];
-    uint32_t version;
-    uint32_t endian;
-    uint32_t item_format; /* ITEM_FORMAT */
-    uint32_t head_size;   /* sizeof(struct meta_head) */
-    uint64_t memory_limit;
-    uint64_t file_size;
-    uint32_t seg_size, nsegs, ref_shift, nshards;
-    uint32_t cas_enabled;
-    uint32_t nrecs;     /* segment records that follow */
-    uint64_t hash_seed; /* hash_get_seed() of the saving process */
-    int64_t stop_unix;  /* wall clock at the stop */
-    uint32_t stop_rel;  /* relative clock then */
-    uint32_t flush_at;  /* a delayed flush_all pending then (relative), or 0 */
-    uint64_t items;     /* keys saved (dead ones not yet unlinked included) */
-    uint64_t bytes;     /* their bytes */
-    char tag[META_TAG_MAX];
-};
-
-/* A segment (or jumbo run) in use at the stop, oldest first. */
-struct meta_seg {
-    uint32_t first;     /* segment index */
-    uint32_t nsegs;     /* 1, or a jumbo run's length */
-    uint32_t fill;      /* bytes written from the segment's start */
-    uint32_t sealed_at; /* relative time, 0 if it was open */
-    uint64_t sum;       /* hash_checksum of [seg_start, fill) */
-};
-
-struct meta_shard {
-    uint64_t cas_seq;
-    uint64_t flush_seq;
-    uint32_t fresh_lo; /* shard_cold.fresh_lo */
-    uint32_t nitems;   /* keys in its index */
-};
-
-_Static_assert(sizeof(struct meta_head) % 8 == 0, "records follow the head aligned");
-_Static_assert(sizeof(struct meta_seg) == 24, "no padding");
-_Static_assert(sizeof(struct meta_shard) == 24, "no padding");
 
 struct restart_meta {
     const struct meta_head *head;
@@ -258,6 +211,30 @@ meta_check(const char *buf, size_t len, const struct restart_shape *sh, uint64_t
     }
     if (h->tag[META_TAG_MAX - 1] != '\0' || h->stop_rel < 2 || h->stop_rel >= REL_MAX) {
         say(info, "its metadata is inconsistent (clock %u)", h->stop_rel);
+        return false;
+    }
+    /* The shards' key counts size the indexes before the walk: they must
+     * add up, and no more keys than the recorded bytes can hold (an item
+     * is 16 bytes at least), so that a damaged file that kept a right
+     * checksum cannot ask for more index than a real one of its size. */
+    const struct meta_seg *recs = (const struct meta_seg *)(buf + sizeof(*h));
+    const struct meta_shard *shards = (const struct meta_shard *)(recs + h->nrecs);
+    uint64_t keys = 0, filled = 0;
+    for (uint32_t i = 0; i < h->nshards; i++) {
+        keys += shards[i].nitems;
+        /* a flush covers the sequence as it was then: a later one would
+         * hide even the items stored after the restart */
+        if (shards[i].flush_seq > shards[i].cas_seq) {
+            say(info, "its metadata is inconsistent (shard %u flushed ahead of its sequence)", i);
+            return false;
+        }
+    }
+    for (uint32_t k = 0; k < h->nrecs; k++) {
+        filled += recs[k].fill;
+    }
+    if (keys != h->items || keys > filled / 16) {
+        say(info, "its metadata is inconsistent (%" PRIu64 " keys in %" PRIu64 " bytes)", keys,
+            filled);
         return false;
     }
     return true;

@@ -43,6 +43,60 @@
 struct store;
 struct restart_meta; /* FILE.meta, read and checked */
 
+/*
+ * FILE.meta's format (here for the tests that damage it on purpose).
+ * META_VERSION is this layout's; ITEM_FORMAT (item.h) is the items'. A
+ * change to either layout (a field here, a field or bit in an item)
+ * bumps its number, and a start refuses a file of another.
+ */
+#define META_MAGIC "stashdMF"
+#define META_VERSION 1u
+#define META_ENDIAN 0x01020304u
+#define META_SUM_SEED 0x6d656d6f72796669ull /* any constant: every process uses it */
+#define META_TAG_MAX 128
+#define META_SUFFIX ".meta"
+#define META_TMP_SUFFIX ".meta.tmp"
+
+struct meta_head {
+    char magic[8];
+    uint32_t version;
+    uint32_t endian;
+    uint32_t item_format; /* ITEM_FORMAT */
+    uint32_t head_size;   /* sizeof(struct meta_head) */
+    uint64_t memory_limit;
+    uint64_t file_size;
+    uint32_t seg_size, nsegs, ref_shift, nshards;
+    uint32_t cas_enabled;
+    uint32_t nrecs;     /* segment records that follow */
+    uint64_t hash_seed; /* hash_get_seed() of the saving process */
+    int64_t stop_unix;  /* wall clock at the stop */
+    uint32_t stop_rel;  /* relative clock then */
+    uint32_t flush_at;  /* a delayed flush_all pending then (relative), or 0 */
+    uint64_t items;     /* keys saved (dead ones not yet unlinked included) */
+    uint64_t bytes;     /* their bytes */
+    char tag[META_TAG_MAX];
+};
+
+/* A segment (or jumbo run) in use at the stop, oldest first. */
+struct meta_seg {
+    uint32_t first;     /* segment index */
+    uint32_t nsegs;     /* 1, or a jumbo run's length */
+    uint32_t fill;      /* bytes written from the segment's start */
+    uint32_t sealed_at; /* relative time, 0 if it was open */
+    uint64_t sum;       /* hash_checksum of [seg_start, fill) */
+};
+
+struct meta_shard {
+    uint64_t cas_seq;
+    uint64_t flush_seq;
+    uint32_t fresh_lo; /* shard_cold.fresh_lo */
+    uint32_t nitems;   /* keys in its index */
+};
+
+_Static_assert(sizeof(struct meta_head) % 8 == 0, "records follow the head aligned");
+_Static_assert(sizeof(struct meta_seg) == 24, "no padding");
+_Static_assert(sizeof(struct meta_shard) == 24, "no padding");
+
 /* What FILE.meta must match: the store's shape. */
 struct restart_shape {
     uint64_t memory_limit;

@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "store/restart.h"
 #include "store_helpers.h"
 
 #define MIB (1024u * 1024)
@@ -434,6 +435,206 @@ test_second_user_refused(void **state)
     store_destroy(&s);
 }
 
+/* --- mutated files --------------------------------------------------------------- */
+
+static char *
+read_whole(const char *p, size_t *len)
+{
+    int fd = open(p, O_RDONLY);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    char *buf = malloc((size_t)st.st_size + 1);
+    assert_non_null(buf);
+    assert_int_equal(read(fd, buf, (size_t)st.st_size), st.st_size);
+    close(fd);
+    *len = (size_t)st.st_size;
+    return buf;
+}
+
+static void
+write_whole(const char *p, const char *buf, size_t len)
+{
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, buf, len), (ssize_t)len);
+    close(fd);
+}
+
+/* The saved pair: FILE.meta, and FILE's recorded ranges (the rest is a
+ * hole), put back before each try since a refused start empties FILE. */
+struct saved {
+    char *meta;
+    size_t meta_len;
+    char *data;
+    uint64_t file_size;
+    const struct meta_head *h;
+    struct meta_seg *recs;
+};
+
+static void
+put_back(const struct saved *sv, const char *m, size_t mlen)
+{
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 0), 0);
+    assert_int_equal(ftruncate(fd, (off_t)sv->file_size), 0);
+    for (uint32_t k = 0; k < sv->h->nrecs; k++) {
+        uint64_t at = (uint64_t)sv->recs[k].first * sv->h->seg_size;
+        assert_int_equal(pwrite(fd, sv->data + at, sv->recs[k].fill, (off_t)at),
+                         (ssize_t)sv->recs[k].fill);
+    }
+    close(fd);
+    write_whole(meta, m, mlen);
+}
+
+/* Seal m (of len bytes) with the checksum a save would give it. */
+static void
+reseal(char *m, size_t len)
+{
+    uint64_t sum = hash_checksum(m, len - sizeof(sum), META_SUM_SEED);
+    memcpy(m + len - sizeof(sum), &sum, sizeof(sum));
+}
+
+static uint32_t
+value_len(unsigned i)
+{
+    return 10 + (i * 37) % 900;
+}
+
+static void
+value_of(unsigned i, char *v)
+{
+    for (uint32_t b = 0; b < value_len(i); b++) {
+        v[b] = (char)('a' + (i + b) % 26);
+    }
+}
+
+/*
+ * Start from the saved pair mutated as kind says; the start must not
+ * crash (the ASan build runs this too) and, but where the items' bytes
+ * were forged with their checksums, must serve no wrong value.
+ */
+static void
+try_mutated(struct saved *sv, unsigned kind, unsigned nkeys)
+{
+    char *m = malloc(sv->meta_len);
+    memcpy(m, sv->meta, sv->meta_len);
+    size_t mlen = sv->meta_len;
+    bool must_refuse = false, forged = false;
+    unsigned flips = 1 + (unsigned)rand() % 4;
+    switch (kind) {
+    case 0: /* bytes of FILE.meta changed */
+        m[(size_t)rand() % mlen] ^= (char)(1 + rand() % 255);
+        must_refuse = true;
+        break;
+    case 1: /* FILE.meta cut short */
+        mlen = (size_t)rand() % mlen;
+        must_refuse = true;
+        break;
+    case 2: /* FILE.meta changed, its checksum made right again */
+        for (unsigned f = 0; f < flips; f++) {
+            m[(size_t)rand() % (mlen - sizeof(uint64_t))] ^= (char)(1 + rand() % 255);
+        }
+        reseal(m, mlen);
+        break;
+    case 3: /* item bytes changed */
+    case 4: /* ... and their segments' checksums made right again */
+        break;
+    }
+    put_back(sv, m, mlen);
+    if (kind >= 3) {
+        int fd = open(path, O_RDWR);
+        struct meta_seg *recs = (struct meta_seg *)(m + sizeof(struct meta_head));
+        const struct meta_seg *r = &recs[(unsigned)rand() % sv->h->nrecs];
+        uint64_t base = (uint64_t)r->first * sv->h->seg_size;
+        uint32_t start = r->first == 0 ? (1u << sv->h->ref_shift) : 0;
+        for (unsigned f = 0; f < flips; f++) {
+            uint64_t at = base + start + (uint64_t)rand() % (r->fill - start);
+            char b = sv->data[at] ^ (char)(1 + rand() % 255);
+            assert_int_equal(pwrite(fd, &b, 1, (off_t)at), 1);
+        }
+        close(fd);
+        if (kind == 4) {
+            size_t dlen;
+            char *d = read_whole(path, &dlen);
+            for (uint32_t k = 0; k < sv->h->nrecs; k++) {
+                uint32_t st = recs[k].first == 0 ? (1u << sv->h->ref_shift) : 0;
+                recs[k].sum = hash_checksum(d + (uint64_t)recs[k].first * sv->h->seg_size + st,
+                                            recs[k].fill - st, META_SUM_SEED);
+            }
+            free(d);
+            reseal(m, mlen);
+            write_whole(meta, m, mlen);
+            forged = true;
+        } else {
+            must_refuse = true;
+        }
+    }
+    free(m);
+
+    struct store_config cfg = file_config(8 * MIB);
+    struct store_restart_info info;
+    struct store *s = open_store(&cfg, &info);
+    if (must_refuse && info.restored) {
+        fail_msg("kind %u: a damaged file was restored", kind);
+    }
+    static struct got g;
+    static char want[1024];
+    for (unsigned i = 0; i < nkeys; i++) {
+        enum store_rc rc = kv_get(s, key_of(i), &g, NULL);
+        if (rc != STORE_OK || forged) {
+            continue;
+        }
+        value_of(i, want);
+        assert_int_equal(g.nbytes, value_len(i));
+        assert_memory_equal(g.value, want, g.nbytes);
+    }
+    /* and it works */
+    assert_int_equal(kv_set(s, "after", "1"), STORE_OK);
+    assert_true(kv_exists(s, "after"));
+    store_destroy(&s);
+}
+
+static void
+test_mutated_files(void **state)
+{
+    (void)state;
+    const unsigned nkeys = 2000;
+    struct store_config cfg = file_config(8 * MIB);
+    struct store_restart_info info;
+    struct store *s = open_store(&cfg, &info);
+    static char v[1024];
+    for (unsigned i = 0; i < nkeys; i++) {
+        value_of(i, v);
+        assert_int_equal(kv_set_mode(s, STORE_MODE_SET, key_of(i), v, value_len(i), i, 0, 0, NULL),
+                         STORE_OK);
+    }
+    save_and_close(&s);
+    struct saved sv;
+    sv.meta = read_whole(meta, &sv.meta_len);
+    size_t dlen;
+    sv.data = read_whole(path, &dlen);
+    sv.file_size = dlen;
+    sv.h = (const struct meta_head *)sv.meta;
+    sv.recs = (struct meta_seg *)(sv.meta + sizeof(struct meta_head));
+    assert_true(sv.h->nrecs > 0);
+
+    /* unchanged, it is restored whole (so the tries below can fail) */
+    put_back(&sv, sv.meta, sv.meta_len);
+    s = open_store(&cfg, &info);
+    assert_true(info.restored);
+    assert_int_equal(kv_stats(s).curr_items, nkeys);
+    store_destroy(&s);
+
+    srand(14);
+    for (unsigned t = 0; t < 150; t++) {
+        try_mutated(&sv, t % 5, nkeys);
+    }
+    free(sv.meta);
+    free(sv.data);
+}
+
 int
 main(void)
 {
@@ -444,6 +645,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_settings_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_and_flushed_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_user_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mutated_files, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
