@@ -77,30 +77,13 @@ sync_dir_of(const char *path)
     return rc;
 }
 
+/* All of len bytes read into p (wr false) or written from it: 0, or
+ * -errno (-EIO at an early end). */
 static int
-write_all(int fd, const void *buf, size_t len)
+io_all(int fd, char *p, size_t len, bool wr)
 {
-    const char *p = buf;
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return n < 0 ? -errno : -EIO;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int
-read_all(int fd, void *buf, size_t len)
-{
-    char *p = buf;
-    while (len > 0) {
-        ssize_t n = read(fd, p, len);
+        ssize_t n = wr ? write(fd, p, len) : read(fd, p, len);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -270,7 +253,7 @@ meta_take(const char *path, const struct restart_shape *sh, uint64_t file_len, s
         say(info, "its metadata is not a file of at most %zu bytes", most);
     } else if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
         say(info, "out of memory");
-    } else if (read_all(fd, buf, (size_t)st.st_size) != 0) {
+    } else if (io_all(fd, buf, (size_t)st.st_size, false) != 0) {
         say(info, "cannot read %s", mpath);
         free(buf);
         buf = NULL;
@@ -442,7 +425,7 @@ list_segments(const struct segs *sg, struct meta_seg *recs)
 
 /* Write buf to FILE.meta.tmp, sync it, rename it to FILE.meta. */
 static int
-meta_write(const char *path, const void *buf, size_t len)
+meta_write(const char *path, char *buf, size_t len)
 {
     char *mpath = path_with(path, META_SUFFIX), *tpath = path_with(path, META_TMP_SUFFIX);
     int rc = -ENOMEM;
@@ -454,7 +437,7 @@ meta_write(const char *path, const void *buf, size_t len)
         rc = -errno;
         goto out;
     }
-    rc = write_all(fd, buf, len);
+    rc = io_all(fd, buf, len, true);
     if (rc == 0 && fsync(fd) != 0) {
         rc = -errno;
     }
