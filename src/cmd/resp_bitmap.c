@@ -208,7 +208,7 @@ resp_cmd_setbit(struct resp_exec *x)
         return;
     }
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, setbit_decide, setbit_commit, &sb);
     if (rc != STORE_OK) {
         resp_reply_err_store(x, rc, x->argv[1].len);
@@ -237,7 +237,7 @@ resp_cmd_getbit(struct resp_exec *x)
         return;
     }
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     (void)store_get(x->store, &k, NULL, on_getbit, &g, NULL);
     resp_reply_int(x, g.v);
 }
@@ -350,7 +350,7 @@ resp_cmd_bitcount(struct resp_exec *x)
         r.rc = RANGE_SYNTAX;
     }
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     (void)store_get(x->store, &k, NULL, on_bitcount, &r, NULL);
     if (r.found && (r.rc == RANGE_NOT_INT || r.rc == RANGE_SYNTAX)) {
         range_err(x, r.rc);
@@ -405,7 +405,7 @@ resp_cmd_bitpos(struct resp_exec *x)
         r.rc = RANGE_SYNTAX;
     }
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     (void)store_get(x->store, &k, NULL, on_bitpos, &r, NULL);
     if (!r.found) {
         /* A missing key is an endless run of zeros. */
@@ -520,7 +520,7 @@ resp_cmd_bitop(struct resp_exec *x)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        resp_arg_key(&keys[i], x->argv[3 + i]);
+        resp_key(x, &keys[i], x->argv[3 + i]);
     }
     store_get_many(x->store, keys, n, on_bitop, &b);
     bool oom = false;
@@ -548,7 +548,7 @@ resp_cmd_bitop(struct resp_exec *x)
         return;
     }
     struct store_key dk;
-    resp_arg_key(&dk, x->argv[2]);
+    resp_key(x, &dk, x->argv[2]);
     if (b.maxlen == 0) {
         (void)store_delete(x->store, &dk, 0);
         resp_reply_int(x, 0);
@@ -810,7 +810,7 @@ bitfield_generic(struct resp_exec *x, bool ro)
         goto done;
     }
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     if (!writes) {
         (void)store_get(x->store, &k, NULL, on_bf_read, &b, NULL);
     } else if (ro) {

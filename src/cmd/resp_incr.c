@@ -70,7 +70,7 @@ incr_generic(struct resp_exec *x, int64_t delta)
 {
     struct incr in = {.delta = delta};
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, incr_decide, NULL, &in);
     if (rc != STORE_OK) {
         resp_reply_err_store(x, rc, x->argv[1].len);
@@ -234,7 +234,7 @@ resp_cmd_incrbyfloat(struct resp_exec *x)
         return;
     }
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, incrf_decide, NULL, in);
     if (rc != STORE_OK) {
         resp_reply_err_store(x, rc, x->argv[1].len);

@@ -80,8 +80,8 @@ static bool
 lcs_read(struct resp_exec *x, struct lcs_read *r)
 {
     struct store_key keys[2];
-    resp_arg_key(&keys[0], x->argv[1]);
-    resp_arg_key(&keys[1], x->argv[2]);
+    resp_key(x, &keys[0], x->argv[1]);
+    resp_key(x, &keys[1], x->argv[2]);
     store_get_many(x->store, keys, 2, on_lcs_value, r);
     for (;;) {
         if (!lcs_fits(x, r->len[0], r->len[1])) {
