@@ -487,6 +487,20 @@ resp_session_fini(struct session *s)
     s->proto_state = NULL;
 }
 
+size_t
+resp_session_held(const struct session *s)
+{
+    const struct resp_conn *c = s->proto_state;
+    if (c == NULL) {
+        return 0;
+    }
+    size_t n = c->scratch.cap + resp_tx_held(c);
+    if (c->argv != c->argv_small) {
+        n += c->argv_cap * sizeof(*c->argv);
+    }
+    return n;
+}
+
 /* Make room for n views (n <= RESP_MAX_ARGS, the parser's bound). */
 static bool
 argv_grow(struct resp_conn *c, size_t n)

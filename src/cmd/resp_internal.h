@@ -171,6 +171,8 @@ void resp_execute(struct resp_exec *x);
 
 /* resp_multi.c: between MULTI and EXEC? */
 bool resp_tx_queueing(const struct resp_conn *c);
+/* Bytes the connection's MULTI queue and watched keys hold. */
+size_t resp_tx_held(const struct resp_conn *c);
 /* Queue x's request (answered QUEUED), or refuse it if the queue is full. */
 void resp_tx_queue(struct resp_exec *x);
 /* A request refused between MULTI and EXEC: EXEC will abort. */

@@ -45,11 +45,15 @@
 #include "stashd/proto/resp.h"
 #include "stashd/store/store.h"
 #include "stashd/util/buf.h"
+#include "stashd/util/options.h"
 
 /* The queue's bounds: commands, and bytes (arguments and their records);
- * watched keys are bounded alike. */
-#define TX_MAX_CMDS ((size_t)1 << 20)
-#define TX_MIN_BYTES ((size_t)64 << 20)
+ * watched keys are bounded alike. The bytes stay below the worker's share
+ * of the connection-buffer budget (net.h's NET_CONN_WORST is at least
+ * 8 MiB), which counts the queue (session_held_bytes): one client meets
+ * this limit's clear error before the budget would close it. */
+#define TX_MAX_CMDS ((size_t)1 << 17)
+#define TX_MIN_BYTES ((size_t)4 << 20)
 /* Buffers larger than this are freed after a transaction. */
 #define TX_KEEP_BYTES ((size_t)64 << 10)
 /* Per key of a write, for the room EXEC makes: an item's header and
@@ -91,8 +95,19 @@ struct resp_tx {
 static size_t
 max_bytes(const struct resp_exec *x)
 {
-    size_t req = resp_max_request(x->s);
-    return req > TX_MIN_BYTES / 4 ? 4 * req : TX_MIN_BYTES;
+    size_t two = 2 * (size_t)x->s->env->opts->max_item_size + RESP_MAX_INLINE;
+    return two > TX_MIN_BYTES ? two : TX_MIN_BYTES;
+}
+
+size_t
+resp_tx_held(const struct resp_conn *c)
+{
+    const struct resp_tx *t = c->tx;
+    if (t == NULL) {
+        return 0;
+    }
+    return t->q.cap + t->wkeys.cap + t->wcap * sizeof(*t->w) + t->argv_cap * sizeof(*t->argv) +
+           t->keys_cap * sizeof(*t->keys);
 }
 
 bool

@@ -141,6 +141,12 @@ session_max_request(const struct session *s)
     return (size_t)s->env->opts->max_item_size + MC_TEXT_KEYS_LINE_MAX + 2;
 }
 
+size_t
+session_held_bytes(const struct session *s)
+{
+    return s->proto == SESSION_PROTO_RESP ? resp_session_held(s) : 0;
+}
+
 bool
 session_streaming(const struct session *s)
 {

@@ -20,7 +20,9 @@
  * drain, so a client that never reads costs at most two bounded buffers.
  * Many such clients together are bounded by the worker's conn_budget:
  * past it, the connections holding unsent replies are closed, largest
- * first, and counted in conns_closed_output (shed_output).
+ * first, and counted in conns_closed_output (shed_output). What a session
+ * holds between requests (a RESP MULTI queue: session_held_bytes) counts
+ * too, and such a connection may be closed the same way.
  *
  * TLS (net/tls.h): libuv reads ciphertext into the worker's scratch
  * buffer; tls_read() decrypts all of it into rbuf at once and the session
@@ -68,7 +70,8 @@ static void conn_close(struct conn *c, enum stats_close_reason why);
 /*
  * The worker's connection buffers passed its budget: close connections
  * whose clients are behind on reading (a write in flight: the kernel did
- * not take all of their replies), largest first, until the rest fits.
+ * not take all of their replies) or whose sessions hold state between
+ * requests (a MULTI queue), largest first, until the rest fits.
  * A client that reads what it asked for is never closed here; its buffers
  * are bounded per connection (a request, and SESSION_OUT_HIGH of replies
  * plus one item). Closed connections free their buffers in on_close, so
@@ -84,7 +87,8 @@ shed_output(struct worker *w)
         for (struct conn *c = w->conns; c != NULL; c = c->next) {
             if (c->closed) {
                 held -= c->accounted;
-            } else if (c->writing && (worst == NULL || c->accounted > worst->accounted)) {
+            } else if ((c->writing || c->held > CONN_OUT_KEEP) &&
+                       (worst == NULL || c->accounted > worst->accounted)) {
                 worst = c;
             }
         }
@@ -104,7 +108,8 @@ shed_output(struct worker *w)
 static void
 account(struct conn *c)
 {
-    size_t now = c->rbuf.cap + c->out[0].cap + c->out[1].cap + c->pout.cap;
+    c->held = session_held_bytes(&c->sess);
+    size_t now = c->rbuf.cap + c->out[0].cap + c->out[1].cap + c->pout.cap + c->held;
     if (now != c->accounted) {
         struct worker *w = c->w;
         METRIC_ADD(&w->metrics, conn_buffer_bytes, (uint64_t)now - (uint64_t)c->accounted);

@@ -140,6 +140,8 @@ shape_matches(const struct meta_head *h, const struct restart_shape *sh,
     } else if (h->cas_enabled != sh->cas_enabled) {
         say(info, "-C changed (cas %s then, %s now)", h->cas_enabled ? "on" : "off",
             sh->cas_enabled ? "on" : "off");
+    } else if (h->ndb != sh->ndb) {
+        say(info, "the number of databases changed (%u then, %u now)", h->ndb, sh->ndb);
     } else if (h->nshards != sh->nshards) {
         say(info, "the shard count changed (%u then, %u now)", h->nshards, sh->nshards);
     } else if (h->seg_size != sh->seg_size || h->nsegs != sh->nsegs ||
@@ -195,6 +197,16 @@ meta_check(const char *buf, size_t len, const struct restart_shape *sh, uint64_t
     if (h->tag[META_TAG_MAX - 1] != '\0' || h->stop_rel < 2 || h->stop_rel >= REL_MAX) {
         say(info, "its metadata is inconsistent (clock %u)", h->stop_rel);
         return false;
+    }
+    /* SWAPDB's map: a permutation of the databases, the rest unmapped. */
+    bool seen[STORE_DB_MAX] = {false};
+    for (uint32_t d = 0; d < STORE_DB_MAX; d++) {
+        uint8_t p = h->dbmap[d];
+        if ((d < h->ndb) != (p < h->ndb) || (d >= h->ndb && p != d) || seen[p]) {
+            say(info, "its metadata is inconsistent (database map)");
+            return false;
+        }
+        seen[p] = true;
     }
     /* The shards' key counts size the indexes before the walk: they must
      * add up, and no more keys than the recorded bytes can hold (an item
@@ -498,6 +510,10 @@ restart_save(struct store *s, const char *path, const char *tag, uint64_t *items
     h->ref_shift = sg->sp.shift;
     h->nshards = s->nshards;
     h->cas_enabled = s->cas_enabled;
+    h->ndb = s->ndb;
+    for (uint32_t d = 0; d < STORE_DB_MAX; d++) {
+        h->dbmap[d] = atomic_load_explicit(&s->dbmap[d], memory_order_relaxed);
+    }
     h->nrecs = nrecs;
     h->hash_seed = hash_get_seed();
     h->stop_unix = clock_unix_now();
@@ -815,6 +831,9 @@ restart_restore(struct store *s, const struct restart_meta *m, struct store_rest
     struct table_hint *hint = calloc(s->nshards, sizeof(*hint));
     struct restore_job j = {.s = s, .m = m, .hint = hint, .now = clock_now()};
     pthread_mutex_init(&j.lock, NULL);
+    for (uint32_t d = 0; d < STORE_DB_MAX; d++) {
+        atomic_store_explicit(&s->dbmap[d], h->dbmap[d], memory_order_relaxed);
+    }
     bool ok = hint != NULL && restore_shards(s, m, info) && adopt_segments(s, m, info);
     if (hint == NULL) {
         say(info, "out of memory");

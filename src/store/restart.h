@@ -50,7 +50,7 @@ struct restart_meta; /* FILE.meta, read and checked */
  * bumps its number, and a start refuses a file of another.
  */
 #define META_MAGIC "stashdMF"
-#define META_VERSION 1u
+#define META_VERSION 2u
 #define META_ENDIAN 0x01020304u
 #define META_SUM_SEED 0x6d656d6f72796669ull /* any constant: every process uses it */
 #define META_TAG_MAX 128
@@ -75,6 +75,9 @@ struct meta_head {
     uint64_t items;     /* keys saved (dead ones not yet unlinked included) */
     uint64_t bytes;     /* their bytes */
     char tag[META_TAG_MAX];
+    uint32_t ndb;                /* --databases */
+    uint32_t ndb_pad;            /* 0 */
+    uint8_t dbmap[STORE_DB_MAX]; /* SWAPDB's logical -> physical map */
 };
 
 /* A segment (or jumbo run) in use at the stop, oldest first. */
@@ -104,6 +107,7 @@ struct restart_shape {
     uint32_t seg_size, nsegs, nshards;
     unsigned ref_shift;
     bool cas_enabled;
+    uint32_t ndb;    /* --databases (SWAPDB's map is saved for them) */
     const char *tag; /* store_config.restart_tag, or NULL */
 };
 

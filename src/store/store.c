@@ -138,6 +138,7 @@ shape_of(const struct store_config *cfg, struct restart_shape *sh, struct sizecl
         .memory_limit = cfg->memory_limit,
         .nshards = shard_count(cfg),
         .cas_enabled = cfg->cas_enabled,
+        .ndb = store_ndb(cfg),
         .tag = cfg->restart_tag,
     };
     if (sh->nshards == 0 ||

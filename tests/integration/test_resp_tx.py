@@ -355,7 +355,7 @@ def test_multi_queue_is_bounded(srv):
     assert c.call_raw("MULTI") == b"+OK\r\n"
     big = b"v" * (1 << 20)
     replies = []
-    for i in range(70):  # 70 MiB: past the 64 MiB bound
+    for i in range(6):  # 6 MiB: past the 4 MiB bound (2 x -I when that is larger)
         c.send("SET", "k%d" % i, big)
         replies.append(c.read_raw())
     assert replies[0] == b"+QUEUED\r\n"
@@ -364,17 +364,17 @@ def test_multi_queue_is_bounded(srv):
     assert c.call_raw("EXEC") == (
         b"-EXECABORT Transaction discarded because of previous errors.\r\n")
     assert c.call_raw("EXISTS", "k0") == b":0\r\n"
-    # A million commands is the other bound.
+    # 131,072 commands is the other bound.
     assert c.call_raw("MULTI") == b"+OK\r\n"
     ping = encode("PING")
-    n = (1 << 20) + 2
+    n = (1 << 17) + 2
     sender = threading.Thread(target=lambda: c.send_raw(ping * n))
     sender.start()
     # Read the socket itself: a million replies through read_raw is slow.
     assert not c.buf
-    queued = b"+QUEUED\r\n" * (1 << 20)
+    queued = b"+QUEUED\r\n" * (1 << 17)
     got = bytearray()
-    while len(got) < len(queued) or got.count(b"\r\n") < (1 << 20) + 2:
+    while len(got) < len(queued) or got.count(b"\r\n") < (1 << 17) + 2:
         chunk = c.sock.recv(1 << 20)
         assert chunk
         got += chunk
@@ -386,6 +386,45 @@ def test_multi_queue_is_bounded(srv):
     assert c.call_raw("EXEC").startswith(b"-EXECABORT")
     assert c.call_raw("PING") == b"+PONG\r\n"
     c.close()
+
+
+@pytest.mark.time_limit(90)
+def test_multi_queues_count_in_the_connection_budget(server):
+    """Queues are bounded together too: they count in the worker's
+    connection-buffer budget (64 MiB with -t 1), so 24 connections each
+    queueing 3 MiB (72 MiB, each under its own limit) get the largest
+    closed rather than growing without bound."""
+    srv = server(["-t", "1"])
+    big = b"v" * 1000000
+    conns = []
+    for i in range(24):
+        c = RespConn(srv.port, timeout=30)
+        assert c.call_raw("MULTI") == b"+OK\r\n"
+        conns.append(c)
+    for c in conns:
+        for j in range(3):
+            try:
+                c.send("SET", "q%d" % j, big)
+            except OSError:
+                break
+    # A closed connection's replies end early; the others run EXEC.
+    closed = ran = 0
+    for c in conns:
+        try:
+            replies = [c.read_raw() for _ in range(3)] + [c.call_raw("EXEC")]
+        except (ConnectionError, OSError, EOFError, AssertionError):
+            closed += 1
+            continue
+        assert replies[:3] == [b"+QUEUED\r\n"] * 3
+        assert replies[3] == b"*3\r\n+OK\r\n+OK\r\n+OK\r\n"
+        ran += 1
+    assert closed >= 1 and ran >= 1, (closed, ran)
+    st = mclient(srv).stats()
+    assert int(st[b"conns_closed_output"]) >= closed
+    for c in conns:
+        c.close()
+    r = rclient(srv)
+    assert r.ping()
 
 
 def test_exec_write_past_its_reserve_is_oom(server):

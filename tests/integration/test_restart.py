@@ -319,6 +319,31 @@ def test_sigusr1_and_shutdown_graceful_save(server, memdir):
     assert s.connect().get_value(b"a") is None
 
 
+def test_databases_and_swapdb_survive(server, memdir):
+    """Items keep their database, and SWAPDB's map is saved with them: a
+    client sees after the restart what it saw before."""
+    path = os.path.join(memdir, "items")
+    s = start(server, path)
+    r = RespConn(s.port)
+    assert r.call_raw("SET", "k", "zero") == b"+OK\r\n"
+    assert r.call_raw("SELECT", "3") == b"+OK\r\n"
+    assert r.call_raw("SET", "k", "three") == b"+OK\r\n"
+    assert r.call_raw("SET", "only3", "x") == b"+OK\r\n"
+    assert r.call_raw("SWAPDB", "0", "3") == b"+OK\r\n"
+    r.close()
+    assert stop(s) == 0
+    s = start(server, path)
+    r = RespConn(s.port)
+    assert r.call_raw("GET", "k") == b"$5\r\nthree\r\n"
+    assert r.call_raw("DBSIZE") == b":2\r\n"
+    assert r.call_raw("SELECT", "3") == b"+OK\r\n"
+    assert r.call_raw("GET", "k") == b"$4\r\nzero\r\n"
+    assert r.call_raw("EXISTS", "only3") == b":0\r\n"
+    r.close()
+    # memcached's protocols see database 0 as RESP names it
+    assert s.connect().get_value(b"k") == (0, b"three")
+
+
 def fill_simple(s, n, seed=3):
     rnd = random.Random(seed)
     want = {}
@@ -485,6 +510,7 @@ def test_crash_after_a_warm_start_starts_empty(server, memdir):
     (["-m", "48"], "the memory limit changed (-m 32 MiB then, 48 MiB now)"),
     (["-m", "32", "-C"], "-C changed (cas on then, off now)"),
     (["-m", "32", "--shards", "8192"], "the shard count changed (4096 then, 8192 now)"),
+    (["-m", "32", "--databases", "4"], "the number of databases changed (16 then, 4 now)"),
 ])
 def test_changed_settings_start_empty(server, memdir, after, why):
     path = os.path.join(memdir, "items")

@@ -151,6 +151,12 @@ enum session_rc session_process(struct session *s, const char *data, size_t len,
  * that wants more (it never should: values over the limit are swallowed). */
 size_t session_max_request(const struct session *s);
 
+/* Bytes the session holds between requests beyond the connection's own
+ * buffers (a RESP MULTI queue, watched keys): net/ counts them in the
+ * worker's connection-buffer budget, so that many connections each
+ * queueing a large transaction are bounded together. */
+size_t session_held_bytes(const struct session *s);
+
 /*
  * Streaming (memcached's `watch`): once a request made the session a
  * stream, session_streaming() is true for the rest of the connection's
