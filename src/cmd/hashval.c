@@ -68,7 +68,7 @@ void
 hashval_open(struct hashval_iter *it, const char *v, size_t n, uint64_t *count)
 {
     it->p = (const unsigned char *)v;
-    it->end = it->p + n;
+    it->end = n != 0 ? it->p + n : it->p; /* (no arithmetic on a NULL v) */
     if (n == 0 || !get_varint(&it->p, it->end, count)) {
         *count = 0;
         it->p = it->end;
@@ -249,7 +249,10 @@ hashval_plan(struct hashval_set *s, const char *v, size_t n, bool del, struct ha
     uint64_t header;
     hashval_open(&it, v, n, &header);
     const unsigned char *start = it.p, *at = it.p;
-    uint64_t walked = 0, found = 0;
+    /* found counts the pairs of the set's fields, distinct their fields
+     * (they differ only in a table that repeats a field: one not written
+     * by stashd, whose every copy a change rewrites) */
+    uint64_t walked = 0, found = 0, distinct = 0;
     int64_t delta = 0; /* bytes the found pairs gain */
     bool in_place = !del;
     struct bstr f, val;
@@ -260,6 +263,7 @@ hashval_plan(struct hashval_set *s, const char *v, size_t n, bool del, struct ha
         if (e == NULL) {
             continue;
         }
+        distinct += e->old.data == NULL;
         e->old = val;
         found++;
         if (del) {
@@ -278,8 +282,8 @@ hashval_plan(struct hashval_set *s, const char *v, size_t n, bool del, struct ha
         p->added = 0;
         p->removed = found;
     } else {
-        p->count = walked + (s->n - found);
-        p->added = s->n - found;
+        p->count = walked + (s->n - distinct);
+        p->added = s->n - distinct;
         p->removed = 0;
         for (size_t i = 0; i < s->n; i++) {
             if (s->e[i].old.data == NULL) {
@@ -289,7 +293,7 @@ hashval_plan(struct hashval_set *s, const char *v, size_t n, bool del, struct ha
     }
     p->size = hashval_varint_len(p->count) + (uint64_t)((int64_t)pairs + delta);
     /* In place only over a table that parsed whole, with the same count. */
-    p->in_place = in_place && p->added == 0 && walked == header && v != NULL &&
+    p->in_place = in_place && p->added == 0 && walked == header && found == distinct && v != NULL &&
                   at == (const unsigned char *)v + n;
 }
 

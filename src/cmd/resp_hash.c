@@ -308,7 +308,9 @@ hash_copy(struct resp_exec *x, struct bstr key, struct bstr *table)
         resp_reply_err(x, RESP_ERR_OOM);
         return HASH_ANSWERED;
     }
-    *table = bstr_of(c.b->data + c.b->rpos, buf_readable(c.b));
+    *table = found == HASH_FOUND && c.b->data != NULL
+                 ? bstr_of(c.b->data + c.b->rpos, buf_readable(c.b))
+                 : bstr_of(NULL, 0);
     return found;
 }
 
