@@ -18,7 +18,7 @@
  * Everything parses in place, with no allocation: views point into the
  * bytes given (under the shard lock, an item's value) and live as long as
  * they do. Lookup is a walk over the pairs comparing lengths first,
- * linear in the fields as Redis's listpack is up to its 128 entries; a
+ * linear in the fields as Redis's listpack is up to its 512 entries; a
  * change of k fields costs one walk and one copy of the table whatever
  * its size, the k fields being found through a small hash index when k
  * is over HASHVAL_LINEAR. A table that does not parse (never written by
@@ -37,9 +37,10 @@
 /* Field sets up to this size are searched linearly, with no index and
  * no allocation. */
 #define HASHVAL_LINEAR 8
-/* Redis's hash-max-listpack-entries and hash-max-listpack-value: past
+/* Redis 7.0's default hash-max-listpack-entries (512, not 128: that is
+ * zset's) and hash-max-listpack-value: past
  * either, Redis keeps a hash in a hashtable (OBJECT ENCODING). */
-#define HASHVAL_LISTPACK_ENTRIES 128
+#define HASHVAL_LISTPACK_ENTRIES 512
 #define HASHVAL_LISTPACK_VALUE 64
 
 /* A cursor over a table's pairs; p is where the next pair starts. */

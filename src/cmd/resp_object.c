@@ -7,7 +7,7 @@
  * Redis's answers describe its own representation; stashd answers as
  * Redis would for the same value stored by SET:
  *
- *   ENCODING  a hash: "listpack" while it has at most 128 fields and
+ *   ENCODING  a hash: "listpack" while it has at most 512 fields and
  *             no field or value over 64 bytes, else "hashtable" (Redis
  *             converts one way only: a hash that shrinks back stays
  *             "hashtable" there). A string: "int" for a decimal integer that fits 64 bits in at

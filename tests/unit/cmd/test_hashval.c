@@ -247,16 +247,17 @@ test_listpack_thresholds(void **state)
     assert_false(hashval_is_listpack(table, table_len));
     change(true, (const char *const[]){"g", NULL});
     assert_true(hashval_is_listpack(table, table_len));
-    static char names[129][8];
-    const char *args[259];
-    for (int i = 0; i < 128; i++) {
+    enum { N = HASHVAL_LISTPACK_ENTRIES };
+    static char names[N][8];
+    static const char *args[2 * N + 1];
+    for (int i = 0; i < N; i++) {
         snprintf(names[i], sizeof(names[i]), "n%d", i);
         args[2 * i] = names[i];
         args[2 * i + 1] = "1";
     }
-    args[254] = NULL; /* 127 of them, and f: 128 */
+    args[2 * (N - 1)] = NULL; /* N - 1 of them, and f: N */
     change(false, args);
-    assert_int_equal(hashval_count(table, table_len), 128);
+    assert_int_equal(hashval_count(table, table_len), N);
     assert_true(hashval_is_listpack(table, table_len));
     change(false, (const char *const[]){"last", "1", NULL});
     assert_false(hashval_is_listpack(table, table_len));
