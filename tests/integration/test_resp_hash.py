@@ -330,6 +330,23 @@ def test_memcached_meta_sees_no_string(srv, r):
     assert r.get("h") == b"str"
 
 
+def test_memcached_gat_cas_stats_flush_on_a_hash(srv, r):
+    r.hset("h", "f", "v")
+    c = Conn(srv.port)
+    assert c.line(b"gat 100 h\r\n") == b"END\r\n"
+    assert c.line(b"gats 100 h\r\n") == b"END\r\n"
+    assert r.ttl("h") == -1  # gat did not touch it
+    assert c.line(b"cas h 0 0 1 1\r\nx\r\n") == b"NOT_FOUND\r\n"
+    assert c.line(b"ms h 1 ME\r\nx\r\n") == b"NS\r\n"
+    assert c.line(b"decr h 1\r\n").startswith(b"CLIENT_ERROR")
+    assert r.hgetall("h") == {b"f": b"v"}
+    c.send(b"stats\r\n")
+    stats = c.read_until(b"END\r\n")
+    assert b"STAT curr_items 1\r\n" in stats
+    assert c.line(b"flush_all\r\n") == b"OK\r\n"
+    assert r.exists("h") == 0
+
+
 def test_memcached_binary_sees_no_string(srv, r):
     r.hset("h", "f", "v")
     c = Conn(srv.port)
