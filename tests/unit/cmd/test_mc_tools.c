@@ -341,8 +341,13 @@ test_watch_slow_watcher(void **state)
     assert_true(n <= WATCH_QUEUE_SIZE);
     assert_true(n > WATCH_QUEUE_SIZE / 2);
     unsigned long long skipped = 0;
+    /* the notice comes with the next line that fits, or at the end of
+     * this read when the queue had room left for it */
+    const char *first = strstr(out, "skipped=");
+    if (first != NULL) {
+        skipped = strtoull(first + 8, NULL, 10);
+    }
     for (unsigned round = 0; round < 2 && skipped == 0; round++) {
-        /* the notice comes with the next line that fits */
         assert_int_equal(fx_feed_str(f, "get k\r\n"), SESSION_OK);
         out = peer_stream(&slow);
         const char *p = strstr(out, "skipped=");
