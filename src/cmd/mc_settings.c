@@ -6,7 +6,7 @@
  *
  *     booleans      yes/no, but evictions on/off
  *     strings       "NULL" when unset; binding_protocol auto-negotiate;
- *                   auth_enabled_ascii no, or the file
+ *                   auth_enabled_ascii no, or the file; memory_file (null)
  *     sizes, -m     bytes (maxbytes 67108864, not "64m")
  *     octal         without the leading 0 (umask 700)
  *     doubles       two decimals (growth_factor 1.25)
@@ -38,7 +38,8 @@ static const struct {
     const char *value, *shown;
 } str_words[] = {
     {"protocol", "auto", "auto-negotiate"},
-    {"auth_file", "", "no"}, /* memcached: auth_enabled_ascii no, or the file */
+    {"auth_file", "", "no"},       /* memcached: auth_enabled_ascii no, or the file */
+    {"memory_file", "", "(null)"}, /* memcached prints its unset -e so */
 };
 
 /* Integers memcached prints as words (ssl_min_version 2 is "tlsv1.2"); the

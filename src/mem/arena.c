@@ -12,9 +12,14 @@
 #include "stashd/mem/arena.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
+
+#include "stashd/util/log.h"
 
 /* Every field is guarded by the caller's lock; the atomics are also read
  * without it, by statistics. */
@@ -27,6 +32,9 @@ struct arena {
     uint64_t *used;      /* bit per segment: USED */
     uint64_t *resident;  /* bit per segment: USED or SPARE */
     uint32_t limit_segs; /* limit / seg_size */
+    int fd;              /* the memory file, or -1: anonymous */
+    bool allocate;       /* with a file: fallocate works there (else segments fault in) */
+    bool warned_full;    /* the file system's refusal was logged */
     _Atomic uint64_t limit;
     _Atomic uint32_t nused;
     _Atomic uint32_t nresident;
@@ -74,14 +82,15 @@ used_word(const struct arena *a, uint32_t w)
     return u;
 }
 
-int
-arena_create(struct arena **ap, uint64_t limit, uint32_t seg_size, uint32_t nsegs)
+static int
+create(struct arena **ap, uint64_t limit, uint32_t seg_size, uint32_t nsegs, int fd)
 {
     bool pow2 = seg_size != 0 && (seg_size & (seg_size - 1)) == 0;
     if (!pow2 || seg_size < ARENA_SEG_MIN || seg_size > ARENA_SEG_MAX || nsegs == 0 ||
         nsegs > ARENA_NSEGS_MAX || limit == 0 || limit > (uint64_t)nsegs * seg_size) {
         return -EINVAL;
     }
+    int rc = -ENOMEM;
     struct arena *a = calloc(1, sizeof(*a));
     if (a == NULL) {
         return -ENOMEM;
@@ -96,12 +105,17 @@ arena_create(struct arena **ap, uint64_t limit, uint32_t seg_size, uint32_t nseg
     }
     /* NORESERVE: the range is address space only; memory is committed as
      * segments are touched, within the budget. */
-    void *m = mmap(NULL, (size_t)nsegs * seg_size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *m = fd < 0 ? mmap(NULL, (size_t)nsegs * seg_size, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+                     : mmap(NULL, (size_t)nsegs * seg_size, PROT_READ | PROT_WRITE,
+                            MAP_SHARED | MAP_NORESERVE, fd, 0);
     if (m == MAP_FAILED) {
+        rc = fd < 0 ? -ENOMEM : -errno;
         goto fail;
     }
     a->base = m;
+    a->fd = fd;
+    a->allocate = fd >= 0;
     atomic_init(&a->limit, limit);
     a->limit_segs = (uint32_t)(limit / seg_size);
     atomic_init(&a->nused, 0);
@@ -113,7 +127,23 @@ fail:
     free(a->used);
     free(a->resident);
     free(a);
-    return -ENOMEM;
+    return rc;
+}
+
+int
+arena_create(struct arena **ap, uint64_t limit, uint32_t seg_size, uint32_t nsegs)
+{
+    return create(ap, limit, seg_size, nsegs, -1);
+}
+
+int
+arena_create_file(struct arena **ap, uint64_t limit, uint32_t seg_size, uint32_t nsegs, int fd)
+{
+    int rc = fd < 0 ? -EINVAL : create(ap, limit, seg_size, nsegs, fd);
+    if (rc != 0 && fd >= 0) {
+        close(fd);
+    }
+    return rc;
 }
 
 void
@@ -124,6 +154,9 @@ arena_destroy(struct arena **ap)
         return;
     }
     munmap(a->base, (size_t)a->nsegs * a->seg_size);
+    if (a->fd >= 0) {
+        close(a->fd);
+    }
     free(a->used);
     free(a->resident);
     free(a);
@@ -171,6 +204,54 @@ bool
 arena_is_resident(const struct arena *a, uint32_t seg)
 {
     return seg < a->nsegs && bit(a->resident, seg);
+}
+
+/*
+ * With a file: allocate its blocks behind segments [first, first + n), so
+ * that writing them cannot fault for want of space later (a full tmpfs
+ * raises SIGBUS on the write). false when the file system refuses; a file
+ * system without fallocate is written without it from then on.
+ */
+static bool
+back(struct arena *a, uint32_t first, uint32_t n)
+{
+    if (!a->allocate) {
+        return true;
+    }
+    off_t off = (off_t)first * a->seg_size, len = (off_t)n * a->seg_size;
+    if (fallocate(a->fd, FALLOC_FL_KEEP_SIZE, off, len) == 0) {
+        return true;
+    }
+    if (errno == EOPNOTSUPP || errno == ENOSYS) {
+        a->allocate = false;
+        log_warn("memory file: the file system cannot allocate ahead (%s): a full file system "
+                 "will fault the process",
+                 strerror(errno));
+        return true;
+    }
+    if (!a->warned_full) {
+        a->warned_full = true;
+        log_warn("memory file: the file system refused %u more segment(s) (%s): the cache keeps "
+                 "what fits",
+                 n, strerror(errno));
+    }
+    return false;
+}
+
+/* Give the memory of segments [first, first + n) back: the file's blocks
+ * (a hole, reading as zeroes), or the anonymous pages. */
+static void
+unback(struct arena *a, uint32_t first, uint32_t n)
+{
+    char *p = a->base + (size_t)first * a->seg_size;
+    size_t len = (size_t)n * a->seg_size;
+    /* Failure leaves the memory resident but uncounted: harmless for
+     * correctness, and not expected for a private anonymous range or a
+     * file system that can punch holes (tmpfs, ext4, xfs). */
+    if (a->fd < 0 || fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                               (off_t)first * a->seg_size, (off_t)len) != 0) {
+        (void)madvise(p, len, a->fd < 0 ? MADV_DONTNEED : MADV_REMOVE);
+    }
 }
 
 /* Mark segment i USED (and resident). */
@@ -234,6 +315,9 @@ take_one(struct arena *a, uint32_t *first)
     if (!find_one(a, false, &i)) {
         return -ENOMEM; /* cannot happen while the range exceeds the limit */
     }
+    if (!back(a, i, 1)) {
+        return -ENOSPC;
+    }
     mark_used(a, i);
     *first = i;
     return 0;
@@ -286,6 +370,16 @@ take_run(struct arena *a, uint32_t n, uint32_t *first)
         return -ENOSPC;
     }
     for (uint32_t i = start; i < start + n; i++) {
+        if (!bit(a->resident, i) && !back(a, i, 1)) {
+            for (uint32_t j = start; j < i; j++) {
+                if (!bit(a->resident, j)) {
+                    unback(a, j, 1); /* backed just now: back to FREE */
+                }
+            }
+            return -ENOSPC;
+        }
+    }
+    for (uint32_t i = start; i < start + n; i++) {
         mark_used(a, i);
     }
     *first = start;
@@ -327,9 +421,7 @@ arena_release(struct arena *a, uint32_t first, uint32_t n)
         return;
     }
     store32(&a->nresident, load32(&a->nresident) - released);
-    /* Failure leaves the pages resident but uncounted: harmless for
-     * correctness, and not expected for a private anonymous range. */
-    (void)madvise(a->base + (size_t)first * a->seg_size, (size_t)n * a->seg_size, MADV_DONTNEED);
+    unback(a, first, n);
 }
 
 uint32_t
@@ -343,6 +435,66 @@ arena_trim(struct arena *a)
         }
     }
     return before - load32(&a->nresident);
+}
+
+int
+arena_adopt(struct arena *a, uint32_t first, uint32_t n)
+{
+    if (n == 0 || first >= a->nsegs || n > a->nsegs - first) {
+        return -EINVAL;
+    }
+    for (uint32_t i = first; i < first + n; i++) {
+        if (bit(a->used, i) || bit(a->resident, i)) {
+            return -EINVAL;
+        }
+    }
+    for (uint32_t i = first; i < first + n; i++) {
+        mark_used(a, i);
+    }
+    return 0;
+}
+
+int
+arena_drop_free(struct arena *a)
+{
+    if (a->fd < 0) {
+        return 0;
+    }
+    /* One hole per stretch of FREE segments. */
+    for (uint32_t i = 0; i < a->nsegs;) {
+        if (bit(a->resident, i)) {
+            i++;
+            continue;
+        }
+        uint32_t j = i;
+        while (j < a->nsegs && !bit(a->resident, j)) {
+            j++;
+        }
+        if (fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)i * a->seg_size,
+                      (off_t)(j - i) * a->seg_size) != 0) {
+            return -errno;
+        }
+        i = j;
+    }
+    return 0;
+}
+
+int
+arena_sync(struct arena *a)
+{
+    if (a->fd < 0) {
+        return 0;
+    }
+    if (msync(a->base, (size_t)a->nsegs * a->seg_size, MS_SYNC) != 0 || fsync(a->fd) != 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+bool
+arena_is_file(const struct arena *a)
+{
+    return a->fd >= 0;
 }
 
 int

@@ -41,8 +41,8 @@ static const struct {
 } ignored_flags[] = {
     {'k', "lock-memory", false},      {'L', "enable-largepages", false},
     {'r', "enable-coredumps", false}, {'D', NULL, true},
-    {'e', "memory-file", true},       {'N', "napi-ids", true},
-    {'X', "disable-dumping", false},  {'W', "disable-watch", false},
+    {'N', "napi-ids", true},          {'X', "disable-dumping", false},
+    {'W', "disable-watch", false},
 };
 #define NIGNORED (sizeof(ignored_flags) / sizeof(ignored_flags[0]))
 

@@ -7,11 +7,14 @@
  * The main thread runs a small libuv loop of its own: signals, the clock
  * tick (the cached clock every module reads) and the shutdown request.
  * SIGHUP reloads the -Y auth file, as memcached does, and the TLS
- * certificates, as the refresh_certs command does.
+ * certificates, as the refresh_certs command does. SIGTERM, SIGINT and
+ * SIGUSR1 (memcached's graceful stop) drain, and with -e save the memory
+ * file for the next start (store_save).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <libgen.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,13 +45,14 @@ struct server {
     struct stats *stats; /* reporting state: reset baseline, watch log */
     struct net *net;
     uv_loop_t *loop;
-    uv_signal_t sigterm, sigint, sighup;
+    uv_signal_t sigterm, sigint, sighup, sigusr1;
     uv_timer_t clock_tick;
     uv_timer_t drain_timer; /* gives up on draining after drain_timeout */
     uv_timer_t drain_poll;  /* ends the drain when no connection is left */
     uv_async_t shutdown_async;
     int signals;            /* signals received */
     bool shutdown_graceful; /* set by a worker before shutdown_async */
+    bool save;              /* a graceful stop: save the memory file (-e) at the end */
 };
 
 static void
@@ -99,6 +103,9 @@ on_signal(uv_signal_t *h, int signum)
     }
     log_info("signal %d: draining (up to %lds; a second signal exits at once)", signum,
              (long)sv->opts.drain_timeout);
+    /* memcached saves its memory file on SIGUSR1; SIGTERM (how Kubernetes
+     * and docker stop a container) and SIGINT save it too. */
+    sv->save = true;
     server_drain(sv);
 }
 
@@ -126,6 +133,7 @@ on_shutdown_async(uv_async_t *h)
     struct server *sv = h->data;
     bool graceful = __atomic_load_n(&sv->shutdown_graceful, __ATOMIC_RELAXED);
     log_info("shutdown command: %s", graceful ? "draining" : "stopping");
+    sv->save = graceful; /* as memcached: `shutdown graceful` saves, `shutdown` does not */
     if (graceful) {
         server_drain(sv);
     } else {
@@ -230,12 +238,45 @@ start_store(struct server *sv)
         .cas_enabled = o->cas_enabled,
         .on_evict = stats_log_evict, /* memcached's `watch evictions` */
         .evict_ctx = sv->stats,
+        .memory_file = o->memory_file,
     };
     int rc = store_create(&sv->store, &sc);
     if (rc != 0) {
         log_error("cannot create the store: %s", strerror(-rc));
     }
     return rc;
+}
+
+/* The metadata is written beside the memory file at the stop, by the
+ * user the server then runs as: say now if it will not be able to. */
+static void
+warn_if_unsavable(const struct options *o)
+{
+    if (o->memory_file[0] == '\0') {
+        return;
+    }
+    char *copy = strdup(o->memory_file);
+    if (copy != NULL && access(dirname(copy), W_OK) != 0) {
+        log_warn("memory file %s: its directory is not writable (%s): a stop cannot save it",
+                 o->memory_file, strerror(errno));
+    }
+    free(copy);
+}
+
+/* After a graceful stop, every thread but this one gone: write what the
+ * next start needs to serve the memory file's items again. */
+static void
+save_memory_file(struct server *sv)
+{
+    uint64_t t0 = clock_mono_ns(), items = 0;
+    int rc = store_save(sv->store, &items);
+    if (rc != 0) {
+        log_error("memory file %s: not saved (%s): the next start will be empty",
+                  sv->opts.memory_file, strerror(-rc));
+        return;
+    }
+    log_info("memory file %s: saved %llu items in %.3f s", sv->opts.memory_file,
+             (unsigned long long)items, (double)(clock_mono_ns() - t0) / 1e9);
 }
 
 static int
@@ -275,6 +316,7 @@ run(struct server *sv)
     if (rc != 0) {
         goto out_net;
     }
+    warn_if_unsavable(&sv->opts);
     if (sv->opts.daemonize && (rc = daemonize()) != 0) {
         goto out_net;
     }
@@ -285,9 +327,11 @@ run(struct server *sv)
     uv_signal_init(sv->loop, &sv->sigterm);
     uv_signal_init(sv->loop, &sv->sigint);
     uv_signal_init(sv->loop, &sv->sighup);
-    sv->sigterm.data = sv->sigint.data = sv->sighup.data = sv;
+    uv_signal_init(sv->loop, &sv->sigusr1);
+    sv->sigterm.data = sv->sigint.data = sv->sighup.data = sv->sigusr1.data = sv;
     uv_signal_start(&sv->sigterm, on_signal, SIGTERM);
     uv_signal_start(&sv->sigint, on_signal, SIGINT);
+    uv_signal_start(&sv->sigusr1, on_signal, SIGUSR1);
     uv_signal_start(&sv->sighup, on_sighup, SIGHUP);
     uv_timer_init(sv->loop, &sv->clock_tick);
     uv_timer_start(&sv->clock_tick, on_clock_tick, 100, 100);
@@ -305,6 +349,7 @@ run(struct server *sv)
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
     uv_close((uv_handle_t *)&sv->sigint, NULL);
     uv_close((uv_handle_t *)&sv->sighup, NULL);
+    uv_close((uv_handle_t *)&sv->sigusr1, NULL);
     uv_close((uv_handle_t *)&sv->clock_tick, NULL);
     uv_close((uv_handle_t *)&sv->drain_timer, NULL);
     uv_close((uv_handle_t *)&sv->drain_poll, NULL);
@@ -316,12 +361,16 @@ run(struct server *sv)
      * clean exit into death by signal while the rest is torn down. */
     signal(SIGTERM, SIG_IGN);
     signal(SIGINT, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
     if (sv->opts.pid_file[0] != '\0') {
         unlink(sv->opts.pid_file);
     }
 out_net:
     net_destroy(&sv->net);
     store_stop_maintenance(sv->store);
+    if (sv->save && sv->opts.memory_file[0] != '\0') {
+        save_memory_file(sv);
+    }
 out_store:
     store_destroy(&sv->store);
     stats_destroy(&sv->stats); /* after every thread that logs has stopped */

@@ -108,6 +108,19 @@ index_resize(struct index *ix, const struct item_space *sp, uint32_t n)
     return 0;
 }
 
+/* The mean load of a table grown a fifth at a time (in 1/256ths). */
+#define INDEX_LOAD_MEAN 205
+
+int
+index_reserve(struct index *ix, const struct item_space *sp, uint64_t nitems)
+{
+    uint64_t n = nitems * 256 / ((uint64_t)INDEX_SLOTS * INDEX_LOAD_MEAN) + 1;
+    if (nitems == 0 || n <= ix->n) {
+        return 0;
+    }
+    return n > UINT32_MAX / 2 ? -ENOMEM : index_resize(ix, sp, (uint32_t)n);
+}
+
 /* The next size: a fifth more (at least one bucket more). */
 static uint32_t
 grown(uint32_t n)

@@ -247,6 +247,10 @@ index_ref_at(const struct index *ix, struct index_pos pos)
 
 /* Rebuild into n buckets (n >= what the items need); 0 or -ENOMEM. */
 int index_resize(struct index *ix, const struct item_space *sp, uint32_t n);
+/* Grow to hold nitems keys at the mean load of a table that grew to them,
+ * so that inserting them rehashes nothing (a restart knows how many it
+ * will insert). 0 or -ENOMEM. */
+int index_reserve(struct index *ix, const struct item_space *sp, uint64_t nitems);
 
 /*
  * Walk keys in hash order from *cursor (a position in [0, 2^32]; 2^32 is

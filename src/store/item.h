@@ -68,6 +68,13 @@
 #define ITEM_TYPE_SHIFT 6    /* 2 bits of type: enum store_type */
 #define ITEM_TYPE_MASK 0xc0u
 
+/*
+ * The version of this layout as a memory file keeps it (store/restart.c):
+ * a restart only adopts items written under the same one. Whoever changes
+ * what an item's bytes mean (a field, a bit, a type) bumps it.
+ */
+#define ITEM_FORMAT 1u
+
 #define ITEM_HDR 12u         /* the fixed part */
 #define ITEM_EXT_MAX 14u     /* the optional part at most: 3 + 4 + 4 + 2 + 1 */
 #define ITEM_ALIGN 8u        /* items start on multiples of this (at least) */

@@ -25,10 +25,11 @@ segs_lock(struct segs *sg)
 
 int
 segs_init(struct segs *sg, uint64_t limit, uint32_t seg_size, uint32_t nsegs, unsigned shift,
-          uint32_t nheads, bool evictions, const struct sizeclass *cls)
+          uint32_t nheads, bool evictions, const struct sizeclass *cls, int fd)
 {
     memset(sg, 0, sizeof(*sg));
-    int rc = arena_create(&sg->arena, limit, seg_size, nsegs);
+    int rc = fd < 0 ? arena_create(&sg->arena, limit, seg_size, nsegs)
+                    : arena_create_file(&sg->arena, limit, seg_size, nsegs, fd);
     if (rc != 0) {
         return rc;
     }

@@ -122,9 +122,10 @@ struct segs {
     _Atomic uint64_t lock_count;
 };
 
-/* 0, -EINVAL, -ENOMEM. */
+/* Over anonymous memory (fd -1) or the memory file open at fd, which the
+ * arena owns from the call on. 0, -EINVAL, -ENOMEM, -errno. */
 int segs_init(struct segs *sg, uint64_t limit, uint32_t seg_size, uint32_t nsegs, unsigned shift,
-              uint32_t nheads, bool evictions, const struct sizeclass *cls);
+              uint32_t nheads, bool evictions, const struct sizeclass *cls, int fd);
 void segs_fini(struct segs *sg);
 
 void segs_lock(struct segs *sg);

@@ -83,8 +83,8 @@ shard_note_unlinked(struct shard *sh, struct item *it)
                      __ATOMIC_RELEASE);
 }
 
-static void
-note_linked(struct store *s, struct shard *sh, struct item *it)
+void
+shard_note_linked(struct store *s, struct shard *sh, struct item *it)
 {
     item_state_set(it, ITEM_LINKED, 0);
     sh->bytes += item_size(it);
@@ -136,7 +136,7 @@ shard_link(struct store *s, struct shard *sh, struct head *h, struct item *it, u
         store_charge_index(s);
     }
     shard_stamp(sh, it);
-    note_linked(s, sh, it);
+    shard_note_linked(s, sh, it);
     h->total_items++;
     return 0;
 }
@@ -153,6 +153,6 @@ shard_replace(struct store *s, struct shard *sh, struct head *h, struct index_po
         shard_stamp(sh, it);
         h->total_items++;
     }
-    note_linked(s, sh, it);
+    shard_note_linked(s, sh, it);
     leave(s, sh, old);
 }

@@ -81,6 +81,9 @@ store_get_stats(struct store *s, struct store_stats *out)
     out->limit_maxbytes = atomic_load_explicit(&s->limit, memory_order_relaxed);
     out->total_malloced = arena_resident_bytes(s->segs.arena);
     out->shards = s->nshards;
+    out->restart_warm = s->restart.restored;
+    out->restart_items = s->restart.items;
+    out->restart_dropped = s->restart.dropped;
 }
 
 uint64_t

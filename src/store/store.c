@@ -15,11 +15,16 @@
 #include "stashd/store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "stashd/util/clock.h"
+#include "stashd/util/log.h"
+#include "store/restart.h"
 #include "store/store_int.h"
 
 /* Shards: at least this many, so 16 workers rarely meet on one lock
@@ -118,28 +123,46 @@ head_count(const struct store_config *cfg, uint32_t seg_size)
     return n < 1 ? 1 : (uint32_t)n;
 }
 
-int
-store_create(struct store **sp, const struct store_config *cfg)
+/* What a configuration makes of the store; false if it is invalid. */
+static bool
+shape_of(const struct store_config *cfg, struct restart_shape *sh, struct sizeclass *cls)
 {
-    uint32_t nshards = shard_count(cfg);
-    uint32_t seg_size, nsegs;
-    unsigned shift;
-    struct sizeclass cls;
-    if (nshards == 0 || !arena_shape(cfg->memory_limit, &seg_size, &nsegs, &shift) ||
+    *sh = (struct restart_shape){
+        .memory_limit = cfg->memory_limit,
+        .nshards = shard_count(cfg),
+        .cas_enabled = cfg->cas_enabled,
+        .tag = cfg->restart_tag,
+    };
+    if (sh->nshards == 0 ||
+        !arena_shape(cfg->memory_limit, &sh->seg_size, &sh->nsegs, &sh->ref_shift) ||
         cfg->max_item_size <= ITEM_HDR + 1 ||
-        sizeclass_init(&cls, ITEM_HDR, cfg->slab_min_size, cfg->growth_factor) != 0) {
-        return -EINVAL;
+        sizeclass_init(cls, ITEM_HDR, cfg->slab_min_size, cfg->growth_factor) != 0) {
+        return false;
     }
+    sh->file_size = (uint64_t)sh->nsegs * sh->seg_size;
+    return true;
+}
+
+/* An empty store of this shape, over anonymous memory (fd -1) or the
+ * memory file at fd (which it owns from the call on, failing or not). */
+static int
+build(struct store **sp, const struct store_config *cfg, const struct restart_shape *shape,
+      const struct sizeclass *cls, int fd)
+{
     struct store *s = calloc(1, sizeof(*s));
     if (s == NULL) {
+        if (fd >= 0) {
+            close(fd);
+        }
         return -ENOMEM;
     }
-    int rc = segs_init(&s->segs, cfg->memory_limit, seg_size, nsegs, shift,
-                       head_count(cfg, seg_size), cfg->evictions, &cls);
+    int rc = segs_init(&s->segs, cfg->memory_limit, shape->seg_size, shape->nsegs, shape->ref_shift,
+                       head_count(cfg, shape->seg_size), cfg->evictions, cls, fd);
     if (rc != 0) {
         free(s);
         return rc;
     }
+    uint32_t nshards = shape->nshards;
     s->shards = aligned_alloc(_Alignof(struct shard), (size_t)nshards * sizeof(struct shard));
     if (s->shards == NULL) {
         segs_fini(&s->segs);
@@ -160,6 +183,7 @@ store_create(struct store **sp, const struct store_config *cfg)
     s->shard_bits = log2_ceil(nshards);
     s->max_item_size = cfg->max_item_size;
     s->cas_enabled = cfg->cas_enabled;
+    s->config_limit = cfg->memory_limit;
     s->segs.on_evict = cfg->on_evict;
     s->segs.evict_ctx = cfg->evict_ctx;
     atomic_init(&s->limit, cfg->memory_limit);
@@ -174,6 +198,90 @@ store_create(struct store **sp, const struct store_config *cfg)
     pthread_condattr_destroy(&ca);
     *sp = s;
     return 0;
+}
+
+/*
+ * A store over the memory file: restored from it when its metadata is
+ * trusted (restart.h), else empty over the file emptied. The file stays
+ * open and locked throughout; one log line says which start it was.
+ */
+static int
+create_with_file(struct store **sp, const struct store_config *cfg,
+                 const struct restart_shape *shape, const struct sizeclass *cls)
+{
+    struct store_restart_info info = {.file = true};
+    struct restart_meta *m = NULL;
+    struct store *s = NULL;
+    int fd;
+    int rc = restart_open(cfg->memory_file, shape, &fd, &m, &info);
+    if (rc != 0) {
+        return rc;
+    }
+    if (m != NULL) {
+        /* The arena takes a second descriptor of the same open file (and
+         * so of its lock): fd stays for an empty start if this fails. */
+        int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        rc = dfd < 0 ? -errno : build(&s, cfg, shape, cls, dfd);
+        if (rc != 0) {
+            snprintf(info.reason, sizeof(info.reason), "cannot map it: %s", strerror(-rc));
+        } else if (restart_restore(s, m, &info) != 0) {
+            store_destroy(&s);
+        }
+        restart_meta_free(&m);
+    }
+    if (s != NULL) {
+        close(fd);
+    } else {
+        rc = restart_clear(fd, shape->file_size);
+        if (rc != 0) {
+            close(fd);
+        } else {
+            rc = build(&s, cfg, shape, cls, fd);
+        }
+        if (rc != 0) {
+            log_error("memory file %s: cannot use it: %s", cfg->memory_file, strerror(-rc));
+            return rc;
+        }
+    }
+    s->restart = info;
+    s->memory_file = strdup(cfg->memory_file);
+    s->restart_tag = strdup(cfg->restart_tag != NULL ? cfg->restart_tag : "");
+    if (s->memory_file == NULL || s->restart_tag == NULL) {
+        store_destroy(&s);
+        return -ENOMEM;
+    }
+    restart_log(cfg->memory_file, &info);
+    *sp = s;
+    return 0;
+}
+
+int
+store_create(struct store **sp, const struct store_config *cfg)
+{
+    struct restart_shape shape;
+    struct sizeclass cls;
+    if (!shape_of(cfg, &shape, &cls)) {
+        return -EINVAL;
+    }
+    if (cfg->memory_file != NULL && cfg->memory_file[0] != '\0') {
+        return create_with_file(sp, cfg, &shape, &cls);
+    }
+    return build(sp, cfg, &shape, &cls, -1);
+}
+
+void
+store_restart_info(const struct store *s, struct store_restart_info *out)
+{
+    *out = s->restart;
+}
+
+int
+store_save(struct store *s, uint64_t *items)
+{
+    if (s->memory_file == NULL) {
+        return -ENOTSUP;
+    }
+    return restart_save(s, s->memory_file, s->restart_tag, items);
 }
 
 void
@@ -194,6 +302,8 @@ store_destroy(struct store **sp)
     pthread_mutex_destroy(&s->maint_lock);
     pthread_mutex_destroy(&s->fold_lock);
     pthread_mutex_destroy(&s->flush_lock);
+    free(s->memory_file);
+    free(s->restart_tag);
     free(s);
     *sp = NULL;
 }

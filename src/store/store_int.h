@@ -80,6 +80,14 @@ struct store {
      * makes a fold and a statistics read exclude each other. */
     pthread_mutex_t fold_lock;
     uint64_t reclaimed, expired, expired_unfetched;
+    /* The memory file (restart.h): its path and restart_tag (NULL
+     * without one), the limit as configured (-m: what a restart must
+     * match, whatever cache_memlimit did since), and what the start made
+     * of it. Set by store_create, read-only after. */
+    char *memory_file;
+    char *restart_tag;
+    uint64_t config_limit;
+    struct store_restart_info restart;
 };
 
 static inline struct shard *
@@ -184,6 +192,8 @@ void store_charge_index(struct store *s);
 
 /* Bookkeeping of an item leaving the index (eviction does the rest). */
 void shard_note_unlinked(struct shard *sh, struct item *it);
+/* ... and of one entering it (LINKED, bytes, expiry counts). */
+void shard_note_linked(struct store *s, struct shard *sh, struct item *it);
 
 /* --- room for a new item ---------------------------------------------------- */
 

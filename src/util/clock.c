@@ -11,7 +11,8 @@
  * clock_update (any thread), read with relaxed loads. */
 static struct clock_state {
     int64_t started_unix;  /* unix time at relative 0; set once in setup */
-    uint64_t started_mono; /* monotonic ns at setup */
+    uint64_t started_mono; /* monotonic ns at setup (or clock_continue) */
+    uint32_t rel_base;     /* relative time then: 2, or a previous process's */
     uint32_t now;          /* relative seconds + 2 */
     int64_t now_unix;
 } clock_state;
@@ -32,7 +33,21 @@ clock_setup(void)
     /* Relative time 2 is "now" at start; back-date relative 0 by 2 s. */
     clock_state.started_unix = (int64_t)ts.tv_sec - 2;
     clock_state.started_mono = mono_ns();
+    clock_state.rel_base = 2;
     __atomic_store_n(&clock_state.now, 2, __ATOMIC_RELAXED);
+    __atomic_store_n(&clock_state.now_unix, (int64_t)ts.tv_sec, __ATOMIC_RELAXED);
+}
+
+void
+clock_continue(uint32_t rel_now)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    rel_now = rel_now < 2 ? 2 : rel_now;
+    clock_state.started_unix = (int64_t)ts.tv_sec - rel_now;
+    clock_state.started_mono = mono_ns();
+    clock_state.rel_base = rel_now;
+    __atomic_store_n(&clock_state.now, rel_now, __ATOMIC_RELAXED);
     __atomic_store_n(&clock_state.now_unix, (int64_t)ts.tv_sec, __ATOMIC_RELAXED);
 }
 
@@ -40,7 +55,7 @@ void
 clock_update(void)
 {
     uint64_t elapsed = (mono_ns() - clock_state.started_mono) / 1000000000u;
-    uint32_t rel = (uint32_t)elapsed + 2;
+    uint32_t rel = (uint32_t)elapsed + clock_state.rel_base;
     __atomic_store_n(&clock_state.now, rel, __ATOMIC_RELAXED);
     __atomic_store_n(&clock_state.now_unix, clock_state.started_unix + rel, __ATOMIC_RELAXED);
 }

@@ -83,3 +83,39 @@ hash_bytes(const void *data, size_t len)
     s = fold(a ^ HASH_K2 ^ s, b ^ HASH_K1 ^ hash_seed);
     return fold(s ^ HASH_K0, (uint64_t)len ^ HASH_K3);
 }
+
+uint64_t
+hash_get_seed(void)
+{
+    return hash_seed;
+}
+
+uint64_t
+hash_checksum(const void *data, size_t len, uint64_t seed)
+{
+    const unsigned char *p = data;
+    uint64_t lane[4] = {seed ^ HASH_K0, seed ^ HASH_K1, seed ^ HASH_K2, seed ^ HASH_K3};
+    size_t n = len;
+    /* 64 bytes a round, a lane per 16: the four multiplies overlap. The
+     * product is xored in (not assigned), so no input wipes a lane. */
+    while (n >= 64) {
+        for (unsigned i = 0; i < 4; i++) {
+            lane[i] ^=
+                fold(load64(p + 16 * i) ^ HASH_K2 ^ lane[i], load64(p + 16 * i + 8) ^ HASH_K1);
+        }
+        p += 64;
+        n -= 64;
+    }
+    uint64_t s =
+        fold(lane[0] ^ HASH_K3, lane[1] ^ HASH_K0) ^ fold(lane[2] ^ HASH_K1, lane[3] ^ HASH_K2);
+    /* The tail, 16 bytes at a time, the last zero-padded. */
+    while (n > 0) {
+        unsigned char tail[16] = {0};
+        size_t k = n < 16 ? n : 16;
+        memcpy(tail, p, k);
+        s = fold(load64(tail) ^ HASH_K2 ^ s, load64(tail + 8) ^ HASH_K1 ^ seed);
+        p += k;
+        n -= k;
+    }
+    return fold(s ^ HASH_K0, (uint64_t)len ^ HASH_K3);
+}

@@ -126,3 +126,41 @@ def test_helm_chart():
             node = node[part]
     assert "runAsNonRoot: true" in tpl and "readOnlyRootFilesystem: true" in tpl
     assert "/readyz" in tpl and "stashd.memLimit" in tpl
+
+
+def test_sidecar_warm_restart_opt_in():
+    """The sidecar's warm restart block, its "#warm " lines uncommented:
+    -e puts the file on a memory-backed emptyDir that holds -m."""
+    text = (DOCKER / "k8s" / "sidecar.yaml").read_text()
+    assert "#warm " in text
+    plain = yaml.safe_load(text)
+    spec, cs = containers(plain)
+    assert "-e" not in cs[0]["args"] and "volumes" not in spec, "opt-in: off as shipped"
+    on = yaml.safe_load(re.sub(r"^(\s*)#warm ", r"\1", text, flags=re.M))
+    spec, cs = containers(on)
+    c = [c for c in cs if c["image"].startswith("stashd")][0]
+    args = c["args"]
+    path = arg_after(args, "-e")
+    [mount] = c["volumeMounts"]
+    assert path.startswith(mount["mountPath"].rstrip("/") + "/")
+    [vol] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    assert vol["emptyDir"]["medium"] == "Memory"
+    assert mib(vol["emptyDir"]["sizeLimit"]) >= int(arg_after(args, "-m"))
+    # the rest as without it
+    assert args[: args.index("-e")] == containers(plain)[1][0]["args"]
+
+
+def test_helm_warm_restart_opt_in():
+    values = yaml.safe_load((DOCKER / "helm/stashd/values.yaml").read_text())
+    assert values["warmRestart"]["enabled"] is False
+    tpl = (DOCKER / "helm/stashd/templates/deployment.yaml").read_text()
+    # -e, the mount and the memory-backed volume only when enabled
+    blocks = re.findall(r"\{\{- if \.Values\.warmRestart\.enabled \}\}(.*?)\{\{- end \}\}", tpl,
+                        re.S)
+    assert len(blocks) == 2
+    assert '"-e"' in blocks[0] and '"/var/lib/stashd/items"' in blocks[0]
+    assert "mountPath: /var/lib/stashd" in blocks[1] and "medium: Memory" in blocks[1]
+    assert "add .Values.memoryMiB .Values.warmRestart.sizeSlackMiB" in blocks[1]
+    outside = re.sub(r"\{\{- if \.Values\.warmRestart\.enabled \}\}.*?\{\{- end \}\}", "", tpl,
+                     flags=re.S)
+    assert "-e" not in re.findall(r'- "(-\w)"', outside) and "emptyDir" not in outside

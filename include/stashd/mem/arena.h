@@ -20,6 +20,15 @@
  * larger than the limit so that runs of several contiguous segments (items
  * larger than a segment) can be found; untouched, it costs nothing.
  *
+ * The range is anonymous memory, or a shared mapping of a file (a memory
+ * file, -e: what is written survives the process, for a warm restart; see
+ * store/restart.h). With a file, a segment's blocks are allocated in the
+ * file when it is first backed (fallocate: a full file system refuses the
+ * take, as the budget would, rather than fault later) and given back to
+ * the file system when it is released (a hole punched), so the file's
+ * allocated size follows resident memory; the file itself is as long as
+ * the whole range, sparse.
+ *
  * Not thread-safe: the caller serialises every call (the store's segment
  * lock). The counters that statistics read from other threads are relaxed
  * atomics.
@@ -42,6 +51,14 @@ struct arena;
  * address range could not be reserved).
  */
 int arena_create(struct arena **ap, uint64_t limit, uint32_t seg_size, uint32_t nsegs);
+/*
+ * The same, over the file open read-write at fd, at least nsegs * seg_size
+ * bytes long (a shared mapping: its content stays as it is, and every
+ * segment starts FREE: arena_adopt claims the ones whose content is kept).
+ * The arena owns fd from the call on (closed by arena_destroy, or here on
+ * failure). 0, -EINVAL, -ENOMEM, or -errno of the mapping.
+ */
+int arena_create_file(struct arena **ap, uint64_t limit, uint32_t seg_size, uint32_t nsegs, int fd);
 void arena_destroy(struct arena **ap);
 
 /* The reserved range: valid until arena_destroy. */
@@ -65,6 +82,21 @@ void arena_release(struct arena *a, uint32_t first, uint32_t n);
 /* Release SPARE segments until resident memory is within the limit
  * (after it was lowered); returns how many were released. */
 uint32_t arena_trim(struct arena *a);
+
+/*
+ * Mark the FREE segments [first, first + n) USED, keeping their memory as
+ * it is (a restart adopts what the file holds). The budget does not bound
+ * this: a caller over it releases until within (arena_trim, eviction).
+ * 0, or -EINVAL when the run is out of range or a segment is not FREE.
+ */
+int arena_adopt(struct arena *a, uint32_t first, uint32_t n);
+/* With a file: give the file system back the blocks behind every FREE
+ * segment (whatever an earlier process left there). 0 or -errno. */
+int arena_drop_free(struct arena *a);
+/* With a file: write what the range holds to it (msync) and the file to
+ * its device (fsync); 0 or -errno. Anonymous: 0. */
+int arena_sync(struct arena *a);
+bool arena_is_file(const struct arena *a);
 
 /* Change the budget. Lowering it below what is resident makes takes of
  * FREE segments fail until the caller has given back and released enough

@@ -81,6 +81,19 @@ struct store_config {
      */
     store_evict_fn on_evict;
     void *evict_ctx;
+    /*
+     * -e: keep item memory in this file (a shared mapping of it: on tmpfs
+     * it stays in memory, and outlives the process), locked against a
+     * second user. When the last stop was clean (store_save wrote FILE.meta
+     * beside it) and the settings match, the store starts with the items
+     * the file holds; else it starts empty, and the log says why. NULL or
+     * "": anonymous memory. See store_restart_info and README "Warm
+     * restart".
+     */
+    const char *memory_file;
+    /* Settings of the layers above that a restored cache must match as
+     * well, as text compared whole (at most 127 bytes); NULL: none. */
+    const char *restart_tag;
 };
 
 enum store_rc {
@@ -219,6 +232,11 @@ struct store_stats {
     uint64_t hash_is_expanding; /* always 0: a shard's index grows at once */
     uint64_t hash_buckets;
     uint64_t shards;
+    /* The start's warm restart (store_restart_info): 1 if it restored,
+     * items restored, items in the file that had expired or were flushed. */
+    uint64_t restart_warm;
+    uint64_t restart_items;
+    uint64_t restart_dropped;
 };
 
 /* One size class (mem/sizeclass.h; items are grouped by size for these
@@ -245,8 +263,32 @@ struct store_class_stats {
     uint32_t evicted_time; /* idle seconds of the class's latest evicted item */
 };
 
-int store_create(struct store **sp, const struct store_config *cfg); /* 0, -EINVAL, -ENOMEM */
+/* 0, -EINVAL, -ENOMEM; with a memory file also -EBUSY (another process
+ * holds it) or the -errno of opening it. */
+int store_create(struct store **sp, const struct store_config *cfg);
 void store_destroy(struct store **sp);
+
+/* What store_create made of the memory file. */
+struct store_restart_info {
+    bool file;           /* a memory file is in use */
+    bool restored;       /* its items were restored */
+    uint64_t items;      /* items restored */
+    uint64_t dropped;    /* items in it that had expired or were flushed */
+    uint64_t bytes;      /* bytes of the items restored */
+    uint64_t elapsed_us; /* time the restore took */
+    char reason[192];    /* why it started empty, when it did */
+};
+void store_restart_info(const struct store *s, struct store_restart_info *out);
+
+/*
+ * Write what a restart needs beside the memory file (FILE.meta: settings,
+ * clock, cas sequences, where the items are, checksums), after the file's
+ * pages (msync); the metadata last, by rename, so that a stop killed
+ * half way leaves none. Only with no other thread using the store
+ * (workers and maintenance stopped). *items (unless NULL) gets the items
+ * saved. 0, -ENOTSUP without a memory file, or -errno.
+ */
+int store_save(struct store *s, uint64_t *items);
 
 /* Background maintenance thread: expiry reclaimer, delayed flush_all, and
  * giving pages back after the memory limit is lowered. */

@@ -15,6 +15,14 @@
 #define CLOCK_MAX_DELTA (60 * 60 * 24 * 30) /* memcached's 30 days */
 
 void clock_setup(void);
+/*
+ * Go on from a previous process's clock (a warm restart, store/restart.c):
+ * relative time reads rel_now from here on, counting up, and relative 0
+ * falls rel_now seconds before the wall clock's now, so that relative
+ * expiry times written by that process keep meaning the same instants.
+ * Before any other thread reads the clock. rel_now >= 2.
+ */
+void clock_continue(uint32_t rel_now);
 /* Refresh the cached time; safe to call from any thread. */
 void clock_update(void);
 

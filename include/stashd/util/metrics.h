@@ -254,6 +254,13 @@
     X(S, hash_buckets, GAUGE, ALWAYS, "hash_buckets", NONE, NULL, NULL, "",                        \
       "hash buckets of all shards")                                                                \
     X(S, shards, GAUGE, ALWAYS, "shards", NONE, NULL, NULL, "", "store shards")                    \
+    /* the memory file (-e): what this start restored                                        */  \
+    X(S, restart_warm, GAUGE, ALWAYS, "restart_warm", NONE, NULL, "stashd_restart_warm", "",       \
+      "1 when this start restored the items of the memory file (-e)")                              \
+    X(S, restart_items, GAUGE, ALWAYS, "restart_items", NONE, NULL, "stashd_restart_items", "",    \
+      "items restored from the memory file at start")                                              \
+    X(S, restart_dropped, GAUGE, ALWAYS, "restart_dropped", NONE, NULL, NULL, "",                  \
+      "items in the memory file that had expired or were flushed at start")                        \
     /* memory and its parts: total_malloced (items) + hash_bytes + conn_buffer_bytes =         */  \
     /* memory_total; the resident set less that total is memory_other (code, stacks,           */  \
     /* allocator)                                                                              */  \
@@ -376,6 +383,10 @@
       "no persistence")                                                                            \
     X(K, "-1", GAUGE, ALWAYS, NULL, PERSISTENCE, "rdb_last_bgsave_time_sec", NULL, "",             \
       "no persistence")                                                                            \
+    X(S, restart_dropped, GAUGE, ALWAYS, NULL, PERSISTENCE, "rdb_last_load_keys_expired", NULL,    \
+      "", "items in the memory file that had expired at start")                                    \
+    X(S, restart_items, GAUGE, ALWAYS, NULL, PERSISTENCE, "rdb_last_load_keys_loaded", NULL, "",   \
+      "items restored from the memory file at start")                                              \
     X(K, "0", GAUGE, ALWAYS, NULL, PERSISTENCE, "aof_enabled", NULL, "", "no persistence")         \
     X(K, "0", GAUGE, ALWAYS, NULL, PERSISTENCE, "aof_rewrite_in_progress", NULL, "",               \
       "no persistence")                                                                            \

@@ -121,7 +121,9 @@ struct options_list {
       "file of user:password lines (memcached -Y); reloaded on SIGHUP")                            \
     X(sasl_pwdb, OPT_STR, 0, "sasl-pwdb", "", 0, 0, 0, NULL,                                       \
       "file of user:password lines for -S (default: $MEMCACHED_SASL_PWDB)")                        \
-    STASHD_TLS_OPTIONS(X)
+    STASHD_TLS_OPTIONS(X)                                                                          \
+    X(memory_file, OPT_STR, 'e', "memory-file", "", 0, 0, 0, "memory_file",                        \
+      "keep item memory in this file (tmpfs); a restart after a clean stop keeps the cache")
 
 /* TLS (memcached's -Z and its -o ssl_* keys, Redis's --tls-port); rows of
  * the table above, kept together. memcached prints every ssl_* setting in

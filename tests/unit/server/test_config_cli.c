@@ -227,11 +227,18 @@ static void
 test_ignored_flags(void **state)
 {
     struct options o;
-    assert_int_equal(fresh(&o, "-k", "-L", "-r", "-X", "-W", "-D", ":", "-e", "/tmp/mem", "-N", "2",
-                           "--lock-memory", "--enable-largepages", "--enable-coredumps",
-                           "--memory-file=/tmp/m", "--napi-ids=1", "-p", "5000", NULL),
+    assert_int_equal(fresh(&o, "-k", "-L", "-r", "-X", "-W", "-D", ":", "-N", "2", "--lock-memory",
+                           "--enable-largepages", "--enable-coredumps", "--napi-ids=1", "-p",
+                           "5000", NULL),
                      0);
     assert_int_equal(o.port, 5000);
+    options_fini(&o);
+    /* -e (memcached's restartable cache) is a real option: the memory file. */
+    assert_int_equal(fresh(&o, "-e", "/dev/shm/mem", NULL), 0);
+    assert_string_equal(o.memory_file, "/dev/shm/mem");
+    options_fini(&o);
+    assert_int_equal(fresh(&o, "--memory-file=/tmp/m", NULL), 0);
+    assert_string_equal(o.memory_file, "/tmp/m");
     options_fini(&o);
     /* -Y (memcached's ASCII auth file) is a real option, never ignored. */
     assert_int_equal(fresh(&o, "-Y", "/etc/auth", NULL), 0);
