@@ -73,7 +73,9 @@
  * a restart only adopts items written under the same one. Whoever changes
  * what an item's bytes mean (a field, a bit, a type) bumps it.
  */
-#define ITEM_FORMAT 1u
+/* 2: the top two layout bits say the value's type (enum store_type); a
+ * binary of format 1 would serve a hash's field table as a string. */
+#define ITEM_FORMAT 2u
 
 #define ITEM_HDR 12u         /* the fixed part */
 #define ITEM_EXT_MAX 14u     /* the optional part at most: 3 + 4 + 4 + 2 + 1 */

@@ -11,6 +11,7 @@ deletes, set/ms overwrite it with a string (as Redis's SET does), add
 finds the key taken, append/prepend/touch find nothing to change.
 """
 
+import signal
 import struct
 import threading
 import time
@@ -369,3 +370,32 @@ def test_memcached_binary_sees_no_string(srv, r):
     c.send(mc_util.breq(mc_util.GET, b"h"))
     p = mc_util.read_packet(c)
     assert p.status == mc_util.OK and p.value == b"bin" and struct.unpack(">I", p.extras)[0] == 7
+
+
+# --------------------------------------------------------------------------
+# Warm restart (-e): a hash comes back a hash
+
+
+@pytest.mark.stashd_only
+def test_hash_survives_a_warm_restart(server, tmp_path):
+    path = str(tmp_path / "items")
+    s = server(["-e", path, "-v"])
+    r = redis.Redis(host=HOST, port=s.port, socket_timeout=5)
+    fields = {b"f%d" % i: b"v" * i for i in range(600)}  # past listpack too
+    r.hset("h", mapping=fields)
+    r.hset("small", mapping={"a": "1"})
+    r.expire("small", 5000)
+    r.set("s", "str")
+    r.close()
+    s.close_clients()
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.wait_exit(timeout=30) == 0
+    s = server(["-e", path, "-v"])
+    r = redis.Redis(host=HOST, port=s.port, socket_timeout=5)
+    assert r.type("h") == b"hash" and r.hgetall("h") == fields
+    assert r.hgetall("small") == {b"a": b"1"} and 4900 < r.ttl("small") <= 5000
+    assert r.type("s") == b"string"
+    with pytest.raises(redis.ResponseError, match=WRONGTYPE):
+        r.get("h")
+    assert MemcacheClient((HOST, s.port), timeout=5).get("h") is None
+    r.close()
