@@ -187,10 +187,11 @@ send_due(struct bin_exec *x)
     st->due = false;
 }
 
+/* Database 0 as RESP's clients name it (see mc_text_cmd.c). */
 static void
-key_init(struct store_key *k, const struct mc_bin_req *r)
+key_init(struct bin_exec *x, struct store_key *k, const struct mc_bin_req *r)
 {
-    store_key_init(k, r->key.data, r->key.len);
+    store_key_init_db(k, r->key.data, r->key.len, store_db_phys(x->store, 0));
 }
 
 /* memcached reads a binary expiration as an unsigned 32-bit time_t: it is
@@ -257,7 +258,7 @@ cmd_get(struct bin_exec *x)
         opts.exptime = rel_exptime(mc_bin_be32(r->extras));
     }
     struct store_key k;
-    key_init(&k, r);
+    key_init(x, &k, r);
     /* memcached counts prefix gets for get and gat, not touch */
     bool is_get = x->cmd != MC_BIN_TOUCH;
     if (mc_core_read_as(x->s, &k, touch ? &opts : NULL, on_value, &c, is_get) == STORE_OK) {
@@ -298,7 +299,7 @@ static enum bin_rc
 too_large(struct bin_exec *x)
 {
     struct store_key k;
-    key_init(&k, x->r);
+    key_init(x, &k, x->r);
     mc_core_too_large(x->s, &k, x->cmd == MC_BIN_SET, false);
     x->used = x->r->consumed;
     error_after_swallow(x, MC_BIN_STATUS_E2BIG, mc_bin_value_len(x->r));
@@ -359,7 +360,7 @@ cmd_update(struct bin_exec *x)
         .cas = want_cas,
     };
     struct store_key k;
-    key_init(&k, r);
+    key_init(x, &k, r);
     uint64_t cas = 0;
     enum store_rc rc = mc_core_store(x->s, &k, &sr, x->cmd == MC_BIN_SET, &cas);
     store_reply(x, rc, cas);
@@ -384,7 +385,7 @@ cmd_append(struct bin_exec *x)
         .cas = request_cas(x),
     };
     struct store_key k;
-    key_init(&k, r);
+    key_init(x, &k, r);
     uint64_t cas = 0;
     enum store_rc rc = mc_core_store(x->s, &k, &sr, false, &cas);
     store_reply(x, rc, cas);
@@ -395,7 +396,7 @@ static enum bin_rc
 cmd_delete(struct bin_exec *x)
 {
     struct store_key k;
-    key_init(&k, x->r);
+    key_init(x, &k, x->r);
     switch (mc_core_delete(x->s, &k, x->r->cas)) {
     case STORE_OK:
         ok(x, 0);
@@ -429,7 +430,7 @@ cmd_arith(struct bin_exec *x)
     bool created = false;
     ar.created_out = &created;
     struct store_key k;
-    key_init(&k, r);
+    key_init(x, &k, r);
     uint64_t value = 0, cas = 0;
     switch (mc_core_arith(x->s, &k, &ar, &value, &cas)) {
     case STORE_OK:

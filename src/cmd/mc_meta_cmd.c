@@ -692,7 +692,7 @@ mc_meta_cmd_serve(struct session *s, const struct mc_text_req *line, struct mc_m
         /* As memcached: counted, the old value dropped, the value
          * swallowed, then the error. */
         struct store_key k;
-        store_key_init(&k, r->key.data, r->key.len);
+        store_key_init_db(&k, r->key.data, r->key.len, store_db_phys(s->env->store, 0));
         mc_core_too_large(s, &k, true, true);
         o->consumed = line->consumed;
         o->swallow = r->swallow;
@@ -718,7 +718,7 @@ mc_meta_cmd_serve(struct session *s, const struct mc_text_req *line, struct mc_m
     o->consumed = line->consumed + r->extra;
     struct store_key k;
     if (r->cmd != MC_META_MN) {
-        store_key_init(&k, r->key.data, r->key.len);
+        store_key_init_db(&k, r->key.data, r->key.len, store_db_phys(s->env->store, 0));
     }
     switch (r->cmd) {
     case MC_META_MG:

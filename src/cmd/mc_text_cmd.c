@@ -98,10 +98,12 @@ reply_u64(struct text_exec *x, const struct mc_text_req *r, uint64_t v)
     }
 }
 
+/* memcached's protocols use database 0 as RESP's clients name it: after
+ * SWAPDB 0 N, the items RESP's database 0 sees. */
 static void
-key_init(struct store_key *k, struct bstr key)
+key_init(struct text_exec *x, struct store_key *k, struct bstr key)
 {
-    store_key_init(k, key.data, key.len);
+    store_key_init_db(k, key.data, key.len, store_db_phys(x->store, 0));
 }
 
 /* --- retrieval --------------------------------------------------------- */
@@ -178,7 +180,7 @@ cmd_get(struct text_exec *x, const struct mc_text_req *r)
         }
         served++;
         struct store_key k;
-        key_init(&k, key);
+        key_init(x, &k, key);
         (void)mc_core_read(x->s, &k, touch ? &opts : NULL, on_value, &vc);
     }
     x->s->resume = 0;
@@ -211,7 +213,7 @@ static enum cmd_rc
 cmd_store(struct text_exec *x, const struct mc_text_req *r)
 {
     struct store_key k;
-    key_init(&k, r->key);
+    key_init(x, &k, r->key);
     struct store_set_req sr = {
         .mode = store_modes[r->cmd],
         .value = r->data.data,
@@ -233,7 +235,7 @@ cmd_arith(struct text_exec *x, const struct mc_text_req *r)
 {
     bool incr = r->cmd == MC_TEXT_INCR;
     struct store_key k;
-    key_init(&k, r->key);
+    key_init(x, &k, r->key);
     struct store_arith_req ar = {.incr = incr, .delta = r->delta};
     uint64_t value = 0;
     enum store_rc rc = mc_core_arith(x->s, &k, &ar, &value, NULL);
@@ -267,7 +269,7 @@ cmd_touch(struct text_exec *x, const struct mc_text_req *r)
     /* A touching read rather than store_touch: it also says why a miss
      * missed, which memcached counts (get_expired, get_flushed). */
     struct store_key k;
-    key_init(&k, r->key);
+    key_init(x, &k, r->key);
     struct store_get_opts opts = {.touch = true, .exptime = clock_exptime_to_rel(r->exptime)};
     if (mc_core_read_as(x->s, &k, &opts, on_touched, NULL, false) == STORE_OK) {
         reply(x, r, LIT("TOUCHED"));
@@ -281,7 +283,7 @@ static enum cmd_rc
 cmd_delete(struct text_exec *x, const struct mc_text_req *r)
 {
     struct store_key k;
-    key_init(&k, r->key);
+    key_init(x, &k, r->key);
     if (mc_core_delete(x->s, &k, 0) == STORE_OK) {
         reply(x, r, LIT("DELETED"));
     } else {
@@ -514,7 +516,7 @@ static void
 too_large(struct text_exec *x, const struct mc_text_req *r)
 {
     struct store_key k;
-    key_init(&k, r->key);
+    key_init(x, &k, r->key);
     mc_core_too_large(x->s, &k, r->cmd == MC_TEXT_SET, true);
     x->s->swallow = r->swallow;
     if (!r->noreply) {

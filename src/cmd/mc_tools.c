@@ -270,7 +270,7 @@ dump_slice(struct session *s, int *err)
     struct walk w = {.s = s, .d = d, .err = err};
     size_t start = buf_readable(s->out);
     for (unsigned i = 0; i < DUMP_SCANS && *err == 0; i++) {
-        d->cursor = store_scan(s->env->store, d->cursor, DUMP_SCAN_COUNT, dump_fns[d->kind], &w);
+        d->cursor = store_scan(s->env->store, 0, d->cursor, DUMP_SCAN_COUNT, dump_fns[d->kind], &w);
         d->started = true;
         if (d->cursor == 0 || w.full || buf_readable(s->out) - start >= DUMP_SLICE) {
             break;
@@ -492,7 +492,7 @@ mc_tools_sizes_now(struct session *s, mc_stats_emit_fn emit, void *ctx)
     int err = 0;
     struct walk w = {.s = s, .d = d, .err = &err};
     do { /* the whole store, a slice under each shard lock at a time */
-        d->cursor = store_scan(s->env->store, d->cursor, DUMP_SCAN_COUNT, sizes_item, &w);
+        d->cursor = store_scan(s->env->store, 0, d->cursor, DUMP_SCAN_COUNT, sizes_item, &w);
     } while (d->cursor != 0);
     for (size_t i = 0; i < d->nhist; i++) {
         if (d->hist[i] != 0) {

@@ -80,10 +80,3 @@ resp_arg_print_len(struct bstr a, size_t max)
     size_t n = nul != NULL ? (size_t)(nul - a.data) : a.len;
     return (int)(n < max ? n : max);
 }
-
-/* A key argument as the store takes it (hashed once). */
-static inline void
-resp_arg_key(struct store_key *k, struct bstr a)
-{
-    store_key_init(k, a.data, a.len);
-}

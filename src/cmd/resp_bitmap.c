@@ -213,7 +213,7 @@ resp_cmd_setbit(struct resp_exec *x)
         return;
     }
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, setbit_decide, setbit_commit, &sb);
     if (rc != STORE_OK) {
         resp_reply_err_store(x, rc, x->argv[1].len);
@@ -244,7 +244,7 @@ resp_cmd_getbit(struct resp_exec *x)
         return;
     }
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     if (resp_read_string(x, &k, on_getbit, &g)) {
         resp_reply_int(x, g.v);
     }
@@ -358,7 +358,7 @@ resp_cmd_bitcount(struct resp_exec *x)
         r.rc = RANGE_SYNTAX;
     }
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     if (!resp_read_string(x, &k, on_bitcount, &r)) {
         return;
     }
@@ -415,7 +415,7 @@ resp_cmd_bitpos(struct resp_exec *x)
         r.rc = RANGE_SYNTAX;
     }
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     if (!resp_read_string(x, &k, on_bitpos, &r)) {
         return;
     }
@@ -535,7 +535,7 @@ resp_cmd_bitop(struct resp_exec *x)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        resp_arg_key(&keys[i], x->argv[3 + i]);
+        resp_key(x, &keys[i], x->argv[3 + i]);
     }
     store_get_many(x->store, keys, n, on_bitop, &b);
     bool oom = false;
@@ -563,7 +563,7 @@ resp_cmd_bitop(struct resp_exec *x)
         return;
     }
     struct store_key dk;
-    resp_arg_key(&dk, x->argv[2]);
+    resp_key(x, &dk, x->argv[2]);
     if (b.maxlen == 0) {
         (void)store_delete(x->store, &dk, 0);
         resp_reply_int(x, 0);
@@ -830,7 +830,7 @@ bitfield_generic(struct resp_exec *x, bool ro)
         goto done;
     }
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     if (!writes) {
         if (!resp_read_string(x, &k, on_bf_read, &b)) {
             goto done;

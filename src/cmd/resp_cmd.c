@@ -62,6 +62,9 @@ static _Atomic uint64_t next_client_id = 1;
 #define C RESP_CMD_CONTAINER
 #define LS (RESP_CMD_LOADING | RESP_CMD_STALE)
 #define LNS (RESP_CMD_NOSCRIPT | RESP_CMD_LOADING | RESP_CMD_STALE)
+#define NOW RESP_CMD_TX_NOW
+#define ALL RESP_CMD_TX_ALL
+#define AFT RESP_CMD_TX_AFTER
 
 /* Sorted by name (a unit test checks). Arity, flags, key positions and
  * ACL categories are Redis 7.0's (a differential test compares them with
@@ -76,23 +79,28 @@ const struct resp_cmd resp_cmds[] = {
      NULL},
     {"bitop", -4, W | M, 2, -1, 1, "@write @bitmap @slow", "bitmap", resp_cmd_bitop, NULL},
     {"bitpos", -3, R, 1, 1, 1, "@read @bitmap @slow", "bitmap", resp_cmd_bitpos, NULL},
-    {"client", -2, C, 0, 0, 0, "@slow", "connection", resp_cmd_client, NULL},
+    {"client", -2, C | AFT, 0, 0, 0, "@slow", "connection", resp_cmd_client, NULL},
     {"command", -1, C | LS, 0, 0, 0, "@slow @connection", "server", resp_cmd_command, NULL},
-    {"config", -2, C, 0, 0, 0, "@slow", "server", resp_cmd_config, NULL},
-    {"dbsize", 1, R | F, 0, 0, 0, "@keyspace @read @fast", "server", resp_cmd_dbsize, NULL},
+    {"config", -2, C | AFT, 0, 0, 0, "@slow", "server", resp_cmd_config, NULL},
+    {"copy", -3, W | M, 1, 2, 1, "@keyspace @write @slow", "generic", resp_cmd_copy, NULL},
+    {"dbsize", 1, R | F | ALL, 0, 0, 0, "@keyspace @read @fast", "server", resp_cmd_dbsize, NULL},
     {"decr", 2, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_decr, NULL},
     {"decrby", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_decrby, NULL},
     {"del", -2, W, 1, -1, 1, "@keyspace @write @slow", "generic", resp_cmd_del, NULL},
+    {"discard", 1, LNS | F | B | NOW, 0, 0, 0, "@fast @transaction", "transactions",
+     resp_cmd_discard, NULL},
     {"echo", 2, F | LS, 0, 0, 0, "@fast @connection", "connection", resp_cmd_echo, NULL},
+    {"exec", 1, LNS | RESP_CMD_SKIP_SLOWLOG | NOW, 0, 0, 0, "@slow @transaction", "transactions",
+     resp_cmd_exec, NULL},
     {"exists", -2, R | F, 1, -1, 1, "@keyspace @read @fast", "generic", resp_cmd_exists, NULL},
     {"expire", -3, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", resp_cmd_expire, NULL},
     {"expireat", -3, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", resp_cmd_expireat, NULL},
     {"expiretime", 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", resp_cmd_expiretime,
      NULL},
-    {"flushall", -1, W, 0, 0, 0, "@keyspace @write @slow @dangerous", "server", resp_cmd_flushall,
-     NULL},
-    {"flushdb", -1, W, 0, 0, 0, "@keyspace @write @slow @dangerous", "server", resp_cmd_flushall,
-     NULL},
+    {"flushall", -1, W | ALL, 0, 0, 0, "@keyspace @write @slow @dangerous", "server",
+     resp_cmd_flushall, NULL},
+    {"flushdb", -1, W | ALL, 0, 0, 0, "@keyspace @write @slow @dangerous", "server",
+     resp_cmd_flushdb, NULL},
     {"get", 2, R | F, 1, 1, 1, "@read @string @fast", "string", resp_cmd_get, NULL},
     {"getbit", 3, R | F, 1, 1, 1, "@read @bitmap @fast", "bitmap", resp_cmd_getbit, NULL},
     {"getdel", 2, W | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_getdel, NULL},
@@ -112,7 +120,7 @@ const struct resp_cmd resp_cmds[] = {
     {"hlen", 2, R | F, 1, 1, 1, "@read @hash @fast", "hash", resp_cmd_hlen, NULL},
     {"hmget", -3, R | F, 1, 1, 1, "@read @hash @fast", "hash", resp_cmd_hmget, NULL},
     {"hmset", -4, W | M | F, 1, 1, 1, "@write @hash @fast", "hash", resp_cmd_hmset, NULL},
-    {"hotkeys", -1, R, 0, 0, 0, "@read @slow", "server", resp_cmd_hotkeys, NULL},
+    {"hotkeys", -1, R | AFT, 0, 0, 0, "@read @slow", "server", resp_cmd_hotkeys, NULL},
     {"hrandfield", -2, R, 1, 1, 1, "@read @hash @slow", "hash", resp_cmd_hrandfield, NULL},
     {"hscan", -3, R, 1, 1, 1, "@read @hash @slow", "hash", resp_cmd_hscan, NULL},
     {"hset", -4, W | M | F, 1, 1, 1, "@write @hash @fast", "hash", resp_cmd_hset, NULL},
@@ -123,13 +131,17 @@ const struct resp_cmd resp_cmds[] = {
     {"incrby", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_incrby, NULL},
     {"incrbyfloat", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_incrbyfloat,
      NULL},
-    {"info", -1, LS, 0, 0, 0, "@slow @dangerous", "server", resp_cmd_info, NULL},
-    {"keys", 2, R, 0, 0, 0, "@keyspace @read @slow @dangerous", "generic", resp_cmd_keys, NULL},
+    {"info", -1, LS | AFT, 0, 0, 0, "@slow @dangerous", "server", resp_cmd_info, NULL},
+    {"keys", 2, R | ALL, 0, 0, 0, "@keyspace @read @slow @dangerous", "generic", resp_cmd_keys,
+     NULL},
     {"lcs", -3, R, 1, 2, 1, "@read @string @slow", "string", resp_cmd_lcs, NULL},
     {"memory", -2, C, 0, 0, 0, "@slow", "server", NULL, NULL},
     {"mget", -2, R | F, 1, -1, 1, "@read @string @fast", "string", resp_cmd_mget, NULL},
+    {"move", 3, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", resp_cmd_move, NULL},
     {"mset", -3, W | M, 1, -1, 2, "@write @string @slow", "string", resp_cmd_mset, NULL},
     {"msetnx", -3, W | M, 1, -1, 2, "@write @string @slow", "string", resp_cmd_msetnx, NULL},
+    {"multi", 1, LNS | F | B | NOW, 0, 0, 0, "@fast @transaction", "transactions", resp_cmd_multi,
+     NULL},
     {"object", -2, C, 0, 0, 0, "@slow", "generic", NULL, NULL},
     {"persist", 2, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", resp_cmd_persist, NULL},
     {"pexpire", -3, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", resp_cmd_pexpire, NULL},
@@ -140,12 +152,15 @@ const struct resp_cmd resp_cmds[] = {
     {"ping", -1, F, 0, 0, 0, "@fast @connection", "connection", resp_cmd_ping, NULL},
     {"psetex", 4, W | M, 1, 1, 1, "@write @string @slow", "string", resp_cmd_psetex, NULL},
     {"pttl", 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", resp_cmd_pttl, NULL},
-    {"quit", -1, LNS | F | B | RESP_CMD_NOAUTH, 0, 0, 0, "@fast @connection", "connection",
+    {"quit", -1, LNS | F | B | RESP_CMD_NOAUTH | NOW, 0, 0, 0, "@fast @connection", "connection",
      resp_cmd_quit, NULL},
-    {"randomkey", 1, R, 0, 0, 0, "@keyspace @read @slow", "generic", resp_cmd_randomkey, NULL},
-    {"reset", 1, LNS | F | B | RESP_CMD_NOAUTH, 0, 0, 0, "@fast @connection", "connection",
+    {"randomkey", 1, R | ALL, 0, 0, 0, "@keyspace @read @slow", "generic", resp_cmd_randomkey,
+     NULL},
+    {"rename", 3, W, 1, 2, 1, "@keyspace @write @slow", "generic", resp_cmd_rename, NULL},
+    {"renamenx", 3, W | F, 1, 2, 1, "@keyspace @write @fast", "generic", resp_cmd_renamenx, NULL},
+    {"reset", 1, LNS | F | B | RESP_CMD_NOAUTH | NOW, 0, 0, 0, "@fast @connection", "connection",
      resp_cmd_reset, NULL},
-    {"scan", -2, R, 0, 0, 0, "@keyspace @read @slow", "generic", resp_cmd_scan, NULL},
+    {"scan", -2, R | ALL, 0, 0, 0, "@keyspace @read @slow", "generic", resp_cmd_scan, NULL},
     {"select", 2, LS | F, 0, 0, 0, "@fast @connection", "connection", resp_cmd_select, NULL},
     {"set", -3, W | M, 1, 1, 1, "@write @string @slow", "string", resp_cmd_set, NULL},
     {"setbit", 4, W | M, 1, 1, 1, "@write @bitmap @slow", "bitmap", resp_cmd_setbit, NULL},
@@ -153,11 +168,17 @@ const struct resp_cmd resp_cmds[] = {
     {"setnx", 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", resp_cmd_setnx, NULL},
     {"setrange", 4, W | M, 1, 1, 1, "@write @string @slow", "string", resp_cmd_setrange, NULL},
     {"strlen", 2, R | F, 1, 1, 1, "@read @string @fast", "string", resp_cmd_strlen, NULL},
+    {"swapdb", 3, W | F | ALL, 0, 0, 0, "@keyspace @write @fast @dangerous", "server",
+     resp_cmd_swapdb, NULL},
     {"time", 1, LS | F, 0, 0, 0, "@fast", "server", resp_cmd_time, NULL},
     {"touch", -2, R | F, 1, -1, 1, "@keyspace @read @fast", "generic", resp_cmd_touch, NULL},
     {"ttl", 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", resp_cmd_ttl, NULL},
     {"type", 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", resp_cmd_type, NULL},
     {"unlink", -2, W | F, 1, -1, 1, "@keyspace @write @fast", "generic", resp_cmd_del, NULL},
+    {"unwatch", 1, LNS | F | B, 0, 0, 0, "@fast @transaction", "transactions", resp_cmd_unwatch,
+     NULL},
+    {"watch", -2, LNS | F | B | NOW, 1, -1, 1, "@fast @transaction", "transactions", resp_cmd_watch,
+     NULL},
 };
 const size_t resp_ncmds = sizeof(resp_cmds) / sizeof(resp_cmds[0]);
 
@@ -213,6 +234,9 @@ const size_t resp_nsubcmds = sizeof(resp_subcmds) / sizeof(resp_subcmds[0]);
 #undef C
 #undef LS
 #undef LNS
+#undef NOW
+#undef ALL
+#undef AFT
 #undef CA
 
 /* Lower-case name into low (at least RESP_NAME_MAX bytes); false when it
@@ -359,16 +383,18 @@ unknown_command(struct resp_exec *x)
 }
 
 /* Dispatch, as Redis's processCommand: the name, a container's
- * subcommand, the arity, authentication, then the handler. Every executed
- * command is counted in the worker's statistics, one in about
- * CMDSTATS_SAMPLE timed (resp_cmdstats.h), and every refusal after the
- * lookup as a rejected call of its row. */
-static void
-execute(struct resp_exec *x)
+ * subcommand, the arity, authentication, then the handler (or, between
+ * MULTI and EXEC, the transaction's queue: a refusal there makes EXEC
+ * abort). Every executed command is counted in the worker's statistics,
+ * one in about CMDSTATS_SAMPLE timed (resp_cmdstats.h), and every refusal
+ * after the lookup as a rejected call of its row. */
+void
+resp_execute(struct resp_exec *x)
 {
     const struct resp_cmd *cmd = resp_cmd_lookup(x->argv[0]);
     if (cmd == NULL) {
         unknown_command(x);
+        resp_tx_refused(x);
         return;
     }
     x->cmd = cmd;
@@ -377,6 +403,7 @@ execute(struct resp_exec *x)
         row = resp_subcmd_lookup(cmd, x->argv[1]);
         if (row == NULL) {
             resp_reply_err_subcommand(x);
+            resp_tx_refused(x);
             return;
         }
     }
@@ -385,21 +412,37 @@ execute(struct resp_exec *x)
         (row->arity < 0 && x->argc < (size_t)-row->arity)) {
         char full[2 * RESP_NAME_MAX + 2];
         resp_cmd_fullname(row, full, sizeof(full));
-        resp_reply_err_arity(x, full);
+        if (row->handler == resp_cmd_exec) {
+            resp_tx_exec_refused(x, "wrong number of arguments for 'exec' command");
+        } else {
+            resp_reply_err_arity(x, full);
+        }
         if (st != NULL) {
             cmdstats_reject(st, resp_cmd_slot(row));
         }
+        resp_tx_refused(x);
         return;
     }
     if (!x->s->authed && !(row->flags & RESP_CMD_NOAUTH)) {
-        resp_reply_err(x, "NOAUTH Authentication required.");
+        if (row->handler == resp_cmd_exec) {
+            resp_tx_exec_refused(x, "NOAUTH Authentication required.");
+        } else {
+            resp_reply_err(x, "NOAUTH Authentication required.");
+        }
         if (st != NULL) {
             cmdstats_reject(st, resp_cmd_slot(row));
         }
+        resp_tx_refused(x);
+        return;
+    }
+    if (__builtin_expect(x->c->tx != NULL, 0) && resp_tx_queueing(x->c) &&
+        !(cmd->flags & RESP_CMD_TX_NOW)) {
+        resp_tx_queue(x);
         return;
     }
     resp_handler_fn fn = row->handler;
     x->row = row;
+    x->db = store_db_phys(x->store, x->c->db);
     if (st == NULL) {
         fn(x);
         return;
@@ -455,6 +498,8 @@ resp_session_fini(struct session *s)
     free(c->name);
     free(c->user);
     buf_fini(&c->scratch);
+    resp_tx_reset(c);
+    free(c->tx);
     free(c);
     s->proto_state = NULL;
 }
@@ -542,7 +587,7 @@ resp_step(struct session_call *call, char *data, size_t len, size_t *used, size_
         x->argc = req.argc;
         x->cmd = NULL;
         x->row = NULL;
-        execute(x);
+        resp_execute(x);
         argv_shrink(c);
     }
     *used = req.consumed;

@@ -54,11 +54,17 @@ command_entry(struct resp_exec *x, const struct resp_cmd *c)
         unsigned bit;
         const char *name;
     } flag_names[] = {
-        {RESP_CMD_WRITE, "write"},       {RESP_CMD_READONLY, "readonly"},
-        {RESP_CMD_DENYOOM, "denyoom"},   {RESP_CMD_ADMIN, "admin"},
-        {RESP_CMD_NOSCRIPT, "noscript"}, {RESP_CMD_LOADING, "loading"},
-        {RESP_CMD_STALE, "stale"},       {RESP_CMD_FAST, "fast"},
-        {RESP_CMD_NOAUTH, "no_auth"},    {RESP_CMD_ALLOW_BUSY, "allow_busy"},
+        {RESP_CMD_WRITE, "write"},
+        {RESP_CMD_READONLY, "readonly"},
+        {RESP_CMD_DENYOOM, "denyoom"},
+        {RESP_CMD_ADMIN, "admin"},
+        {RESP_CMD_NOSCRIPT, "noscript"},
+        {RESP_CMD_LOADING, "loading"},
+        {RESP_CMD_STALE, "stale"},
+        {RESP_CMD_SKIP_SLOWLOG, "skip_slowlog"},
+        {RESP_CMD_FAST, "fast"},
+        {RESP_CMD_NOAUTH, "no_auth"},
+        {RESP_CMD_ALLOW_BUSY, "allow_busy"},
     };
     char name[2 * RESP_NAME_MAX + 2];
     resp_cmd_fullname(c, name, sizeof(name));

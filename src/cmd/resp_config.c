@@ -74,7 +74,7 @@ cfg_value(struct resp_exec *x, enum cfg_param p, char *out, size_t cap)
         break;
     }
     case CFG_DATABASES:
-        snprintf(out, cap, "1");
+        snprintf(out, cap, "%lld", (long long)o->databases);
         break;
     case CFG_MAXCLIENTS:
         snprintf(out, cap, "%lld", (long long)o->conn_limit);

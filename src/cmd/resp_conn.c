@@ -1,5 +1,5 @@
 /*
- * resp_conn: the connection commands (PING, ECHO, QUIT, SELECT, AUTH,
+ * resp_conn: the connection commands (PING, ECHO, QUIT, AUTH,
  * HELLO, RESET, CLIENT): what a RESP connection says about itself.
  * AUTH, HELLO ... AUTH and RESET sign in and out through the one
  * credential check every protocol uses (stashd/cmd/auth.h).
@@ -41,20 +41,6 @@ resp_cmd_quit(struct resp_exec *x)
 {
     resp_reply_ok(x);
     x->close = true;
-}
-
-void
-resp_cmd_select(struct resp_exec *x)
-{
-    int64_t db;
-    if (!resp_arg_i64(x->argv[1], &db)) {
-        resp_reply_err(x, RESP_ERR_NOT_INT);
-    } else if (db != 0) {
-        /* One keyspace: as a Redis configured with "databases 1". */
-        resp_reply_err(x, "ERR DB index is out of range");
-    } else {
-        resp_reply_ok(x);
-    }
 }
 
 static void
@@ -247,6 +233,8 @@ resp_cmd_reset(struct resp_exec *x)
 {
     struct resp_conn *c = x->c;
     c->resp3 = false;
+    c->db = 0;
+    resp_tx_reset(c);
     x->s->authed = !auth_required(x->s->env->auth);
     set_name(c, (struct bstr){.data = "", .len = 0});
     set_user(c, BSTR_LIT(AUTH_DEFAULT_USER));

@@ -68,7 +68,7 @@ static enum hfound
 hash_read(struct resp_exec *x, struct bstr key, store_read_fn fn, void *ctx)
 {
     struct store_key k;
-    resp_arg_key(&k, key);
+    resp_key(x, &k, key);
     const struct store_get_opts o = {.any_type = true};
     struct typed_read r = {.fn = fn, .ctx = ctx};
     enum store_miss miss = STORE_MISS_NONE;
@@ -675,7 +675,7 @@ static bool
 hwrite_run(struct resp_exec *x, struct hwrite *w)
 {
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, hwrite_decide, hwrite_commit, w);
     if (rc != STORE_OK) {
         resp_reply_err_store(x, rc, x->argv[1].len);

@@ -81,7 +81,7 @@ incr_generic(struct resp_exec *x, int64_t delta)
 {
     struct incr in = {.delta = delta};
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, incr_decide, NULL, &in);
     if (rc != STORE_OK) {
         resp_reply_err_store(x, rc, x->argv[1].len);
@@ -244,7 +244,7 @@ resp_cmd_incrbyfloat(struct resp_exec *x)
     in->len = 0;
     in->bad_delta = !resp_parse_ld(x->argv[2].data, x->argv[2].len, &in->delta);
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, incrf_decide, NULL, in);
     if (rc != STORE_OK) {
         resp_reply_err_store(x, rc, x->argv[1].len);

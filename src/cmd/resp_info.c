@@ -99,6 +99,10 @@ resp_cmd_info(struct resp_exec *x)
             rc = rc ? rc : resp_cmdstats_info_errors(x, b);
             continue;
         }
+        if (bit == SEC_KEYSPACE) {
+            rc = rc ? rc : resp_info_keyspace(x, b); /* per database: resp_db.c */
+            continue;
+        }
         rc = rc ? rc : stats_render_info(x->s, sections[j].sec, RESP_COMPAT_VERSION, b);
         if (bit == SEC_STATS) {
             rc = rc ? rc

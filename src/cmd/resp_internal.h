@@ -11,6 +11,9 @@
  *   resp_incr.c    INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT
  *   resp_hash.c    hashes (HSET, HGET, ... HSCAN) over hashval.h's tables
  *   resp_keys.c    keyspace commands (DEL, EXPIRE, TTL, KEYS, SCAN, TOUCH, ...)
+ *   resp_db.c      databases: SELECT, DBSIZE, FLUSHDB, SWAPDB, MOVE, COPY,
+ *                  RENAME, RENAMENX, INFO keyspace
+ *   resp_multi.c   transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH
  *   resp_object.c  OBJECT and MEMORY: what the store knows of one item
  *   resp_bitmap.c  SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD(_RO)
  *   resp_lcs.c     LCS
@@ -62,6 +65,16 @@ enum {
     /* A container (CLIENT, CONFIG, OBJECT, ...): argv[1] names one of its
      * rows in resp_subcmds, which dispatch resolves first. */
     RESP_CMD_CONTAINER = 1u << 10,
+    RESP_CMD_SKIP_SLOWLOG = 1u << 11,
+    /* stashd's own, for transactions (resp_multi.c; COMMAND shows none):
+     * TX_NOW runs at once between MULTI and EXEC (is not queued); TX_ALL
+     * reads or writes the whole keyspace, so EXEC locks every shard;
+     * TX_AFTER does not touch keys but waits on other threads or reads
+     * store-wide statistics, so EXEC runs it once the locks are dropped
+     * (its reply keeps its place). */
+    RESP_CMD_TX_NOW = 1u << 12,
+    RESP_CMD_TX_ALL = 1u << 13,
+    RESP_CMD_TX_AFTER = 1u << 14,
 };
 
 struct resp_exec;
@@ -94,6 +107,8 @@ struct resp_conn {
     struct buf scratch; /* KEYS/SCAN: keys gathered before the reply */
     char *user;         /* the user AUTH named (CLIENT KILL USER); NULL: default */
     size_t user_len;
+    uint8_t db;         /* SELECTed database, as clients number them (logical) */
+    struct resp_tx *tx; /* MULTI and WATCH state (resp_multi.c); NULL until used */
 };
 
 /* One call's execution context (the per-request fields are reset for
@@ -113,7 +128,16 @@ struct resp_exec {
      * refusal, not a failed call; see resp_cmdstats.h). */
     const struct resp_cmd *row;
     bool close; /* QUIT: close after this reply */
+    uint8_t db; /* the store's number of c->db, read as the command starts */
 };
+
+/* A key argument as the store takes it: hashed once, in the connection's
+ * database. */
+static inline void
+resp_key(const struct resp_exec *x, struct store_key *k, struct bstr a)
+{
+    store_key_init_db(k, a.data, a.len, x->db);
+}
 
 /* The command table, sorted by name (resp_cmd.c). */
 extern const struct resp_cmd resp_cmds[];
@@ -141,6 +165,22 @@ resp_cmd_slot(const struct resp_cmd *c)
     return c >= resp_cmds && c < resp_cmds + resp_ncmds ? (size_t)(c - resp_cmds)
                                                         : resp_ncmds + (size_t)(c - resp_subcmds);
 }
+
+/* Dispatch one request (x->argv, x->argc): lookup, arity, authentication,
+ * then the handler, or, between MULTI and EXEC, the queue (resp_cmd.c). */
+void resp_execute(struct resp_exec *x);
+
+/* resp_multi.c: between MULTI and EXEC? */
+bool resp_tx_queueing(const struct resp_conn *c);
+/* Queue x's request (answered QUEUED), or refuse it if the queue is full. */
+void resp_tx_queue(struct resp_exec *x);
+/* A request refused between MULTI and EXEC: EXEC will abort. */
+void resp_tx_refused(struct resp_exec *x);
+/* EXEC itself refused (arity, authentication): Redis's EXECABORT with
+ * why, and the transaction, if any, discarded. */
+void resp_tx_exec_refused(struct resp_exec *x, const char *why);
+/* RESET and the connection's end: forget the transaction and watches. */
+void resp_tx_reset(struct resp_conn *c);
 
 /* --- handlers --------------------------------------------------------------- */
 
@@ -238,10 +278,27 @@ void resp_cmd_persist(struct resp_exec *x);
 void resp_cmd_keys(struct resp_exec *x);
 void resp_cmd_scan(struct resp_exec *x);
 void resp_cmd_randomkey(struct resp_exec *x);
-void resp_cmd_dbsize(struct resp_exec *x);
 void resp_cmd_hotkeys(struct resp_exec *x);
 void resp_cmd_flushall(struct resp_exec *x);
 void resp_cmd_touch(struct resp_exec *x);
+
+/* resp_db.c */
+void resp_cmd_dbsize(struct resp_exec *x);
+void resp_cmd_flushdb(struct resp_exec *x);
+void resp_cmd_swapdb(struct resp_exec *x);
+void resp_cmd_move(struct resp_exec *x);
+void resp_cmd_copy(struct resp_exec *x);
+void resp_cmd_rename(struct resp_exec *x);
+void resp_cmd_renamenx(struct resp_exec *x);
+/* INFO's Keyspace section body into b: 0 or -ENOMEM. */
+int resp_info_keyspace(struct resp_exec *x, struct buf *b);
+
+/* resp_multi.c */
+void resp_cmd_multi(struct resp_exec *x);
+void resp_cmd_exec(struct resp_exec *x);
+void resp_cmd_discard(struct resp_exec *x);
+void resp_cmd_watch(struct resp_exec *x);
+void resp_cmd_unwatch(struct resp_exec *x);
 
 /* resp_object.c */
 void resp_cmd_object_encoding(struct resp_exec *x);

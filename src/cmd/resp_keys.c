@@ -1,7 +1,8 @@
 /*
  * resp_keys: Redis's keyspace commands over the shared keyspace: DEL,
  * UNLINK, EXISTS, TOUCH, TYPE (string or hash), the EXPIRE and TTL
- * families, PERSIST, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHALL/FLUSHDB.
+ * families, PERSIST, KEYS, SCAN, RANDOMKEY, each in the connection's
+ * database (DBSIZE, FLUSHALL, FLUSHDB and the rest are in resp_db.c).
  * They act on keys of every type (store reads with any_type).
  *
  * Deadlines are Unix milliseconds, as Redis keeps them; a key stored by
@@ -41,7 +42,7 @@ static int
 type_of(struct resp_exec *x, struct bstr key)
 {
     struct store_key k;
-    resp_arg_key(&k, key);
+    resp_key(x, &k, key);
     int type = -1;
     (void)store_get(x->store, &k, &any_type, on_type, &type, NULL);
     return type;
@@ -54,7 +55,7 @@ resp_cmd_del(struct resp_exec *x)
     int64_t n = 0;
     for (size_t i = 1; i < x->argc; i++) {
         struct store_key k;
-        resp_arg_key(&k, x->argv[i]);
+        resp_key(x, &k, x->argv[i]);
         if (store_delete(x->store, &k, 0) == STORE_OK) {
             METRIC_INC(x->m, delete_hits);
             n++;
@@ -84,7 +85,7 @@ resp_cmd_touch(struct resp_exec *x)
     int64_t n = 0;
     for (size_t i = 1; i < x->argc; i++) {
         struct store_key k;
-        resp_arg_key(&k, x->argv[i]);
+        resp_key(x, &k, x->argv[i]);
         enum store_miss miss = STORE_MISS_NONE;
         int type = -1;
         enum store_rc rc = store_get(x->store, &k, &any_type, on_type, &type, &miss);
@@ -202,7 +203,7 @@ expire_generic(struct resp_exec *x, bool relative, bool secs)
     }
     e.when = when + base;
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, expire_decide, NULL, &e);
     METRIC_INC(x->m, cmd_touch);
     if (rc != STORE_OK) {
@@ -261,7 +262,7 @@ ttl_generic(struct resp_exec *x, bool ms, bool abs)
 {
     struct ttl t = {0};
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     (void)store_get(x->store, &k, &any_type, on_ttl, &t, NULL);
     if (!t.found) {
         resp_reply_int(x, -2);
@@ -319,7 +320,7 @@ resp_cmd_persist(struct resp_exec *x)
 {
     int64_t result = 0;
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, persist_decide, NULL, &result);
     if (rc != STORE_OK) {
         resp_reply_err_store(x, rc, x->argv[1].len);
@@ -406,7 +407,7 @@ resp_cmd_keys(struct resp_exec *x)
     size_t count = 0;
     uint64_t cursor = 0;
     do {
-        cursor = store_scan(x->store, cursor, KEYS_SLICE, on_gather, &g);
+        cursor = store_scan(x->store, x->db, cursor, KEYS_SLICE, on_gather, &g);
         count += emit_matching(x, &g, pp);
     } while (cursor != 0 && g.err == 0);
     resp_reply_fail(x, g.err);
@@ -454,7 +455,7 @@ resp_cmd_scan(struct resp_exec *x)
     struct gather g = {.err = 0, .type = type};
     buf_init(&g.raw);
     buf_reset(&x->c->scratch);
-    uint64_t next = store_scan(x->store, cursor, (uint64_t)count, on_gather, &g);
+    uint64_t next = store_scan(x->store, x->db, cursor, (uint64_t)count, on_gather, &g);
     size_t n = emit_matching(x, &g, pat);
     resp_reply_fail(x, g.err);
     buf_fini(&g.raw);
@@ -475,35 +476,9 @@ on_key_bulk(void *ctx, const struct store_item_view *v)
 void
 resp_cmd_randomkey(struct resp_exec *x)
 {
-    if (store_random(x->store, resp_conn_rand(x->c), on_key_bulk, x) != STORE_OK) {
+    if (store_random(x->store, x->db, resp_conn_rand(x->c), on_key_bulk, x) != STORE_OK) {
         resp_reply_null(x);
     }
-}
-
-void
-resp_cmd_dbsize(struct resp_exec *x)
-{
-    resp_reply_int(x, (int64_t)store_count(x->store));
-}
-
-/* FLUSHALL and FLUSHDB [SYNC|ASYNC]: one keyspace, flushed at once either
- * way (O(shards): items are invalidated, not walked). */
-void
-resp_cmd_flushall(struct resp_exec *x)
-{
-    if (x->argc > 2 ||
-        (x->argc == 2 && !resp_arg_is(x->argv[1], "sync") && !resp_arg_is(x->argv[1], "async"))) {
-        resp_reply_err(x, RESP_ERR_SYNTAX);
-        return;
-    }
-    METRIC_INC(x->m, cmd_flush);
-    if (!x->s->env->opts->flush_enabled) {
-        resp_reply_errf(x, "ERR %s is disabled on this server (-F)",
-                        x->cmd->name[5] == 'a' ? "FLUSHALL" : "FLUSHDB");
-        return;
-    }
-    store_flush(x->store, 0);
-    resp_reply_ok(x);
 }
 
 /* HOTKEYS [N]: stashd's own: the N (default 10, at most 100) most read

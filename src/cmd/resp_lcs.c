@@ -81,8 +81,8 @@ lcs_fits(struct resp_exec *x, size_t alen, size_t blen)
 static bool
 lcs_look(struct resp_exec *x, struct store_key *keys, struct lcs_read *r)
 {
-    resp_arg_key(&keys[0], x->argv[1]);
-    resp_arg_key(&keys[1], x->argv[2]);
+    resp_key(x, &keys[0], x->argv[1]);
+    resp_key(x, &keys[1], x->argv[2]);
     store_get_many(x->store, keys, 2, on_lcs_value, r);
     if (r->wrongtype) {
         resp_reply_err(x, "ERR The specified keys must contain string values");

@@ -68,7 +68,7 @@ facts_of(struct resp_exec *x, struct facts *f)
 {
     memset(f, 0, sizeof(*f));
     struct store_key k;
-    resp_arg_key(&k, x->argv[2]);
+    resp_key(x, &k, x->argv[2]);
     const struct store_meta_opts o = {.no_bump = true, .any_type = true};
     if (store_meta(x->store, &k, &o, on_facts, f, NULL) != STORE_OK || !f->found) {
         resp_reply_null(x);

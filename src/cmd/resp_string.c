@@ -91,7 +91,7 @@ static void
 get_one(struct resp_exec *x, struct bstr key)
 {
     struct store_key k;
-    resp_arg_key(&k, key);
+    resp_key(x, &k, key);
     enum store_miss miss = STORE_MISS_NONE;
     enum store_rc rc = store_get(x->store, &k, NULL, on_bulk, x, &miss);
     hotkeys_note(x->s->hot, k.data, k.len, k.hash);
@@ -143,7 +143,7 @@ resp_cmd_mget(struct resp_exec *x)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        resp_arg_key(&keys[i], x->argv[1 + i]);
+        resp_key(x, &keys[i], x->argv[1 + i]);
         hotkeys_note(x->s->hot, keys[i].data, keys[i].len, keys[i].hash);
     }
     resp_reply_array(x, n);
@@ -311,7 +311,7 @@ set_generic(struct resp_exec *x, struct bstr key, struct bstr value, unsigned fl
 {
     METRIC_INC(x->m, cmd_set);
     struct store_key k;
-    resp_arg_key(&k, key);
+    resp_key(x, &k, key);
     if (value.len > UINT32_MAX) {
         resp_reply_err(x, RESP_ERR_TOO_BIG);
         return;
@@ -434,7 +434,7 @@ void
 resp_cmd_getdel(struct resp_exec *x)
 {
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     struct getex g = {.x = x};
     enum store_rc rc = store_update(x->store, &k, getdel_decide, reply_old, &g);
     if (rc != STORE_OK) {
@@ -481,7 +481,7 @@ resp_cmd_getex(struct resp_exec *x)
         g.bad = deadline_of(&o, &g.deadline);
     }
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, getex_decide, getex_commit, &g);
     if (rc != STORE_OK) {
         resp_reply_err_store(x, rc, x->argv[1].len);
@@ -511,7 +511,7 @@ static void
 mset_pair(void *ctx, size_t i, struct store_key *k, struct store_set_req *r)
 {
     struct resp_exec *x = ctx;
-    resp_arg_key(k, x->argv[1 + 2 * i]);
+    resp_key(x, k, x->argv[1 + 2 * i]);
     r->value = x->argv[2 + 2 * i].data;
     r->nbytes = (uint32_t)x->argv[2 + 2 * i].len;
 }
@@ -635,7 +635,7 @@ resp_cmd_append(struct resp_exec *x)
 {
     struct splice sp = {.value = x->argv[2], .append = true};
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, splice_decide, splice_commit, &sp);
     if (rc != STORE_OK) {
         resp_reply_err_store(x, rc, x->argv[1].len);
@@ -658,7 +658,7 @@ resp_cmd_setrange(struct resp_exec *x)
     }
     struct splice sp = {.value = x->argv[3], .offset = (uint64_t)offset};
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, splice_decide, splice_commit, &sp);
     if (rc != STORE_OK) {
         /* Too large is Redis's proto-max-bulk-len error even for a key
@@ -679,7 +679,7 @@ void
 resp_cmd_strlen(struct resp_exec *x)
 {
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     int64_t n = 0;
     if (resp_read_string(x, &k, on_len, &n)) {
         resp_reply_int(x, n);
@@ -735,7 +735,7 @@ resp_cmd_getrange(struct resp_exec *x)
         return;
     }
     struct store_key k;
-    resp_arg_key(&k, x->argv[1]);
+    resp_key(x, &k, x->argv[1]);
     r.found = false;
     if (resp_read_string(x, &k, on_range, &r) && !r.found) {
         resp_reply_bulk(x, "", 0);

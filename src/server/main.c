@@ -233,6 +233,7 @@ start_store(struct server *sv)
         .growth_factor = o->growth_factor,
         .slab_min_size = (uint32_t)o->slab_min_size,
         .shards = (uint32_t)o->shards,
+        .databases = (uint32_t)o->databases,
         .threads = (uint32_t)o->threads,
         .evictions = o->evictions,
         .cas_enabled = o->cas_enabled,

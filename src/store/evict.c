@@ -122,7 +122,7 @@ compact_one(struct store *s, struct head *h, struct item *it, char *dst, enum ev
     if (!stays) {
         count_gone(s, h, it, why, now);
         index_remove(&sh->ix, pos, hash);
-        shard_note_unlinked(sh, it);
+        shard_note_unlinked(s, sh, it);
         shard_unlock(sh);
         return 0;
     }
@@ -323,13 +323,18 @@ evict_obtain(struct store *s, struct head *h, uint64_t need)
     struct segs *sg = &s->segs;
     uint32_t now = clock_now();
     bool sealed_others = false;
+    /* A transaction holds shard locks: only free segments (tx.c). */
+    bool no_evict = tx_running();
     for (unsigned round = 0; round < OBTAIN_ROUNDS; round++) {
         segs_lock(sg);
         uint32_t i = take_fresh(sg);
-        uint32_t v = i == SEG_NONE ? pop_victim(sg, sg->evictions, now) : SEG_NONE;
+        uint32_t v = i == SEG_NONE && !no_evict ? pop_victim(sg, sg->evictions, now) : SEG_NONE;
         segs_unlock(sg);
         if (i != SEG_NONE) {
             return i;
+        }
+        if (no_evict) {
+            return SEG_NONE;
         }
         if (v == SEG_NONE) {
             /* Everything is in open segments: make other heads' ones
@@ -362,15 +367,19 @@ evict_for_run(struct store *s, struct head *h, uint32_t n, uint32_t *first)
     /* Each round frees a segment or more: enough rounds to free the
      * whole budget once. */
     uint32_t rounds = sg->nsegs + 4;
+    bool no_evict = tx_running(); /* as evict_obtain */
     for (uint32_t round = 0; round < rounds; round++) {
         segs_lock(sg);
         int rc = arena_take(sg->arena, n, first);
-        uint32_t v = rc != 0 ? pop_victim(sg, sg->evictions, now) : SEG_NONE;
+        uint32_t v = rc != 0 && !no_evict ? pop_victim(sg, sg->evictions, now) : SEG_NONE;
         segs_unlock(sg);
         if (rc == 0) {
             struct seg *sd = &sg->seg[*first];
             sd->pinned = false;
             return true;
+        }
+        if (no_evict) {
+            return false;
         }
         if (v == SEG_NONE) {
             if (!sealed_others && seg_seal_idle(sg, h)) {

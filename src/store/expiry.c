@@ -112,7 +112,7 @@ store_set_expiry(struct store *s, struct shard *sh, struct room *rm, struct inde
             uint16_t ms = f.ms;
             memcpy(it->ext + item_off_ms(it), &ms, 2);
         }
-        sh->nexpiring += (f.exptime != 0) - (was != 0);
+        shard_count_expiry(s, sh, it, was, f.exptime);
         seg_note_expiry(&s->segs, item_ref(&s->segs.sp, it), f.exptime);
         return 0;
     }

@@ -49,12 +49,18 @@ void
 store_flush(struct store *s, uint32_t at)
 {
     uint32_t now = clock_now();
-    pthread_mutex_lock(&s->flush_lock);
+    /* A transaction over every shard took the flush lock already (tx.c). */
+    bool own = !tx_running();
+    if (own) {
+        pthread_mutex_lock(&s->flush_lock);
+    }
     uint64_t p = atomic_load_explicit(&s->flush_pending, memory_order_relaxed);
     uint32_t gen = (uint32_t)p + 1;
     if (at != 0 && at > now) {
         atomic_store_explicit(&s->flush_pending, pending_of(at, gen), memory_order_relaxed);
-        pthread_mutex_unlock(&s->flush_lock);
+        if (own) {
+            pthread_mutex_unlock(&s->flush_lock);
+        }
         return;
     }
     /* Now: cancel any pending one, then mark every shard. */
@@ -62,13 +68,15 @@ store_flush(struct store *s, uint32_t at)
     for (uint32_t i = 0; i < s->nshards; i++) {
         struct shard *sh = &s->shards[i];
         shard_lock(sh);
-        shard_flush_now(sh);
+        shard_flush_all(s, sh);
         s->cold[i].flush_gen = gen;
         shard_unlock(sh);
     }
     atomic_store_explicit(&s->sweep_pending, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->segs.flushes, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&s->flush_lock);
+    if (own) {
+        pthread_mutex_unlock(&s->flush_lock);
+    }
 }
 
 /* The items' budget for a limit, given the index's bytes. */

@@ -46,7 +46,7 @@ static struct item *
 vivify(struct store *s, struct shard *sh, struct room *rm, const struct store_key *k, uint32_t now,
        struct index_pos *pos, struct item **found)
 {
-    struct item_fields f = {0};
+    struct item_fields f = {.db = k->db};
     uint64_t span = item_span_of(&s->segs.sp, item_size_of(item_layout_for(&f, 0), k->len, 0));
     for (unsigned attempt = 0; attempt < STORE_RETRIES; attempt++) {
         uint32_t ref = room_take(s, rm, span);

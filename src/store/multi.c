@@ -99,7 +99,7 @@ write_pair(struct store *s, struct head *h, store_pair_fn pair, void *ctx, size_
     struct store_key k;
     struct store_set_req r;
     get_pair(pair, ctx, i, &k, &r);
-    struct item_fields f = {.flags = r.flags, .exptime = r.exptime};
+    struct item_fields f = {.flags = r.flags, .exptime = r.exptime, .db = k.db};
     if (r.expire_ms != 0) {
         expiry_to_fields(expiry_of_ms(r.expire_ms), &f);
     }

@@ -574,7 +574,9 @@ relink(struct store *s, struct item *it, uint64_t hash, uint32_t now, struct res
     struct shard *sh = shard_of(s, hash);
     int64_t dead = 0;
     shard_lock(sh);
-    if (shard_item_state(sh, it, now) != ITEM_LIVE) {
+    /* An item of a database past --databases (the file was written with
+     * more) has nowhere to go: its counts would fall outside dbc. */
+    if (shard_item_state(sh, it, now) != ITEM_LIVE || item_db(it) >= s->ndb) {
         item_state_set(it, 0, ITEM_LINKED);
         c->dropped++;
         shard_unlock(sh);
@@ -589,7 +591,7 @@ relink(struct store *s, struct item *it, uint64_t hash, uint32_t now, struct res
         struct item *loser = shard_item_seq(sh, o) >= shard_item_seq(sh, it) ? it : o;
         if (loser == o) {
             index_set(&sh->ix, pos, item_ref(sp, it));
-            shard_note_unlinked(sh, o);
+            shard_note_unlinked(s, sh, o);
             seg_count_dead(&s->segs, old, item_span(sp, o));
             shard_note_linked(s, sh, it);
         } else {

@@ -75,13 +75,13 @@ span_for(const struct store *s, const struct item_fields *f, size_t nkey, uint64
 
 /* The new item's fields and state bits, from the request and old. */
 static struct item_fields
-fields_with_old(const struct store_set_req *r, const struct item *old, unsigned *state)
+fields_with_old(const struct store_key *k, const struct store_set_req *r, const struct item *old,
+                unsigned *state)
 {
-    struct item_fields f = {.flags = r->flags, .exptime = r->exptime};
+    struct item_fields f = {.flags = r->flags, .exptime = r->exptime, .db = k->db};
     *state = r->key_binary ? ITEM_KEY_BINARY : 0;
     if (r->mode == STORE_MODE_APPEND || r->mode == STORE_MODE_PREPEND) {
-        f = item_fields_of(old); /* they keep flags and expiry */
-        f.db = 0;
+        f = item_fields_of(old); /* they keep flags, expiry and database */
         return f;
     }
     if (r->expire_ms != 0) {
@@ -119,7 +119,7 @@ set_with_old_once(struct store *s, struct shard *sh, struct room *rm, const stru
         return STORE_NOT_STORED; /* as memcached, when the joined item is too large */
     }
     unsigned state;
-    struct item_fields f = fields_with_old(r, old, &state);
+    struct item_fields f = fields_with_old(k, r, old, &state);
     if (!stale) {
         state &= ~(unsigned)(ITEM_STALE | ITEM_WIN_SENT);
     }
@@ -233,7 +233,7 @@ arith_create(struct store *s, struct shard *sh, struct room *rm, const struct st
 {
     char buf[24];
     size_t len = num_u64_to_dec(r->initial, buf);
-    struct item_fields f = {.exptime = r->exptime};
+    struct item_fields f = {.exptime = r->exptime, .db = k->db};
     *span = span_for(s, &f, k->len, len);
     uint32_t ref = room_take(s, rm, *span);
     if (ref == 0) {
@@ -374,10 +374,9 @@ store_arith(struct store *s, const struct store_key *k, const struct store_arith
 
 /* The fields of an update's new value. */
 static struct item_fields
-update_fields(const struct store_update *u, const struct item *old)
+update_fields(const struct store_key *k, const struct store_update *u, const struct item *old)
 {
-    struct item_fields f = {
-        .flags = u->flags, .db = old != NULL ? item_db(old) : 0, .type = u->type};
+    struct item_fields f = {.flags = u->flags, .db = k->db, .type = u->type};
     struct expiry e = {.sec = 0};
     if (u->keep_expiry) {
         if (old != NULL) {
@@ -509,7 +508,7 @@ update_once(struct store *s, struct shard *sh, struct room *rm, const struct sto
             return STORE_TOO_LARGE;
         }
         if (!expired) {
-            struct item_fields f = update_fields(&u, old);
+            struct item_fields f = update_fields(k, &u, old);
             if (old != NULL && !u.new_item && rewrite_in_place(old, &f, u.nbytes)) {
                 update_in_place(s, sh, pos, old, ovp, &u, &f, commit, ctx, now);
                 return STORE_OK;

@@ -173,6 +173,10 @@ seg_head_unlock(struct head *h)
 struct head *
 seg_head_acquire(struct segs *sg)
 {
+    struct head *th = tx_head_for(sg);
+    if (__builtin_expect(th != NULL, 0)) {
+        return th; /* within a transaction: its head (tx.c) */
+    }
     if (head_hint == UINT32_MAX) {
         head_hint = atomic_fetch_add_explicit(&head_next, 1, memory_order_relaxed);
     }
@@ -191,6 +195,9 @@ seg_head_acquire(struct segs *sg)
 void
 seg_head_release(struct segs *sg, struct head *h)
 {
+    if (__builtin_expect(tx_head_for(sg) == h, 0)) {
+        return; /* the transaction releases it at its end */
+    }
     if (h->npins > 0) {
         segs_lock(sg);
         for (uint32_t k = 0; k < h->npins; k++) {

@@ -5,6 +5,7 @@
  */
 #include "store/shard.h"
 
+#include <assert.h>
 #include <errno.h>
 
 #include "stashd/util/clock.h"
@@ -13,9 +14,14 @@
 void
 shard_lock_slow(struct shard *sh)
 {
+    if (atomic_load_explicit(&sh->lock, memory_order_relaxed) == SHARD_TX && tx_holds(sh)) {
+        return; /* a store call within this thread's transaction */
+    }
+    /* Within a transaction only its own shards may be taken (lock order). */
+    assert(!tx_running());
     for (unsigned spins = 0;; spins++) {
-        if (atomic_load_explicit(&sh->lock, memory_order_relaxed) == 0 &&
-            atomic_exchange_explicit(&sh->lock, 1, memory_order_acquire) == 0) {
+        if (atomic_load_explicit(&sh->lock, memory_order_relaxed) == SHARD_FREE &&
+            shard_cas_free(sh, SHARD_HELD)) {
             return;
         }
         if (spins < SHARD_SPINS) {
@@ -54,7 +60,7 @@ shard_sync_flush_slow(struct store *s, struct shard *sh, uint32_t now, uint64_t 
     uint32_t at = (uint32_t)pending_at(p);
     uint32_t gen = (uint32_t)p;
     if (at != 0 && now >= at && s->cold[shard_index(s, sh)].flush_gen != gen) {
-        shard_flush_now(sh);
+        shard_flush_all(s, sh);
         s->cold[shard_index(s, sh)].flush_gen = gen;
     }
 }
@@ -69,11 +75,11 @@ store_lock_key(struct store *s, const struct store_key *k, uint32_t now)
 }
 
 void
-shard_note_unlinked(struct shard *sh, struct item *it)
+shard_note_unlinked(struct store *s, struct shard *sh, struct item *it)
 {
     sh->bytes -= item_size(it);
-    if (item_exptime(it) != 0) {
-        sh->nexpiring--;
+    if (!shard_item_flushed(sh, it)) {
+        shard_count_live(s, sh, it, -1); /* a flush already took it out */
     }
     /* Last, and with release: once LINKED is clear, eviction may reuse
      * the item's bytes (without this lock), and whoever sees it clear also
@@ -88,9 +94,9 @@ shard_note_linked(struct store *s, struct shard *sh, struct item *it)
 {
     item_state_set(it, ITEM_LINKED, 0);
     sh->bytes += item_size(it);
+    shard_count_live(s, sh, it, 1);
     uint32_t exp = item_exptime(it);
     if (exp != 0) {
-        sh->nexpiring++;
         seg_note_expiry(&s->segs, item_ref(&s->segs.sp, it), exp);
     }
 }
@@ -102,7 +108,7 @@ leave(struct store *s, struct shard *sh, struct item *it)
     const struct item_space *sp = &s->segs.sp;
     uint32_t ref = item_ref(sp, it);
     seg_count_dead(&s->segs, ref, item_span(sp, it)); /* before LINKED clears: seg.h */
-    shard_note_unlinked(sh, it);
+    shard_note_unlinked(s, sh, it);
     seg_maybe_free(&s->segs, ref);
 }
 

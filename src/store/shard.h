@@ -37,8 +37,10 @@
  * (store_int.h).
  */
 struct shard {
-    _Alignas(64) _Atomic uint32_t lock; /* 0 free, 1 held; guards every field below */
-    uint32_t nexpiring;                 /* linked items with an expiry */
+    /* SHARD_FREE, SHARD_HELD, or SHARD_TX (held by a transaction: see
+     * tx.c); guards every field below */
+    _Alignas(64) _Atomic uint32_t lock;
+    uint32_t nexpiring; /* of nlive, those with an expiry */
     struct index ix;
     uint64_t cas_seq;   /* last sequence number issued */
     uint64_t flush_seq; /* items with a sequence <= this are flushed (dead) */
@@ -46,16 +48,39 @@ struct shard {
     /* Dead (expired or flushed) items unlinked, of which expired, and of
      * those never read; since maintenance last folded them. */
     uint32_t reclaimed, expired, expired_unfetched;
+    /* Linked items no flush covers (expired ones not yet unlinked
+     * included): DBSIZE and curr_items; a flush sets it to 0 at once. */
+    uint32_t nlive;
 };
 
 _Static_assert(sizeof(struct shard) == 64, "a shard is one cache line");
 
+/*
+ * Lock states. A transaction (store_tx, tx.c) takes its shards and marks
+ * them SHARD_TX: the store calls it makes then "lock" and "unlock" them
+ * as no-ops (shard_lock_slow checks that the calling thread's transaction
+ * holds the shard), while every other thread waits as for SHARD_HELD.
+ * So every taking is a compare-and-swap from SHARD_FREE: an exchange
+ * would overwrite SHARD_TX.
+ */
+#define SHARD_FREE 0u
+#define SHARD_HELD 1u
+#define SHARD_TX 2u
+
 void shard_lock_slow(struct shard *sh);
+
+static inline bool
+shard_cas_free(struct shard *sh, uint32_t to)
+{
+    uint32_t want = SHARD_FREE;
+    return atomic_compare_exchange_strong_explicit(&sh->lock, &want, to, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
 
 static inline void
 shard_lock(struct shard *sh)
 {
-    if (atomic_exchange_explicit(&sh->lock, 1, memory_order_acquire) != 0) {
+    if (!shard_cas_free(sh, SHARD_HELD)) {
         shard_lock_slow(sh);
     }
 }
@@ -63,14 +88,19 @@ shard_lock(struct shard *sh)
 static inline bool
 shard_trylock(struct shard *sh)
 {
-    return atomic_load_explicit(&sh->lock, memory_order_relaxed) == 0 &&
-           atomic_exchange_explicit(&sh->lock, 1, memory_order_acquire) == 0;
+    return atomic_load_explicit(&sh->lock, memory_order_relaxed) == SHARD_FREE &&
+           shard_cas_free(sh, SHARD_HELD);
 }
 
+/* A shard in SHARD_TX is only ever unlocked by its transaction's end:
+ * unlocks within the transaction (its thread's store calls) leave it. */
 static inline void
 shard_unlock(struct shard *sh)
 {
-    atomic_store_explicit(&sh->lock, 0, memory_order_release);
+    if (__builtin_expect(atomic_load_explicit(&sh->lock, memory_order_relaxed) == SHARD_TX, 0)) {
+        return;
+    }
+    atomic_store_explicit(&sh->lock, SHARD_FREE, memory_order_release);
 }
 
 /* The full sequence number of an item: cas_lo is its low 32 bits, and
@@ -88,11 +118,21 @@ shard_stamp(struct shard *sh, struct item *it)
     it->cas_lo = (uint32_t)++sh->cas_seq;
 }
 
-/* Invalidate every item stored so far (O(1): no walk). */
+/* Invalidate every item stored so far (O(1): no walk). Use
+ * shard_flush_all (store_int.h), which also zeroes the counts. */
 static inline void
 shard_flush_now(struct shard *sh)
 {
     sh->flush_seq = sh->cas_seq;
+    sh->nlive = 0;
+    sh->nexpiring = 0;
+}
+
+/* Is a linked item covered by a flush (dead, not yet unlinked)? */
+static inline bool
+shard_item_flushed(const struct shard *sh, const struct item *it)
+{
+    return sh->flush_seq != 0 && shard_item_seq(sh, it) <= sh->flush_seq;
 }
 
 /* Has a millisecond deadline passed? The coarse clock decides when the
@@ -112,7 +152,7 @@ shard_item_state(const struct shard *sh, const struct item *it, uint32_t now)
             return ITEM_EXPIRED;
         }
     }
-    if (sh->flush_seq != 0 && shard_item_seq(sh, it) <= sh->flush_seq) {
+    if (shard_item_flushed(sh, it)) {
         return ITEM_FLUSHED;
     }
     return ITEM_LIVE;

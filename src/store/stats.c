@@ -51,10 +51,12 @@ store_get_stats(struct store *s, struct store_stats *out)
     out->reclaimed = s->reclaimed;
     out->expired = s->expired;
     out->expired_unfetched = s->expired_unfetched;
+    uint32_t now = clock_now();
     for (uint32_t i = 0; i < s->nshards; i++) {
         struct shard *sh = &s->shards[i];
         shard_lock(sh);
-        out->curr_items += sh->ix.nitems;
+        shard_sync_flush(s, sh, now); /* a delayed flush counts from its time */
+        out->curr_items += sh->nlive;
         out->expiring += sh->nexpiring;
         out->bytes += sh->bytes;
         out->reclaimed += sh->reclaimed;

@@ -123,6 +123,13 @@ head_count(const struct store_config *cfg, uint32_t seg_size)
     return n < 1 ? 1 : (uint32_t)n;
 }
 
+/* Redis's databases a configuration asks for (0 means 1). */
+static uint32_t
+store_ndb(const struct store_config *cfg)
+{
+    return cfg->databases != 0 ? cfg->databases : 1;
+}
+
 /* What a configuration makes of the store; false if it is invalid. */
 static bool
 shape_of(const struct store_config *cfg, struct restart_shape *sh, struct sizeclass *cls)
@@ -135,7 +142,7 @@ shape_of(const struct store_config *cfg, struct restart_shape *sh, struct sizecl
     };
     if (sh->nshards == 0 ||
         !arena_shape(cfg->memory_limit, &sh->seg_size, &sh->nsegs, &sh->ref_shift) ||
-        cfg->max_item_size <= ITEM_HDR + 1 ||
+        cfg->max_item_size <= ITEM_HDR + 1 || store_ndb(cfg) > STORE_DB_MAX ||
         sizeclass_init(cls, ITEM_HDR, cfg->slab_min_size, cfg->growth_factor) != 0) {
         return false;
     }
@@ -163,6 +170,7 @@ build(struct store **sp, const struct store_config *cfg, const struct restart_sh
         return rc;
     }
     uint32_t nshards = shape->nshards;
+    uint32_t ndb = store_ndb(cfg);
     s->shards = aligned_alloc(_Alignof(struct shard), (size_t)nshards * sizeof(struct shard));
     if (s->shards == NULL) {
         segs_fini(&s->segs);
@@ -173,7 +181,12 @@ build(struct store **sp, const struct store_config *cfg, const struct restart_sh
      * untouched until used, so an idle server pays little for 4096. */
     memset(s->shards, 0, (size_t)nshards * sizeof(struct shard));
     s->cold = calloc(nshards, sizeof(*s->cold));
-    if (s->cold == NULL) {
+    /* Untouched (so not resident) until a shard holds an item of a
+     * database other than 0: 8 bytes a shard and database. */
+    s->dbc = ndb > 1 ? calloc((size_t)nshards * (ndb - 1) * 2, sizeof(*s->dbc)) : NULL;
+    if (s->cold == NULL || (ndb > 1 && s->dbc == NULL)) {
+        free(s->dbc);
+        free(s->cold);
         free(s->shards);
         segs_fini(&s->segs);
         free(s);
@@ -181,6 +194,10 @@ build(struct store **sp, const struct store_config *cfg, const struct restart_sh
     }
     s->nshards = nshards;
     s->shard_bits = log2_ceil(nshards);
+    s->ndb = ndb;
+    for (unsigned d = 0; d < STORE_DB_MAX; d++) {
+        atomic_init(&s->dbmap[d], (uint8_t)d);
+    }
     s->max_item_size = cfg->max_item_size;
     s->cas_enabled = cfg->cas_enabled;
     s->config_limit = cfg->memory_limit;
@@ -297,6 +314,7 @@ store_destroy(struct store **sp)
     }
     free(s->shards);
     free(s->cold);
+    free(s->dbc);
     segs_fini(&s->segs);
     pthread_cond_destroy(&s->maint_cond);
     pthread_mutex_destroy(&s->maint_lock);
@@ -510,9 +528,9 @@ store_check_set(const struct store *s, const struct shard *sh, const struct item
 
 /* The fields of a plain store's new item. */
 static struct item_fields
-req_fields(const struct store_set_req *r)
+req_fields(const struct store_key *k, const struct store_set_req *r)
 {
-    struct item_fields f = {.flags = r->flags, .exptime = r->exptime};
+    struct item_fields f = {.flags = r->flags, .exptime = r->exptime, .db = k->db};
     if (r->expire_ms != 0) {
         expiry_to_fields(expiry_of_ms(r->expire_ms), &f);
     }
@@ -554,7 +572,7 @@ static enum store_rc
 set_plain(struct store *s, const struct store_key *k, const struct store_set_req *r,
           uint64_t *cas_out)
 {
-    struct item_fields f = req_fields(r);
+    struct item_fields f = req_fields(k, r);
     const struct item_space *sp = &s->segs.sp;
     uint64_t span =
         item_span_of(sp, item_size_of(item_layout_for(&f, r->nbytes), k->len, r->nbytes));

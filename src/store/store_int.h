@@ -5,6 +5,8 @@
  *   store.c    create/destroy, get, set, delete, touch: the facade
  *   expiry.c   the two expiry forms, views, maintenance's expiry walk
  *   multi.c    MSET, MSETNX, MGET: several shards as one step
+ *   tx.c       transactions (store_tx) and key versions (WATCH)
+ *   db.c       Redis's databases: counts, FLUSHDB, SWAPDB, COPY/RENAME/MOVE
  *   rmw.c      incr/decr and Redis's read-modify-write (store_update)
  *   meta.c     memcached's meta commands
  *   walk.c     SCAN, RANDOMKEY, counts
@@ -14,9 +16,10 @@
  *   index.c    a shard's hash table
  *   seg.c      heads, segments, allocation; evict.c: compaction
  *
- * Lock order: a head (seg.h), then shard locks (several only in
- * ascending index order: multi.c), then the segment lock. Nothing waits
- * for a head while holding a shard lock (it may try one).
+ * Lock order: a head (seg.h), then the flush lock (store_flush, and a
+ * transaction over every shard), then shard locks (several only in
+ * ascending index order: multi.c, db.c, tx.c), then the segment lock.
+ * Nothing waits for a head while holding a shard lock (it may try one).
  */
 #pragma once
 
@@ -80,6 +83,16 @@ struct store {
      * makes a fold and a statistics read exclude each other. */
     pthread_mutex_t fold_lock;
     uint64_t reclaimed, expired, expired_unfetched;
+    /* Redis's databases (db.c): ndb of them. dbc counts, per shard, the
+     * live items of databases 1 .. ndb-1 and those of them with an
+     * expiry: dbc[(shard * (ndb - 1) + db - 1) * 2 + {0, 1}], guarded by
+     * the shard's lock (NULL when ndb is 1). Database 0's are the shard's
+     * nlive and nexpiring less the others', so a cache that uses only
+     * database 0 never touches it. dbmap: SWAPDB's logical -> physical
+     * map, written with every shard locked. */
+    uint32_t ndb;
+    uint32_t *dbc;
+    _Atomic uint8_t dbmap[STORE_DB_MAX];
     /* The memory file (restart.h): its path and restart_tag (NULL
      * without one), the limit as configured (-m: what a restart must
      * match, whatever cache_memlimit did since), and what the start made
@@ -129,6 +142,68 @@ miss_of(enum item_state why)
     }
 }
 
+/* --- tx.c: the calling thread's transaction ---------------------------------- */
+
+/* Is a transaction running on this thread? */
+bool tx_running(void);
+/* Does this thread's transaction hold sh (in SHARD_TX)? */
+bool tx_holds(const struct shard *sh);
+/* This thread's transaction's head, when it runs on sg's store: every
+ * store call within the transaction writes through it; else NULL. */
+struct head *tx_head_for(const struct segs *sg);
+
+/* --- db.c: with the shard lock held ------------------------------------------ */
+
+/* Database db's two counters (items, with an expiry) in shard sh; db >= 1. */
+static inline uint32_t *
+shard_dbc(const struct store *s, const struct shard *sh, unsigned db)
+{
+    return &s->dbc[((size_t)(sh - s->shards) * (s->ndb - 1) + db - 1) * 2];
+}
+
+/* Count a live item in (delta 1) or out (-1) of the shard's counts. */
+static inline void
+shard_count_live(const struct store *s, struct shard *sh, const struct item *it, int delta)
+{
+    bool exp = item_exptime(it) != 0;
+    sh->nlive += (uint32_t)delta;
+    sh->nexpiring += exp ? (uint32_t)delta : 0;
+    if (__builtin_expect((it->layout & ITEM_HAS_DB) != 0, 0) && item_db(it) < s->ndb) {
+        uint32_t *c = shard_dbc(s, sh, item_db(it));
+        c[0] += (uint32_t)delta;
+        c[1] += exp ? (uint32_t)delta : 0;
+    }
+}
+
+/* A live item's expiry went from was to now (0 = none). */
+static inline void
+shard_count_expiry(const struct store *s, struct shard *sh, const struct item *it, uint32_t was,
+                   uint32_t now)
+{
+    int d = (now != 0) - (was != 0);
+    sh->nexpiring += (uint32_t)d;
+    if (d != 0 && (it->layout & ITEM_HAS_DB) && item_db(it) < s->ndb) {
+        shard_dbc(s, sh, item_db(it))[1] += (uint32_t)d;
+    }
+}
+
+/* Flush everything sh holds now: its counts go to 0 (shard_flush_now). */
+void shard_flush_all(struct store *s, struct shard *sh);
+
+/* Live items of database db in sh, and of them those with an expiry. */
+static inline uint32_t
+store_shard_db_count(const struct store *s, const struct shard *sh, unsigned db)
+{
+    if (db == 0) {
+        uint32_t n = sh->nlive;
+        for (unsigned d = 1; d < s->ndb; d++) {
+            n -= shard_dbc(s, sh, d)[0];
+        }
+        return n;
+    }
+    return db < s->ndb ? shard_dbc(s, sh, db)[0] : 0;
+}
+
 /* --- shard.c: with the shard lock held ----------------------------------- */
 
 void shard_sync_flush_slow(struct store *s, struct shard *sh, uint32_t now, uint64_t pending);
@@ -162,7 +237,7 @@ shard_find(struct store *s, struct shard *sh, const struct store_key *k, uint32_
 {
     const struct item_space *sp = &s->segs.sp;
     *why = ITEM_LIVE;
-    uint32_t ref = index_find(&sh->ix, sp, k->hash, k->data, k->len, 0, pos);
+    uint32_t ref = index_find(&sh->ix, sp, k->hash, k->data, k->len, k->db, pos);
     if (ref == 0) {
         return NULL;
     }
@@ -191,8 +266,8 @@ void shard_unlink(struct store *s, struct shard *sh, struct index_pos pos, struc
 void store_charge_index(struct store *s);
 
 /* Bookkeeping of an item leaving the index (eviction does the rest). */
-void shard_note_unlinked(struct shard *sh, struct item *it);
-/* ... and of one entering it (LINKED, bytes, expiry counts). */
+void shard_note_unlinked(struct store *s, struct shard *sh, struct item *it);
+/* ... and of one entering it (LINKED, bytes, expiry and database counts). */
 void shard_note_linked(struct store *s, struct shard *sh, struct item *it);
 
 /* --- room for a new item ---------------------------------------------------- */

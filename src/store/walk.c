@@ -27,6 +27,7 @@ struct walk_ctx {
     struct store *s;
     struct shard *sh;
     uint32_t now;
+    int db; /* STORE_DB_ANY, or the database whose items fn sees */
     store_read_fn fn;
     void *ctx;
     uint64_t live; /* live items passed to fn */
@@ -49,6 +50,9 @@ walk_one(void *ctx, uint32_t ref, uint64_t hash)
         }
         return;
     }
+    if (w->db != STORE_DB_ANY && item_db(it) != w->db) {
+        return;
+    }
     struct store_item_view v;
     store_view(w->s, w->sh, it, &v);
     w->fn(w->ctx, &v);
@@ -69,7 +73,7 @@ free_dead(struct walk_ctx *w)
 }
 
 uint64_t
-store_scan(struct store *s, uint64_t cursor, uint64_t count, store_read_fn fn, void *ctx)
+store_scan(struct store *s, int db, uint64_t cursor, uint64_t count, store_read_fn fn, void *ctx)
 {
     uint64_t si = cursor >> POS_BITS;
     uint64_t pos = cursor & ((((uint64_t)1) << POS_BITS) - 1);
@@ -80,13 +84,13 @@ store_scan(struct store *s, uint64_t cursor, uint64_t count, store_read_fn fn, v
     /* Redis looks at up to 10 * count buckets of about one key each. */
     uint64_t budget = count > UINT64_MAX / 10 ? UINT64_MAX : count * 10;
     uint64_t work = 0;
-    struct walk_ctx w = {.s = s, .now = clock_now(), .fn = fn, .ctx = ctx};
+    struct walk_ctx w = {.s = s, .now = clock_now(), .db = db, .fn = fn, .ctx = ctx};
     while (w.live < count && work < budget) {
         struct shard *sh = &s->shards[si];
         shard_lock(sh);
         shard_sync_flush(s, sh, w.now);
         w.sh = sh;
-        if (sh->ix.nitems == 0) {
+        if (sh->ix.nitems == 0 || (db != STORE_DB_ANY && store_shard_db_count(s, sh, db) == 0)) {
             pos = POS_END; /* free: a call may pass every empty shard */
         }
         for (unsigned homes = 0; pos < POS_END && homes < WALK_HOMES; homes++) {
@@ -108,10 +112,12 @@ store_scan(struct store *s, uint64_t cursor, uint64_t count, store_read_fn fn, v
     return (si << POS_BITS) | pos;
 }
 
-/* The first live item from slot k of sh's table on (wrapping), passed
- * to fn; false if none. Dead ones met are unlinked. Shard locked. */
+/* The first live item of database db from slot k of sh's table on
+ * (wrapping), passed to fn; false if none. Dead ones met are unlinked.
+ * Shard locked. */
 static bool
-random_in(struct store *s, struct shard *sh, uint64_t k, uint32_t now, store_read_fn fn, void *ctx)
+random_in(struct store *s, struct shard *sh, int db, uint64_t k, uint32_t now, store_read_fn fn,
+          void *ctx)
 {
     uint64_t slots = (uint64_t)sh->ix.n * INDEX_SLOTS;
     for (uint64_t j = 0; j < slots; j++) {
@@ -130,6 +136,9 @@ random_in(struct store *s, struct shard *sh, uint64_t k, uint32_t now, store_rea
             shard_unlink(s, sh, pos, it, hash);
             continue;
         }
+        if (db != STORE_DB_ANY && item_db(it) != db) {
+            continue;
+        }
         struct store_item_view v;
         store_view(s, sh, it, &v);
         fn(ctx, &v);
@@ -139,7 +148,7 @@ random_in(struct store *s, struct shard *sh, uint64_t k, uint32_t now, store_rea
 }
 
 enum store_rc
-store_random(struct store *s, uint64_t rnd, store_read_fn fn, void *ctx)
+store_random(struct store *s, int db, uint64_t rnd, store_read_fn fn, void *ctx)
 {
     uint32_t now = clock_now();
     uint32_t n = s->nshards;
@@ -149,7 +158,8 @@ store_random(struct store *s, uint64_t rnd, store_read_fn fn, void *ctx)
         shard_lock(sh);
         shard_sync_flush(s, sh, now);
         bool found = sh->ix.n != 0 &&
-                     random_in(s, sh, rnd % ((uint64_t)sh->ix.n * INDEX_SLOTS), now, fn, ctx);
+                     (db == STORE_DB_ANY || store_shard_db_count(s, sh, db) != 0) &&
+                     random_in(s, sh, db, rnd % ((uint64_t)sh->ix.n * INDEX_SLOTS), now, fn, ctx);
         shard_unlock(sh);
         if (found) {
             return STORE_OK;
@@ -162,10 +172,13 @@ uint64_t
 store_count(struct store *s)
 {
     uint64_t n = 0;
+    uint32_t now = clock_now();
     for (uint32_t i = 0; i < s->nshards; i++) {
-        shard_lock(&s->shards[i]);
-        n += s->shards[i].ix.nitems;
-        shard_unlock(&s->shards[i]);
+        struct shard *sh = &s->shards[i];
+        shard_lock(sh);
+        shard_sync_flush(s, sh, now);
+        n += sh->nlive;
+        shard_unlock(sh);
     }
     return n;
 }

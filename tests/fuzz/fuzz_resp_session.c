@@ -63,6 +63,7 @@ fz_setup(void)
         .threads = 1,
         .evictions = true,
         .cas_enabled = true,
+        .databases = 4, /* SELECT, MOVE, SWAPDB, COPY ... DB reach past the range checks */
     };
     if (store_create(&fz.store, &cfg) != 0) {
         abort();
@@ -72,6 +73,7 @@ fz_setup(void)
     fz.opts.flush_enabled = true;
     fz.opts.max_item_size = 4096;
     fz.opts.conn_limit = 16;
+    fz.opts.databases = 4;
     if (cmdstats_create(&fz.cs) != 0) {
         abort();
     }

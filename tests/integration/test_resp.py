@@ -60,7 +60,7 @@ def test_ping_echo_select_time(r):
     assert r.echo(b"hello") == b"hello"
     assert r.execute_command("SELECT", 0) is True
     with pytest.raises(redis.ResponseError, match="DB index is out of range"):
-        r.execute_command("SELECT", 1)
+        r.execute_command("SELECT", 16)
     sec, usec = r.time()
     assert abs(sec - time.time()) < 5 and 0 <= usec < 1000000
 
@@ -372,11 +372,14 @@ def test_info_for_exporters(r):
                   "maxmemory", "maxmemory_policy", "total_commands_processed", "keyspace_hits",
                   "keyspace_misses", "evicted_keys", "expired_keys", "role"):
         assert field in info, field
-    assert info["db0"] == {"keys": 2, "expires": 1, "avg_ttl": 0}
+    db0 = info["db0"]
+    assert db0["keys"] == 2 and db0["expires"] == 1
+    assert 0 <= db0["avg_ttl"] <= 100000  # ms left, sampled (Redis's estimate)
     assert info["keyspace_hits"] >= 1 and info["keyspace_misses"] >= 1
     assert info["maxmemory"] == 64 * 1024 * 1024
     assert info["maxmemory_policy"] == "allkeys-lru"
-    assert r.info("keyspace") == {"db0": {"keys": 2, "expires": 1, "avg_ttl": 0}}
+    ks = r.info("keyspace")
+    assert list(ks) == ["db0"] and ks["db0"]["keys"] == 2 and ks["db0"]["expires"] == 1
     assert r.info("nosuchsection") == {}
 
 

@@ -399,3 +399,54 @@ def test_hash_survives_a_warm_restart(server, tmp_path):
         r.get("h")
     assert MemcacheClient((HOST, s.port), timeout=5).get("h") is None
     r.close()
+
+
+# --------------------------------------------------------------------------
+# Databases and transactions
+
+
+def test_hashes_per_database_rename_copy_move(srv):
+    r0 = redis.Redis(host=HOST, port=srv.port, socket_timeout=5, db=0)
+    r1 = redis.Redis(host=HOST, port=srv.port, socket_timeout=5, db=1)
+    r0.hset("h", mapping={"a": "0"})
+    r1.hset("h", mapping={"a": "1", "b": "1"})
+    assert r0.hgetall("h") == {b"a": b"0"} and r1.hlen("h") == 2
+    assert list(r1.scan_iter(_type="hash")) == [b"h"]
+    assert r0.rename("h", "h2") is True and r0.type("h2") == b"hash"
+    assert r0.copy("h2", "h3") is True and r0.hgetall("h3") == {b"a": b"0"}
+    assert r0.copy("h2", "h", destination_db=1, replace=True) is True
+    assert r1.hgetall("h") == {b"a": b"0"}
+    assert r0.move("h3", 2) is True
+    r2 = redis.Redis(host=HOST, port=srv.port, socket_timeout=5, db=2)
+    assert r2.type("h3") == b"hash" and r2.hget("h3", "a") == b"0"
+    for c in (r0, r1, r2):
+        c.close()
+
+
+def test_hashes_in_transactions(r, srv):
+    p = r.pipeline()  # MULTI/EXEC
+    p.hset("h", mapping={"a": "1", "b": "2"}).hincrby("h", "a", 5).hgetall("h").hlen("h")
+    p.get("h")
+    res = p.execute(raise_on_error=False)
+    assert res[:4] == [2, 6, {b"a": b"6", b"b": b"2"}, 2]
+    assert isinstance(res[4], redis.ResponseError) and WRONGTYPE in str(res[4])
+    # WATCH on a hash: a field change by another client aborts EXEC.
+    other = redis.Redis(host=HOST, port=srv.port, socket_timeout=5)
+    with r.pipeline() as p:
+        p.watch("h")
+        p.multi()
+        p.hset("h", "c", "3")
+        other.hset("h", "a", "7")
+        with pytest.raises(redis.WatchError):
+            p.execute()
+    assert r.hgetall("h") == {b"a": b"7", b"b": b"2"}
+    # ...and so does a memcached delete of it.
+    with r.pipeline() as p:
+        p.watch("h")
+        p.multi()
+        p.hset("h", "c", "3")
+        MemcacheClient((HOST, srv.port), timeout=5).delete("h")
+        with pytest.raises(redis.WatchError):
+            p.execute()
+    assert r.exists("h") == 0
+    other.close()

@@ -32,9 +32,16 @@
  * exptime and expire_ms.
  *
  * Lock order: a writer's head (its segments), then shard locks, then the
- * segment lock. Only MSET, MSETNX and MGET hold several shard locks, and
- * they take them in ascending shard order; every other path holds at most
- * one (eviction takes each evicted item's shard in turn, holding none).
+ * segment lock. MSET, MSETNX, MGET, store_copy and transactions
+ * (store_tx) hold several shard locks, and take them in ascending shard
+ * order; every other path holds at most one (eviction takes each evicted
+ * item's shard in turn, holding none).
+ *
+ * Databases (Redis's SELECT): a key's database is part of its identity
+ * (store_key.db, kept in the item), so the same key bytes in two
+ * databases are two items, in the same shard. memcached's protocols use
+ * database 0 as RESP's clients name it (store_db_phys(s, 0): after SWAPDB
+ * 0 N they see what RESP's database 0 sees).
  */
 #pragma once
 
@@ -47,6 +54,10 @@
 struct store;
 
 #define STORE_KEY_MAX 250
+/* Databases a store may have (an item keeps its database in one byte). */
+#define STORE_DB_MAX 256
+/* store_scan and store_random: any database. */
+#define STORE_DB_ANY (-1)
 
 /*
  * A live item the store is evicting to make room, as the eviction hook
@@ -72,6 +83,7 @@ struct store_config {
     uint32_t threads;       /* worker count, for the derived shard count */
     bool evictions;         /* false (-M): fail stores with STORE_NO_MEMORY */
     bool cas_enabled;       /* false (-C): report cas 0 */
+    uint32_t databases;     /* Redis's databases, 1..STORE_DB_MAX; 0 = 1 */
     /*
      * Called for each live item evicted to make room (not for expired or
      * flushed items reclaimed), from whichever thread is allocating, with
@@ -126,15 +138,24 @@ enum store_type {
 struct store_key {
     const char *data; /* caller's memory; 1..STORE_KEY_MAX bytes */
     size_t len;
-    uint64_t hash; /* hash_bytes(data, len) */
+    uint64_t hash; /* hash_bytes(data, len): the database plays no part */
+    uint8_t db;    /* database, below store_config.databases */
 };
 
 static inline void
-store_key_init(struct store_key *k, const char *data, size_t len)
+store_key_init_db(struct store_key *k, const char *data, size_t len, uint8_t db)
 {
     k->data = data;
     k->len = len;
     k->hash = hash_bytes(data, len);
+    k->db = db;
+}
+
+/* A key of physical database 0 (before any SWAPDB, the one clients name 0). */
+static inline void
+store_key_init(struct store_key *k, const char *data, size_t len)
+{
+    store_key_init_db(k, data, len, 0);
 }
 
 /* An item as a read sees it. Valid only inside the store_read_fn call. */
@@ -214,7 +235,7 @@ struct store_arith_req {
 
 /* Totals over all shards (summed on read). */
 struct store_stats {
-    uint64_t curr_items;
+    uint64_t curr_items;  /* live items: linked, no flush covers them (as store_count) */
     uint64_t bytes;       /* bytes held by live items (header + key + value) */
     uint64_t total_items; /* items ever stored */
     uint64_t evictions;
@@ -223,7 +244,7 @@ struct store_stats {
     uint64_t expired_unfetched;
     uint64_t reclaimed; /* expired items whose memory was reused or freed */
     uint64_t expired;   /* ... of which expired rather than flushed */
-    uint64_t expiring;  /* linked items with an expiry (dead ones not yet freed included) */
+    uint64_t expiring;  /* of curr_items, those with an expiry */
     uint64_t outofmemory;
     uint64_t slabs_moved; /* pages moved between classes (always 0: items are not in classes) */
     uint64_t limit_maxbytes;
@@ -407,7 +428,8 @@ enum store_rc store_update(struct store *s, const struct store_key *k, store_dec
                            store_commit_fn commit, void *ctx);
 
 /*
- * Walk the keyspace a slice at a time, as Redis's SCAN: start with cursor
+ * Walk database db's keys (STORE_DB_ANY: every database's) a slice at a
+ * time, as Redis's SCAN: start with cursor
  * 0, call again with the cursor returned until it is 0. fn sees each live
  * item under its shard lock (copy and return; no store calls). Every key
  * present for the whole walk is seen at least once, and only once unless
@@ -420,15 +442,33 @@ enum store_rc store_update(struct store *s, const struct store_key *k, store_dec
  * buckets. A cursor that no walk returned ends the walk (returns 0) or
  * visits an arbitrary slice.
  */
-uint64_t store_scan(struct store *s, uint64_t cursor, uint64_t count, store_read_fn fn, void *ctx);
+uint64_t store_scan(struct store *s, int db, uint64_t cursor, uint64_t count, store_read_fn fn,
+                    void *ctx);
 
-/* Call fn for one live item chosen with the random bits rnd (not
- * uniformly: a random bucket of a random non-empty shard, then the next
- * live item). STORE_NOT_FOUND when no live item was found. */
-enum store_rc store_random(struct store *s, uint64_t rnd, store_read_fn fn, void *ctx);
+/* Call fn for one live item of database db (STORE_DB_ANY: any) chosen
+ * with the random bits rnd (not uniformly: a random bucket of a random
+ * non-empty shard, then the next live item). STORE_NOT_FOUND when no live
+ * item was found. */
+enum store_rc store_random(struct store *s, int db, uint64_t rnd, store_read_fn fn, void *ctx);
 
-/* Linked items (dead ones not yet freed included), as curr_items. */
+/* Live items of every database (curr_items): linked items no flush
+ * covers. A flush makes it 0 at once; expired items count until they are
+ * unlinked, which the maintenance thread does within about a second of
+ * their expiry (lazily, a read of one does it at once). */
 uint64_t store_count(struct store *s);
+
+/* Redis's DBSIZE: live items of database db (counted as store_count). */
+uint64_t store_db_keys(struct store *s, unsigned db);
+/* Redis's INFO keyspace: for each database d (0 .. store_databases-1,
+ * the store's numbers) in out[d], its live items, those of them with an
+ * expiry, and the mean time left of a sample of those (ms; 0 when none
+ * was sampled), Redis's estimate "avg_ttl". One pass over the shards. */
+struct store_db_info {
+    uint64_t keys;
+    uint64_t expires;
+    uint64_t avg_ttl_ms;
+};
+void store_db_info(struct store *s, struct store_db_info *out);
 
 /* For tests: how often the store-wide segment lock was taken (once per
  * segment's worth of stores; never by a get, or by a set or delete that
@@ -439,9 +479,89 @@ uint64_t store_debug_segment_locks(const struct store *s);
  * other thread uses the store. 0 or -errno. */
 int store_debug_items_readonly(struct store *s, bool readonly);
 
-/* Invalidate every item that exists at relative time at (0 = now). A later
- * call replaces a pending one. */
+/* Invalidate every item, of every database, that exists at relative
+ * time at (0 = now). A later call replaces a pending one. */
 void store_flush(struct store *s, uint32_t at);
+/* Redis's FLUSHDB: remove every item of database db now (a walk of the
+ * shards that hold any; a shard whose live items are all db's is flushed
+ * in O(1)). */
+void store_flush_db(struct store *s, unsigned db);
+
+/*
+ * Redis's SWAPDB maps the databases clients name (logical) to those items
+ * keep (physical); store keys carry the physical one. store_db_phys reads
+ * the map (relaxed: a command running while SWAPDB swaps finishes in the
+ * database it started in); store_swap_db exchanges two entries with
+ * every shard locked, so no store call sees half a swap.
+ */
+uint8_t store_db_phys(const struct store *s, unsigned logical);
+void store_swap_db(struct store *s, unsigned a, unsigned b);
+unsigned store_databases(const struct store *s);
+
+/*
+ * Redis's COPY, RENAME, RENAMENX and MOVE: store a copy of src's item
+ * (value, client flags and expiry; a new cas) under dst (another key, or
+ * the same key in another database), as one step: both shards are locked
+ * together while dst is linked and, with remove_src, src unlinked, so no
+ * client of any protocol sees both or neither. replace: a live dst is
+ * replaced, else STORE_NOT_STORED and nothing changes. STORE_NOT_FOUND
+ * when src is absent; STORE_NO_MEMORY. src and dst must differ.
+ */
+enum store_rc store_copy(struct store *s, const struct store_key *src, const struct store_key *dst,
+                         bool replace, bool remove_src);
+
+/*
+ * A key's version, for Redis's WATCH: what is compared is whether the key
+ * is live, its sequence number (every store of a value, from any
+ * protocol, gives a new one; it is the cas, kept even with -C) and its
+ * expiry (which memcached's touch changes without a new cas). So any
+ * write, delete, touch or expiry change, an expiry coming, an eviction
+ * or a flush changes it. For a key absent at the time, the version is
+ * its shard's last sequence number: any store to that shard (so to the
+ * key) changes it, a conservative answer (a store to another key of the
+ * same shard, 1 in 4096 or more, counts too).
+ */
+struct store_version {
+    uint64_t seq;
+    int64_t expire_ms;
+    bool live;
+};
+void store_key_version(struct store *s, const struct store_key *k, struct store_version *out);
+static inline bool
+store_version_equal(const struct store_version *a, const struct store_version *b)
+{
+    return a->live == b->live && a->seq == b->seq && a->expire_ms == b->expire_ms;
+}
+
+/*
+ * Transactions (Redis's EXEC): run fn(ctx) with the shards of n keys
+ * (every shard, with all) locked together, in shard order, so that the
+ * store calls fn makes are one step to every other client: none sees a
+ * part of them. fn runs on the calling thread and may call, on those
+ * keys only, any of store_get, store_set, store_set_many, store_get_many,
+ * store_delete, store_touch, store_arith, store_update, store_meta,
+ * store_copy, store_key_version; with all, also store_scan,
+ * store_random, store_count, store_db_info, store_flush (now),
+ * store_flush_db and store_swap_db. It must not call the others
+ * (statistics, the memory limit, maintenance) nor wait for anything
+ * another thread holds.
+ *
+ * Memory: eviction takes shard locks, so it cannot run while fn holds
+ * them. Room for reserve bytes of new items (at most a segment's) is
+ * made first; within fn a store finds room in that, or in memory free
+ * without evicting, or fails with STORE_NO_MEMORY.
+ *
+ * STORE_OK once fn has run; STORE_NO_MEMORY (fn not run) when the list
+ * of shards could not be allocated. Transactions do not nest.
+ */
+typedef void (*store_tx_fn)(void *ctx);
+struct store_tx_req {
+    const struct store_key *keys;
+    size_t nkeys;
+    bool all;         /* lock every shard (keys are then ignored) */
+    uint64_t reserve; /* bytes of new items fn may store */
+};
+enum store_rc store_tx(struct store *s, const struct store_tx_req *r, store_tx_fn fn, void *ctx);
 
 /* Change the memory limit at run time (cache_memlimit). Lowering it frees
  * memory in the background; 0 or -EINVAL. */

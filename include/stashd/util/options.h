@@ -97,6 +97,8 @@ struct options_list {
     X(pid_file, OPT_STR, 'P', "pidfile", "", 0, 0, 0, NULL, "write the process id to this file")   \
     X(idle_timeout, OPT_INT, 0, "idle-timeout", "0", 0, 86400 * 365, 0, "idle_timeout",            \
       "close connections idle this many seconds (0 = never)")                                      \
+    X(databases, OPT_INT, 0, "databases", "16", 1, 256, 0, "databases",                            \
+      "Redis databases (SELECT 0..N-1); memcached's protocols use database 0")                     \
     X(shards, OPT_INT, 0, "shards", "0", 0, 65536, 0, "shards",                                    \
       "store shards, a power of two (0 = chosen from threads and memory)")                         \
     X(log_format, OPT_STR, 0, "log-format", "text", 0, 0, 0, NULL,                                 \

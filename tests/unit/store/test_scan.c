@@ -71,7 +71,7 @@ test_scan_sees_each_key_once(void **state)
     uint64_t cursor = 0;
     unsigned calls = 0;
     do {
-        cursor = store_scan(s, cursor, 10, on_key, &sn);
+        cursor = store_scan(s, STORE_DB_ANY, cursor, 10, on_key, &sn);
         calls++;
         assert_true(calls < 100000);
     } while (cursor != 0);
@@ -96,7 +96,7 @@ test_scan_across_growth(void **state)
     uint64_t cursor = 0;
     int next = NKEYS;
     do {
-        cursor = store_scan(s, cursor, 5, on_key, &sn);
+        cursor = store_scan(s, STORE_DB_ANY, cursor, 5, on_key, &sn);
         /* Grow the tables between calls. */
         for (int j = 0; j < 3 && next < 4 * NKEYS; j++) {
             put(s, next++);
@@ -121,13 +121,13 @@ test_scan_edges(void **state)
     static struct seen sn;
     memset(&sn, 0, sizeof(sn));
     /* Empty store: one call ends the walk. */
-    assert_int_equal(store_scan(s, 0, 10, on_key, &sn), 0);
+    assert_int_equal(store_scan(s, STORE_DB_ANY, 0, 10, on_key, &sn), 0);
     assert_int_equal(sn.total, 0);
     /* A cursor past the last shard ends it; arbitrary low bits are fine. */
     put(s, 1);
-    assert_int_equal(store_scan(s, (uint64_t)4 << 32, 10, on_key, &sn), 0);
-    assert_int_equal(store_scan(s, UINT64_MAX, 10, on_key, &sn), 0);
-    uint64_t c = store_scan(s, 0xdeadbeef, 1000, on_key, &sn);
+    assert_int_equal(store_scan(s, STORE_DB_ANY, (uint64_t)4 << 32, 10, on_key, &sn), 0);
+    assert_int_equal(store_scan(s, STORE_DB_ANY, UINT64_MAX, 10, on_key, &sn), 0);
+    uint64_t c = store_scan(s, STORE_DB_ANY, 0xdeadbeef, 1000, on_key, &sn);
     (void)c;
     /* Dead items are not shown (and are freed on the way). */
     memset(&sn, 0, sizeof(sn));
@@ -135,7 +135,7 @@ test_scan_edges(void **state)
     assert_int_equal(kv_stats(s).curr_items, 2);
     uint64_t cursor = 0;
     do {
-        cursor = store_scan(s, cursor, 1000, on_key, &sn);
+        cursor = store_scan(s, STORE_DB_ANY, cursor, 1000, on_key, &sn);
     } while (cursor != 0);
     assert_int_equal(sn.total, 1);
     assert_int_equal(sn.count[1], 1);
@@ -144,7 +144,7 @@ test_scan_edges(void **state)
     /* Flushed items are not shown either. */
     store_flush(s, 0);
     memset(&sn, 0, sizeof(sn));
-    assert_int_equal(store_scan(s, 0, 1000, on_key, &sn), 0);
+    assert_int_equal(store_scan(s, STORE_DB_ANY, 0, 1000, on_key, &sn), 0);
     assert_int_equal(sn.total, 0);
     store_destroy(&s);
 }
@@ -159,11 +159,11 @@ test_scan_count_bounds_work(void **state)
     }
     static struct seen sn;
     memset(&sn, 0, sizeof(sn));
-    uint64_t c = store_scan(s, 0, 1, on_key, &sn);
+    uint64_t c = store_scan(s, STORE_DB_ANY, 0, 1, on_key, &sn);
     assert_true(c != 0);
     assert_true(sn.total >= 1 && sn.total < 20); /* a bucket or a few */
     memset(&sn, 0, sizeof(sn));
-    c = store_scan(s, 0, UINT64_MAX, on_key, &sn); /* whole keyspace */
+    c = store_scan(s, STORE_DB_ANY, 0, UINT64_MAX, on_key, &sn); /* whole keyspace */
     assert_int_equal(c, 0);
     assert_int_equal(sn.total, NKEYS);
     store_destroy(&s);
@@ -176,16 +176,16 @@ test_random(void **state)
     struct store *s = small_tables(8);
     static struct seen sn;
     memset(&sn, 0, sizeof(sn));
-    assert_int_equal(store_random(s, 12345, on_key, &sn), STORE_NOT_FOUND);
+    assert_int_equal(store_random(s, STORE_DB_ANY, 12345, on_key, &sn), STORE_NOT_FOUND);
     put(s, 7);
     for (uint64_t r = 0; r < 64; r++) {
-        assert_int_equal(store_random(s, r * 0x9e3779b97f4a7c15ull, on_key, &sn), STORE_OK);
+        assert_int_equal(store_random(s, STORE_DB_ANY, r * 0x9e3779b97f4a7c15ull, on_key, &sn), STORE_OK);
     }
     assert_int_equal(sn.count[7], 64);
     /* Only a dead item left: not found. */
     assert_int_equal(kv_delete(s, "key:7", 0), STORE_OK);
     assert_int_equal(kv_set_exp(s, "key:8", "v", CLOCK_EXPIRED), STORE_OK);
-    assert_int_equal(store_random(s, 99, on_key, &sn), STORE_NOT_FOUND);
+    assert_int_equal(store_random(s, STORE_DB_ANY, 99, on_key, &sn), STORE_NOT_FOUND);
     /* Many keys: several distinct picks. */
     for (int i = 0; i < 1000; i++) {
         put(s, i);
@@ -196,7 +196,7 @@ test_random(void **state)
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        assert_int_equal(store_random(s, x, on_key, &sn), STORE_OK);
+        assert_int_equal(store_random(s, STORE_DB_ANY, x, on_key, &sn), STORE_OK);
     }
     int distinct = 0;
     for (int i = 0; i < 1000; i++) {

@@ -333,7 +333,7 @@ test_scan_and_eviction_keep_types(void **state)
     struct scan_seen ss = {0};
     uint64_t cursor = 0;
     do {
-        cursor = store_scan(s, cursor, 100, on_scan, &ss);
+        cursor = store_scan(s, 0, cursor, 100, on_scan, &ss);
     } while (cursor != 0);
     assert_true(ss.hashes > 0 && ss.strings > 0);
     /* Every live key still has the type it was written with. */
