@@ -312,7 +312,7 @@ def test_memcached_text_sees_no_string(r, mcc):
     assert mcc.delete("h", noreply=False) is True
     assert r.exists("h") == 0
     # And the other way: a memcached string is WRONGTYPE to hash commands.
-    mcc.set("m", "plain")
+    assert mcc.set("m", "plain", noreply=False)
     with pytest.raises(redis.ResponseError, match=WRONGTYPE):
         r.hget("m", "f")
 
@@ -445,7 +445,7 @@ def test_hashes_in_transactions(r, srv):
         p.watch("h")
         p.multi()
         p.hset("h", "c", "3")
-        MemcacheClient((HOST, srv.port), timeout=5).delete("h")
+        assert MemcacheClient((HOST, srv.port), timeout=5).delete("h", noreply=False)
         with pytest.raises(redis.WatchError):
             p.execute()
     assert r.exists("h") == 0
