@@ -25,7 +25,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-PROTOCOLS = ("mc-text", "mc-meta", "mc-binary", "resp")
+# resp-hash: RESP hashes, HSET key f value / HGET key f (stashd, redis).
+PROTOCOLS = ("mc-text", "mc-meta", "mc-binary", "resp", "resp-hash")
 MC_PROTOCOLS = ("mc-text", "mc-meta", "mc-binary")
 PEERS_CACHE = os.path.expanduser("~/.cache/stashd-peers")
 
@@ -113,8 +114,8 @@ class Server:
         self.tls = tls
 
     def protocol_for(self, proto):
-        if self.fixed_protocol:
-            return self.fixed_protocol
+        if self.fixed_protocol:  # redis: its own protocols, else RESP
+            return proto if proto in self.protocols else self.fixed_protocol
         return proto if proto in self.protocols else None
 
 
@@ -169,7 +170,7 @@ def memcached_like_argv(binary, l):
 
 def stashd_server(binary):
     def argv(l):
-        if l.tls and l.proto == "resp":
+        if l.tls and l.proto in ("resp", "resp-hash"):
             # RESP over TLS on its own port, as redis-server's --tls-port;
             # the memcached port stays plain.
             plain = Launch(free_port(), l.threads, l.mem)
@@ -198,12 +199,13 @@ def redis_server(binary):
             a += ["--maxmemory", f"{l.mem}mb", "--maxmemory-policy", "allkeys-lru"]
         return a
 
-    return Server("redis", argv, ("resp",), fixed_protocol="resp", tls=True)
+    return Server("redis", argv, ("resp", "resp-hash"), fixed_protocol="resp", tls=True)
 
 
 def null_server(binary):
+    # It answers SET and GET only: no hash cells.
     return Server("null", lambda l: [binary, "-p", str(l.port), "-t", str(l.threads)],
-                  PROTOCOLS, stores=False)
+                  tuple(p for p in PROTOCOLS if p != "resp-hash"), stores=False)
 
 
 def pogocache_server(binary):

@@ -65,7 +65,8 @@ static opt_parse_fn opt_port, opt_protocol, opt_time, opt_ratio, opt_key_size, o
 static const struct opt_row opt_rows[] = {
     ROW("server", 's', "HOST", STR(host), "server address (default 127.0.0.1)"),
     ROW("port", 'p', "PORT", FN(opt_port), "server port (default 11211)"),
-    ROW("protocol", 'P', "NAME", FN(opt_protocol), "mc-text | mc-meta | mc-binary | resp"),
+    ROW("protocol", 'P', "NAME", FN(opt_protocol),
+        "mc-text | mc-meta | mc-binary | resp | resp-hash (HSET/HGET of field f)"),
     ROW("tls", 0, NULL, FLAG(tls), "speak TLS to the server (OpenSSL)"),
     ROW("tls-ca", 0, "FILE", STR(tls_ca),
         "verify the server against these CAs (default: the system's)"),

@@ -565,20 +565,62 @@ resp_bulk(char *d, const char *s, size_t n)
     return PUT_LIT(d, "\r\n");
 }
 
+/* SET key value, or (hash) HSET key f value: the value after the key. */
 static size_t
-resp_set(char *dst, const struct keyspace *ks, const struct value_gen *vg, uint64_t key,
-         size_t vlen, uint32_t opaque)
+resp_set_cmd(char *dst, const char *head, size_t head_len, const struct keyspace *ks,
+             const struct value_gen *vg, uint64_t key, size_t vlen, bool hash)
 {
     char kbuf[KEYSPACE_MAX_KEY + 1];
     size_t kl = keyspace_format(ks, key, kbuf);
-    char *d = PUT_LIT(dst, "*3\r\n$3\r\nSET\r\n");
+    char *d = put_str(dst, head, head_len);
     d = resp_bulk(d, kbuf, kl);
+    if (hash) {
+        d = PUT_LIT(d, "$1\r\nf\r\n");
+    }
     *d++ = '$';
     d = put_u64(d, vlen);
     d = PUT_LIT(d, "\r\n");
     value_fill(vg, key, d, vlen);
     d += vlen;
     d = PUT_LIT(d, "\r\n");
+    return (size_t)(d - dst);
+}
+
+#define RESP_SET_HEAD "*3\r\n$3\r\nSET\r\n"
+#define RESP_HSET_HEAD "*4\r\n$4\r\nHSET\r\n"
+#define RESP_HGET_HEAD "*3\r\n$4\r\nHGET\r\n"
+
+static size_t
+resp_set(char *dst, const struct keyspace *ks, const struct value_gen *vg, uint64_t key,
+         size_t vlen, uint32_t opaque)
+{
+    (void)opaque;
+    return resp_set_cmd(dst, RESP_SET_HEAD, sizeof(RESP_SET_HEAD) - 1, ks, vg, key, vlen, false);
+}
+
+/* Each key's value is field "f" of a hash of its own (HSET/HGET 1:N). */
+static size_t
+resp_hash_set(char *dst, const struct keyspace *ks, const struct value_gen *vg, uint64_t key,
+              size_t vlen, uint32_t opaque)
+{
+    (void)opaque;
+    return resp_set_cmd(dst, RESP_HSET_HEAD, sizeof(RESP_HSET_HEAD) - 1, ks, vg, key, vlen, true);
+}
+
+/* One HGET per key, pipelined in one write: their replies come in key
+ * order, as an MGET's elements would. */
+static size_t
+resp_hash_get(char *dst, const struct keyspace *ks, const uint64_t *keys, unsigned nkeys,
+              uint32_t opaque)
+{
+    (void)opaque;
+    char *d = dst;
+    char kbuf[KEYSPACE_MAX_KEY + 1];
+    for (unsigned i = 0; i < nkeys; i++) {
+        d = PUT_LIT(d, RESP_HGET_HEAD);
+        d = resp_bulk(d, kbuf, keyspace_format(ks, keys[i], kbuf));
+        d = PUT_LIT(d, "$1\r\nf\r\n");
+    }
     return (size_t)(d - dst);
 }
 
@@ -608,9 +650,10 @@ resp_parse(struct proto_parser *p, const struct proto_req *req, const char *buf,
            size_t *used, size_t *need)
 {
     size_t pos = 0;
+    bool hash = p->proto == PROTO_RESP_HASH;
     if (p->fresh) {
         p->fresh = false;
-        if (req->op == PROTO_OP_GET && req->nkeys > 1) {
+        if (req->op == PROTO_OP_GET && req->nkeys > 1 && !hash) {
             p->phase = PH_ARRAY; /* an MGET reply starts with its array header */
         }
     }
@@ -642,10 +685,15 @@ resp_parse(struct proto_parser *p, const struct proto_req *req, const char *buf,
         if (n > 0 && line[0] == '-') {
             note(p, "error reply", line, n);
             p->res.errors++;
+            if (hash && req->op == PROTO_OP_GET) {
+                p->next++; /* one HGET's reply: the next key's follows */
+                continue;
+            }
             return PROTO_DONE; /* an error replaces the whole reply */
         }
         if (req->op == PROTO_OP_SET) {
-            if (line_is(line, n, "+OK")) {
+            /* HSET answers how many fields it added: 1, or 0 over one */
+            if (hash ? line_is(line, n, ":1") || line_is(line, n, ":0") : line_is(line, n, "+OK")) {
                 return PROTO_DONE;
             }
             note(p, "unexpected reply to SET", line, n);
@@ -695,6 +743,10 @@ static const struct proto_ops protos[PROTO_COUNT] = {
                     .encode_set = resp_set,
                     .encode_get = resp_get,
                     .parse = resp_parse},
+    [PROTO_RESP_HASH] = {.name = "resp-hash",
+                         .encode_set = resp_hash_set,
+                         .encode_get = resp_hash_get,
+                         .parse = resp_parse},
 };
 
 enum proto_id

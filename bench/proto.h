@@ -33,6 +33,7 @@ enum proto_id {
     PROTO_MC_META,
     PROTO_MC_BINARY,
     PROTO_RESP,
+    PROTO_RESP_HASH, /* RESP hashes: HSET key f value, HGET key f (one per key) */
     PROTO_COUNT,
 };
 

@@ -424,7 +424,8 @@ cmd_ms(struct exec *x, const struct store_key *k)
 
 struct md_ctx {
     struct exec *x;
-    bool exists; /* cas mismatch */
+    bool exists;  /* cas mismatch */
+    bool deleted; /* removed (else invalidated) */
 };
 
 static void
@@ -436,7 +437,9 @@ md_hit(void *ctx, struct store_meta *m)
         c->exists = true;
         return;
     }
-    if (r->stale) {
+    /* A key of another type (a Redis hash) is deleted, even by md I:
+     * memcached reads never see it, so there is no stale value to serve. */
+    if (r->stale && store_meta_view(m)->type == STORE_TYPE_STRING) {
         /* Invalidate: keep the value, mark it stale, let the next reader
          * win the recache. */
         if (r->has_ttl) {
@@ -447,13 +450,14 @@ md_hit(void *ctx, struct store_meta *m)
         return;
     }
     store_meta_delete(m);
+    c->deleted = true;
 }
 
 static void
 cmd_md(struct exec *x, const struct store_key *k)
 {
     const struct mc_meta_req *r = x->r;
-    struct store_meta_opts o = {.no_bump = true};
+    struct store_meta_opts o = {.no_bump = true, .any_type = true};
     struct md_ctx c = {.x = x};
     enum store_rc rc = store_meta(x->store, k, &o, md_hit, &c, NULL);
     if (__builtin_expect(x->s->want & STATS_WANT_DETAIL, 0)) {
@@ -469,7 +473,7 @@ cmd_md(struct exec *x, const struct store_key *k)
             PUT_LIT(&l, "NF");
         }
     } else {
-        if (!r->stale) {
+        if (c.deleted) {
             METRIC_INC(x->m, delete_hits);
         }
         if (r->noreply) {

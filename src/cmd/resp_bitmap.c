@@ -141,13 +141,18 @@ key_ok(struct bstr k)
 struct setbit {
     uint64_t bit;
     unsigned on;
-    unsigned old; /* the bit before: the reply */
+    unsigned old;   /* the bit before: the reply */
+    bool wrongtype; /* the key holds another type */
 };
 
 static void
 setbit_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
 {
     struct setbit *sb = ctx;
+    sb->wrongtype = old != NULL && old->type != STORE_TYPE_STRING;
+    if (sb->wrongtype) {
+        return;
+    }
     uint64_t len = old != NULL ? old->nbytes : 0;
     uint64_t need = (sb->bit >> 3) + 1;
     sb->old = old != NULL ? bit_at((const unsigned char *)old->value, len, sb->bit) : 0;
@@ -212,9 +217,11 @@ resp_cmd_setbit(struct resp_exec *x)
     enum store_rc rc = store_update(x->store, &k, setbit_decide, setbit_commit, &sb);
     if (rc != STORE_OK) {
         resp_reply_err_store(x, rc, x->argv[1].len);
-        return;
+    } else if (sb.wrongtype) {
+        resp_reply_err(x, RESP_ERR_WRONGTYPE);
+    } else {
+        resp_reply_int(x, sb.old);
     }
-    resp_reply_int(x, sb.old);
 }
 
 struct getbit {
@@ -238,8 +245,9 @@ resp_cmd_getbit(struct resp_exec *x)
     }
     struct store_key k;
     resp_key(x, &k, x->argv[1]);
-    (void)store_get(x->store, &k, NULL, on_getbit, &g, NULL);
-    resp_reply_int(x, g.v);
+    if (resp_read_string(x, &k, on_getbit, &g)) {
+        resp_reply_int(x, g.v);
+    }
 }
 
 /* --- BITCOUNT, BITPOS ---------------------------------------------------------------- */
@@ -351,7 +359,9 @@ resp_cmd_bitcount(struct resp_exec *x)
     }
     struct store_key k;
     resp_key(x, &k, x->argv[1]);
-    (void)store_get(x->store, &k, NULL, on_bitcount, &r, NULL);
+    if (!resp_read_string(x, &k, on_bitcount, &r)) {
+        return;
+    }
     if (r.found && (r.rc == RANGE_NOT_INT || r.rc == RANGE_SYNTAX)) {
         range_err(x, r.rc);
     } else {
@@ -406,7 +416,9 @@ resp_cmd_bitpos(struct resp_exec *x)
     }
     struct store_key k;
     resp_key(x, &k, x->argv[1]);
-    (void)store_get(x->store, &k, NULL, on_bitpos, &r, NULL);
+    if (!resp_read_string(x, &k, on_bitpos, &r)) {
+        return;
+    }
     if (!r.found) {
         /* A missing key is an endless run of zeros. */
         resp_reply_int(x, bit ? -1 : 0);
@@ -426,6 +438,7 @@ enum bitop { BITOP_AND, BITOP_OR, BITOP_XOR, BITOP_NOT };
 
 struct bitop_ctx {
     enum bitop op;
+    bool wrongtype;     /* a source holds another type */
     unsigned char *res; /* cap bytes */
     size_t cap;
     size_t maxlen; /* the longest source seen */
@@ -437,7 +450,9 @@ static void
 on_bitop(void *ctx, size_t i, const struct store_item_view *v, enum store_miss miss)
 {
     struct bitop_ctx *b = ctx;
-    (void)miss;
+    if (miss == STORE_MISS_WRONGTYPE) {
+        b->wrongtype = true;
+    }
     size_t len = v != NULL ? v->nbytes : 0;
     const unsigned char *src = v != NULL ? (const unsigned char *)v->value : NULL;
     if (len > b->maxlen) {
@@ -524,7 +539,7 @@ resp_cmd_bitop(struct resp_exec *x)
     }
     store_get_many(x->store, keys, n, on_bitop, &b);
     bool oom = false;
-    while (b.maxlen > 0) {
+    while (b.maxlen > 0 && !b.wrongtype) {
         unsigned char *res = realloc(b.res, b.maxlen);
         if (res == NULL) {
             oom = true;
@@ -542,9 +557,9 @@ resp_cmd_bitop(struct resp_exec *x)
     if (keys != stack_keys) {
         free(keys);
     }
-    if (oom) {
+    if (oom || b.wrongtype) {
         free(b.res);
-        resp_reply_err(x, RESP_ERR_OOM);
+        resp_reply_err(x, oom ? RESP_ERR_OOM : RESP_ERR_WRONGTYPE);
         return;
     }
     struct store_key dk;
@@ -672,7 +687,8 @@ bf_read(const unsigned char *p, size_t len, struct bf_step *s)
 struct bf_ctx {
     struct bf_step *steps;
     size_t n;
-    uint64_t need; /* bytes the writes reach */
+    uint64_t need;  /* bytes the writes reach */
+    bool wrongtype; /* the key holds another type */
 };
 
 static void
@@ -688,6 +704,10 @@ static void
 bf_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
 {
     struct bf_ctx *b = ctx;
+    b->wrongtype = old != NULL && old->type != STORE_TYPE_STRING;
+    if (b->wrongtype) {
+        return;
+    }
     uint64_t len = old != NULL ? old->nbytes : 0;
     u->op = STORE_UPDATE_WRITE;
     u->nbytes = (uint32_t)(b->need > len ? b->need : len);
@@ -812,7 +832,9 @@ bitfield_generic(struct resp_exec *x, bool ro)
     struct store_key k;
     resp_key(x, &k, x->argv[1]);
     if (!writes) {
-        (void)store_get(x->store, &k, NULL, on_bf_read, &b, NULL);
+        if (!resp_read_string(x, &k, on_bf_read, &b)) {
+            goto done;
+        }
     } else if (ro) {
         resp_reply_err(x, "ERR BITFIELD_RO only supports the GET subcommand");
         goto done;
@@ -820,6 +842,10 @@ bitfield_generic(struct resp_exec *x, bool ro)
         enum store_rc rc = store_update(x->store, &k, bf_decide, bf_commit, &b);
         if (rc != STORE_OK) {
             resp_reply_err_store(x, rc, x->argv[1].len);
+            goto done;
+        }
+        if (b.wrongtype) {
+            resp_reply_err(x, RESP_ERR_WRONGTYPE);
             goto done;
         }
     }

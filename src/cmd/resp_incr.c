@@ -21,7 +21,14 @@
 
 /* --- INCR family ---------------------------------------------------------------------------- */
 
-enum arith_rc { ARITH_OK, ARITH_NOT_INT, ARITH_OVERFLOW, ARITH_NOT_FLOAT, ARITH_NAN };
+enum arith_rc {
+    ARITH_OK,
+    ARITH_NOT_INT,
+    ARITH_OVERFLOW,
+    ARITH_NOT_FLOAT,
+    ARITH_NAN,
+    ARITH_WRONGTYPE,
+};
 
 struct incr {
     int64_t delta;
@@ -38,6 +45,10 @@ incr_decide(void *ctx, const struct store_item_view *old, struct store_update *u
     struct incr *in = ctx;
     int64_t v = 0;
     in->existed = old != NULL;
+    if (old != NULL && old->type != STORE_TYPE_STRING) {
+        in->rc = ARITH_WRONGTYPE;
+        return;
+    }
     if (old != NULL && !resp_arg_i64((struct bstr){.data = old->value, .len = old->nbytes}, &v)) {
         in->rc = ARITH_NOT_INT;
         return;
@@ -88,7 +99,9 @@ incr_generic(struct resp_exec *x, int64_t delta)
     } else {
         METRIC_INC(x->m, decr_misses);
     }
-    if (in.rc == ARITH_NOT_INT) {
+    if (in.rc == ARITH_WRONGTYPE) {
+        resp_reply_err(x, RESP_ERR_WRONGTYPE);
+    } else if (in.rc == ARITH_NOT_INT) {
         resp_reply_err(x, RESP_ERR_NOT_INT);
     } else if (in.rc == ARITH_OVERFLOW) {
         resp_reply_err(x, "ERR increment or decrement would overflow");
@@ -135,13 +148,10 @@ resp_cmd_decrby(struct resp_exec *x)
     incr_generic(x, -d);
 }
 
-/* Redis's MAX_LONG_DOUBLE_CHARS: bounds both the input and the output. */
-#define LD_CHARS (5 * 1024)
+#define LD_CHARS RESP_LD_CHARS
 
-/* Redis's string2ld: strtold over the whole string, no leading space, no
- * NaN, no overflow (nor underflow to zero). */
-static bool
-parse_ld(const char *p, size_t n, long double *out)
+bool
+resp_parse_ld(const char *p, size_t n, long double *out)
 {
     char buf[LD_CHARS];
     if (n == 0 || n >= sizeof(buf)) {
@@ -161,10 +171,8 @@ parse_ld(const char *p, size_t n, long double *out)
     return true;
 }
 
-/* Redis's ld2string in LD_STR_HUMAN mode: %.17Lf, then no trailing zeros
- * after the point, no lone point, and "-0" as "0". */
-static size_t
-format_ld(long double v, char *buf, size_t cap)
+size_t
+resp_format_ld(long double v, char *buf, size_t cap)
 {
     int n = snprintf(buf, cap, "%.17Lf", v);
     if (n < 0 || (size_t)n >= cap) {
@@ -188,6 +196,7 @@ format_ld(long double v, char *buf, size_t cap)
 
 struct incrf {
     long double delta;
+    bool bad_delta; /* the increment is no float: reported after the key's type */
     enum arith_rc rc;
     char text[LD_CHARS];
     size_t len;
@@ -198,7 +207,12 @@ incrf_decide(void *ctx, const struct store_item_view *old, struct store_update *
 {
     struct incrf *in = ctx;
     long double v = 0;
-    if (old != NULL && !parse_ld(old->value, old->nbytes, &v)) {
+    if (old != NULL && old->type != STORE_TYPE_STRING) {
+        in->rc = ARITH_WRONGTYPE;
+        return;
+    }
+    /* Redis's order: the key's type, its value, then the increment. */
+    if ((old != NULL && !resp_parse_ld(old->value, old->nbytes, &v)) || in->bad_delta) {
         in->rc = ARITH_NOT_FLOAT;
         return;
     }
@@ -207,7 +221,7 @@ incrf_decide(void *ctx, const struct store_item_view *old, struct store_update *
         in->rc = ARITH_NAN;
         return;
     }
-    in->len = format_ld(v, in->text, sizeof(in->text));
+    in->len = resp_format_ld(v, in->text, sizeof(in->text));
     in->rc = ARITH_OK;
     u->op = STORE_UPDATE_WRITE;
     u->value = in->text;
@@ -228,16 +242,14 @@ resp_cmd_incrbyfloat(struct resp_exec *x)
     }
     in->rc = ARITH_OK;
     in->len = 0;
-    if (!parse_ld(x->argv[2].data, x->argv[2].len, &in->delta)) {
-        resp_reply_err(x, RESP_ERR_NOT_FLOAT);
-        free(in);
-        return;
-    }
+    in->bad_delta = !resp_parse_ld(x->argv[2].data, x->argv[2].len, &in->delta);
     struct store_key k;
     resp_key(x, &k, x->argv[1]);
     enum store_rc rc = store_update(x->store, &k, incrf_decide, NULL, in);
     if (rc != STORE_OK) {
         resp_reply_err_store(x, rc, x->argv[1].len);
+    } else if (in->rc == ARITH_WRONGTYPE) {
+        resp_reply_err(x, RESP_ERR_WRONGTYPE);
     } else if (in->rc == ARITH_NOT_FLOAT) {
         resp_reply_err(x, RESP_ERR_NOT_FLOAT);
     } else if (in->rc == ARITH_NAN) {

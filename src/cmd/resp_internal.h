@@ -9,6 +9,7 @@
  *   resp_conn.c    connection commands (PING, AUTH, HELLO, RESET, CLIENT)
  *   resp_string.c  string commands (GET, SET, INCR, APPEND, ...)
  *   resp_incr.c    INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT
+ *   resp_hash.c    hashes (HSET, HGET, ... HSCAN) over hashval.h's tables
  *   resp_keys.c    keyspace commands (DEL, EXPIRE, TTL, KEYS, SCAN, TOUCH, ...)
  *   resp_db.c      databases: SELECT, DBSIZE, FLUSHDB, SWAPDB, MOVE, COPY,
  *                  RENAME, RENAMENX, INFO keyspace
@@ -216,6 +217,52 @@ void resp_cmd_decr(struct resp_exec *x);
 void resp_cmd_incrby(struct resp_exec *x);
 void resp_cmd_decrby(struct resp_exec *x);
 void resp_cmd_incrbyfloat(struct resp_exec *x);
+
+/* Redis's MAX_LONG_DOUBLE_CHARS: bounds a float's text, in and out. */
+#define RESP_LD_CHARS (5 * 1024)
+/* Redis's string2ld: strtold over the whole string, no leading space, no
+ * NaN, no overflow (nor underflow to zero). */
+bool resp_parse_ld(const char *p, size_t n, long double *out);
+/* Redis's ld2string in LD_STR_HUMAN mode: %.17Lf, then no trailing zeros
+ * after the point, no lone point, and "-0" as "0"; the length (0 if cap
+ * is too small). */
+size_t resp_format_ld(long double v, char *buf, size_t cap);
+
+/* resp_hash.c */
+void resp_cmd_hdel(struct resp_exec *x);
+void resp_cmd_hexists(struct resp_exec *x);
+void resp_cmd_hget(struct resp_exec *x);
+void resp_cmd_hgetall(struct resp_exec *x);
+void resp_cmd_hincrby(struct resp_exec *x);
+void resp_cmd_hincrbyfloat(struct resp_exec *x);
+void resp_cmd_hkeys(struct resp_exec *x);
+void resp_cmd_hlen(struct resp_exec *x);
+void resp_cmd_hmget(struct resp_exec *x);
+void resp_cmd_hmset(struct resp_exec *x);
+void resp_cmd_hrandfield(struct resp_exec *x);
+void resp_cmd_hscan(struct resp_exec *x);
+void resp_cmd_hset(struct resp_exec *x);
+void resp_cmd_hsetnx(struct resp_exec *x);
+void resp_cmd_hstrlen(struct resp_exec *x);
+void resp_cmd_hvals(struct resp_exec *x);
+
+/* A connection's next random number (xorshift64 over c->rng: no shared
+ * state). */
+static inline uint64_t
+resp_conn_rand(struct resp_conn *c)
+{
+    uint64_t r = c->rng;
+    r ^= r << 13;
+    r ^= r >> 7;
+    r ^= r << 17;
+    c->rng = r;
+    return r;
+}
+
+/* resp_string.c: read the string at k (fn under its shard lock, as
+ * store_get); false when the key holds another type, answered WRONGTYPE
+ * (the caller sends nothing more). A missing key is true, fn not called. */
+bool resp_read_string(struct resp_exec *x, const struct store_key *k, store_read_fn fn, void *ctx);
 
 /* resp_keys.c */
 void resp_cmd_del(struct resp_exec *x);

@@ -1,8 +1,9 @@
 /*
  * resp_keys: Redis's keyspace commands over the shared keyspace: DEL,
- * UNLINK, EXISTS, TOUCH, TYPE (every live key is a string), the EXPIRE and
- * TTL families, PERSIST, KEYS, SCAN, RANDOMKEY, each in the connection's
+ * UNLINK, EXISTS, TOUCH, TYPE (string or hash), the EXPIRE and TTL
+ * families, PERSIST, KEYS, SCAN, RANDOMKEY, each in the connection's
  * database (DBSIZE, FLUSHALL, FLUSHDB and the rest are in resp_db.c).
+ * They act on keys of every type (store reads with any_type).
  *
  * Deadlines are Unix milliseconds, as Redis keeps them; a key stored by
  * memcached with a relative expiry reads back with its second-resolution
@@ -27,19 +28,24 @@
 #include "stashd/util/num.h"
 #include "stashd/util/options.h"
 
+/* Reads of a key of any type. */
+static const struct store_get_opts any_type = {.any_type = true};
+
 static void
-on_nothing(void *ctx, const struct store_item_view *v)
+on_type(void *ctx, const struct store_item_view *v)
 {
-    (void)ctx;
-    (void)v;
+    *(int *)ctx = v->type;
 }
 
-static bool
-exists(struct resp_exec *x, struct bstr key)
+/* The key's type (enum store_type), or -1 when it does not exist. */
+static int
+type_of(struct resp_exec *x, struct bstr key)
 {
     struct store_key k;
     resp_key(x, &k, key);
-    return store_get(x->store, &k, NULL, on_nothing, NULL, NULL) == STORE_OK;
+    int type = -1;
+    (void)store_get(x->store, &k, &any_type, on_type, &type, NULL);
+    return type;
 }
 
 /* DEL and UNLINK (freeing is O(1) either way). */
@@ -65,7 +71,7 @@ resp_cmd_exists(struct resp_exec *x)
 {
     int64_t n = 0;
     for (size_t i = 1; i < x->argc; i++) {
-        n += exists(x, x->argv[i]) ? 1 : 0;
+        n += type_of(x, x->argv[i]) >= 0 ? 1 : 0;
     }
     resp_reply_int(x, n);
 }
@@ -81,7 +87,8 @@ resp_cmd_touch(struct resp_exec *x)
         struct store_key k;
         resp_key(x, &k, x->argv[i]);
         enum store_miss miss = STORE_MISS_NONE;
-        enum store_rc rc = store_get(x->store, &k, NULL, on_nothing, NULL, &miss);
+        int type = -1;
+        enum store_rc rc = store_get(x->store, &k, &any_type, on_type, &type, &miss);
         hotkeys_note(x->s->hot, k.data, k.len, k.hash);
         cmd_count_read(x->m, false, rc);
         if (rc == STORE_OK) {
@@ -96,7 +103,9 @@ resp_cmd_touch(struct resp_exec *x)
 void
 resp_cmd_type(struct resp_exec *x)
 {
-    resp_reply_simple(x, exists(x, x->argv[1]) ? "string" : "none");
+    static const char *const names[] = {[STORE_TYPE_STRING] = "string", [STORE_TYPE_HASH] = "hash"};
+    int type = type_of(x, x->argv[1]);
+    resp_reply_simple(x, type >= 0 ? names[type] : "none");
 }
 
 /* --- EXPIRE family ----------------------------------------------------------------- */
@@ -254,7 +263,7 @@ ttl_generic(struct resp_exec *x, bool ms, bool abs)
     struct ttl t = {0};
     struct store_key k;
     resp_key(x, &k, x->argv[1]);
-    (void)store_get(x->store, &k, NULL, on_ttl, &t, NULL);
+    (void)store_get(x->store, &k, &any_type, on_ttl, &t, NULL);
     if (!t.found) {
         resp_reply_int(x, -2);
         return;
@@ -333,12 +342,16 @@ resp_cmd_persist(struct resp_exec *x)
 struct gather {
     struct buf raw;
     int err;
+    int type; /* SCAN TYPE: only keys of this enum store_type; -1 every key */
 };
 
 static void
 on_gather(void *ctx, const struct store_item_view *v)
 {
     struct gather *g = ctx;
+    if (g->type != -1 && v->type != g->type) {
+        return;
+    }
     unsigned char n = (unsigned char)v->nkey;
     int rc = buf_append(&g->raw, &n, 1);
     rc = rc ? rc : buf_append(&g->raw, v->key, v->nkey);
@@ -388,7 +401,7 @@ resp_cmd_keys(struct resp_exec *x)
 {
     struct bstr pat = x->argv[1];
     const struct bstr *pp = pat.len == 1 && pat.data[0] == '*' ? NULL : &pat;
-    struct gather g = {.err = 0};
+    struct gather g = {.err = 0, .type = -1};
     buf_init(&g.raw);
     buf_reset(&x->c->scratch);
     size_t count = 0;
@@ -402,48 +415,17 @@ resp_cmd_keys(struct resp_exec *x)
     reply_scratch(x, count);
 }
 
-/* Redis's parseScanCursorOrReply: strtoul rules (an optional sign, a
- * negative one wrapping), no leading space, nothing after the digits. */
-static bool
-parse_cursor(struct bstr a, uint64_t *out)
-{
-    size_t i = 0;
-    bool neg = false;
-    if (a.len > 0 && (a.data[0] == '+' || a.data[0] == '-')) {
-        neg = a.data[0] == '-';
-        i = 1;
-    }
-    if (i == a.len) {
-        *out = 0;
-        return a.len == 0; /* strtoul("") is 0 with nothing left over */
-    }
-    uint64_t v = 0;
-    for (; i < a.len; i++) {
-        char ch = a.data[i];
-        if (ch < '0' || ch > '9') {
-            return false;
-        }
-        unsigned d = (unsigned)(ch - '0');
-        if (v > (UINT64_MAX - d) / 10) {
-            return false;
-        }
-        v = v * 10 + d;
-    }
-    *out = neg ? (uint64_t)0 - v : v;
-    return true;
-}
-
 void
 resp_cmd_scan(struct resp_exec *x)
 {
     uint64_t cursor;
-    if (!parse_cursor(x->argv[1], &cursor)) {
+    if (!resp_arg_cursor(x->argv[1], &cursor)) {
         resp_reply_err(x, "ERR invalid cursor");
         return;
     }
     int64_t count = 10;
     const struct bstr *pat = NULL;
-    bool strings = true; /* TYPE: only "string" keys exist */
+    int type = -1; /* TYPE: -1 any, else an enum store_type; -2 a type with no keys */
     for (size_t i = 2; i < x->argc;) {
         size_t left = x->argc - i;
         if (resp_arg_is(x->argv[i], "count") && left >= 2) {
@@ -461,21 +443,20 @@ resp_cmd_scan(struct resp_exec *x)
                 pat = NULL;
             }
         } else if (resp_arg_is(x->argv[i], "type") && left >= 2) {
-            strings = resp_arg_is(x->argv[i + 1], "string");
+            type = resp_arg_is(x->argv[i + 1], "string") ? STORE_TYPE_STRING
+                   : resp_arg_is(x->argv[i + 1], "hash") ? STORE_TYPE_HASH
+                                                         : -2;
         } else {
             resp_reply_err(x, RESP_ERR_SYNTAX);
             return;
         }
         i += 2;
     }
-    struct gather g = {.err = 0};
+    struct gather g = {.err = 0, .type = type};
     buf_init(&g.raw);
     buf_reset(&x->c->scratch);
     uint64_t next = store_scan(x->store, x->db, cursor, (uint64_t)count, on_gather, &g);
-    size_t n = 0;
-    if (strings) {
-        n = emit_matching(x, &g, pat);
-    }
+    size_t n = emit_matching(x, &g, pat);
     resp_reply_fail(x, g.err);
     buf_fini(&g.raw);
     char num[24];
@@ -495,13 +476,7 @@ on_key_bulk(void *ctx, const struct store_item_view *v)
 void
 resp_cmd_randomkey(struct resp_exec *x)
 {
-    /* xorshift64: per-connection bits, no shared state. */
-    uint64_t r = x->c->rng;
-    r ^= r << 13;
-    r ^= r >> 7;
-    r ^= r << 17;
-    x->c->rng = r;
-    if (store_random(x->store, x->db, r, on_key_bulk, x) != STORE_OK) {
+    if (store_random(x->store, x->db, resp_conn_rand(x->c), on_key_bulk, x) != STORE_OK) {
         resp_reply_null(x);
     }
 }

@@ -32,14 +32,15 @@ struct lcs_read {
     size_t len[2];
     char *buf[2]; /* cap[i] bytes, or NULL on the first pass */
     size_t cap[2];
-    bool retry; /* a value's length changed since the buffers were sized */
+    bool retry;     /* a value's length changed since the buffers were sized */
+    bool wrongtype; /* a key holds another type than string */
 };
 
 static void
 on_lcs_value(void *ctx, size_t i, const struct store_item_view *v, enum store_miss miss)
 {
     struct lcs_read *r = ctx;
-    (void)miss;
+    r->wrongtype = r->wrongtype || miss == STORE_MISS_WRONGTYPE;
     size_t len = v != NULL ? v->nbytes : 0;
     if (r->buf[0] == NULL && r->buf[1] == NULL) {
         r->len[i] = len;
@@ -75,15 +76,31 @@ lcs_fits(struct resp_exec *x, size_t alen, size_t blen)
     return true;
 }
 
-/* Copy both values (as one step) into r->buf; false after a reply. */
+/* The keys' lengths and types, read first (Redis checks the types
+ * before the options); false after a reply. */
 static bool
-lcs_read(struct resp_exec *x, struct lcs_read *r)
+lcs_look(struct resp_exec *x, struct store_key *keys, struct lcs_read *r)
 {
-    struct store_key keys[2];
     resp_key(x, &keys[0], x->argv[1]);
     resp_key(x, &keys[1], x->argv[2]);
     store_get_many(x->store, keys, 2, on_lcs_value, r);
+    if (r->wrongtype) {
+        resp_reply_err(x, "ERR The specified keys must contain string values");
+        return false;
+    }
+    return true;
+}
+
+/* After lcs_look: copy both values (as one step) into r->buf; false
+ * after a reply. */
+static bool
+lcs_read(struct resp_exec *x, const struct store_key *keys, struct lcs_read *r)
+{
     for (;;) {
+        if (r->wrongtype) {
+            resp_reply_err(x, "ERR The specified keys must contain string values");
+            return false;
+        }
         if (!lcs_fits(x, r->len[0], r->len[1])) {
             return false;
         }
@@ -99,7 +116,7 @@ lcs_read(struct resp_exec *x, struct lcs_read *r)
         }
         r->retry = false;
         store_get_many(x->store, keys, 2, on_lcs_value, r);
-        if (!r->retry) {
+        if (!r->retry && !r->wrongtype) {
             return true;
         }
     }
@@ -215,7 +232,8 @@ resp_cmd_lcs(struct resp_exec *x)
     struct lcs_read r = {0};
     uint32_t *dp = NULL;
     char *out = NULL;
-    if (!lcs_parse(x, &o) || !lcs_read(x, &r)) {
+    struct store_key keys[2];
+    if (!lcs_look(x, keys, &r) || !lcs_parse(x, &o) || !lcs_read(x, keys, &r)) {
         goto done;
     }
     /* Both fit the table's limit, so each is far below 2^32. */

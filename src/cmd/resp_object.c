@@ -7,24 +7,23 @@
  * Redis's answers describe its own representation; stashd answers as
  * Redis would for the same value stored by SET:
  *
- *   ENCODING  "int" for a decimal integer that fits 64 bits in at most 20
- *             characters with no sign or zero Redis would not print,
- *             "embstr" up to 44 bytes, else "raw" (Redis says "raw" also
- *             for a short value APPEND, SETRANGE or SETBIT rewrote: stashd
- *             does not know how a value was written);
- *   REFCOUNT  1, or Redis's shared-integer count (INT_MAX) for 0..9999
- *             when no LRU policy is set (-M: noeviction), as Redis shares
- *             those objects then;
- *   FREQ      Redis's error under an LRU policy, which is what stashd's
- *             CLOCK eviction reports (maxmemory-policy allkeys-lru);
- *   IDLETIME  seconds since the item was last read or written;
- *   USAGE     the bytes the item really holds: its chunk (header, key,
- *             value and the rounding of its slab class), or the whole
- *             allocation of a large item.
+ *   ENCODING  a hash: "listpack" while it has at most 512 fields and
+ *             no field or value over 64 bytes, else "hashtable" (Redis
+ *             converts one way only: a hash that shrinks back stays
+ *             "hashtable" there). A string: "int" for a decimal integer that fits 64 bits in at
+ * most 20 characters with no sign or zero Redis would not print, "embstr" up to 44 bytes, else
+ * "raw" (Redis says "raw" also for a short value APPEND, SETRANGE or SETBIT rewrote: stashd does
+ * not know how a value was written); REFCOUNT  1, or Redis's shared-integer count (INT_MAX) for
+ * 0..9999 when no LRU policy is set (-M: noeviction), as Redis shares those objects then; FREQ
+ * Redis's error under an LRU policy, which is what stashd's CLOCK eviction reports
+ * (maxmemory-policy allkeys-lru); IDLETIME  seconds since the item was last read or written; USAGE
+ * the bytes the item really holds: its chunk (header, key, value and the rounding of its slab
+ * class), or the whole allocation of a large item.
  */
 #include <limits.h>
 #include <string.h>
 
+#include "cmd/hashval.h"
 #include "cmd/resp_arg.h"
 #include "cmd/resp_internal.h"
 #include "cmd/resp_reply.h"
@@ -44,6 +43,8 @@ struct facts {
     uint32_t atime;
     unsigned cls;
     uint32_t size;
+    uint8_t type;  /* enum store_type */
+    bool listpack; /* a hash Redis would keep as a listpack */
 };
 
 static void
@@ -57,6 +58,8 @@ on_facts(void *ctx, struct store_meta *m)
     f->atime = v->atime;
     f->cls = store_meta_class(m);
     f->size = store_meta_size(m);
+    f->type = v->type;
+    f->listpack = v->type == STORE_TYPE_HASH && hashval_is_listpack(v->value, v->nbytes);
 }
 
 /* The item of key argv[2]; replies null (and returns false) when there is none. */
@@ -66,7 +69,7 @@ facts_of(struct resp_exec *x, struct facts *f)
     memset(f, 0, sizeof(*f));
     struct store_key k;
     resp_key(x, &k, x->argv[2]);
-    const struct store_meta_opts o = {.no_bump = true};
+    const struct store_meta_opts o = {.no_bump = true, .any_type = true};
     if (store_meta(x->store, &k, &o, on_facts, f, NULL) != STORE_OK || !f->found) {
         resp_reply_null(x);
         return false;
@@ -90,7 +93,10 @@ resp_cmd_object_encoding(struct resp_exec *x)
         return;
     }
     int64_t v;
-    const char *enc = is_int(&f, &v) ? "int" : f.nbytes <= EMBSTR_MAX ? "embstr" : "raw";
+    const char *enc = f.type == STORE_TYPE_HASH ? (f.listpack ? "listpack" : "hashtable")
+                      : is_int(&f, &v)          ? "int"
+                      : f.nbytes <= EMBSTR_MAX  ? "embstr"
+                                                : "raw";
     resp_reply_bulk_str(x, enc);
 }
 
@@ -125,7 +131,8 @@ resp_cmd_object_refcount(struct resp_exec *x)
         return;
     }
     int64_t v;
-    bool shared = !x->s->env->opts->evictions && is_int(&f, &v) && v >= 0 && v < SHARED_INTEGERS;
+    bool shared = !x->s->env->opts->evictions && f.type == STORE_TYPE_STRING && is_int(&f, &v) &&
+                  v >= 0 && v < SHARED_INTEGERS;
     resp_reply_int(x, shared ? INT_MAX : 1);
 }
 

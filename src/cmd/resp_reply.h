@@ -36,6 +36,7 @@ void resp_reply_fail(struct resp_exec *x, int rc);
 #define RESP_ERR_NOT_FLOAT "ERR value is not a valid float"
 #define RESP_ERR_OOM "OOM command not allowed when used memory > 'maxmemory'."
 #define RESP_ERR_TOO_BIG "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+#define RESP_ERR_WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 /* "-ERR wrong number of arguments for 'name' command" */
 void resp_reply_err_arity(struct resp_exec *x, const char *fullname);

@@ -75,6 +75,17 @@ count_get(struct resp_exec *x, enum store_rc rc, enum store_miss miss)
     cmd_count_miss_reason(x->m, miss);
 }
 
+bool
+resp_read_string(struct resp_exec *x, const struct store_key *k, store_read_fn fn, void *ctx)
+{
+    enum store_miss miss = STORE_MISS_NONE;
+    if (store_get(x->store, k, NULL, fn, ctx, &miss) != STORE_OK && miss == STORE_MISS_WRONGTYPE) {
+        resp_reply_err(x, RESP_ERR_WRONGTYPE);
+        return false;
+    }
+    return true;
+}
+
 /* GET (and each MGET key): the value, or null. */
 static void
 get_one(struct resp_exec *x, struct bstr key)
@@ -85,7 +96,12 @@ get_one(struct resp_exec *x, struct bstr key)
     enum store_rc rc = store_get(x->store, &k, NULL, on_bulk, x, &miss);
     hotkeys_note(x->s->hot, k.data, k.len, k.hash);
     count_get(x, rc, miss);
-    if (rc != STORE_OK) {
+    if (rc == STORE_OK) {
+        return;
+    }
+    if (miss == STORE_MISS_WRONGTYPE) {
+        resp_reply_err(x, RESP_ERR_WRONGTYPE);
+    } else {
         resp_reply_null(x);
     }
 }
@@ -257,8 +273,9 @@ static void
 setget_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
 {
     struct setget *g = ctx;
-    if (((g->flags & OPT_NX) && old != NULL) || ((g->flags & OPT_XX) && old == NULL)) {
-        return;
+    if (((g->flags & OPT_NX) && old != NULL) || ((g->flags & OPT_XX) && old == NULL) ||
+        (old != NULL && old->type != STORE_TYPE_STRING)) {
+        return; /* another type: reply_old answers WRONGTYPE */
     }
     u->op = STORE_UPDATE_WRITE;
     u->value = g->value.data;
@@ -268,13 +285,16 @@ setget_decide(void *ctx, const struct store_item_view *old, struct store_update 
 }
 
 /* commit for the commands that answer with the old value; ctx is a
- * struct whose first member is the struct resp_exec pointer. */
+ * struct whose first member is the struct resp_exec pointer. Their
+ * decide leaves a key of another type alone. */
 static void
 reply_old(void *ctx, const struct store_item_view *old, char *dst)
 {
     struct resp_exec *x = *(struct resp_exec **)ctx;
     (void)dst;
-    if (old != NULL) {
+    if (old != NULL && old->type != STORE_TYPE_STRING) {
+        resp_reply_err(x, RESP_ERR_WRONGTYPE);
+    } else if (old != NULL) {
         bulk_of_view(x, old->value, old->nbytes);
     } else {
         resp_reply_null(x);
@@ -405,7 +425,7 @@ static void
 getdel_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
 {
     (void)ctx;
-    if (old != NULL) {
+    if (old != NULL && old->type == STORE_TYPE_STRING) {
         u->op = STORE_UPDATE_DELETE;
     }
 }
@@ -426,7 +446,7 @@ static void
 getex_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
 {
     struct getex *g = ctx;
-    if (old == NULL || g->bad != DEADLINE_OK) {
+    if (old == NULL || old->type != STORE_TYPE_STRING || g->bad != DEADLINE_OK) {
         return;
     }
     if (g->flags & OPT_EXPIRE) {
@@ -442,7 +462,7 @@ static void
 getex_commit(void *ctx, const struct store_item_view *old, char *dst)
 {
     struct getex *g = ctx;
-    if (old != NULL && g->bad != DEADLINE_OK) {
+    if (old != NULL && old->type == STORE_TYPE_STRING && g->bad != DEADLINE_OK) {
         deadline_err(g->x, g->bad);
         return;
     }
@@ -550,6 +570,7 @@ struct splice {
     struct bstr value; /* bytes written at offset */
     uint64_t offset;
     bool append;    /* offset is the old length */
+    bool wrongtype; /* the key holds another type: nothing is written */
     int64_t result; /* the new length, or the old one when nothing is written */
 };
 
@@ -557,6 +578,10 @@ static void
 splice_decide(void *ctx, const struct store_item_view *old, struct store_update *u)
 {
     struct splice *sp = ctx;
+    sp->wrongtype = old != NULL && old->type != STORE_TYPE_STRING;
+    if (sp->wrongtype) {
+        return;
+    }
     uint64_t oldlen = old != NULL ? old->nbytes : 0;
     if (sp->append) {
         sp->offset = oldlen;
@@ -595,6 +620,16 @@ splice_commit(void *ctx, const struct store_item_view *old, char *dst)
     }
 }
 
+static void
+splice_reply(struct resp_exec *x, const struct splice *sp)
+{
+    if (sp->wrongtype) {
+        resp_reply_err(x, RESP_ERR_WRONGTYPE);
+    } else {
+        resp_reply_int(x, sp->result);
+    }
+}
+
 void
 resp_cmd_append(struct resp_exec *x)
 {
@@ -606,7 +641,7 @@ resp_cmd_append(struct resp_exec *x)
         resp_reply_err_store(x, rc, x->argv[1].len);
         return;
     }
-    resp_reply_int(x, sp.result);
+    splice_reply(x, &sp);
 }
 
 void
@@ -631,7 +666,7 @@ resp_cmd_setrange(struct resp_exec *x)
         resp_reply_err_store(x, rc, x->argv[1].len == 0 ? 1 : x->argv[1].len);
         return;
     }
-    resp_reply_int(x, sp.result);
+    splice_reply(x, &sp);
 }
 
 static void
@@ -646,13 +681,15 @@ resp_cmd_strlen(struct resp_exec *x)
     struct store_key k;
     resp_key(x, &k, x->argv[1]);
     int64_t n = 0;
-    (void)store_get(x->store, &k, NULL, on_len, &n, NULL);
-    resp_reply_int(x, n);
+    if (resp_read_string(x, &k, on_len, &n)) {
+        resp_reply_int(x, n);
+    }
 }
 
 struct range {
     struct resp_exec *x;
     int64_t start, end;
+    bool found;
 };
 
 /* Redis's getrangeCommand index rules, then the slice as a bulk. */
@@ -660,6 +697,7 @@ static void
 on_range(void *ctx, const struct store_item_view *v)
 {
     struct range *r = ctx;
+    r->found = true;
     int64_t len = v->nbytes;
     int64_t start = r->start, end = r->end;
     if (start < 0 && end < 0 && start > end) {
@@ -698,7 +736,8 @@ resp_cmd_getrange(struct resp_exec *x)
     }
     struct store_key k;
     resp_key(x, &k, x->argv[1]);
-    if (store_get(x->store, &k, NULL, on_range, &r, NULL) != STORE_OK) {
+    r.found = false;
+    if (resp_read_string(x, &k, on_range, &r) && !r.found) {
         resp_reply_bulk(x, "", 0);
     }
 }

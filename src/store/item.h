@@ -13,7 +13,8 @@
  *   state   ITEM_LINKED/ACCESSED/FETCHED and the meta-protocol bits; read
  *           without the shard lock by eviction, so every access is atomic
  *   layout  how many bytes the value length takes, which optional fields
- *           follow, and the item's type (string; hashes to come)
+ *           follow, and the item's type in the top 2 bits (enum
+ *           store_type: string or hash)
  *   nkey    key length, 1..250
  *   v0..v3  value length, little-endian, 1-4 bytes (1 for values < 256)
  *   cas_lo  low 32 bits of the shard's cas sequence number at the last
@@ -64,15 +65,17 @@
 #define ITEM_HAS_EXP 0x08u   /* a 4-byte relative expiry field */
 #define ITEM_EXP_MS 0x10u    /* a 2-byte millisecond field (with ITEM_HAS_EXP) */
 #define ITEM_HAS_DB 0x20u    /* a 1-byte database number */
-#define ITEM_TYPE_SHIFT 6    /* 2 bits of type */
-#define ITEM_TYPE_STRING 0u
+#define ITEM_TYPE_SHIFT 6    /* 2 bits of type: enum store_type */
+#define ITEM_TYPE_MASK 0xc0u
 
 /*
  * The version of this layout as a memory file keeps it (store/restart.c):
  * a restart only adopts items written under the same one. Whoever changes
  * what an item's bytes mean (a field, a bit, a type) bumps it.
  */
-#define ITEM_FORMAT 1u
+/* 2: the top two layout bits say the value's type (enum store_type); a
+ * binary of format 1 would serve a hash's field table as a string. */
+#define ITEM_FORMAT 2u
 
 #define ITEM_HDR 12u         /* the fixed part */
 #define ITEM_EXT_MAX 14u     /* the optional part at most: 3 + 4 + 4 + 2 + 1 */
@@ -98,6 +101,7 @@ struct item_fields {
     uint16_t ms;      /* with exp_ms: milliseconds of the deadline */
     bool exp_ms;
     uint8_t db;
+    uint8_t type; /* enum store_type */
 };
 
 static inline unsigned
@@ -150,6 +154,7 @@ item_layout_for(const struct item_fields *f, uint64_t nbytes)
     l |= f->exptime != 0 ? ITEM_HAS_EXP : 0;
     l |= f->exptime != 0 && f->exp_ms ? ITEM_EXP_MS : 0;
     l |= f->db != 0 ? ITEM_HAS_DB : 0;
+    l |= ((unsigned)f->type << ITEM_TYPE_SHIFT) & ITEM_TYPE_MASK;
     return l;
 }
 
@@ -278,6 +283,13 @@ item_ms(const struct item *it)
     return v;
 }
 
+/* The value's type (enum store_type). */
+static inline unsigned
+item_type(const struct item *it)
+{
+    return (it->layout & ITEM_TYPE_MASK) >> ITEM_TYPE_SHIFT;
+}
+
 static inline uint8_t
 item_db(const struct item *it)
 {
@@ -366,6 +378,7 @@ item_fields_of(const struct item *it)
         .ms = (uint16_t)item_ms(it),
         .exp_ms = (it->layout & ITEM_EXP_MS) != 0,
         .db = item_db(it),
+        .type = (uint8_t)item_type(it),
     };
 }
 

@@ -137,6 +137,12 @@ store_meta(struct store *s, const struct store_key *k, const struct store_meta_o
         }
         rc = m.it != NULL ? STORE_OK : viv ? STORE_NO_MEMORY : STORE_NOT_FOUND;
     }
+    if (m.it != NULL && !m.created && !item_is_string(m.it) && (o == NULL || !o->any_type)) {
+        /* Live, but not a string: a miss, and never vivified over. */
+        *miss = STORE_MISS_WRONGTYPE;
+        m.it = NULL;
+        rc = STORE_NOT_FOUND;
+    }
     if (m.it != NULL) {
         store_view(s, sh, m.it, &m.view);
         fn(ctx, &m);

@@ -254,6 +254,10 @@ get_many(struct store *s, const struct store_key *keys, size_t first, size_t n, 
             fn(ctx, i, NULL, miss_of(why));
             continue;
         }
+        if (!item_is_string(it)) {
+            fn(ctx, i, NULL, STORE_MISS_WRONGTYPE);
+            continue;
+        }
         struct store_item_view v;
         store_view(s, sh, it, &v);
         fn(ctx, i, &v, STORE_MISS_NONE);

@@ -699,6 +699,9 @@ restore_segment(struct restore_job *j, const struct meta_seg *r, struct restore_
         } else if (it->nkey < 1 || it->nkey > STORE_KEY_MAX) {
             job_fail(j, "segment %u holds an item with a %u-byte key", r->first, it->nkey);
             return false;
+        } else if (item_type(it) > STORE_TYPE_HASH) {
+            job_fail(j, "segment %u holds an item of unknown type %u", r->first, item_type(it));
+            return false;
         } else {
             batch_add(j, &b, it);
             if (b.n == RELINK_BATCH && !relink_batch(j, &b, &dead, c)) {

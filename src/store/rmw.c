@@ -305,9 +305,10 @@ arith_once(struct store *s, struct shard *sh, struct room *rm, const struct stor
         }
         return arith_create(s, sh, rm, k, r, now, value_out, cas_out, span);
     }
-    /* memcached's order: not a number-sized value, then cas, then parse. */
+    /* memcached's order: not a number-sized value, then cas, then parse.
+     * Another type than string holds no number. */
     uint32_t nbytes = item_nbytes(it);
-    if (nbytes == 0 || nbytes > ARITH_MAX_VALUE) {
+    if (nbytes == 0 || nbytes > ARITH_MAX_VALUE || !item_is_string(it)) {
         return STORE_NON_NUMERIC;
     }
     if (r->cas != 0 && r->cas != visible_cas(s, sh, it)) {
@@ -375,7 +376,7 @@ store_arith(struct store *s, const struct store_key *k, const struct store_arith
 static struct item_fields
 update_fields(const struct store_key *k, const struct store_update *u, const struct item *old)
 {
-    struct item_fields f = {.flags = u->flags, .db = k->db};
+    struct item_fields f = {.flags = u->flags, .db = k->db, .type = u->type};
     struct expiry e = {.sec = 0};
     if (u->keep_expiry) {
         if (old != NULL) {
@@ -388,15 +389,16 @@ update_fields(const struct store_key *k, const struct store_update *u, const str
     return f;
 }
 
-/* Can old take fields f and a value of its own length in place? */
+/* Can old take fields f and a value of its own length and type in place? */
 static bool
 rewrite_in_place(const struct item *old, const struct item_fields *f, uint32_t nbytes)
 {
     unsigned want = item_layout_for(f, nbytes);
     unsigned have = old->layout;
+    unsigned same = ITEM_VLEN_MASK | ITEM_TYPE_MASK;
     /* Every field the new value needs is there (a present one may be 0). */
-    return item_nbytes(old) == nbytes && (want & ~have & ~(unsigned)ITEM_VLEN_MASK) == 0 &&
-           (have & ITEM_VLEN_MASK) == (want & ITEM_VLEN_MASK);
+    return item_nbytes(old) == nbytes && (want & ~have & ~same) == 0 &&
+           (have & same) == (want & same);
 }
 
 /* Carry out a WRITE in place: old keeps its slot, gets the new value,
@@ -507,7 +509,7 @@ update_once(struct store *s, struct shard *sh, struct room *rm, const struct sto
         }
         if (!expired) {
             struct item_fields f = update_fields(k, &u, old);
-            if (old != NULL && rewrite_in_place(old, &f, u.nbytes)) {
+            if (old != NULL && !u.new_item && rewrite_in_place(old, &f, u.nbytes)) {
                 update_in_place(s, sh, pos, old, ovp, &u, &f, commit, ctx, now);
                 return STORE_OK;
             }

@@ -395,6 +395,10 @@ store_get(struct store *s, const struct store_key *k, const struct store_get_opt
     struct index_pos pos;
     enum item_state why;
     struct item *it = shard_find(s, sh, k, now, &pos, &why);
+    bool wrong = it != NULL && !item_is_string(it) && (o == NULL || !o->any_type);
+    if (__builtin_expect(wrong, 0)) {
+        it = NULL;
+    }
     if (it != NULL && touch) {
         touch_locked(s, sh, h, k, &pos, &it, o->exptime, now);
         why = ITEM_LIVE;
@@ -409,7 +413,7 @@ store_get(struct store *s, const struct store_key *k, const struct store_get_opt
     if (h != NULL) {
         seg_head_release(&s->segs, h);
     }
-    *miss = it != NULL ? STORE_MISS_NONE : miss_of(why);
+    *miss = it != NULL ? STORE_MISS_NONE : wrong ? STORE_MISS_WRONGTYPE : miss_of(why);
     return it != NULL ? STORE_OK : STORE_NOT_FOUND;
 }
 
@@ -425,6 +429,9 @@ store_touch(struct store *s, const struct store_key *k, uint32_t exptime)
     struct index_pos pos;
     enum item_state why;
     struct item *it = shard_find(s, sh, k, now, &pos, &why);
+    if (it != NULL && !item_is_string(it)) {
+        it = NULL; /* memcached's touch sees strings only */
+    }
     if (it != NULL) {
         touch_locked(s, sh, h, k, &pos, &it, exptime, now);
     }
@@ -467,12 +474,20 @@ store_delete(struct store *s, const struct store_key *k, uint64_t cas)
  * old (or NULL): add needs it absent, replace/append/prepend present, cas
  * present with an equal cas (a cas of 0 never matches, as in memcached);
  * any other mode given a nonzero cas also needs it present (else
- * NOT_FOUND) and equal (else EXISTS).
+ * NOT_FOUND) and equal (else EXISTS). An item of another type than
+ * string is present for set, add and replace (they replace the whole
+ * value, as Redis's SET does) and absent for the modes that build on the
+ * old value or its cas (append, prepend, cas).
  */
 enum store_rc
 store_check_set(const struct store *s, const struct shard *sh, const struct item *old,
                 const struct store_set_req *r)
 {
+    if (old != NULL && !item_is_string(old) &&
+        (r->mode == STORE_MODE_APPEND || r->mode == STORE_MODE_PREPEND ||
+         r->mode == STORE_MODE_CAS || r->cas != 0)) {
+        old = NULL;
+    }
     switch (r->mode) {
     case STORE_MODE_ADD:
         if (old != NULL) {

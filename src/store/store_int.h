@@ -368,6 +368,14 @@ store_view(const struct store *s, const struct shard *sh, struct item *it,
     v->atime = it->atime;
     v->fetched = (item_state_load(it) & ITEM_FETCHED) != 0;
     v->expire_ms = exp != 0 ? expiry_unix_ms(it) : 0;
+    v->type = (uint8_t)((layout & ITEM_TYPE_MASK) >> ITEM_TYPE_SHIFT);
+}
+
+/* Is it a string (what the string operations read; see store.h)? */
+static inline bool
+item_is_string(const struct item *it)
+{
+    return (it->layout & ITEM_TYPE_MASK) == 0;
 }
 
 /*

@@ -4,8 +4,8 @@ against the real server.
 Every tests/integration/ruby/*_test.rb is one minitest file, run as its own
 ruby process with the server's port in STASHD_PORT (see ruby/test_helper.rb):
 bitmaps and LCS, keyspace inspection, CLIENT KILL and command statistics,
-transactions (MULTI/EXEC, WATCH against RESP and memcached writers) and
-numbered databases; hashes go in a file of their own later.
+hashes, transactions (MULTI/EXEC, WATCH against RESP and memcached
+writers) and numbered databases.
 """
 
 import os

@@ -14,6 +14,17 @@
  * returned outlives the call. A read takes the shard lock, marks the item
  * accessed if it was not, and writes nothing else: no shared counter.
  *
+ * Every item has a type (enum store_type): a string, which is what
+ * memcached and Redis's string commands read and write, or a hash, an
+ * encoded field table only the hash commands read (cmd/hashval.h). The
+ * type is set when a value is written (store_update's u->type; every
+ * other store writes strings) and reported in each view. The string
+ * operations see only strings: store_get, store_get_many, store_touch,
+ * store_meta and store_arith treat an item of another type as a miss
+ * (STORE_MISS_WRONGTYPE) unless asked for any type, and append, prepend
+ * and cas stores treat it as absent; stores that replace the whole value
+ * (set, add, replace, MSET) and deletes act on the key whatever its type.
+ *
  * Expiry comes in two forms. memcached's is a relative second on the
  * coarse clock (util/clock.h: exptime fields). Redis's is an absolute
  * Unix time in milliseconds on the wall clock (expire_ms fields, with
@@ -107,8 +118,22 @@ enum store_rc {
     STORE_NON_NUMERIC, /* incr/decr on a value that is not a decimal number */
 };
 
-/* Why a lookup missed, for get_expired / get_flushed. */
-enum store_miss { STORE_MISS_NONE, STORE_MISS_ABSENT, STORE_MISS_EXPIRED, STORE_MISS_FLUSHED };
+/* Why a lookup missed, for get_expired / get_flushed. WRONGTYPE: the key
+ * is live but holds another type than the operation reads (Redis's
+ * WRONGTYPE; a miss to memcached). */
+enum store_miss {
+    STORE_MISS_NONE,
+    STORE_MISS_ABSENT,
+    STORE_MISS_EXPIRED,
+    STORE_MISS_FLUSHED,
+    STORE_MISS_WRONGTYPE,
+};
+
+/* What a key's value is (Redis's TYPE); 2 bits in the item. */
+enum store_type {
+    STORE_TYPE_STRING = 0,
+    STORE_TYPE_HASH = 1, /* a field table (cmd/hashval.h) */
+};
 
 struct store_key {
     const char *data; /* caller's memory; 1..STORE_KEY_MAX bytes */
@@ -145,6 +170,7 @@ struct store_item_view {
     uint32_t atime;    /* relative time of the previous access */
     bool fetched;      /* read before this access */
     int64_t expire_ms; /* the same expiry as a Unix time in ms, 0 = never */
+    uint8_t type;      /* enum store_type */
 };
 
 /* Called with the shard lock held: copy what is needed and return. */
@@ -154,6 +180,7 @@ typedef void (*store_read_fn)(void *ctx, const struct store_item_view *v);
 struct store_get_opts {
     bool touch;       /* also set the expiry (gat/gats/touch-on-read) */
     uint32_t exptime; /* new relative expiry when touch */
+    bool any_type;    /* read an item of any type (else strings only) */
 };
 
 enum store_mode {
@@ -320,7 +347,8 @@ enum store_rc store_set(struct store *s, const struct store_key *k, const struct
 typedef void (*store_pair_fn)(void *ctx, size_t i, struct store_key *k, struct store_set_req *r);
 enum store_rc store_set_many(struct store *s, size_t n, store_pair_fn pair, void *ctx, bool nx);
 /*
- * Redis's MGET: look up n keys as one step. Their shards stay locked (in
+ * Redis's MGET: look up n keys as one step (strings only: another type
+ * is a miss, STORE_MISS_WRONGTYPE). Their shards stay locked (in
  * shard order) for the whole step, so no other client's store lands
  * between two of the reads (an MSET is seen whole or not at all).
  * fn(ctx, i, v, miss) is called for each key in order, under the locks (it
@@ -330,9 +358,11 @@ typedef void (*store_many_fn)(void *ctx, size_t i, const struct store_item_view 
                               enum store_miss miss);
 void store_get_many(struct store *s, const struct store_key *keys, size_t n, store_many_fn fn,
                     void *ctx);
-/* cas: 0 = any, else must match (STORE_EXISTS). */
+/* cas: 0 = any, else must match (STORE_EXISTS). Any type. */
 enum store_rc store_delete(struct store *s, const struct store_key *k, uint64_t cas);
+/* memcached's touch: strings only (another type is STORE_NOT_FOUND). */
 enum store_rc store_touch(struct store *s, const struct store_key *k, uint32_t exptime);
+/* incr/decr: an item of another type than string is STORE_NON_NUMERIC. */
 enum store_rc store_arith(struct store *s, const struct store_key *k,
                           const struct store_arith_req *r, uint64_t *value_out, uint64_t *cas_out);
 
@@ -346,8 +376,10 @@ int64_t store_now_ms(void);
  * GETDEL, GETEX, APPEND, SETRANGE, INCR*, EXPIRE with conditions,
  * PERSIST).
  *
- * decide(ctx, old, u) looks at the live item (old NULL when absent) and
- * fills *u (zeroed before each call: STORE_UPDATE_NONE). It may be called
+ * decide(ctx, old, u) looks at the live item of any type (old NULL when
+ * absent; old->type says which: a command for one type refuses another
+ * by leaving u->op NONE) and fills *u (zeroed before each call:
+ * STORE_UPDATE_NONE). It may be called
  * more than once, when making room for a new value changed the shard
  * (only the last call counts), so it must not have effects outside ctx.
  * It must not call the store.
@@ -381,6 +413,9 @@ struct store_update {
     bool keep_expiry;  /* WRITE: keep old's expiry (KEEPTTL, APPEND, INCR) */
     int64_t expire_ms; /* WRITE without keep_expiry, and EXPIRE: Unix-ms deadline,
                         * 0 = never; one not after store_now_ms() removes the key */
+    uint8_t type;      /* WRITE: the new value's type (enum store_type) */
+    bool new_item;     /* WRITE: into a new item even at the old length, so that
+                        * commit's dst is never old->value */
 };
 
 typedef void (*store_decide_fn)(void *ctx, const struct store_item_view *old,
@@ -561,8 +596,10 @@ struct store_meta; /* a live item under its shard lock, valid during fn */
 typedef void (*store_meta_fn)(void *ctx, struct store_meta *m);
 
 struct store_meta_opts {
-    bool vivify;  /* on a miss, link an empty item and call fn with it */
-    bool no_bump; /* leave the access time, fetched and CLOCK bits as they were */
+    bool vivify;   /* on a miss, link an empty item and call fn with it */
+    bool no_bump;  /* leave the access time, fetched and CLOCK bits as they were */
+    bool any_type; /* an item of any type (else another type than string is a
+                    * miss, STORE_MISS_WRONGTYPE, never vivified over) */
 };
 
 /* STORE_OK once fn has run; STORE_NOT_FOUND on a miss without vivify (fn

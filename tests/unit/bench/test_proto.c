@@ -1,5 +1,5 @@
 /* Unit tests for bench/proto: the load generator's reply parser and request
- * encoders, for mc-text, mc-meta, mc-binary and RESP.
+ * encoders, for mc-text, mc-meta, mc-binary, RESP and RESP hashes (HSET/HGET).
  *
  * Each test writes a stream of server replies for a FIFO of requests and
  * feeds it to the parser the way stashd-bench's conn_parse() does (head of
@@ -28,7 +28,7 @@ static const struct keyspace *ks = &ks_plain;
 static struct value_gen vg;
 
 static const enum proto_id all_protos[] = {PROTO_MC_TEXT, PROTO_MC_META, PROTO_MC_BINARY,
-                                           PROTO_RESP};
+                                           PROTO_RESP, PROTO_RESP_HASH};
 #define NPROTOS (sizeof(all_protos) / sizeof(all_protos[0]))
 
 /* ---- building reply streams ---- */
@@ -177,6 +177,10 @@ s_set(struct script *s, uint64_t key, char how)
             w_str(w, "Out of memory");
         }
         break;
+    case PROTO_RESP_HASH: /* HSET: fields added, 0 when the field was there */
+        w_str(w, err ? "-OOM command not allowed when used memory > 'maxmemory'\r\n"
+                     : (key % 2 ? ":1\r\n" : ":0\r\n"));
+        break;
     default:
         w_str(w, err ? "-OOM command not allowed when used memory > 'maxmemory'\r\n" : "+OK\r\n");
         break;
@@ -277,6 +281,12 @@ s_get_error(struct script *s, unsigned nkeys, const uint64_t *keys)
         for (unsigned i = 0; i < nkeys; i++) { /* one reply per GETK */
             w_bin(w, 0x81, 0x0c, 0x0084, r->opaque + i, 0, 0, 8);
             w_str(w, "Internal");
+        }
+        s->want[s->n - 1].errors = nkeys;
+        break;
+    case PROTO_RESP_HASH:
+        for (unsigned i = 0; i < nkeys; i++) { /* one reply per HGET */
+            w_str(w, "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
         }
         s->want[s->n - 1].errors = nkeys;
         break;
@@ -732,6 +742,8 @@ test_error_replies(void **state)
         {PROTO_RESP, PROTO_OP_SET, "-ERR syntax error\r\n"},
         {PROTO_RESP, PROTO_OP_GET, "-WRONGTYPE Operation against a key\r\n"},
         {PROTO_RESP, PROTO_OP_GET, "-\r\n"},
+        {PROTO_RESP_HASH, PROTO_OP_SET, "-WRONGTYPE Operation against a key\r\n"},
+        {PROTO_RESP_HASH, PROTO_OP_GET, "-WRONGTYPE Operation against a key\r\n"},
     };
     for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
         struct script s;
@@ -784,6 +796,9 @@ test_malformed(void **state)
         {PROTO_RESP, PROTO_OP_GET, 2, "*3\r\n$-1\r\n$-1\r\n$-1\r\n", "unexpected reply to MGET"},
         {PROTO_RESP, PROTO_OP_GET, 2, "$-1\r\n$-1\r\n", "unexpected reply to MGET"},
         {PROTO_RESP, PROTO_OP_GET, 2, "*2\r\n$1\r\nab\r\n", "not followed by CRLF"},
+        {PROTO_RESP_HASH, PROTO_OP_SET, 1, "+OK\r\n", "unexpected reply to SET"},
+        {PROTO_RESP_HASH, PROTO_OP_SET, 1, ":2\r\n", "unexpected reply to SET"},
+        {PROTO_RESP_HASH, PROTO_OP_GET, 2, "*2\r\n$-1\r\n$-1\r\n", "unexpected reply to GET"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct script s;
@@ -877,6 +892,15 @@ test_encoders(void **state)
     n = proto_encode_get(PROTO_RESP, buf, ks, keys, 2, 0);
     ASSERT_WIRE(buf, n, "*3\r\n$4\r\nMGET\r\n$5\r\nkey:1\r\n$6\r\nkey:22\r\n");
 
+    n = proto_encode_set(PROTO_RESP_HASH, buf, ks, &vg, 22, 10, 0);
+    assert_int_equal(n, 38 + 10 + 2);
+    assert_memory_equal(buf, "*4\r\n$4\r\nHSET\r\n$6\r\nkey:22\r\n$1\r\nf\r\n$10\r\n", 38);
+    assert_memory_equal(buf + 38, val, 10);
+    n = proto_encode_get(PROTO_RESP_HASH, buf, ks, keys, 2, 0);
+    ASSERT_WIRE(buf, n,
+                "*3\r\n$4\r\nHGET\r\n$5\r\nkey:1\r\n$1\r\nf\r\n"
+                "*3\r\n$4\r\nHGET\r\n$6\r\nkey:22\r\n$1\r\nf\r\n");
+
     n = proto_encode_set(PROTO_MC_BINARY, buf, ks, &vg, 22, 10, 0x01020304);
     const unsigned char *h = (const unsigned char *)buf;
     assert_int_equal(n, 24 + 8 + 6 + 10);
@@ -921,6 +945,7 @@ test_names(void **state)
     assert_string_equal(proto_name(PROTO_MC_META), "mc-meta");
     assert_string_equal(proto_name(PROTO_MC_BINARY), "mc-binary");
     assert_string_equal(proto_name(PROTO_RESP), "resp");
+    assert_string_equal(proto_name(PROTO_RESP_HASH), "resp-hash");
     assert_int_equal(proto_by_name("memcache"), PROTO_COUNT);
     assert_int_equal(proto_by_name(""), PROTO_COUNT);
 }
