@@ -202,6 +202,31 @@ data_step(struct proto_parser *p, const char *buf, size_t len, size_t *pos, size
     return PROTO_DONE; /* the block, not necessarily the reply */
 }
 
+/* Takes the next unit of a text reply at buf[*pos..len): the value block
+ * announced (p->phase PH_DATA: checked; *line is NULL), else a CRLF line
+ * (*line, *n without CRLF). PROTO_DONE when one was taken, *pos past it;
+ * else PROTO_MORE (*need set) or PROTO_DESYNC. */
+static enum proto_rc
+take_unit(struct proto_parser *p, const char *buf, size_t len, size_t *pos, size_t *need,
+          const char **line, size_t *n)
+{
+    if (p->phase == PH_DATA) {
+        *line = NULL;
+        return data_step(p, buf, len, pos, need);
+    }
+    enum line_rc lr = find_line(p, buf + *pos, len - *pos, n);
+    if (lr == LINE_MORE) {
+        *need = len - *pos + 1;
+        return PROTO_MORE;
+    }
+    if (lr == LINE_BAD) {
+        return PROTO_DESYNC;
+    }
+    *line = buf + *pos;
+    *pos += *n + 2;
+    return PROTO_DONE;
+}
+
 /* ---- memcached text ---- */
 
 static size_t
@@ -279,25 +304,16 @@ mc_text_parse(struct proto_parser *p, const struct proto_req *req, const char *b
     size_t pos = 0;
     for (;;) {
         *used = pos;
-        if (p->phase == PH_DATA) {
-            enum proto_rc rc = data_step(p, buf, len, &pos, need);
-            if (rc != PROTO_DONE) {
-                return rc;
-            }
-            continue;
-        }
+        const char *line;
         size_t n;
-        enum line_rc lr = find_line(p, buf + pos, len - pos, &n);
-        if (lr == LINE_MORE) {
-            *need = len - pos + 1;
-            return PROTO_MORE;
+        enum proto_rc rc = take_unit(p, buf, len, &pos, need, &line, &n);
+        if (rc != PROTO_DONE) {
+            return rc;
         }
-        if (lr == LINE_BAD) {
-            return PROTO_DESYNC;
-        }
-        const char *line = buf + pos;
-        pos += n + 2;
         *used = pos;
+        if (line == NULL) {
+            continue; /* a value block; VALUE lines name their keys */
+        }
         if (req->op == PROTO_OP_SET) {
             if (line_is(line, n, "STORED")) {
                 return PROTO_DONE;
@@ -374,26 +390,17 @@ mc_meta_parse(struct proto_parser *p, const struct proto_req *req, const char *b
         if (req->op == PROTO_OP_GET && p->next == req->nkeys) {
             return PROTO_DONE;
         }
-        if (p->phase == PH_DATA) {
-            enum proto_rc rc = data_step(p, buf, len, &pos, need);
-            if (rc != PROTO_DONE) {
-                return rc;
-            }
+        const char *line;
+        size_t n;
+        enum proto_rc rc = take_unit(p, buf, len, &pos, need, &line, &n);
+        if (rc != PROTO_DONE) {
+            return rc;
+        }
+        *used = pos;
+        if (line == NULL) { /* a value block: that key is answered */
             p->next++;
             continue;
         }
-        size_t n;
-        enum line_rc lr = find_line(p, buf + pos, len - pos, &n);
-        if (lr == LINE_MORE) {
-            *need = len - pos + 1;
-            return PROTO_MORE;
-        }
-        if (lr == LINE_BAD) {
-            return PROTO_DESYNC;
-        }
-        const char *line = buf + pos;
-        pos += n + 2;
-        *used = pos;
         if (req->op == PROTO_OP_SET) {
             if (line_is(line, n, "HD") || line_starts(line, n, "HD ")) {
                 return PROTO_DONE;
@@ -654,6 +661,26 @@ resp_get(char *dst, const struct keyspace *ks, const uint64_t *keys, unsigned nk
     return (size_t)(d - dst);
 }
 
+/* A GET's reply for key p->next: a nil (a miss, counted) or the header of
+ * its value block (PH_DATA next). false for anything else. */
+static bool
+resp_get_reply(struct proto_parser *p, const struct proto_req *req, const char *line, size_t n)
+{
+    uint64_t v;
+    if (line_is(line, n, "$-1") || line_is(line, n, "_")) {
+        p->res.misses++;
+        p->next++;
+        return true;
+    }
+    if (n >= 2 && line[0] == '$' && parse_u64(line + 1, n - 1, &v) && v <= MAX_BODY) {
+        p->data_len = (size_t)v;
+        p->data_key = req->keys[p->next];
+        p->phase = PH_DATA;
+        return true;
+    }
+    return false;
+}
+
 static enum proto_rc
 resp_parse(struct proto_parser *p, const struct proto_req *req, const char *buf, size_t len,
            size_t *used, size_t *need)
@@ -671,26 +698,17 @@ resp_parse(struct proto_parser *p, const struct proto_req *req, const char *buf,
         if (req->op == PROTO_OP_GET && p->next == req->nkeys) {
             return PROTO_DONE;
         }
-        if (p->phase == PH_DATA) {
-            enum proto_rc rc = data_step(p, buf, len, &pos, need);
-            if (rc != PROTO_DONE) {
-                return rc;
-            }
+        const char *line;
+        size_t n;
+        enum proto_rc rc = take_unit(p, buf, len, &pos, need, &line, &n);
+        if (rc != PROTO_DONE) {
+            return rc;
+        }
+        *used = pos;
+        if (line == NULL) { /* a value block: that key is answered */
             p->next++;
             continue;
         }
-        size_t n;
-        enum line_rc lr = find_line(p, buf + pos, len - pos, &n);
-        if (lr == LINE_MORE) {
-            *need = len - pos + 1;
-            return PROTO_MORE;
-        }
-        if (lr == LINE_BAD) {
-            return PROTO_DESYNC;
-        }
-        const char *line = buf + pos;
-        pos += n + 2;
-        *used = pos;
         if (n > 0 && line[0] == '-') {
             note(p, "error reply", line, n);
             p->res.errors++;
@@ -717,15 +735,7 @@ resp_parse(struct proto_parser *p, const struct proto_req *req, const char *buf,
             p->phase = PH_LINE;
             continue;
         }
-        if (line_is(line, n, "$-1") || line_is(line, n, "_")) {
-            p->res.misses++;
-            p->next++;
-            continue;
-        }
-        if (n >= 2 && line[0] == '$' && parse_u64(line + 1, n - 1, &v) && v <= MAX_BODY) {
-            p->data_len = (size_t)v;
-            p->data_key = req->keys[p->next];
-            p->phase = PH_DATA;
+        if (resp_get_reply(p, req, line, n)) {
             continue;
         }
         note(p, "unexpected reply to GET", line, n);
@@ -775,7 +785,6 @@ resp_multi_get(char *dst, const struct keyspace *ks, const uint64_t *keys, unsig
 static bool
 resp_multi_element(struct proto_parser *p, const struct proto_req *req, const char *line, size_t n)
 {
-    uint64_t v;
     if (n > 0 && line[0] == '-') {
         note(p, "error reply in EXEC", line, n);
         p->res.errors++;
@@ -790,15 +799,7 @@ resp_multi_element(struct proto_parser *p, const struct proto_req *req, const ch
         p->next++;
         return true;
     }
-    if (line_is(line, n, "$-1") || line_is(line, n, "_")) {
-        p->res.misses++;
-        p->next++;
-        return true;
-    }
-    if (n >= 2 && line[0] == '$' && parse_u64(line + 1, n - 1, &v) && v <= MAX_BODY) {
-        p->data_len = (size_t)v;
-        p->data_key = req->keys[p->next];
-        p->phase = PH_DATA;
+    if (resp_get_reply(p, req, line, n)) {
         return true;
     }
     note(p, "unexpected reply to GET in EXEC", line, n);
@@ -828,26 +829,17 @@ resp_multi_parse(struct proto_parser *p, const struct proto_req *req, const char
         if (p->phase == PH_LINE && p->next == req->nkeys) {
             return PROTO_DONE;
         }
-        if (p->phase == PH_DATA) {
-            enum proto_rc rc = data_step(p, buf, len, &pos, need);
-            if (rc != PROTO_DONE) {
-                return rc;
-            }
+        const char *line;
+        size_t n;
+        enum proto_rc rc = take_unit(p, buf, len, &pos, need, &line, &n);
+        if (rc != PROTO_DONE) {
+            return rc;
+        }
+        *used = pos;
+        if (line == NULL) { /* a value block: that key is answered */
             p->next++;
             continue;
         }
-        size_t n;
-        enum line_rc lr = find_line(p, buf + pos, len - pos, &n);
-        if (lr == LINE_MORE) {
-            *need = len - pos + 1;
-            return PROTO_MORE;
-        }
-        if (lr == LINE_BAD) {
-            return PROTO_DESYNC;
-        }
-        const char *line = buf + pos;
-        pos += n + 2;
-        *used = pos;
         bool err = n > 0 && line[0] == '-';
         uint64_t v;
         switch (p->phase) {
