@@ -153,7 +153,7 @@ meta_item(void *ctx, const struct store_item_view *v)
     struct walk *w = ctx;
     uint32_t size;
     unsigned cls = store_class_for(w->s->env->store, v->nkey, v->nbytes, &size);
-    if (!class_in(w->d->classes, cls)) {
+    if (v->type != STORE_TYPE_STRING || !class_in(w->d->classes, cls)) {
         return;
     }
     int64_t exp = unix_expiry(v);
@@ -171,7 +171,8 @@ cachedump_item(void *ctx, const struct store_item_view *v)
 {
     struct walk *w = ctx;
     struct mc_dump *d = w->d;
-    if (w->full || store_class_for(w->s->env->store, v->nkey, v->nbytes, NULL) != d->cls) {
+    if (w->full || v->type != STORE_TYPE_STRING ||
+        store_class_for(w->s->env->store, v->nkey, v->nbytes, NULL) != d->cls) {
         return;
     }
     char line[STORE_KEY_MAX + 64];
@@ -270,7 +271,9 @@ dump_slice(struct session *s, int *err)
     struct walk w = {.s = s, .d = d, .err = err};
     size_t start = buf_readable(s->out);
     for (unsigned i = 0; i < DUMP_SCANS && *err == 0; i++) {
-        d->cursor = store_scan(s->env->store, 0, d->cursor, DUMP_SCAN_COUNT, dump_fns[d->kind], &w);
+        /* what memcached's get finds: strings of RESP's database 0 */
+        d->cursor = store_scan(s->env->store, store_db_phys(s->env->store, 0), d->cursor,
+                               DUMP_SCAN_COUNT, dump_fns[d->kind], &w);
         d->started = true;
         if (d->cursor == 0 || w.full || buf_readable(s->out) - start >= DUMP_SLICE) {
             break;
@@ -492,7 +495,8 @@ mc_tools_sizes_now(struct session *s, mc_stats_emit_fn emit, void *ctx)
     int err = 0;
     struct walk w = {.s = s, .d = d, .err = &err};
     do { /* the whole store, a slice under each shard lock at a time */
-        d->cursor = store_scan(s->env->store, 0, d->cursor, DUMP_SCAN_COUNT, sizes_item, &w);
+        d->cursor =
+            store_scan(s->env->store, STORE_DB_ANY, d->cursor, DUMP_SCAN_COUNT, sizes_item, &w);
     } while (d->cursor != 0);
     for (size_t i = 0; i < d->nhist; i++) {
         if (d->hist[i] != 0) {

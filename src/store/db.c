@@ -35,12 +35,6 @@ store_databases(const struct store *s)
     return s->ndb;
 }
 
-uint8_t
-store_db_phys(const struct store *s, unsigned logical)
-{
-    return logical < s->ndb ? atomic_load_explicit(&s->dbmap[logical], memory_order_relaxed) : 0;
-}
-
 void
 store_swap_db(struct store *s, unsigned a, unsigned b)
 {
@@ -52,10 +46,10 @@ store_swap_db(struct store *s, unsigned a, unsigned b)
     for (uint32_t i = 0; i < s->nshards; i++) {
         shard_lock(&s->shards[i]);
     }
-    uint8_t pa = atomic_load_explicit(&s->dbmap[a], memory_order_relaxed);
-    uint8_t pb = atomic_load_explicit(&s->dbmap[b], memory_order_relaxed);
-    atomic_store_explicit(&s->dbmap[a], pb, memory_order_relaxed);
-    atomic_store_explicit(&s->dbmap[b], pa, memory_order_relaxed);
+    uint8_t pa = atomic_load_explicit(&s->head.dbmap[a], memory_order_relaxed);
+    uint8_t pb = atomic_load_explicit(&s->head.dbmap[b], memory_order_relaxed);
+    atomic_store_explicit(&s->head.dbmap[a], pb, memory_order_relaxed);
+    atomic_store_explicit(&s->head.dbmap[b], pa, memory_order_relaxed);
     for (uint32_t i = s->nshards; i-- > 0;) {
         shard_unlock(&s->shards[i]);
     }

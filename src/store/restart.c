@@ -198,11 +198,11 @@ meta_check(const char *buf, size_t len, const struct restart_shape *sh, uint64_t
         say(info, "its metadata is inconsistent (clock %u)", h->stop_rel);
         return false;
     }
-    /* SWAPDB's map: a permutation of the databases, the rest unmapped. */
+    /* SWAPDB's map: a permutation of the databases, 0 past them. */
     bool seen[STORE_DB_MAX] = {false};
     for (uint32_t d = 0; d < STORE_DB_MAX; d++) {
         uint8_t p = h->dbmap[d];
-        if ((d < h->ndb) != (p < h->ndb) || (d >= h->ndb && p != d) || seen[p]) {
+        if (d < h->ndb ? p >= h->ndb || seen[p] : p != 0) {
             say(info, "its metadata is inconsistent (database map)");
             return false;
         }
@@ -512,7 +512,7 @@ restart_save(struct store *s, const char *path, const char *tag, uint64_t *items
     h->cas_enabled = s->cas_enabled;
     h->ndb = s->ndb;
     for (uint32_t d = 0; d < STORE_DB_MAX; d++) {
-        h->dbmap[d] = atomic_load_explicit(&s->dbmap[d], memory_order_relaxed);
+        h->dbmap[d] = atomic_load_explicit(&s->head.dbmap[d], memory_order_relaxed);
     }
     h->nrecs = nrecs;
     h->hash_seed = hash_get_seed();
@@ -835,7 +835,7 @@ restart_restore(struct store *s, const struct restart_meta *m, struct store_rest
     struct restore_job j = {.s = s, .m = m, .hint = hint, .now = clock_now()};
     pthread_mutex_init(&j.lock, NULL);
     for (uint32_t d = 0; d < STORE_DB_MAX; d++) {
-        atomic_store_explicit(&s->dbmap[d], h->dbmap[d], memory_order_relaxed);
+        atomic_store_explicit(&s->head.dbmap[d], h->dbmap[d], memory_order_relaxed);
     }
     bool ok = hint != NULL && restore_shards(s, m, info) && adopt_segments(s, m, info);
     if (hint == NULL) {

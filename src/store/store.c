@@ -197,7 +197,7 @@ build(struct store **sp, const struct store_config *cfg, const struct restart_sh
     s->shard_bits = log2_ceil(nshards);
     s->ndb = ndb;
     for (unsigned d = 0; d < STORE_DB_MAX; d++) {
-        atomic_init(&s->dbmap[d], (uint8_t)d);
+        atomic_init(&s->head.dbmap[d], (uint8_t)(d < ndb ? d : 0)); /* past ndb: 0 */
     }
     s->max_item_size = cfg->max_item_size;
     s->cas_enabled = cfg->cas_enabled;

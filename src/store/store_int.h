@@ -47,6 +47,7 @@ struct shard_cold {
 };
 
 struct store {
+    struct store_head head; /* first: store_db_phys reads it inline */
     struct segs segs;
     struct shard *shards; /* nshards of them */
     struct shard_cold *cold;
@@ -88,11 +89,10 @@ struct store {
      * expiry: dbc[(shard * (ndb - 1) + db - 1) * 2 + {0, 1}], guarded by
      * the shard's lock (NULL when ndb is 1). Database 0's are the shard's
      * nlive and nexpiring less the others', so a cache that uses only
-     * database 0 never touches it. dbmap: SWAPDB's logical -> physical
-     * map, written with every shard locked. */
+     * database 0 never touches it. head.dbmap: SWAPDB's logical ->
+     * physical map, written with every shard locked. */
     uint32_t ndb;
     uint32_t *dbc;
-    _Atomic uint8_t dbmap[STORE_DB_MAX];
     /* The memory file (restart.h): its path and restart_tag (NULL
      * without one), the limit as configured (-m: what a restart must
      * match, whatever cache_memlimit did since), and what the start made

@@ -126,6 +126,29 @@ def test_memcached_tool_keys_and_dump_round_trip(server):
     assert out.count("add ") == 2
 
 
+@pytest.mark.stashd_only
+def test_dump_lists_what_memcached_get_finds(server):
+    """A hash, and a string of another database, are not memcached items:
+    metadump and cachedump leave them out; SWAPDB moves the view."""
+    from resp_util import RespConn
+    src = server()
+    c = src.connect()
+    assert c.store(b"plain", b"v") == b"STORED\r\n"
+    r = RespConn(src.port)
+    assert r.call_raw("HSET", "h", "f", "v") == b":1\r\n"
+    assert r.call_raw("SELECT", "2") == b"+OK\r\n"
+    assert r.call_raw("SET", "other", "v") == b"+OK\r\n"
+    out, _ = tool(src.port, "keys")
+    assert sorted(re.findall(r"^key=(\S+) exp=", out, re.M)) == ["plain"], out
+    c.send(b"stats cachedump 1 0\r\n")
+    dump = c.read_until(b"END\r\n")
+    assert b"ITEM plain " in dump and b"ITEM h " not in dump and b"ITEM other " not in dump
+    assert r.call_raw("SWAPDB", "0", "2") == b"+OK\r\n"
+    out, _ = tool(src.port, "keys")
+    assert sorted(re.findall(r"^key=(\S+) exp=", out, re.M)) == ["other"], out
+    r.close()
+
+
 def raw_conn(port):
     s = socket.create_connection((HOST, port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

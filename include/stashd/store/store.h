@@ -45,6 +45,7 @@
  */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -494,7 +495,19 @@ void store_flush_db(struct store *s, unsigned db);
  * database it started in); store_swap_db exchanges two entries with
  * every shard locked, so no store call sees half a swap.
  */
-uint8_t store_db_phys(const struct store *s, unsigned logical);
+/* The head of struct store (store_int.h): what a request reads without a
+ * call. */
+struct store_head {
+    _Atomic uint8_t dbmap[STORE_DB_MAX]; /* logical -> physical; 0 past the databases */
+};
+
+static inline uint8_t
+store_db_phys(const struct store *s, unsigned logical)
+{
+    const struct store_head *h = (const struct store_head *)(const void *)s;
+    return logical < STORE_DB_MAX ? atomic_load_explicit(&h->dbmap[logical], memory_order_relaxed)
+                                  : 0;
+}
 void store_swap_db(struct store *s, unsigned a, unsigned b);
 unsigned store_databases(const struct store *s);
 
