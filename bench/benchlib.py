@@ -26,7 +26,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 # resp-hash: RESP hashes, HSET key f value / HGET key f (stashd, redis).
-PROTOCOLS = ("mc-text", "mc-meta", "mc-binary", "resp", "resp-hash")
+# resp-multi: RESP transactions, MULTI, 3 commands, EXEC (stashd, redis).
+PROTOCOLS = ("mc-text", "mc-meta", "mc-binary", "resp", "resp-hash", "resp-multi")
+RESP_PROTOCOLS = ("resp", "resp-hash", "resp-multi")
 MC_PROTOCOLS = ("mc-text", "mc-meta", "mc-binary")
 PEERS_CACHE = os.path.expanduser("~/.cache/stashd-peers")
 
@@ -170,7 +172,7 @@ def memcached_like_argv(binary, l):
 
 def stashd_server(binary):
     def argv(l):
-        if l.tls and l.proto in ("resp", "resp-hash"):
+        if l.tls and l.proto in RESP_PROTOCOLS:
             # RESP over TLS on its own port, as redis-server's --tls-port;
             # the memcached port stays plain.
             plain = Launch(free_port(), l.threads, l.mem)
@@ -199,13 +201,14 @@ def redis_server(binary):
             a += ["--maxmemory", f"{l.mem}mb", "--maxmemory-policy", "allkeys-lru"]
         return a
 
-    return Server("redis", argv, ("resp", "resp-hash"), fixed_protocol="resp", tls=True)
+    return Server("redis", argv, RESP_PROTOCOLS, fixed_protocol="resp", tls=True)
 
 
 def null_server(binary):
-    # It answers SET and GET only: no hash cells.
+    # It answers SET and GET only: no hash or transaction cells.
     return Server("null", lambda l: [binary, "-p", str(l.port), "-t", str(l.threads)],
-                  tuple(p for p in PROTOCOLS if p != "resp-hash"), stores=False)
+                  tuple(p for p in PROTOCOLS if p not in ("resp-hash", "resp-multi")),
+                  stores=False)
 
 
 def pogocache_server(binary):

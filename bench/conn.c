@@ -147,12 +147,15 @@ pick_vlen(struct conn *c)
 }
 
 /* Chooses the next request: a preload set, the set that follows a miss,
- * or the next of the SET:GET cycle; fills keys[] and returns its op. */
+ * or the next of the SET:GET cycle; fills keys[] and *nkeys (1 for a set,
+ * multiget for a get, but a resp-multi transaction names multiget keys
+ * either way: proto_set_keys()) and returns its op. */
 static enum proto_op
-conn_pick(struct conn *c, uint64_t *keys)
+conn_pick(struct conn *c, uint64_t *keys, unsigned *nkeys)
 {
     struct engine *e = c->w->e;
     const struct options *o = e->o;
+    *nkeys = 1;
     if (c->w->phase == PHASE_PRELOAD) {
         keys[0] = c->preload_next++;
         return PROTO_OP_SET;
@@ -165,8 +168,8 @@ conn_pick(struct conn *c, uint64_t *keys)
     }
     uint64_t pos = c->cycle++ % (o->ratio_set + o->ratio_get);
     enum proto_op op = pos < o->ratio_set ? PROTO_OP_SET : PROTO_OP_GET;
-    unsigned n = op == PROTO_OP_SET ? 1 : o->multiget;
-    for (unsigned i = 0; i < n; i++) {
+    *nkeys = op == PROTO_OP_SET ? proto_set_keys(o->proto, o->multiget) : o->multiget;
+    for (unsigned i = 0; i < *nkeys; i++) {
         keys[i] = keyspace_next(&e->ks, &c->rng, &c->seq);
     }
     return op;
@@ -183,7 +186,8 @@ conn_queue_one(struct conn *c, uint64_t now)
     unsigned slot = (c->head + c->count) % c->fifo_cap;
     struct pending *pd = &c->fifo[slot];
     uint64_t *keys = &c->fifo_keys[(size_t)slot * o->multiget];
-    enum proto_op op = conn_pick(c, keys);
+    unsigned nkeys;
+    enum proto_op op = conn_pick(c, keys, &nkeys);
 
     if (c->wcap - c->wlen < e->max_req) {
         c->wcap = c->wlen + e->max_req * 2;
@@ -192,12 +196,11 @@ conn_queue_one(struct conn *c, uint64_t now)
     char *dst = c->wbuf + c->wlen;
     if (op == PROTO_OP_SET) {
         c->wlen +=
-            proto_encode_set(o->proto, dst, &e->ks, &e->vg, keys[0], pick_vlen(c), c->opaque);
-        pd->nkeys = 1;
+            proto_encode_set(o->proto, dst, &e->ks, &e->vg, keys, nkeys, pick_vlen(c), c->opaque);
     } else {
-        c->wlen += proto_encode_get(o->proto, dst, &e->ks, keys, o->multiget, c->opaque);
-        pd->nkeys = (uint16_t)o->multiget;
+        c->wlen += proto_encode_get(o->proto, dst, &e->ks, keys, nkeys, c->opaque);
     }
+    pd->nkeys = (uint16_t)nkeys;
     pd->op = (uint8_t)op;
     pd->opaque = c->opaque;
     c->opaque += pd->nkeys;

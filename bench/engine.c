@@ -242,7 +242,7 @@ size_requests(struct engine *e)
     if (e->max_key < o->key_size_max) {
         e->max_key = o->key_size_max;
     }
-    size_t s = proto_set_size(o->proto, e->max_key, o->vmax);
+    size_t s = proto_set_size(o->proto, e->max_key, o->vmax, proto_set_keys(o->proto, o->multiget));
     size_t g = proto_get_size(o->proto, e->max_key, o->multiget);
     e->max_req = s > g ? s : g;
 }

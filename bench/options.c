@@ -47,8 +47,8 @@ struct opt_row {
     const char *help;
 };
 
-static opt_parse_fn opt_port, opt_protocol, opt_time, opt_ratio, opt_key_size, opt_dist,
-    opt_value_size, opt_value_range, opt_server_pid, opt_cpu_pin, opt_help;
+static opt_parse_fn opt_port, opt_protocol, opt_time, opt_ratio, opt_multiget, opt_key_size,
+    opt_dist, opt_value_size, opt_value_range, opt_server_pid, opt_cpu_pin, opt_help;
 
 /* One row: ROW(name, letter, argument, how it is stored, help). */
 /* clang-format off */
@@ -66,7 +66,8 @@ static const struct opt_row opt_rows[] = {
     ROW("server", 's', "HOST", STR(host), "server address (default 127.0.0.1)"),
     ROW("port", 'p', "PORT", FN(opt_port), "server port (default 11211)"),
     ROW("protocol", 'P', "NAME", FN(opt_protocol),
-        "mc-text | mc-meta | mc-binary | resp | resp-hash (HSET/HGET of field f)"),
+        "mc-text | mc-meta | mc-binary | resp | resp-hash (HSET/HGET of field f) | "
+        "resp-multi (MULTI, --multiget commands, EXEC)"),
     ROW("tls", 0, NULL, FLAG(tls), "speak TLS to the server (OpenSSL)"),
     ROW("tls-ca", 0, "FILE", STR(tls_ca),
         "verify the server against these CAs (default: the system's)"),
@@ -89,7 +90,8 @@ static const struct opt_row opt_rows[] = {
     ROW("preload-pipeline", 0, "N", UINT(preload_pipeline, 1, 65536),
         "pipeline depth of the preload (32)"),
     ROW("ratio", 0, "SET:GET", FN(opt_ratio), "request mix (default 1:10)"),
-    ROW("multiget", 0, "N", UINT(multiget, 1, 1000), "keys per get (default 1)"),
+    ROW("multiget", 0, "N", FN(opt_multiget),
+        "keys per get (default 1); resp-multi: commands per transaction (default 3)"),
     ROW("set-on-miss", 0, NULL, FLAG(set_on_miss), "after a get misses, set that key"),
     ROW("keys", 'k', "N", U64(keys, 1, UINT64_MAX / 2), "key space size (default 100000)"),
     ROW("key-min", 0, "N", U64(key_min, 0, UINT64_MAX / 2), "smallest key index (default 0)"),
@@ -240,6 +242,13 @@ opt_protocol(struct options *o, const char *name, const char *val)
     if (o->proto == PROTO_COUNT) {
         bad_option(name, val);
     }
+}
+
+static void
+opt_multiget(struct options *o, const char *name, const char *val)
+{
+    o->multiget = (unsigned)parse_u64(name, val, 1, 1000);
+    o->multiget_given = true;
 }
 
 static void
@@ -414,6 +423,13 @@ check_combinations(const struct options *o)
     if (o->requests != 0 && o->time_given) {
         usage_error("give --time or --requests, not both");
     }
+    if (o->proto == PROTO_RESP_MULTI && o->set_on_miss) {
+        usage_error("--set-on-miss does not apply to resp-multi (a miss is one of a transaction's "
+                    "keys)");
+    }
+    if (o->proto == PROTO_RESP_MULTI && o->multiget < 2) {
+        usage_error("resp-multi needs --multiget 2 or more (commands per transaction)");
+    }
     if (o->set_on_miss && o->multiget != 1) {
         usage_error("--set-on-miss needs --multiget 1");
     }
@@ -446,6 +462,9 @@ options_parse(struct options *o, int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "stashd-bench: unexpected argument '%s'\n", argv[optind]);
         exit(2);
+    }
+    if (o->proto == PROTO_RESP_MULTI && !o->multiget_given) {
+        o->multiget = 3; /* a transaction of 3 commands (bench/compare's cells k, l) */
     }
     check_combinations(o);
 }

@@ -34,7 +34,8 @@ struct options {
     bool preload;
     unsigned ratio_set;
     unsigned ratio_get;
-    unsigned multiget;
+    unsigned multiget; /* keys per get; resp-multi: commands per transaction */
+    bool multiget_given;
     bool set_on_miss;
     uint64_t keys;
     uint64_t key_min;

@@ -27,12 +27,16 @@ enum phase {
     PH_LINE,  /* expecting a line */
     PH_DATA,  /* expecting data_len bytes of value and CRLF */
     PH_ARRAY, /* RESP MGET: expecting the "*n" header */
+    /* resp-multi, before EXEC's elements (which are PH_LINE/PH_DATA): */
+    PH_TX_MULTI,  /* MULTI's +OK */
+    PH_TX_QUEUED, /* +QUEUED per command, next counting them */
+    PH_TX_EXEC,   /* EXEC's "*n" header, or its error */
 };
 
 struct proto_ops {
     const char *name;
     size_t (*encode_set)(char *dst, const struct keyspace *ks, const struct value_gen *vg,
-                         uint64_t key, size_t vlen, uint32_t opaque);
+                         const uint64_t *keys, unsigned nkeys, size_t vlen, uint32_t opaque);
     size_t (*encode_get)(char *dst, const struct keyspace *ks, const uint64_t *keys, unsigned nkeys,
                          uint32_t opaque);
     enum proto_rc (*parse)(struct proto_parser *p, const struct proto_req *req, const char *buf,
@@ -198,12 +202,38 @@ data_step(struct proto_parser *p, const char *buf, size_t len, size_t *pos, size
     return PROTO_DONE; /* the block, not necessarily the reply */
 }
 
+/* Takes the next unit of a text reply at buf[*pos..len): the value block
+ * announced (p->phase PH_DATA: checked; *line is NULL), else a CRLF line
+ * (*line, *n without CRLF). PROTO_DONE when one was taken, *pos past it;
+ * else PROTO_MORE (*need set) or PROTO_DESYNC. */
+static enum proto_rc
+take_unit(struct proto_parser *p, const char *buf, size_t len, size_t *pos, size_t *need,
+          const char **line, size_t *n)
+{
+    if (p->phase == PH_DATA) {
+        *line = NULL;
+        return data_step(p, buf, len, pos, need);
+    }
+    enum line_rc lr = find_line(p, buf + *pos, len - *pos, n);
+    if (lr == LINE_MORE) {
+        *need = len - *pos + 1;
+        return PROTO_MORE;
+    }
+    if (lr == LINE_BAD) {
+        return PROTO_DESYNC;
+    }
+    *line = buf + *pos;
+    *pos += *n + 2;
+    return PROTO_DONE;
+}
+
 /* ---- memcached text ---- */
 
 static size_t
-mc_text_set(char *dst, const struct keyspace *ks, const struct value_gen *vg, uint64_t key,
-            size_t vlen, uint32_t opaque)
+mc_text_set(char *dst, const struct keyspace *ks, const struct value_gen *vg, const uint64_t *keys,
+            unsigned nkeys, size_t vlen, uint32_t opaque)
 {
+    uint64_t key = keys[0];
     char *d = PUT_LIT(dst, "set ");
     d += keyspace_format(ks, key, d);
     d = PUT_LIT(d, " 0 0 ");
@@ -274,25 +304,16 @@ mc_text_parse(struct proto_parser *p, const struct proto_req *req, const char *b
     size_t pos = 0;
     for (;;) {
         *used = pos;
-        if (p->phase == PH_DATA) {
-            enum proto_rc rc = data_step(p, buf, len, &pos, need);
-            if (rc != PROTO_DONE) {
-                return rc;
-            }
-            continue;
-        }
+        const char *line;
         size_t n;
-        enum line_rc lr = find_line(p, buf + pos, len - pos, &n);
-        if (lr == LINE_MORE) {
-            *need = len - pos + 1;
-            return PROTO_MORE;
+        enum proto_rc rc = take_unit(p, buf, len, &pos, need, &line, &n);
+        if (rc != PROTO_DONE) {
+            return rc;
         }
-        if (lr == LINE_BAD) {
-            return PROTO_DESYNC;
-        }
-        const char *line = buf + pos;
-        pos += n + 2;
         *used = pos;
+        if (line == NULL) {
+            continue; /* a value block; VALUE lines name their keys */
+        }
         if (req->op == PROTO_OP_SET) {
             if (line_is(line, n, "STORED")) {
                 return PROTO_DONE;
@@ -330,9 +351,10 @@ mc_text_parse(struct proto_parser *p, const struct proto_req *req, const char *b
 /* ---- memcached meta ---- */
 
 static size_t
-mc_meta_set(char *dst, const struct keyspace *ks, const struct value_gen *vg, uint64_t key,
-            size_t vlen, uint32_t opaque)
+mc_meta_set(char *dst, const struct keyspace *ks, const struct value_gen *vg, const uint64_t *keys,
+            unsigned nkeys, size_t vlen, uint32_t opaque)
 {
+    uint64_t key = keys[0];
     char *d = PUT_LIT(dst, "ms ");
     d += keyspace_format(ks, key, d);
     *d++ = ' ';
@@ -368,26 +390,17 @@ mc_meta_parse(struct proto_parser *p, const struct proto_req *req, const char *b
         if (req->op == PROTO_OP_GET && p->next == req->nkeys) {
             return PROTO_DONE;
         }
-        if (p->phase == PH_DATA) {
-            enum proto_rc rc = data_step(p, buf, len, &pos, need);
-            if (rc != PROTO_DONE) {
-                return rc;
-            }
+        const char *line;
+        size_t n;
+        enum proto_rc rc = take_unit(p, buf, len, &pos, need, &line, &n);
+        if (rc != PROTO_DONE) {
+            return rc;
+        }
+        *used = pos;
+        if (line == NULL) { /* a value block: that key is answered */
             p->next++;
             continue;
         }
-        size_t n;
-        enum line_rc lr = find_line(p, buf + pos, len - pos, &n);
-        if (lr == LINE_MORE) {
-            *need = len - pos + 1;
-            return PROTO_MORE;
-        }
-        if (lr == LINE_BAD) {
-            return PROTO_DESYNC;
-        }
-        const char *line = buf + pos;
-        pos += n + 2;
-        *used = pos;
         if (req->op == PROTO_OP_SET) {
             if (line_is(line, n, "HD") || line_starts(line, n, "HD ")) {
                 return PROTO_DONE;
@@ -445,9 +458,10 @@ bin_header(unsigned char *h, uint8_t opcode, size_t klen, uint8_t extlen, size_t
 }
 
 static size_t
-mc_bin_set(char *dst, const struct keyspace *ks, const struct value_gen *vg, uint64_t key,
-           size_t vlen, uint32_t opaque)
+mc_bin_set(char *dst, const struct keyspace *ks, const struct value_gen *vg, const uint64_t *keys,
+           unsigned nkeys, size_t vlen, uint32_t opaque)
 {
+    uint64_t key = keys[0];
     unsigned char *h = (unsigned char *)dst;
     char *k = dst + BIN_HEADER + 8;
     size_t klen = keyspace_format(ks, key, k);
@@ -591,20 +605,22 @@ resp_set_cmd(char *dst, const char *head, size_t head_len, const struct keyspace
 #define RESP_HGET_HEAD "*3\r\n$4\r\nHGET\r\n"
 
 static size_t
-resp_set(char *dst, const struct keyspace *ks, const struct value_gen *vg, uint64_t key,
-         size_t vlen, uint32_t opaque)
+resp_set(char *dst, const struct keyspace *ks, const struct value_gen *vg, const uint64_t *keys,
+         unsigned nkeys, size_t vlen, uint32_t opaque)
 {
     (void)opaque;
-    return resp_set_cmd(dst, RESP_SET_HEAD, sizeof(RESP_SET_HEAD) - 1, ks, vg, key, vlen, false);
+    return resp_set_cmd(dst, RESP_SET_HEAD, sizeof(RESP_SET_HEAD) - 1, ks, vg, keys[0], vlen,
+                        false);
 }
 
 /* Each key's value is field "f" of a hash of its own (HSET/HGET 1:N). */
 static size_t
-resp_hash_set(char *dst, const struct keyspace *ks, const struct value_gen *vg, uint64_t key,
-              size_t vlen, uint32_t opaque)
+resp_hash_set(char *dst, const struct keyspace *ks, const struct value_gen *vg,
+              const uint64_t *keys, unsigned nkeys, size_t vlen, uint32_t opaque)
 {
     (void)opaque;
-    return resp_set_cmd(dst, RESP_HSET_HEAD, sizeof(RESP_HSET_HEAD) - 1, ks, vg, key, vlen, true);
+    return resp_set_cmd(dst, RESP_HSET_HEAD, sizeof(RESP_HSET_HEAD) - 1, ks, vg, keys[0], vlen,
+                        true);
 }
 
 /* One HGET per key, pipelined in one write: their replies come in key
@@ -645,6 +661,26 @@ resp_get(char *dst, const struct keyspace *ks, const uint64_t *keys, unsigned nk
     return (size_t)(d - dst);
 }
 
+/* A GET's reply for key p->next: a nil (a miss, counted) or the header of
+ * its value block (PH_DATA next). false for anything else. */
+static bool
+resp_get_reply(struct proto_parser *p, const struct proto_req *req, const char *line, size_t n)
+{
+    uint64_t v;
+    if (line_is(line, n, "$-1") || line_is(line, n, "_")) {
+        p->res.misses++;
+        p->next++;
+        return true;
+    }
+    if (n >= 2 && line[0] == '$' && parse_u64(line + 1, n - 1, &v) && v <= MAX_BODY) {
+        p->data_len = (size_t)v;
+        p->data_key = req->keys[p->next];
+        p->phase = PH_DATA;
+        return true;
+    }
+    return false;
+}
+
 static enum proto_rc
 resp_parse(struct proto_parser *p, const struct proto_req *req, const char *buf, size_t len,
            size_t *used, size_t *need)
@@ -662,26 +698,17 @@ resp_parse(struct proto_parser *p, const struct proto_req *req, const char *buf,
         if (req->op == PROTO_OP_GET && p->next == req->nkeys) {
             return PROTO_DONE;
         }
-        if (p->phase == PH_DATA) {
-            enum proto_rc rc = data_step(p, buf, len, &pos, need);
-            if (rc != PROTO_DONE) {
-                return rc;
-            }
+        const char *line;
+        size_t n;
+        enum proto_rc rc = take_unit(p, buf, len, &pos, need, &line, &n);
+        if (rc != PROTO_DONE) {
+            return rc;
+        }
+        *used = pos;
+        if (line == NULL) { /* a value block: that key is answered */
             p->next++;
             continue;
         }
-        size_t n;
-        enum line_rc lr = find_line(p, buf + pos, len - pos, &n);
-        if (lr == LINE_MORE) {
-            *need = len - pos + 1;
-            return PROTO_MORE;
-        }
-        if (lr == LINE_BAD) {
-            return PROTO_DESYNC;
-        }
-        const char *line = buf + pos;
-        pos += n + 2;
-        *used = pos;
         if (n > 0 && line[0] == '-') {
             note(p, "error reply", line, n);
             p->res.errors++;
@@ -708,19 +735,157 @@ resp_parse(struct proto_parser *p, const struct proto_req *req, const char *buf,
             p->phase = PH_LINE;
             continue;
         }
-        if (line_is(line, n, "$-1") || line_is(line, n, "_")) {
-            p->res.misses++;
-            p->next++;
-            continue;
-        }
-        if (n >= 2 && line[0] == '$' && parse_u64(line + 1, n - 1, &v) && v <= MAX_BODY) {
-            p->data_len = (size_t)v;
-            p->data_key = req->keys[p->next];
-            p->phase = PH_DATA;
+        if (resp_get_reply(p, req, line, n)) {
             continue;
         }
         note(p, "unexpected reply to GET", line, n);
         return PROTO_DESYNC;
+    }
+}
+
+/* ---- RESP transactions (resp-multi) ---- */
+
+#define RESP_MULTI "*1\r\n$5\r\nMULTI\r\n"
+#define RESP_EXEC "*1\r\n$4\r\nEXEC\r\n"
+
+/* MULTI, SET keys[0], GET keys[1..n), EXEC; one key: a plain SET (the
+ * preload, --set-on-miss), which resp_multi_parse() hands to resp_parse(). */
+static size_t
+resp_multi_set(char *dst, const struct keyspace *ks, const struct value_gen *vg,
+               const uint64_t *keys, unsigned nkeys, size_t vlen, uint32_t opaque)
+{
+    if (nkeys == 1) {
+        return resp_set(dst, ks, vg, keys, 1, vlen, opaque);
+    }
+    char *d = PUT_LIT(dst, RESP_MULTI);
+    d += resp_set(d, ks, vg, keys, 1, vlen, opaque);
+    for (unsigned i = 1; i < nkeys; i++) {
+        d += resp_get(d, ks, &keys[i], 1, opaque);
+    }
+    d = PUT_LIT(d, RESP_EXEC);
+    return (size_t)(d - dst);
+}
+
+/* MULTI, GET keys[0..n), EXEC. */
+static size_t
+resp_multi_get(char *dst, const struct keyspace *ks, const uint64_t *keys, unsigned nkeys,
+               uint32_t opaque)
+{
+    char *d = PUT_LIT(dst, RESP_MULTI);
+    for (unsigned i = 0; i < nkeys; i++) {
+        d += resp_get(d, ks, &keys[i], 1, opaque);
+    }
+    d = PUT_LIT(d, RESP_EXEC);
+    return (size_t)(d - dst);
+}
+
+/* EXEC's element p->next: the SET's +OK (a set's first command), or a
+ * GET's nil or value header; an error answers that command only. Returns
+ * false on a line that cannot answer it. */
+static bool
+resp_multi_element(struct proto_parser *p, const struct proto_req *req, const char *line, size_t n)
+{
+    if (n > 0 && line[0] == '-') {
+        note(p, "error reply in EXEC", line, n);
+        p->res.errors++;
+        p->next++;
+        return true;
+    }
+    if (req->op == PROTO_OP_SET && p->next == 0) {
+        if (!line_is(line, n, "+OK")) {
+            note(p, "unexpected reply to SET in EXEC", line, n);
+            return false;
+        }
+        p->next++;
+        return true;
+    }
+    if (resp_get_reply(p, req, line, n)) {
+        return true;
+    }
+    note(p, "unexpected reply to GET in EXEC", line, n);
+    return false;
+}
+
+/* +OK (MULTI), +QUEUED per command, then EXEC's array of one reply per
+ * command. A command refused while queued (an error in place of +QUEUED)
+ * is an error, and EXEC must then refuse the transaction (-EXECABORT): an
+ * error too. An error in place of EXEC's array (EXECABORT, or any other)
+ * ends the reply. Anything else out of place, a MULTI refused included
+ * (what follows would not be a transaction's replies), is a desync. */
+static enum proto_rc
+resp_multi_parse(struct proto_parser *p, const struct proto_req *req, const char *buf, size_t len,
+                 size_t *used, size_t *need)
+{
+    if (req->op == PROTO_OP_SET && req->nkeys == 1) {
+        return resp_parse(p, req, buf, len, used, need); /* a plain SET */
+    }
+    size_t pos = 0;
+    if (p->fresh) {
+        p->fresh = false;
+        p->phase = PH_TX_MULTI;
+    }
+    for (;;) {
+        *used = pos;
+        if (p->phase == PH_LINE && p->next == req->nkeys) {
+            return PROTO_DONE;
+        }
+        const char *line;
+        size_t n;
+        enum proto_rc rc = take_unit(p, buf, len, &pos, need, &line, &n);
+        if (rc != PROTO_DONE) {
+            return rc;
+        }
+        *used = pos;
+        if (line == NULL) { /* a value block: that key is answered */
+            p->next++;
+            continue;
+        }
+        bool err = n > 0 && line[0] == '-';
+        uint64_t v;
+        switch (p->phase) {
+        case PH_TX_MULTI:
+            if (!line_is(line, n, "+OK")) {
+                note(p, "unexpected reply to MULTI", line, n);
+                return PROTO_DESYNC;
+            }
+            p->phase = PH_TX_QUEUED;
+            break;
+        case PH_TX_QUEUED:
+            if (err) {
+                note(p, "command refused in MULTI", line, n);
+                p->res.errors++;
+                p->tx_aborted = true;
+            } else if (!line_is(line, n, "+QUEUED")) {
+                note(p, "unexpected reply to a command in MULTI", line, n);
+                return PROTO_DESYNC;
+            }
+            if (++p->next == req->nkeys) {
+                p->next = 0;
+                p->phase = PH_TX_EXEC;
+            }
+            break;
+        case PH_TX_EXEC:
+            if (err) {
+                note(p, "error reply to EXEC", line, n);
+                p->res.errors++;
+                return PROTO_DONE;
+            }
+            if (p->tx_aborted) {
+                note(p, "EXEC ran a transaction with a refused command", line, n);
+                return PROTO_DESYNC;
+            }
+            if (n < 2 || line[0] != '*' || !parse_u64(line + 1, n - 1, &v) || v != req->nkeys) {
+                note(p, "unexpected reply to EXEC", line, n);
+                return PROTO_DESYNC;
+            }
+            p->phase = PH_LINE;
+            break;
+        default:
+            if (!resp_multi_element(p, req, line, n)) {
+                return PROTO_DESYNC;
+            }
+            break;
+        }
     }
 }
 
@@ -747,6 +912,10 @@ static const struct proto_ops protos[PROTO_COUNT] = {
                          .encode_set = resp_hash_set,
                          .encode_get = resp_hash_get,
                          .parse = resp_parse},
+    [PROTO_RESP_MULTI] = {.name = "resp-multi",
+                          .encode_set = resp_multi_set,
+                          .encode_get = resp_multi_get,
+                          .parse = resp_multi_parse},
 };
 
 enum proto_id
@@ -766,11 +935,19 @@ proto_name(enum proto_id id)
     return protos[id].name;
 }
 
-size_t
-proto_set_size(enum proto_id id, size_t klen, size_t vlen)
+unsigned
+proto_set_keys(enum proto_id id, unsigned multiget)
 {
-    /* The longest framing (RESP) is under 64 bytes plus key and value. */
-    return 64 + klen + vlen;
+    return id == PROTO_RESP_MULTI ? multiget : 1;
+}
+
+size_t
+proto_set_size(enum proto_id id, size_t klen, size_t vlen, unsigned nkeys)
+{
+    /* The longest framing (RESP) is under 64 bytes plus key and value; a
+     * resp-multi set adds MULTI, EXEC and nkeys - 1 GETs. */
+    size_t s = 64 + klen + vlen;
+    return id == PROTO_RESP_MULTI ? s + proto_get_size(id, klen, nkeys) : s;
 }
 
 size_t
@@ -781,9 +958,9 @@ proto_get_size(enum proto_id id, size_t klen, unsigned nkeys)
 
 size_t
 proto_encode_set(enum proto_id id, char *dst, const struct keyspace *ks, const struct value_gen *vg,
-                 uint64_t key, size_t vlen, uint32_t opaque)
+                 const uint64_t *keys, unsigned nkeys, size_t vlen, uint32_t opaque)
 {
-    return protos[id].encode_set(dst, ks, vg, key, vlen, opaque);
+    return protos[id].encode_set(dst, ks, vg, keys, nkeys, vlen, opaque);
 }
 
 size_t
@@ -817,6 +994,7 @@ proto_parse(struct proto_parser *p, const struct proto_req *req, const char *buf
         p->next = 0;
         p->phase = PH_LINE;
         p->fresh = true;
+        p->tx_aborted = false;
     }
     return rc;
 }

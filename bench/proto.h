@@ -1,6 +1,7 @@
 /*
  * Wire protocols of the load generator: request encoders and an incremental
- * reply parser for memcached text, memcached meta, memcached binary and RESP.
+ * reply parser for memcached text, memcached meta, memcached binary and RESP
+ * (plain, hashes, and transactions).
  *
  * The parser is a state machine over one connection's read buffer. The
  * caller keeps a FIFO of the requests it has sent (pipelining); the parser
@@ -34,6 +35,10 @@ enum proto_id {
     PROTO_MC_BINARY,
     PROTO_RESP,
     PROTO_RESP_HASH, /* RESP hashes: HSET key f value, HGET key f (one per key) */
+    /* RESP transactions: a request of n keys is MULTI, n commands, EXEC:
+     * a get is GET k1..GET kn, a set is SET k1 v, GET k2..GET kn. A set
+     * of one key (the preload, --set-on-miss) is a plain SET. */
+    PROTO_RESP_MULTI,
     PROTO_COUNT,
 };
 
@@ -45,7 +50,7 @@ enum proto_op {
 /* The request at the head of a connection's FIFO, as the parser sees it. */
 struct proto_req {
     enum proto_op op;
-    unsigned nkeys;       /* get: keys asked for; set: 1 */
+    unsigned nkeys;       /* get: keys asked for; set: 1 (resp-multi: see proto_set_keys) */
     uint32_t opaque;      /* binary: packet i of this request carries opaque + i */
     const uint64_t *keys; /* nkeys key indices; borrowed for the call */
 };
@@ -64,7 +69,8 @@ struct proto_parser {
     const struct value_gen *vg;
     int phase;
     bool fresh;        /* nothing of the head's reply consumed yet */
-    unsigned next;     /* get: keys answered so far */
+    unsigned next;     /* get: keys answered so far; resp-multi: commands */
+    bool tx_aborted;   /* resp-multi: a command was refused while queued */
     size_t data_len;   /* value block expected, without its CRLF */
     uint64_t data_key; /* key index the value block belongs to */
     struct proto_result res;
@@ -81,13 +87,19 @@ enum proto_rc {
 enum proto_id proto_by_name(const char *name);
 const char *proto_name(enum proto_id id);
 
+/* Keys a set of the SET:GET cycle carries when gets carry multiget: 1, but
+ * a resp-multi set transaction has as many commands as a get's. */
+unsigned proto_set_keys(enum proto_id id, unsigned multiget);
+
 /* Upper bounds of an encoded request, for sizing output buffers. */
-size_t proto_set_size(enum proto_id id, size_t klen, size_t vlen);
+size_t proto_set_size(enum proto_id id, size_t klen, size_t vlen, unsigned nkeys);
 size_t proto_get_size(enum proto_id id, size_t klen, unsigned nkeys);
 
-/* Encode at dst (with room for the bound above); return the length. */
+/* Encode at dst (with room for the bound above); return the length. A set
+ * stores keys[0]'s value; only resp-multi reads the other keys (its GETs). */
 size_t proto_encode_set(enum proto_id id, char *dst, const struct keyspace *ks,
-                        const struct value_gen *vg, uint64_t key, size_t vlen, uint32_t opaque);
+                        const struct value_gen *vg, const uint64_t *keys, unsigned nkeys,
+                        size_t vlen, uint32_t opaque);
 size_t proto_encode_get(enum proto_id id, char *dst, const struct keyspace *ks,
                         const uint64_t *keys, unsigned nkeys, uint32_t opaque);
 

@@ -66,7 +66,9 @@ text_header(FILE *f, const struct options *o, const struct report *rp)
     fprintf(f, "stashd-bench %s:%s %s%s: %u thread%s x %u conns, pipeline %u, set:get %u:%u",
             o->host, o->port, proto_name(o->proto), o->tls ? " over TLS" : "", o->threads,
             o->threads == 1 ? "" : "s", o->conns, o->pipeline, o->ratio_set, o->ratio_get);
-    if (o->multiget > 1) {
+    if (o->proto == PROTO_RESP_MULTI) {
+        fprintf(f, ", MULTI/EXEC of %u commands (1 op = 1 transaction)", o->multiget);
+    } else if (o->multiget > 1) {
         fprintf(f, ", multiget %u", o->multiget);
     }
     if (o->rate > 0) {

@@ -5,8 +5,10 @@
  * conn_parse() does.
  *
  *   input:  [ shape (4 bytes) ][ reply bytes ... ]
- *   shape:  0: protocol (bits 0-1), padded keys of 8..24 bytes (bit 2)
- *           1: requests in flight - 1 (bits 0-2), keys per get - 1 (3-4)
+ *   shape:  0: protocol (bits 0-1, and 3: 4 + bits 0-1, modulo the count),
+ *              padded keys of 8..24 bytes (bit 2)
+ *           1: requests in flight - 1 (bits 0-2), keys per get - 1 (3-4);
+ *              resp-multi: commands per transaction, sets included
  *           2: which requests are sets (bit i: request i)
  *           3: seed of the chunk sizes the replies arrive in (0: one piece)
  *
@@ -107,12 +109,15 @@ feed(const struct fifo *f, const char *wire, size_t len, uint64_t seed, struct r
             CHECK(rc == PROTO_DONE);
             CHECK(used > 0);
             uint64_t total = (uint64_t)res.hits + res.misses + res.errors;
-            if (req->op == PROTO_OP_SET) {
+            if (req->op == PROTO_OP_SET && req->nkeys == 1) {
                 CHECK(res.hits == 0 && res.misses == 0 && res.errors <= 1);
             } else if (f->id == PROTO_MC_META || f->id == PROTO_MC_BINARY) {
                 CHECK(total == req->nkeys); /* one reply per key */
             } else {
+                /* RESP: an error per key at most, or one for the whole
+                 * reply; resp-multi: one per refused command and EXEC's */
                 CHECK(res.hits + res.misses <= req->nkeys && total <= req->nkeys + 1);
+                CHECK(req->op == PROTO_OP_GET || res.hits + res.misses < req->nkeys);
             }
             o->res[o->done++] = res;
         }
@@ -129,16 +134,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     setup_once();
     struct fifo f;
     memset(&f, 0, sizeof(f));
-    f.id = (enum proto_id)(data[0] & 3);
+    f.id = (enum proto_id)(((data[0] & 3) | (data[0] >> 1 & 4)) % PROTO_COUNT);
     f.ks = data[0] & 4 ? &ks_range : &ks_plain;
     f.n = 1 + (data[1] & 7);
     unsigned nkeys = 1 + ((data[1] >> 3) & 3);
+    /* resp-multi sets name as many keys as its gets (a SET, then GETs) */
+    unsigned set_keys = proto_set_keys(f.id, nkeys);
     uint32_t opaque = 0;
     for (unsigned i = 0; i < f.n; i++) {
         bool set = data[2] >> i & 1;
         struct proto_req *q = &f.reqs[i];
         q->op = set ? PROTO_OP_SET : PROTO_OP_GET;
-        q->nkeys = set ? 1 : nkeys;
+        q->nkeys = set ? set_keys : nkeys;
         q->opaque = opaque;
         opaque += q->nkeys; /* as stashd-bench: packet k carries opaque + k */
         for (unsigned k = 0; k < q->nkeys; k++) {

@@ -155,6 +155,24 @@ child_status(char **argv)
     return WEXITSTATUS(st) == 99 ? -1 : WEXITSTATUS(st);
 }
 
+/* resp-multi: --multiget is the commands per transaction, 3 unless given;
+ * the other protocols keep their default of 1. */
+static void
+test_multi_commands(void **state)
+{
+    struct options o;
+    char *dflt[] = {"b", "-P", "resp-multi", NULL};
+    parse(&o, ARGC(dflt), dflt);
+    assert_int_equal(o.proto, PROTO_RESP_MULTI);
+    assert_int_equal(o.multiget, 3);
+    char *given[] = {"b", "--multiget", "5", "-P", "resp-multi", NULL};
+    parse(&o, ARGC(given), given);
+    assert_int_equal(o.multiget, 5);
+    char *plain[] = {"b", "-P", "resp", NULL};
+    parse(&o, ARGC(plain), plain);
+    assert_int_equal(o.multiget, 1);
+}
+
 static void
 test_refused(void **state)
 {
@@ -181,6 +199,8 @@ test_refused(void **state)
         {"b", "--time", "0", NULL},
         {"b", "--time", "1", "-n", "5"},
         {"b", "--set-on-miss", "--multiget", "2", NULL},
+        {"b", "-P", "resp-multi", "--multiget", "1", NULL},
+        {"b", "-P", "resp-multi", "--set-on-miss", NULL},
         {"b", "--no-such-option", NULL},
         {"b", "stray", NULL},
         {"b", "--tls-ca", "ca.pem", NULL},
@@ -210,6 +230,7 @@ main(void)
         cmocka_unit_test(test_every_kind_stores_its_field),
         cmocka_unit_test(test_long_and_short_agree),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_multi_commands),
         cmocka_unit_test(test_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

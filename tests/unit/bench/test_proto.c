@@ -1,5 +1,6 @@
 /* Unit tests for bench/proto: the load generator's reply parser and request
- * encoders, for mc-text, mc-meta, mc-binary, RESP and RESP hashes (HSET/HGET).
+ * encoders, for mc-text, mc-meta, mc-binary, RESP, RESP hashes (HSET/HGET) and
+ * RESP transactions (MULTI/EXEC).
  *
  * Each test writes a stream of server replies for a FIFO of requests and
  * feeds it to the parser the way stashd-bench's conn_parse() does (head of
@@ -27,8 +28,8 @@ static struct keyspace ks_range; /* padded to 8..40 bytes per key */
 static const struct keyspace *ks = &ks_plain;
 static struct value_gen vg;
 
-static const enum proto_id all_protos[] = {PROTO_MC_TEXT, PROTO_MC_META, PROTO_MC_BINARY,
-                                           PROTO_RESP, PROTO_RESP_HASH};
+static const enum proto_id all_protos[] = {PROTO_MC_TEXT, PROTO_MC_META,   PROTO_MC_BINARY,
+                                           PROTO_RESP,    PROTO_RESP_HASH, PROTO_RESP_MULTI};
 #define NPROTOS (sizeof(all_protos) / sizeof(all_protos[0]))
 
 /* ---- building reply streams ---- */
@@ -109,6 +110,17 @@ w_bin(struct wire *w, uint8_t magic, uint8_t op, uint16_t status, uint32_t opaqu
     }
     h[23] = 0x2a; /* a CAS, ignored */
     w_put(w, h, sizeof(h));
+}
+
+/* resp-multi: MULTI's +OK, +QUEUED per command, EXEC's array header. */
+static void
+w_tx_head(struct wire *w, unsigned ncmds)
+{
+    w_str(w, "+OK\r\n");
+    for (unsigned i = 0; i < ncmds; i++) {
+        w_str(w, "+QUEUED\r\n");
+    }
+    w_fmt(w, "*%u\r\n", ncmds);
 }
 
 /* ---- the FIFO and its expected outcome ---- */
@@ -201,6 +213,9 @@ s_get(struct script *s, unsigned nkeys, const uint64_t *keys, const char *modes,
     if (s->id == PROTO_RESP && nkeys > 1) {
         w_fmt(w, "*%u\r\n", nkeys);
     }
+    if (s->id == PROTO_RESP_MULTI) {
+        w_tx_head(w, nkeys);
+    }
     for (unsigned i = 0; i < nkeys; i++) {
         char m = modes[i];
         if (m == 'm') {
@@ -285,6 +300,10 @@ s_get_error(struct script *s, unsigned nkeys, const uint64_t *keys)
         s->want[s->n - 1].errors = nkeys;
         break;
     case PROTO_RESP_HASH:
+    case PROTO_RESP_MULTI:
+        if (s->id == PROTO_RESP_MULTI) { /* queued fine, each GET fails in EXEC */
+            w_tx_head(w, nkeys);
+        }
         for (unsigned i = 0; i < nkeys; i++) { /* one reply per HGET */
             w_str(w, "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
         }
@@ -679,6 +698,10 @@ test_no_request_in_flight(void **state)
         s_init(&s, id);
         s_push(&s, PROTO_OP_GET, 1, K6);
         w_put(&s.w, extra.w.b, extra.w.len);
+        if (id == PROTO_RESP_MULTI) {
+            /* +OK answers MULTI: the second cannot answer the GET queued */
+            w_put(&s.w, extra.w.b, extra.w.len);
+        }
         if (id == PROTO_MC_META) {
             s.want[0].errors = 1;
             play_ok(&s);
@@ -689,10 +712,14 @@ test_no_request_in_flight(void **state)
 
         /* The reply to a get where a set is at the head. */
         struct script t;
+        /* resp-multi: a transaction of GETs where one of a SET is at the
+         * head (a set of one key is a plain SET, which a GET transaction's
+         * first +OK would answer) */
+        unsigned nk = id == PROTO_RESP_MULTI ? 3 : 1;
         s_init(&s, id);
-        s_get(&s, 1, K6, "h", 30);
+        s_get(&s, nk, K6, "hhh", 30);
         s_init(&t, id);
-        s_push(&t, PROTO_OP_SET, 1, K6);
+        s_push(&t, PROTO_OP_SET, nk, K6);
         w_put(&t.w, s.w.b, s.w.len);
         play_desync(&t, 0, id == PROTO_MC_BINARY ? "to SET" : "unexpected reply to");
         s_fini(&t);
@@ -827,6 +854,130 @@ test_malformed(void **state)
     }
 }
 
+/* resp-multi: a set transaction (SET keys[0], GET the rest) answered
+ * without error: +OK for the SET, modes[i] for GET keys[i] as s_get's. */
+static void
+s_tx_set(struct script *s, unsigned nkeys, const uint64_t *keys, const char *modes, size_t vlen)
+{
+    s_push(s, PROTO_OP_SET, nkeys, keys);
+    struct wire *w = &s->w;
+    struct proto_result *want = &s->want[s->n - 1];
+    w_tx_head(w, nkeys);
+    w_str(w, "+OK\r\n");
+    for (unsigned i = 1; i < nkeys; i++) {
+        if (modes[i] == 'm') {
+            w_str(w, "$-1\r\n");
+            want->misses++;
+            continue;
+        }
+        w_fmt(w, "$%zu\r\n", vlen);
+        w_value(w, keys[i], vlen, modes[i]);
+        w_str(w, "\r\n");
+        if (modes[i] == 'h') {
+            want->hits++;
+        } else {
+            want->errors++;
+        }
+    }
+}
+
+/* resp-multi: every reply of a transaction is checked; hits and misses
+ * count its GETs, and a set transaction is one op whatever it holds. */
+static void
+test_multi(void **state)
+{
+    struct script s;
+    /* Set and get transactions, a plain SET (the preload's), values
+     * checked inside EXEC's array. */
+    s_init(&s, PROTO_RESP_MULTI);
+    s_set(&s, 5, 's');
+    s_tx_set(&s, 3, K6, "shm", 100);
+    s_get(&s, 3, K6 + 1, "hmh", 100);
+    s_tx_set(&s, 3, K6 + 3, "sbo", 20);
+    s_tx_set(&s, 2, K6, "sh", 0);
+    s_get(&s, 3, K6, "hhh", 0);
+    play_ok(&s);
+    s_fini(&s);
+
+    /* A command refused while queued: an error, and EXEC's EXECABORT
+     * another; the next transaction parses. A SET failing inside EXEC
+     * answers that command only. EXEC refused outright: one error. */
+    s_init(&s, PROTO_RESP_MULTI);
+    s_push(&s, PROTO_OP_GET, 3, K6);
+    w_str(&s.w, "+OK\r\n+QUEUED\r\n-OOM command not allowed\r\n+QUEUED\r\n"
+                "-EXECABORT Transaction discarded because of previous errors.\r\n");
+    s.want[0].errors = 2;
+    s_push(&s, PROTO_OP_SET, 3, K6);
+    w_tx_head(&s.w, 3);
+    w_str(&s.w, "-OOM command not allowed when used memory > 'maxmemory'\r\n$-1\r\n_\r\n");
+    s.want[1].errors = 1;
+    s.want[1].misses = 2;
+    s_push(&s, PROTO_OP_GET, 3, K6);
+    w_str(&s.w, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n-ERR EXEC without MULTI\r\n");
+    s.want[2].errors = 1;
+    s_get(&s, 3, K6, "hmh", 10);
+    play_ok(&s);
+    s_fini(&s);
+
+    /* Malformed, short or out-of-place replies: desyncs, never a crash
+     * or a hit. */
+    static const struct {
+        enum proto_op op;
+        const char *reply;
+        const char *what;
+    } bad[] = {
+        {PROTO_OP_GET, "-ERR MULTI calls can not be nested\r\n", "unexpected reply to MULTI"},
+        {PROTO_OP_GET, "+QUEUED\r\n", "unexpected reply to MULTI"},
+        {PROTO_OP_GET, "+OK\r\n+OK\r\n", "unexpected reply to a command in MULTI"},
+        {PROTO_OP_GET, "+OK\r\n+QUEUED\r\n$-1\r\n", "unexpected reply to a command in MULTI"},
+        {PROTO_OP_GET, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n$-1\r\n$-1\r\n",
+         "unexpected reply to EXEC"},
+        {PROTO_OP_GET, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*4\r\n",
+         "unexpected reply to EXEC"},
+        {PROTO_OP_GET, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*-1\r\n",
+         "unexpected reply to EXEC"},
+        {PROTO_OP_GET, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+OK\r\n",
+         "unexpected reply to EXEC"},
+        {PROTO_OP_GET, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*\r\n", "unexpected reply to EXEC"},
+        {PROTO_OP_GET, "+OK\r\n+QUEUED\r\n-ERR x\r\n+QUEUED\r\n*3\r\n",
+         "EXEC ran a transaction with a refused command"},
+        {PROTO_OP_GET, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n",
+         "unexpected reply to GET in EXEC"},
+        {PROTO_OP_GET, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n$-1\r\n$3\r\nabcde\r\n",
+         "not followed by CRLF"},
+        {PROTO_OP_GET, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n$-1\r\n$268435457\r\n",
+         "unexpected reply to GET in EXEC"},
+        /* EXEC's array cut short: the next transaction's +OK where the
+         * third GET's reply should be */
+        {PROTO_OP_GET, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n$-1\r\n$-1\r\n+OK\r\n",
+         "unexpected reply to GET in EXEC"},
+        {PROTO_OP_SET, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n$-1\r\n",
+         "unexpected reply to SET in EXEC"},
+        {PROTO_OP_SET, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+QUEUED\r\n",
+         "unexpected reply to SET in EXEC"},
+        {PROTO_OP_SET, "+OK\r\n+QUEUED\n", "not ended by CRLF"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        s_init(&s, PROTO_RESP_MULTI);
+        s_push(&s, bad[i].op, 3, K6);
+        w_str(&s.w, bad[i].reply);
+        play_desync(&s, 0, bad[i].what);
+        s_fini(&s);
+    }
+
+    /* A reply that stops inside EXEC's array: more is needed, nothing is
+     * counted yet, whatever the split. */
+    s_init(&s, PROTO_RESP_MULTI);
+    s_push(&s, PROTO_OP_GET, 3, K6);
+    w_str(&s.w, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n$-1\r\n$-1\r\n");
+    struct outcome o;
+    play(s.id, s.reqs, s.n, s.w.b, s.w.len, &o);
+    assert_false(o.desync);
+    assert_int_equal(o.done, 0);
+    assert_int_equal(o.leftover, 0);
+    s_fini(&s);
+}
+
 /* What the parser says it needs for a big value: the whole block. */
 static void
 test_need(void **state)
@@ -868,7 +1019,7 @@ test_encoders(void **state)
     char val[10];
     value_fill(&vg, 22, val, 10);
 
-    n = proto_encode_set(PROTO_MC_TEXT, buf, ks, &vg, 22, 10, 0);
+    n = proto_encode_set(PROTO_MC_TEXT, buf, ks, &vg, keys + 1, 1, 10, 0);
     assert_int_equal(n, 19 + 10 + 2);
     assert_memory_equal(buf, "set key:22 0 0 10\r\n", 19);
     assert_memory_equal(buf + 19, val, 10);
@@ -876,14 +1027,14 @@ test_encoders(void **state)
     n = proto_encode_get(PROTO_MC_TEXT, buf, ks, keys, 3, 0);
     ASSERT_WIRE(buf, n, "get key:1 key:22 key:333\r\n");
 
-    n = proto_encode_set(PROTO_MC_META, buf, ks, &vg, 22, 10, 0);
+    n = proto_encode_set(PROTO_MC_META, buf, ks, &vg, keys + 1, 1, 10, 0);
     assert_int_equal(n, 14 + 10 + 2);
     assert_memory_equal(buf, "ms key:22 10\r\n", 14);
     assert_memory_equal(buf + 14, val, 10);
     n = proto_encode_get(PROTO_MC_META, buf, ks, keys, 2, 0);
     ASSERT_WIRE(buf, n, "mg key:1 v\r\nmg key:22 v\r\n");
 
-    n = proto_encode_set(PROTO_RESP, buf, ks, &vg, 22, 10, 0);
+    n = proto_encode_set(PROTO_RESP, buf, ks, &vg, keys + 1, 1, 10, 0);
     assert_int_equal(n, 30 + 10 + 2);
     assert_memory_equal(buf, "*3\r\n$3\r\nSET\r\n$6\r\nkey:22\r\n$10\r\n", 30);
     assert_memory_equal(buf + 30, val, 10);
@@ -892,7 +1043,7 @@ test_encoders(void **state)
     n = proto_encode_get(PROTO_RESP, buf, ks, keys, 2, 0);
     ASSERT_WIRE(buf, n, "*3\r\n$4\r\nMGET\r\n$5\r\nkey:1\r\n$6\r\nkey:22\r\n");
 
-    n = proto_encode_set(PROTO_RESP_HASH, buf, ks, &vg, 22, 10, 0);
+    n = proto_encode_set(PROTO_RESP_HASH, buf, ks, &vg, keys + 1, 1, 10, 0);
     assert_int_equal(n, 38 + 10 + 2);
     assert_memory_equal(buf, "*4\r\n$4\r\nHSET\r\n$6\r\nkey:22\r\n$1\r\nf\r\n$10\r\n", 38);
     assert_memory_equal(buf + 38, val, 10);
@@ -901,7 +1052,31 @@ test_encoders(void **state)
                 "*3\r\n$4\r\nHGET\r\n$5\r\nkey:1\r\n$1\r\nf\r\n"
                 "*3\r\n$4\r\nHGET\r\n$6\r\nkey:22\r\n$1\r\nf\r\n");
 
-    n = proto_encode_set(PROTO_MC_BINARY, buf, ks, &vg, 22, 10, 0x01020304);
+    /* resp-multi: MULTI, the commands, EXEC; a set of one key is a
+     * plain SET (the preload's). */
+    n = proto_encode_get(PROTO_RESP_MULTI, buf, ks, keys, 3, 0);
+    ASSERT_WIRE(buf, n,
+                "*1\r\n$5\r\nMULTI\r\n"
+                "*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r\n"
+                "*2\r\n$3\r\nGET\r\n$6\r\nkey:22\r\n"
+                "*2\r\n$3\r\nGET\r\n$7\r\nkey:333\r\n"
+                "*1\r\n$4\r\nEXEC\r\n");
+    const uint64_t skeys[3] = {22, 1, 333};
+    n = proto_encode_set(PROTO_RESP_MULTI, buf, ks, &vg, skeys, 3, 10, 0);
+    const char *tx_head = "*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$6\r\nkey:22\r\n$10\r\n";
+    const char *tx_tail = "\r\n*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r\n"
+                          "*2\r\n$3\r\nGET\r\n$7\r\nkey:333\r\n*1\r\n$4\r\nEXEC\r\n";
+    assert_int_equal(n, strlen(tx_head) + 10 + strlen(tx_tail));
+    assert_memory_equal(buf, tx_head, strlen(tx_head));
+    assert_memory_equal(buf + strlen(tx_head), val, 10);
+    assert_memory_equal(buf + strlen(tx_head) + 10, tx_tail, strlen(tx_tail));
+    n = proto_encode_set(PROTO_RESP_MULTI, buf, ks, &vg, skeys, 1, 10, 0);
+    assert_int_equal(n, 30 + 10 + 2);
+    assert_memory_equal(buf, "*3\r\n$3\r\nSET\r\n$6\r\nkey:22\r\n$10\r\n", 30);
+    assert_int_equal(proto_set_keys(PROTO_RESP_MULTI, 3), 3);
+    assert_int_equal(proto_set_keys(PROTO_RESP, 3), 1);
+
+    n = proto_encode_set(PROTO_MC_BINARY, buf, ks, &vg, keys + 1, 1, 10, 0x01020304);
     const unsigned char *h = (const unsigned char *)buf;
     assert_int_equal(n, 24 + 8 + 6 + 10);
     assert_int_equal(h[0], 0x80);
@@ -926,9 +1101,9 @@ test_encoders(void **state)
     const uint64_t many[8] = {0, 1, 2, 3, 4, 5, 6, 999};
     for (size_t i = 0; i < NPROTOS; i++) {
         enum proto_id id = all_protos[i];
-        assert_true(proto_encode_set(id, buf, &big, &vg, 999, 1000, 0) <=
-                    proto_set_size(id, 250, 1000));
         for (unsigned nk = 1; nk <= 8; nk++) {
+            assert_true(proto_encode_set(id, buf, &big, &vg, many + 8 - nk, nk, 1000, 0) <=
+                        proto_set_size(id, 250, 1000, nk));
             assert_true(proto_encode_get(id, buf, &big, many, nk, 0) <=
                         proto_get_size(id, 250, nk));
         }
@@ -946,6 +1121,7 @@ test_names(void **state)
     assert_string_equal(proto_name(PROTO_MC_BINARY), "mc-binary");
     assert_string_equal(proto_name(PROTO_RESP), "resp");
     assert_string_equal(proto_name(PROTO_RESP_HASH), "resp-hash");
+    assert_string_equal(proto_name(PROTO_RESP_MULTI), "resp-multi");
     assert_int_equal(proto_by_name("memcache"), PROTO_COUNT);
     assert_int_equal(proto_by_name(""), PROTO_COUNT);
 }
@@ -971,17 +1147,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_replies),
-        cmocka_unit_test(test_duplicate_keys),
-        cmocka_unit_test(test_wrong_value),
-        cmocka_unit_test(test_value_for_unasked_key),
-        cmocka_unit_test(test_binary_mismatch),
-        cmocka_unit_test(test_no_request_in_flight),
-        cmocka_unit_test(test_error_replies),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_need),
-        cmocka_unit_test(test_encoders),
-        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_good_replies),    cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_wrong_value),     cmocka_unit_test(test_value_for_unasked_key),
+        cmocka_unit_test(test_binary_mismatch), cmocka_unit_test(test_no_request_in_flight),
+        cmocka_unit_test(test_error_replies),   cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_multi),           cmocka_unit_test(test_need),
+        cmocka_unit_test(test_encoders),        cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
