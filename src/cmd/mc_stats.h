@@ -30,4 +30,3 @@ typedef void (*mc_stats_emit_fn)(void *ctx, struct bstr name, struct bstr value)
  * Returns false, emitting nothing, when the group is unknown.
  */
 bool mc_stats_render(const struct session *s, struct bstr group, mc_stats_emit_fn emit, void *ctx);
-

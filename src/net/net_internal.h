@@ -108,8 +108,8 @@ struct conn {
      * listen_addr, or for a wildcard listener the address the client
      * reached (one getsockname at accept). */
     char local_addr[80];
-    size_t accounted; /* buffer bytes counted in the worker's conn_buffer_bytes */
-    size_t held;      /* of which the session's (session_held_bytes) */
+    size_t accounted;                   /* buffer bytes counted in the worker's conn_buffer_bytes */
+    size_t held;                        /* of which the session's (session_held_bytes) */
     uint64_t batch_ns;                  /* when the oldest unanswered batch was read; 0 none */
     uint32_t lat_pending[LAT_FAMILIES]; /* requests per family awaiting that answer */
 };

@@ -179,7 +179,8 @@ test_random(void **state)
     assert_int_equal(store_random(s, STORE_DB_ANY, 12345, on_key, &sn), STORE_NOT_FOUND);
     put(s, 7);
     for (uint64_t r = 0; r < 64; r++) {
-        assert_int_equal(store_random(s, STORE_DB_ANY, r * 0x9e3779b97f4a7c15ull, on_key, &sn), STORE_OK);
+        assert_int_equal(store_random(s, STORE_DB_ANY, r * 0x9e3779b97f4a7c15ull, on_key, &sn),
+                         STORE_OK);
     }
     assert_int_equal(sn.count[7], 64);
     /* Only a dead item left: not found. */
