@@ -516,15 +516,10 @@ resp_session_fini(struct session *s)
 size_t
 resp_session_held(const struct session *s)
 {
+    /* Only the MULTI queue and the watched keys: the rest (argument views,
+     * scratch) is bounded by the request the read buffer already counts. */
     const struct resp_conn *c = s->proto_state;
-    if (c == NULL) {
-        return 0;
-    }
-    size_t n = c->scratch.cap + resp_tx_held(c);
-    if (c->argv != c->argv_small) {
-        n += c->argv_cap * sizeof(*c->argv);
-    }
-    return n;
+    return c != NULL && c->tx != NULL ? resp_tx_held(c) : 0;
 }
 
 /* Make room for n views (n <= RESP_MAX_ARGS, the parser's bound). */

@@ -35,8 +35,8 @@ void resp_session_fini(struct session *s);
  * client-query-buffer-limit.
  */
 size_t resp_max_request(const struct session *s);
-/* Bytes the connection's RESP state holds (its MULTI queue, watched keys,
- * scratch buffer): session_held_bytes. */
+/* Bytes the connection's MULTI queue and watched keys hold:
+ * session_held_bytes. */
 size_t resp_session_held(const struct session *s);
 
 struct resp_conn;
