@@ -101,12 +101,24 @@ def as_step(s):
     return s if isinstance(s, Step) else Step(*s)
 
 
-@pytest.fixture
-def pair(server):
-    redis_srv = RedisServer().start()
-    ours = server()
-    yield redis_srv, ours
-    redis_srv.stop()
+def pair_fixture(redis_args=(), ours_args=()):
+    """The `pair` fixture: redis-server and stashd started side by side
+    (each differential module makes its own, with its servers' flags)."""
+    @pytest.fixture(name="pair")
+    def fixture(server):
+        redis_srv = RedisServer(list(redis_args)).start()
+        ours = server(list(ours_args))
+        yield redis_srv, ours
+        redis_srv.stop()
+    return fixture
+
+
+# -I and proto-max-bulk-len alike, and the eviction policy stashd reports.
+SIZED_REDIS_ARGS = ["--proto-max-bulk-len", "1mb", "--maxmemory", "64mb",
+                    "--maxmemory-policy", "allkeys-lru"]
+SIZED_OURS_ARGS = ["-I", "1m"]
+
+pair = pair_fixture()
 
 
 def run(pair, script, pipelined=True):

@@ -22,22 +22,15 @@ import re
 import pytest
 
 from conftest import IS_MEMCACHED
-from resp_util import RedisServer, RespConn, decode, encode
-from test_resp_diff import Near, Shape, Sorted, Step, run
+from resp_util import RespConn, decode
+from test_resp_diff import SIZED_OURS_ARGS, SIZED_REDIS_ARGS, Near, Shape, pair_fixture, run
 
 pytestmark = pytest.mark.skipif(IS_MEMCACHED, reason="memcached does not speak RESP")
 
-REDIS_ARGS = ["--proto-max-bulk-len", "1mb", "--maxmemory", "64mb",
-              "--maxmemory-policy", "allkeys-lru"]
 MB = 1 << 20
 
 
-@pytest.fixture
-def pair(server):
-    redis_srv = RedisServer(REDIS_ARGS).start()
-    ours = server(["-I", "1m"])
-    yield redis_srv, ours
-    redis_srv.stop()
+pair = pair_fixture(SIZED_REDIS_ARGS, SIZED_OURS_ARGS)
 
 
 def test_diff_setbit_getbit(pair):

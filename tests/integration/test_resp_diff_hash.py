@@ -15,21 +15,15 @@ HRANDFIELD's picks are random: compared by count, shape and membership.
 import pytest
 
 from conftest import IS_MEMCACHED
-from resp_util import RedisServer, RespConn, decode
-from test_resp_diff import Scan, Sorted, Step, run
+from resp_util import RespConn, decode
+from test_resp_diff import (SIZED_OURS_ARGS, SIZED_REDIS_ARGS, Scan, Sorted, Step, pair_fixture,
+                            run)
 
 pytestmark = pytest.mark.skipif(IS_MEMCACHED, reason="memcached does not speak RESP")
 
-REDIS_ARGS = ["--proto-max-bulk-len", "1mb", "--maxmemory", "64mb",
-              "--maxmemory-policy", "allkeys-lru"]
 
 
-@pytest.fixture
-def pair(server):
-    redis_srv = RedisServer(REDIS_ARGS).start()
-    ours = server(["-I", "1m"])
-    yield redis_srv, ours
-    redis_srv.stop()
+pair = pair_fixture(SIZED_REDIS_ARGS, SIZED_OURS_ARGS)
 
 
 class Pairs(Step):

@@ -20,18 +20,12 @@ when asked), masked by ``Keyspace``.
 import pytest
 
 from conftest import IS_MEMCACHED
-from resp_util import RedisServer, RespConn
-from test_resp_diff import Hello, Keyspace, Near, Shape, Sorted, run
+from test_resp_diff import Hello, Keyspace, Near, Sorted, pair_fixture, run
 
 pytestmark = pytest.mark.skipif(IS_MEMCACHED, reason="memcached does not speak RESP")
 
 
-@pytest.fixture
-def pair(server):
-    redis_srv = RedisServer().start()
-    ours = server()
-    yield redis_srv, ours
-    redis_srv.stop()
+pair = pair_fixture()
 
 
 def test_diff_multi_exec(pair):
