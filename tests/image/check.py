@@ -588,7 +588,7 @@ def static_checks(image, rootfs_tar):
     check(f"stashd:x:{UID}:{UID}:" in passwd, "no stashd user in /etc/passwd")
     sizes = [(p, tar_member(tar, p).size) for p in (
         "/usr/local/bin/stashd", "/usr/lib/x86_64-linux-gnu/libuv.so.1",
-        "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/x86_64-linux-gnu/libyaml-0.so.2")]
+        "/usr/lib/x86_64-linux-gnu/libyaml-0.so.2")]
     say("stashd and its libraries: " + ", ".join(f"{os.path.basename(p)} {n // 1000} kB"
                                                  for p, n in sizes)
         + f"; {sum(n for _, n in sizes) // 1000} kB in all")

@@ -19,7 +19,7 @@ bounded.  Documented limits:
   -I                a value over -I is swallowed, not buffered, and answered
                     "SERVER_ERROR object too large for cache"
   unread replies    a client that pipelines without reading is paused at
-                    about 1 MiB of replies; past the connection-buffer
+                    about 256 KiB of replies; past the connection-buffer
                     budget (64 MiB) such clients are closed, largest first,
                     and counted in conns_closed_output (stashd)
 

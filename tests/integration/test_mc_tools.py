@@ -176,7 +176,7 @@ def test_metadump_of_a_big_cache_streams(server):
     assert time.monotonic() - t0 < 2, "the worker was blocked by the dump"
     assert st["lru_crawler_running"] == "1"
     # a 200k-item dump is ~16 MB: the connection holds two reply buffers
-    # of about SESSION_OUT_HIGH (1 MiB) each, not the dump
+    # of about SESSION_OUT_HIGH (256 KiB) each, not the dump
     assert int(st["conn_buffer_bytes"]) < 8 << 20, st["conn_buffer_bytes"]
     d.settimeout(30)
     data = bytearray()

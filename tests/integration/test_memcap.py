@@ -256,11 +256,11 @@ def test_stats_and_info_report_memory_parts(server):
     deadline = time.monotonic() + 10
     while True:
         st = c.stats()
-        if int(st["conn_buffer_bytes"]) > 1 * MB or time.monotonic() > deadline:
+        if int(st["conn_buffer_bytes"]) > MB // 4 or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     parts = int(st["total_malloced"]) + int(st["hash_bytes"]) + int(st["conn_buffer_bytes"])
-    assert int(st["conn_buffer_bytes"]) > 1 * MB, st["conn_buffer_bytes"]
+    assert int(st["conn_buffer_bytes"]) > MB // 4, st["conn_buffer_bytes"]
     assert int(st["total_malloced"]) >= 200 * len(value) > int(before["total_malloced"])
     assert int(st["memory_total"]) == parts
     resident = int(st["memory_resident"])
@@ -274,7 +274,7 @@ def test_stats_and_info_report_memory_parts(server):
     assert info["used_memory"] == items + hashes + conns
     assert info["used_memory_dataset"] == items >= 200 * len(value)
     assert info["used_memory_overhead"] == hashes + conns
-    assert info["mem_clients_normal"] == conns > 1 * MB
+    assert info["mem_clients_normal"] == conns > MB // 4
     assert abs(info["used_memory_rss"] - vm_rss(s.pid)) < 8 * MB
     assert info["stashd_memory_other"] == max(0, info["used_memory_rss"] - info["used_memory"])
     assert info["maxmemory"] == 64 * MB

@@ -103,7 +103,7 @@ enum session_rc {
 
 /* Replies buffered beyond this pause request processing (bounded memory
  * for clients that pipeline without reading). */
-#define SESSION_OUT_HIGH (1u << 20)
+#define SESSION_OUT_HIGH (256u << 10)
 
 struct session {
     /* Set by net/ (public): */
