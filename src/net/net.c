@@ -181,13 +181,14 @@ env_each_conn(void *ctx, cmd_conn_fn fn, void *fnctx)
             fn(fnctx, &li);
         }
         for (struct conn *c = w->conns; c != NULL; c = c->next) {
+            char a[CONN_ADDR_MAX], la[CONN_ADDR_MAX];
             struct cmd_conn_info ci = {
-                .addr = c->addr,
+                .addr = conn_format_addr(c, a),
                 .state = __atomic_load_n(&c->state, __ATOMIC_RELAXED),
                 .idle_secs = 0,
                 .id = c->id,
                 .listen_addr = c->listen_addr,
-                .local_addr = c->local_addr,
+                .local_addr = conn_format_local(c, la),
             };
             uint32_t last = __atomic_load_n(&c->last_active, __ATOMIC_RELAXED);
             uint32_t now = clock_now();

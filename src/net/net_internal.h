@@ -66,6 +66,14 @@ struct listener {
  *
  *   rbuf (plaintext, decrypted in place) -> session -> pout -> TLS -> out[]
  */
+/* An IPv4 or IPv6 address, 28 bytes where sockaddr_storage takes 128: a
+ * connection keeps its addresses, not their text (conn_format_addr). */
+union conn_sockaddr {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+};
+
 struct conn {
     union {
         uv_tcp_t tcp;
@@ -96,18 +104,14 @@ struct conn {
     struct conn *next_dirty;
     struct conn *next_ready;
     struct conn *next_stream;
-    struct sockaddr_storage peer; /* the client's address (TCP) */
-    struct conn *prev, *next;     /* worker's list of connections, under w->conns_lock */
+    union conn_sockaddr peer;  /* the client's address (TCP); AF_UNSPEC if unknown */
+    union conn_sockaddr local; /* this end, for a wildcard listener (else AF_UNSPEC) */
+    struct conn *prev, *next;  /* worker's list of connections, under w->conns_lock */
     /* Read by `stats conns` from other threads: relaxed atomics. */
     uint32_t last_active; /* clock_now() of the last request */
     const char *state;
     unsigned id;
-    char addr[128];
     const char *listen_addr; /* the listener's address; owned by net */
-    /* This end of the connection (CLIENT LIST laddr, CLIENT KILL LADDR):
-     * listen_addr, or for a wildcard listener the address the client
-     * reached (one getsockname at accept). */
-    char local_addr[80];
     size_t accounted;                   /* buffer bytes counted in the worker's conn_buffer_bytes */
     size_t held;                        /* of which the session's (session_held_bytes) */
     uint64_t batch_ns;                  /* when the oldest unanswered batch was read; 0 none */
@@ -231,7 +235,14 @@ void conn_sweep_idle(struct worker *w, uint32_t now, uint32_t idle_timeout);
 void conn_kill_serve(struct worker *w);
 /* Close w's connections that r matches (on w's thread); r->killed counts them. */
 void conn_kill(struct worker *w, struct kill_req *r);
-/* Once a second on workers with TLS clients: close connections whose
- * handshake is older than TLS_HANDSHAKE_TIMEOUT; idle ones give back their
- * reply buffers. */
-void conn_sweep_tls(struct worker *w, uint32_t now);
+/* Once a second: close TLS connections whose handshake is older than
+ * TLS_HANDSHAKE_TIMEOUT; idle connections give back their reply buffers. */
+void conn_sweep(struct worker *w, uint32_t now);
+/* Text for c's client ("tcp:127.0.0.1:5000", "unix:PATH") and for this end
+ * of it (CLIENT LIST laddr, CLIENT KILL LADDR: the listener's address, or
+ * for a wildcard listener the address the client reached), into out
+ * (CONN_ADDR_MAX bytes). The addresses never change after accept, so any
+ * thread holding w->conns_lock may ask. Returns out. */
+#define CONN_ADDR_MAX 128
+const char *conn_format_addr(const struct conn *c, char *out);
+const char *conn_format_local(const struct conn *c, char *out);

@@ -3,8 +3,8 @@
  *   listeners     accept connections into this worker
  *   flush_check   after each poll, flush every connection with replies
  *   ready_idle    runs while connections that yielded (-R) have work left
- *   tick          once a second: the idle sweep, and for TLS clients the
- *                 handshake timeout (conn_sweep_tls)
+ *   tick          once a second: the idle sweep, and conn_sweep (the TLS
+ *                 handshake timeout, reply buffers of idle connections)
  *   stream_tick   every SESSION_STREAM_MS while a connection streams
  *                 (memcached's watch): hands it what the log has for it
  *   stop_async    net_stop(): close listeners and connections, then the
@@ -37,9 +37,7 @@ on_tick(uv_timer_t *h)
     if (o->idle_timeout > 0) {
         conn_sweep_idle(w, clock_now(), (uint32_t)o->idle_timeout);
     }
-    if (w->tls_scratch != NULL) { /* this worker has had TLS clients */
-        conn_sweep_tls(w, clock_now());
-    }
+    conn_sweep(w, clock_now());
 }
 
 static void

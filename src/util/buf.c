@@ -13,7 +13,7 @@
 
 #include "stashd/util/num.h"
 
-#define BUF_MIN_CAP 1024
+#define BUF_MIN_CAP 768
 
 void
 buf_init(struct buf *b)

@@ -171,6 +171,42 @@ def test_conn_limit_burst(server):
         time.sleep(0.05)
 
 
+@pytest.mark.stashd_only
+@pytest.mark.time_limit(30)
+def test_idle_connections_give_back_reply_buffers(server):
+    """A connection idle for 2 s gives its reply buffers back (the worker's
+    once-a-second sweep): many idle clients hold their connection structs,
+    not the buffers of their last replies. A busy one keeps its buffer."""
+    s = server(["-t", "1"])
+    stats = s.connect()
+    stats.store(b"k", b"v" * 500)
+    base = int(stats.stats()["conn_buffer_bytes"])
+    conns = [s.connect(timeout=10) for _ in range(300)]
+    for c in conns:
+        c.send(b"get k\r\n")
+    for c in conns:
+        assert c.read_until().startswith(b"VALUE k 0 500")
+        c.read_exact(502)
+        assert c.read_until() == b"END\r\n"
+    served = int(stats.stats()["conn_buffer_bytes"])
+    assert served - base >= 300 * 512, (base, served)  # a reply buffer each
+    deadline = time.monotonic() + 10
+    while True:
+        now = int(stats.stats()["conn_buffer_bytes"])  # this one stays busy
+        if now - base < 300 * 64 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert now - base < 300 * 64, (base, served, now)
+    # and they still work, buffers coming back as needed
+    for c in conns[:20]:
+        c.send(b"get k\r\n")
+        assert c.read_until().startswith(b"VALUE k 0 500")
+        c.read_exact(502)
+        assert c.read_until() == b"END\r\n"
+    for c in conns:
+        c.close()
+
+
 # --------------------------------------------------------------------------
 # idle timeout
 
