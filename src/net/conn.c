@@ -862,8 +862,7 @@ conn_accept(struct listener *l)
     METRIC_INC(&w->metrics, total_connections);
     struct stats *st = net_env(w->net)->stats;
     if (stats_wanted(st) & STATS_WANT_CONNEVENTS) {
-        stats_log_conn(st, true, c->is_unix ? NULL : &c->peer.sa, c->id,
-                       STATS_CLOSE_NORMAL);
+        stats_log_conn(st, true, c->is_unix ? NULL : &c->peer.sa, c->id, STATS_CLOSE_NORMAL);
     }
     start_reading(c);
 }

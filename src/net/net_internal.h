@@ -111,7 +111,7 @@ struct conn {
     uint32_t last_active; /* clock_now() of the last request */
     const char *state;
     unsigned id;
-    const char *listen_addr; /* the listener's address; owned by net */
+    const char *listen_addr;            /* the listener's address; owned by net */
     size_t accounted;                   /* buffer bytes counted in the worker's conn_buffer_bytes */
     size_t held;                        /* of which the session's (session_held_bytes) */
     uint64_t batch_ns;                  /* when the oldest unanswered batch was read; 0 none */
