@@ -178,6 +178,9 @@ rbuf_borrow(struct conn *c)
     char *p = pooled ? w->rpool[--w->rpool_n] : malloc(NET_RBUF_SIZE);
     if (pooled) {
         METRIC_ADD(&w->metrics, conn_buffer_bytes, (uint64_t)0 - NET_RBUF_SIZE);
+        if (w->rpool_n < w->rpool_low) {
+            w->rpool_low = w->rpool_n;
+        }
     }
     if (p != NULL) {
         c->rbuf.data = p;
@@ -960,6 +963,12 @@ conn_kill_serve(struct worker *w)
 void
 conn_sweep(struct worker *w, uint32_t now)
 {
+    /* Read buffers that stayed in the pool since the last sweep. */
+    for (unsigned spare = w->rpool_low; spare > 0 && w->rpool_n > 0; spare--) {
+        free(w->rpool[--w->rpool_n]);
+        METRIC_ADD(&w->metrics, conn_buffer_bytes, (uint64_t)0 - NET_RBUF_SIZE);
+    }
+    w->rpool_low = w->rpool_n;
     for (struct conn *c = w->conns; c != NULL; c = c->next) {
         if (c->closed) {
             continue;

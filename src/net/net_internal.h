@@ -160,9 +160,11 @@ struct worker {
     pthread_mutex_t conns_lock;
     struct conn *conns;
     /* Free read-buffer storage of the standard size, so idle connections
-     * hold no buffer and busy ones do not malloc per read. */
+     * hold no buffer and busy ones do not malloc per read. rpool_low is
+     * the fewest the pool held since the last sweep: that many were not
+     * needed for a second, and conn_sweep frees them. */
     char **rpool;
-    unsigned rpool_n, rpool_cap;
+    unsigned rpool_n, rpool_cap, rpool_low;
     /* Ciphertext as read from TLS sockets, decrypted before the next read
      * (so one buffer serves every connection); NULL until a TLS accept. */
     char *tls_scratch;
@@ -236,7 +238,8 @@ void conn_kill_serve(struct worker *w);
 /* Close w's connections that r matches (on w's thread); r->killed counts them. */
 void conn_kill(struct worker *w, struct kill_req *r);
 /* Once a second: close TLS connections whose handshake is older than
- * TLS_HANDSHAKE_TIMEOUT; idle connections give back their reply buffers. */
+ * TLS_HANDSHAKE_TIMEOUT; idle connections give back their reply buffers,
+ * and the read-buffer pool what it did not lend since the last sweep. */
 void conn_sweep(struct worker *w, uint32_t now);
 /* Text for c's client ("tcp:127.0.0.1:5000", "unix:PATH") and for this end
  * of it (CLIENT LIST laddr, CLIENT KILL LADDR: the listener's address, or
