@@ -117,7 +117,10 @@ respond(struct bin_exec *x, uint8_t opcode, uint32_t opaque, uint16_t status, co
     }
     mc_bin_write_header(p, opcode, keylen, extlen, status, (uint32_t)body, opaque, cas);
     p += MC_BIN_HEADER_LEN;
-    if (extlen != 0) {
+    if (extlen == 4) { /* the flags of every get reply: a 4-byte move, not a copy loop */
+        memcpy(p, extras, 4);
+        p += 4;
+    } else if (extlen != 0) {
         memcpy(p, extras, extlen);
         p += extlen;
     }

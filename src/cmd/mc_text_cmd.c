@@ -165,7 +165,7 @@ cmd_get(struct text_exec *x, const struct mc_text_req *r)
         opts.exptime = clock_exptime_to_rel(r->exptime);
     }
     struct mc_text_keys it;
-    mc_text_keys_init(&it, r->keys);
+    mc_text_req_keys(&it, r);
     size_t served = 0;
     if (x->s->resume > 0) {
         mc_text_keys_seek(&it, x->s->resume);

@@ -267,7 +267,41 @@ _Static_assert(sizeof(resp_cmds) / sizeof(resp_cmds[0]) * 2 <= LOOKUP_SLOTS,
 
 static uint16_t lookup_index[LOOKUP_SLOTS]; /* row + 1; 0 = empty; const after lookup_once */
 static uint8_t lookup_len[LOOKUP_SLOTS];    /* the row's name length */
+
+/*
+ * Names of up to 8 bytes (GET, SET, MGET, INCR, ...: what pipelines
+ * repeat) have a second index keyed by the name as one little-endian
+ * word, lowered eight bytes at a time: a multiply picks the slot and one
+ * compare checks it (callgrind: ~100 -> ~30 instructions for GET).
+ */
+#define SHORT_SLOTS 1024                  /* a power of two, 4 times the rows */
+static uint64_t short_word[SHORT_SLOTS];  /* the lowered name; 0 = empty */
+static uint16_t short_index[SHORT_SLOTS]; /* row + 1 */
+static uint8_t short_len[SHORT_SLOTS];    /* "get" and "get\0" have one word */
+
+/* n (1..8) bytes of p as a word, A-Z lowered, zero above n. */
+static inline uint64_t
+short_name_word(const char *p, size_t n)
+{
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t low7 = w & ~high;
+    uint64_t ge_a = low7 + ones * (0x80 - 'A');     /* high bit: byte >= 'A' */
+    uint64_t gt_z = low7 + ones * (0x80 - 'Z' - 1); /* high bit: byte > 'Z' */
+    uint64_t upper = ge_a & ~gt_z & ~w & high;      /* ASCII A-Z only */
+    return w | (upper >> 2);                        /* + 0x20 */
+}
+
+static inline size_t
+short_slot(uint64_t w)
+{
+    return (size_t)((w * 0x9e3779b97f4a7c15ull) >> 54); /* 10 bits */
+}
+
+_Static_assert(SHORT_SLOTS == 1u << 10, "short_slot takes 10 bits");
 static pthread_once_t lookup_once = PTHREAD_ONCE_INIT;
+static _Atomic bool lookup_ready; /* lookup_build has run: no pthread_once call per request */
 
 static inline uint32_t
 name_hash_step(uint32_t h, unsigned char c)
@@ -289,12 +323,35 @@ lookup_build(void)
         }
         lookup_index[slot] = (uint16_t)(i + 1);
         lookup_len[slot] = (uint8_t)strlen(resp_cmds[i].name);
+        if (lookup_len[slot] <= 8) {
+            uint64_t w = short_name_word(resp_cmds[i].name, lookup_len[slot]);
+            size_t k = short_slot(w);
+            while (short_index[k] != 0) {
+                k = (k + 1) & (SHORT_SLOTS - 1);
+            }
+            short_word[k] = w;
+            short_index[k] = (uint16_t)(i + 1);
+            short_len[k] = lookup_len[slot];
+        }
     }
+    atomic_store_explicit(&lookup_ready, true, memory_order_release);
 }
 
 const struct resp_cmd *
 resp_cmd_lookup(struct bstr name)
 {
+    if (name.len - 1 < 8) { /* 1..8 */
+        if (!atomic_load_explicit(&lookup_ready, memory_order_acquire)) {
+            pthread_once(&lookup_once, lookup_build);
+        }
+        uint64_t w = short_name_word(name.data, name.len);
+        for (size_t k = short_slot(w); short_index[k] != 0; k = (k + 1) & (SHORT_SLOTS - 1)) {
+            if (short_word[k] == w && short_len[k] == name.len) {
+                return &resp_cmds[short_index[k] - 1];
+            }
+        }
+        return NULL;
+    }
     char low[RESP_NAME_MAX];
     if (name.len == 0 || name.len >= sizeof(low)) {
         return NULL;
@@ -305,11 +362,20 @@ resp_cmd_lookup(struct bstr name)
         low[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
         h = name_hash_step(h, (unsigned char)low[i]);
     }
-    pthread_once(&lookup_once, lookup_build);
+    if (!atomic_load_explicit(&lookup_ready, memory_order_acquire)) {
+        pthread_once(&lookup_once, lookup_build);
+    }
     for (size_t slot = h & (LOOKUP_SLOTS - 1); lookup_index[slot] != 0;
          slot = (slot + 1) & (LOOKUP_SLOTS - 1)) {
         const struct resp_cmd *c = &resp_cmds[lookup_index[slot] - 1];
-        if (lookup_len[slot] == name.len && memcmp(c->name, low, name.len) == 0) {
+        if (lookup_len[slot] != name.len) {
+            continue;
+        }
+        size_t i = 0; /* names are short: no memcmp call */
+        while (i < name.len && c->name[i] == low[i]) {
+            i++;
+        }
+        if (i == name.len) {
             return c;
         }
     }

@@ -253,6 +253,7 @@ void
 mc_text_keys_init(struct mc_text_keys *it, struct bstr keys)
 {
     it->start = keys.data;
+    it->lo = keys.data;
     it->p = keys.data;
     it->end = keys.data + keys.len;
 }
@@ -365,7 +366,7 @@ parse_retrieval(struct mc_text_req *req, const char *p, const char *end)
     struct mc_text_keys it;
     struct bstr k;
     size_t n = 0;
-    mc_text_keys_init(&it, req->keys);
+    mc_text_req_keys(&it, req);
     while (mc_text_keys_next(&it, &k)) {
         if (k.len > MC_TEXT_KEY_MAX) {
             return fail(req, err_format);

@@ -138,21 +138,41 @@ index_reach(const struct index *ix, uint32_t b)
     return hb->reach == INDEX_REACH_ALL ? ix->n - 1 : hb->reach;
 }
 
+static inline uint64_t
+index_load8(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint32_t
+index_load4(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
 /* Keys are short (about 10-60 bytes): compared 8 bytes at a time inline
- * rather than through a memcmp call. */
+ * rather than through a memcmp call, the last 8 (or 4) overlapping what
+ * came before instead of a byte loop for the tail (callgrind: the tail
+ * loop was ~40 instructions a lookup for 14-byte keys). */
 static inline bool
 index_bytes_equal(const char *a, const char *b, size_t n)
 {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x, y;
-        memcpy(&x, a + i, 8);
-        memcpy(&y, b + i, 8);
-        if (x != y) {
-            return false;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            if (index_load8(a + i) != index_load8(b + i)) {
+                return false;
+            }
         }
+        return index_load8(a + n - 8) == index_load8(b + n - 8);
     }
-    for (; i < n; i++) {
+    if (n >= 4) {
+        return index_load4(a) == index_load4(b) && index_load4(a + n - 4) == index_load4(b + n - 4);
+    }
+    for (size_t i = 0; i < n; i++) {
         if (a[i] != b[i]) {
             return false;
         }

@@ -92,16 +92,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(r.swallow >= 2 && r.key.len > 0 && r.key.len <= MC_TEXT_KEY_MAX);
             swallow = r.swallow;
         } else if (r.keys.data != NULL) {
-            struct mc_text_keys it;
-            struct bstr k;
-            mc_text_keys_init(&it, r.keys);
+            struct mc_text_keys it, plain;
+            struct bstr k, pk;
+            mc_text_req_keys(&it, &r);
+            mc_text_keys_init(&plain, r.keys); /* reads nothing before the list */
             while (mc_text_keys_next(&it, &k)) {
                 CHECK(k.len > 0 && k.len <= MC_TEXT_KEY_MAX);
                 CHECK(k.data >= r.keys.data && k.data + k.len <= r.keys.data + r.keys.len);
                 CHECK(memchr(k.data, ' ', k.len) == NULL);
                 size_t off = mc_text_keys_offset(&it);
                 CHECK(off <= r.keys.len);
+                CHECK(mc_text_keys_next(&plain, &pk) && pk.data == k.data && pk.len == k.len);
             }
+            CHECK(!mc_text_keys_next(&plain, &pk));
         } else if (r.data.data != NULL) {
             CHECK(r.data.len == r.nbytes);
         }

@@ -962,6 +962,46 @@ test_metrics(void **state)
 
 /* --- subcommands, bitmaps, LCS, keyspace inspection, statistics (issue 15) ----------- */
 
+/* Every command is found by its name in any case; a name with a byte
+ * more, a byte less, a NUL or a non-letter folded like a letter is not. */
+static void
+test_command_lookup(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < resp_ncmds; i++) {
+        const char *name = resp_cmds[i].name;
+        size_t n = strlen(name);
+        char v[RESP_NAME_MAX + 2];
+        for (int form = 0; form < 3; form++) {
+            for (size_t j = 0; j < n; j++) {
+                char ch = name[j];
+                bool up = form == 1 || (form == 2 && j % 2 == 0);
+                v[j] = (char)(up && ch >= 'a' && ch <= 'z' ? ch - 32 : ch);
+            }
+            assert_ptr_equal(resp_cmd_lookup((struct bstr){v, n}), &resp_cmds[i]);
+        }
+        memcpy(v, name, n);
+        v[n] = '\0';
+        const struct resp_cmd *c = resp_cmd_lookup((struct bstr){v, n + 1});
+        assert_true(c == NULL); /* "get\0" is not GET */
+        v[n] = 'q';
+        c = resp_cmd_lookup((struct bstr){v, n + 1});
+        assert_true(c == NULL || strcmp(c->name, name) != 0);
+        if (n > 1) {
+            c = resp_cmd_lookup((struct bstr){v, n - 1});
+            assert_true(c == NULL || strcmp(c->name, name) != 0);
+        }
+    }
+    /* '@' and '`', '[' and '{' differ by the case bit but are not letters */
+    assert_null(resp_cmd_lookup((struct bstr){"G@T", 3}));
+    assert_null(resp_cmd_lookup((struct bstr){"ge\x74\x80", 4}));
+    assert_null(resp_cmd_lookup((struct bstr){"", 0}));
+    assert_non_null(resp_cmd_lookup((struct bstr){"gEt", 3}));
+    assert_non_null(resp_cmd_lookup((struct bstr){"CLIENT", 6}));
+    assert_non_null(resp_cmd_lookup((struct bstr){"getrange", 8}));
+    assert_non_null(resp_cmd_lookup((struct bstr){"HRANDFIELD", 10}));
+}
+
 static void
 test_subcommand_table(void **state)
 {
@@ -1295,6 +1335,7 @@ main(void)
         T(test_many_arguments),
         T(test_cross_protocol),
         T(test_metrics),
+        T(test_command_lookup),
         T(test_subcommand_table),
         T(test_setbit_getbit),
         T(test_bitcount_bitpos),
