@@ -754,7 +754,39 @@ bin_swallowed(struct session_call *c)
     }
 }
 
-static const struct session_steps bin_steps = {.step = bin_step, .swallowed = bin_swallowed};
+/* The look-ahead (step.h): the key of each whole packet at the front of
+ * the input; a packet that is not whole, or not a request, ends it. */
+static size_t
+bin_prefetch(struct session_call *c, const char *data, size_t len)
+{
+    struct bin_exec *x = (struct bin_exec *)c;
+    uint64_t hash[STEP_PREFETCH];
+    size_t n = 0, pos = 0, reqs = 0;
+    while (reqs < STEP_PREFETCH && len - pos >= MC_BIN_HEADER_LEN) {
+        const unsigned char *p = (const unsigned char *)data + pos;
+        if (p[0] != MC_BIN_REQ_MAGIC) {
+            break;
+        }
+        size_t keylen = (size_t)p[2] << 8 | p[3], extlen = p[4];
+        size_t body = mc_bin_be32(p + 8);
+        if (keylen + extlen > body || body > len - pos - MC_BIN_HEADER_LEN) {
+            break;
+        }
+        if (keylen > 0) {
+            hash[n++] = hash_bytes(p + MC_BIN_HEADER_LEN + extlen, keylen);
+        }
+        pos += MC_BIN_HEADER_LEN + body;
+        reqs++;
+    }
+    if (reqs < 2) {
+        return 0;
+    }
+    store_prefetch_many(x->store, hash, n);
+    return pos;
+}
+
+static const struct session_steps bin_steps = {
+    .step = bin_step, .swallowed = bin_swallowed, .prefetch = bin_prefetch};
 
 enum session_rc
 mc_bin_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)

@@ -675,7 +675,76 @@ text_swallowed(struct session_call *c)
     }
 }
 
-static const struct session_steps text_steps = {.step = text_step, .swallowed = text_swallowed};
+/*
+ * The look-ahead (step.h): the keys of the get, gets and storage lines at
+ * the front of the input, whole requests only (a storage line's value
+ * must be there too). Anything else ends it. Parsing is the parser's job:
+ * this only finds keys, and a line it misreads costs a wasted prefetch.
+ */
+static size_t
+text_prefetch(struct session_call *c, const char *data, size_t len)
+{
+    struct text_exec *x = (struct text_exec *)c;
+    uint64_t hash[STEP_PREFETCH];
+    size_t n = 0, pos = 0, reqs = 0;
+    while (n < STEP_PREFETCH && pos < len) {
+        const char *line = data + pos;
+        size_t room = len - pos < MC_TEXT_LINE_MAX ? len - pos : MC_TEXT_LINE_MAX;
+        const char *nl = memchr(line, '\n', room);
+        if (nl == NULL) {
+            break;
+        }
+        const char *p = line, *end = nl;
+        bool get = room > 4 && (memcmp(p, "get ", 4) == 0 || memcmp(p, "gets ", 5) == 0);
+        bool store = !get && room > 4 && (memcmp(p, "set ", 4) == 0 || memcmp(p, "add ", 4) == 0);
+        if (!get && !store) {
+            break;
+        }
+        p += p[3] == ' ' ? 4 : 5;
+        size_t next = (size_t)(nl - data) + 1;
+        while (n < STEP_PREFETCH) {
+            while (p < end && *p == ' ') {
+                p++;
+            }
+            const char *k = p;
+            while (p < end && *p != ' ' && *p != '\r') {
+                p++;
+            }
+            if (p == k || p - k > MC_TEXT_KEY_MAX) {
+                break;
+            }
+            hash[n++] = hash_bytes(k, (size_t)(p - k));
+            if (store) {
+                /* set <key> <flags> <exptime> <bytes>: skip the value */
+                uint64_t bytes = 0;
+                for (int f = 0; f < 3; f++) {
+                    while (p < end && *p == ' ') {
+                        p++;
+                    }
+                    bytes = 0;
+                    while (p < end && *p >= '0' && *p <= '9' && bytes < (1u << 30)) {
+                        bytes = bytes * 10 + (uint64_t)(*p++ - '0');
+                    }
+                }
+                next += (size_t)bytes + 2;
+                break;
+            }
+        }
+        if (next > len) {
+            break;
+        }
+        pos = next;
+        reqs++;
+    }
+    if (reqs < 2) {
+        return 0;
+    }
+    store_prefetch_many(x->store, hash, n);
+    return pos;
+}
+
+static const struct session_steps text_steps = {
+    .step = text_step, .swallowed = text_swallowed, .prefetch = text_prefetch};
 
 enum session_rc
 mc_text_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)

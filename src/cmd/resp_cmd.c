@@ -678,7 +678,68 @@ resp_step(struct session_call *call, char *data, size_t len, size_t *used, size_
     return x->close ? STEP_CLOSE : STEP_DONE;
 }
 
-static const struct session_steps resp_steps = {.step = resp_step};
+/* "<lead><digits>\r\n" at *p (up to 9 digits): the number, *p past it. */
+static bool
+peek_count(const char **p, const char *end, char lead, size_t *v)
+{
+    const char *q = *p;
+    if (q >= end || *q != lead) {
+        return false;
+    }
+    q++;
+    const char *d = q;
+    size_t x = 0;
+    while (q < end && *q >= '0' && *q <= '9' && q - d < 9) {
+        x = x * 10 + (size_t)(*q++ - '0');
+    }
+    if (q == d || end - q < 2 || q[0] != '\r' || q[1] != '\n') {
+        return false;
+    }
+    *v = x;
+    *p = q + 2;
+    return true;
+}
+
+/* The look-ahead (step.h): the first argument (the key, for the string
+ * commands pipelines repeat) of each whole request at the front of the
+ * input. An inline command or a request that is not whole ends it. */
+static size_t
+resp_prefetch(struct session_call *call, const char *data, size_t len)
+{
+    struct resp_exec *x = (struct resp_exec *)call;
+    uint64_t hash[STEP_PREFETCH];
+    size_t n = 0, reqs = 0;
+    const char *p = data, *end = data + len;
+    while (reqs < STEP_PREFETCH) {
+        const char *q = p;
+        size_t argc, blen;
+        if (!peek_count(&q, end, '*', &argc) || argc == 0) {
+            break;
+        }
+        size_t i = 0;
+        for (; i < argc; i++) {
+            if (!peek_count(&q, end, '$', &blen) || (size_t)(end - q) < blen + 2) {
+                break;
+            }
+            if (i == 1) {
+                hash[n++] = hash_bytes(q, blen);
+            }
+            q += blen + 2;
+        }
+        if (i < argc) {
+            break;
+        }
+        p = q;
+        reqs++;
+    }
+    if (reqs < 2) {
+        return 0;
+    }
+    store_prefetch_many(x->store, hash, n);
+    return (size_t)(p - data);
+}
+
+static const struct session_steps resp_steps = {.step = resp_step, .prefetch = resp_prefetch};
 
 enum session_rc
 resp_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)

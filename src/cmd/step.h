@@ -78,9 +78,19 @@ typedef enum step_rc (*step_fn)(struct session_call *c, char *data, size_t len, 
 typedef void (*step_swallowed_fn)(struct session_call *c);
 
 /* A protocol's two hooks. */
+/*
+ * Look ahead over the complete requests at the front of the input (at
+ * most STEP_PREFETCH of them) and have the store prefetch what they will
+ * look up (store_prefetch_many); the bytes looked over, 0 when fewer than
+ * two requests were found (one request has nothing to overlap with).
+ */
+#define STEP_PREFETCH 16
+typedef size_t (*step_prefetch_fn)(struct session_call *c, const char *data, size_t len);
+
 struct session_steps {
     step_fn step;
     step_swallowed_fn swallowed; /* NULL: the protocol never swallows */
+    step_prefetch_fn prefetch;   /* NULL: none */
 };
 
 /* Record a failed append (the first one wins). */
@@ -112,7 +122,7 @@ session_run(struct session_call *c, const struct session_steps *steps, const cha
     int64_t rpe = s->env->opts->reqs_per_event;
     uint64_t limit = rpe > 0 ? (uint64_t)rpe : 1;
     uint64_t served = 0;
-    size_t pos = 0;
+    size_t pos = 0, looked = 0; /* the look-ahead reached data + looked */
     enum session_rc rc = SESSION_OK;
     *need = 0;
     for (;;) {
@@ -137,6 +147,10 @@ session_run(struct session_call *c, const struct session_steps *steps, const cha
         if (buf_readable(s->out) > SESSION_OUT_HIGH) {
             rc = SESSION_PAUSE;
             break;
+        }
+        if (steps->prefetch != NULL && pos >= looked && s->swallow == 0) {
+            size_t n = steps->prefetch(c, data + pos, len - pos);
+            looked = n != 0 ? pos + n : len; /* none: not again in this call */
         }
         size_t used = 0;
         /* net/'s read buffer is writable (see session_process in session.h) */

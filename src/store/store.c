@@ -378,6 +378,49 @@ touch_locked(struct store *s, struct shard *sh, struct head *h, const struct sto
     room_drop(s, &rm);
 }
 
+/*
+ * Three passes over the keys a batch of pipelined requests will look up,
+ * so that their cache misses overlap instead of coming one request after
+ * another: the shards' lines, then (each shard tried, not waited for) the
+ * home buckets, then the items whose tags match. Every read is under the
+ * shard's lock, so a bucket array a resize freed is never touched; what
+ * changes between here and the requests only costs a wasted prefetch.
+ */
+void
+store_prefetch_many(struct store *s, const uint64_t *hash, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        __builtin_prefetch(shard_of(s, hash[i]), 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct shard *sh = shard_of(s, hash[i]);
+        if (shard_trylock(sh)) {
+            if (sh->ix.n != 0) {
+                __builtin_prefetch(&sh->ix.b[index_home(index_h32(hash[i]), sh->ix.n)]);
+            }
+            shard_unlock(sh);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct shard *sh = shard_of(s, hash[i]);
+        if (shard_trylock(sh)) {
+            if (sh->ix.n != 0) {
+                const struct index_bucket *b = &sh->ix.b[index_home(index_h32(hash[i]), sh->ix.n)];
+                uint32_t m = index_tag_match(b, index_tag(hash[i]));
+                if (m != 0) {
+                    const char *it = (const char *)item_at(&s->segs.sp, b->ref[__builtin_ctz(m)]);
+                    /* the lines of its first 128 bytes: header, key and
+                     * the start of the value, wherever it starts in a line */
+                    __builtin_prefetch(it, 1);
+                    __builtin_prefetch(it + 64);
+                    __builtin_prefetch(it + 127);
+                }
+            }
+            shard_unlock(sh);
+        }
+    }
+}
+
 enum store_rc
 store_get(struct store *s, const struct store_key *k, const struct store_get_opts *o,
           store_read_fn fn, void *ctx, enum store_miss *miss)

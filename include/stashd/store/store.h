@@ -328,6 +328,11 @@ bool store_fits(const struct store *s, size_t nkey, size_t nbytes);
  * reports (watch, lru_crawler metadump); the item need not exist. */
 unsigned store_class_for(const struct store *s, size_t nkey, size_t nbytes, uint32_t *size);
 
+/* A hint: requests soon will look up keys of these hashes (a pipelined
+ * batch); start loading what they will touch into the cache, all at once.
+ * Waits for no lock. */
+void store_prefetch_many(struct store *s, const uint64_t *hash, size_t n);
+
 enum store_rc store_get(struct store *s, const struct store_key *k, const struct store_get_opts *o,
                         store_read_fn fn, void *ctx, enum store_miss *miss);
 /* *cas_out (may be NULL) receives the new item's cas on STORE_OK. */

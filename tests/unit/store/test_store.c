@@ -103,6 +103,52 @@ test_set_get_delete(void **state)
     store_destroy(&s);
 }
 
+/* The look-ahead of a pipelined batch is only a hint: it reads nothing
+ * as a client would (no hit, no fetched or accessed bit), changes nothing,
+ * takes no segment lock, and passes over a shard someone holds. */
+#define STORE_TEST_PREFETCH 16
+
+static void
+test_prefetch_is_a_hint(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(8 << 20, 4);
+    struct store *s = test_store(&cfg);
+    uint64_t h[STORE_TEST_PREFETCH];
+    for (size_t i = 0; i < STORE_TEST_PREFETCH; i++) {
+        h[i] = hash_bytes(&i, sizeof(i));
+    }
+    store_prefetch_many(s, h, STORE_TEST_PREFETCH); /* empty indexes */
+    store_prefetch_many(s, h, 0);
+    char key[32];
+    for (unsigned i = 0; i < 2000; i++) {
+        snprintf(key, sizeof(key), "key:%u", i);
+        assert_int_equal(kv_set(s, key, key), STORE_OK);
+    }
+    struct store_stats before = kv_stats(s);
+    uint64_t seglocks = store_debug_segment_locks(s);
+    for (unsigned i = 0; i < 2000; i += STORE_TEST_PREFETCH / 2) {
+        for (unsigned j = 0; j < STORE_TEST_PREFETCH / 2; j++) {
+            snprintf(key, sizeof(key), "key:%u", i + j);
+            h[2 * j] = hash_bytes(key, strlen(key));
+            snprintf(key, sizeof(key), "absent:%u", i + j);
+            h[2 * j + 1] = hash_bytes(key, strlen(key));
+        }
+        store_prefetch_many(s, h, STORE_TEST_PREFETCH);
+    }
+    struct store_stats after = kv_stats(s);
+    assert_int_equal(after.curr_items, before.curr_items);
+    assert_int_equal(after.total_items, before.total_items);
+    assert_int_equal(after.bytes, before.bytes);
+    assert_int_equal(store_debug_segment_locks(s), seglocks);
+    for (unsigned i = 0; i < 2000; i += 97) {
+        snprintf(key, sizeof(key), "key:%u", i);
+        assert_string_equal(kv_str(s, key, &g), key);
+        assert_false(g.fetched); /* the first real read */
+    }
+    store_destroy(&s);
+}
+
 static void
 test_modes(void **state)
 {
@@ -506,11 +552,17 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_invalid), cmocka_unit_test(test_shard_count),
-        cmocka_unit_test(test_set_get_delete), cmocka_unit_test(test_modes),
-        cmocka_unit_test(test_append_prepend), cmocka_unit_test(test_cas),
-        cmocka_unit_test(test_sizes),          cmocka_unit_test(test_arith),
-        cmocka_unit_test(test_touch),          cmocka_unit_test(test_no_evictions),
+        cmocka_unit_test(test_create_invalid),
+        cmocka_unit_test(test_shard_count),
+        cmocka_unit_test(test_set_get_delete),
+        cmocka_unit_test(test_prefetch_is_a_hint),
+        cmocka_unit_test(test_modes),
+        cmocka_unit_test(test_append_prepend),
+        cmocka_unit_test(test_cas),
+        cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_arith),
+        cmocka_unit_test(test_touch),
+        cmocka_unit_test(test_no_evictions),
         cmocka_unit_test(test_stats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

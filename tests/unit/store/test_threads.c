@@ -109,6 +109,12 @@ worker_main(void *arg)
                 atomic_fetch_add(&bad, 1);
             }
         } else if (op < 90) {
+            if (op < 45) {
+                /* a pipelined batch's look-ahead, racing the others'
+                 * sets, deletes and evictions */
+                uint64_t h[4] = {k.hash, next_rand(&w->rng), k.hash ^ 1, r};
+                store_prefetch_many(w->s, h, 4);
+            }
             if (store_get(w->s, &k, NULL, copy_out, w, NULL) == STORE_OK) {
                 atomic_fetch_add_explicit(&hits, 1, memory_order_relaxed);
                 if (!check_value(w->got, w->got_len, key)) {
