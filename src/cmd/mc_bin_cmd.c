@@ -778,7 +778,7 @@ bin_prefetch(struct session_call *c, const char *data, size_t len)
         pos += MC_BIN_HEADER_LEN + body;
         reqs++;
     }
-    if (reqs < 2) {
+    if (n < 2) { /* one key: nothing to overlap with */
         return 0;
     }
     store_prefetch_many(x->store, hash, n);

@@ -675,68 +675,116 @@ text_swallowed(struct session_call *c)
     }
 }
 
+/* Skip spaces, then the token at *p: its length (*p past it). */
+static size_t
+peek_token(const char **p, const char *end, const char **tok)
+{
+    const char *q = *p;
+    while (q < end && *q == ' ') {
+        q++;
+    }
+    *tok = q;
+    while (q < end && *q != ' ' && *q != '\r') {
+        q++;
+    }
+    *p = q;
+    return (size_t)(q - *tok);
+}
+
+/* The number at *p after spaces (digits only, bounded), or -1. */
+static int64_t
+peek_number(const char **p, const char *end)
+{
+    const char *t;
+    size_t n = peek_token(p, end, &t);
+    if (n == 0 || n > 10) {
+        return -1;
+    }
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] < '0' || t[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (t[i] - '0');
+    }
+    return v;
+}
+
+enum peek_kind { PEEK_NONE, PEEK_KEYS, PEEK_STORE, PEEK_META, PEEK_META_SET };
+
+static enum peek_kind
+peek_command(const char **p, const char *end)
+{
+    const char *t;
+    size_t n = peek_token(p, end, &t);
+    if (n == 3 && memcmp(t, "get", 3) == 0) {
+        return PEEK_KEYS;
+    }
+    if (n == 4 && memcmp(t, "gets", 4) == 0) {
+        return PEEK_KEYS;
+    }
+    if (n == 3 &&
+        (memcmp(t, "set", 3) == 0 || memcmp(t, "add", 3) == 0 || memcmp(t, "cas", 3) == 0)) {
+        return PEEK_STORE;
+    }
+    if (n == 2 && t[0] == 'm' && (t[1] == 'g' || t[1] == 'd' || t[1] == 'a')) {
+        return PEEK_META;
+    }
+    if (n == 2 && t[0] == 'm' && t[1] == 's') {
+        return PEEK_META_SET;
+    }
+    return PEEK_NONE;
+}
+
 /*
- * The look-ahead (step.h): the keys of the get, gets and storage lines at
- * the front of the input, whole requests only (a storage line's value
- * must be there too). Anything else ends it. Parsing is the parser's job:
- * this only finds keys, and a line it misreads costs a wasted prefetch.
+ * The look-ahead (step.h): the keys of whole get, gets, set, add, cas,
+ * mg, ms, md and ma requests at the front of the input (a value must be
+ * there too). Anything else ends it. It only finds keys, the parser
+ * still parses: a line it misreads costs a wasted prefetch, nothing more.
  */
 static size_t
 text_prefetch(struct session_call *c, const char *data, size_t len)
 {
     struct text_exec *x = (struct text_exec *)c;
     uint64_t hash[STEP_PREFETCH];
-    size_t n = 0, pos = 0, reqs = 0;
+    size_t n = 0, pos = 0;
     while (n < STEP_PREFETCH && pos < len) {
-        const char *line = data + pos;
+        const char *p = data + pos;
         size_t room = len - pos < MC_TEXT_LINE_MAX ? len - pos : MC_TEXT_LINE_MAX;
-        const char *nl = memchr(line, '\n', room);
-        if (nl == NULL) {
+        const char *end = memchr(p, '\n', room);
+        if (end == NULL) {
             break;
         }
-        const char *p = line, *end = nl;
-        bool get = room > 4 && (memcmp(p, "get ", 4) == 0 || memcmp(p, "gets ", 5) == 0);
-        bool store = !get && room > 4 && (memcmp(p, "set ", 4) == 0 || memcmp(p, "add ", 4) == 0);
-        if (!get && !store) {
+        size_t next = (size_t)(end - data) + 1;
+        enum peek_kind kind = peek_command(&p, end);
+        const char *k;
+        size_t klen;
+        if (kind == PEEK_NONE || (klen = peek_token(&p, end, &k)) == 0 || klen > MC_TEXT_KEY_MAX) {
             break;
         }
-        p += p[3] == ' ' ? 4 : 5;
-        size_t next = (size_t)(nl - data) + 1;
-        while (n < STEP_PREFETCH) {
-            while (p < end && *p == ' ') {
-                p++;
+        hash[n++] = hash_bytes(k, klen);
+        if (kind == PEEK_KEYS) {
+            while (n < STEP_PREFETCH && (klen = peek_token(&p, end, &k)) != 0 &&
+                   klen <= MC_TEXT_KEY_MAX) {
+                hash[n++] = hash_bytes(k, klen);
             }
-            const char *k = p;
-            while (p < end && *p != ' ' && *p != '\r') {
-                p++;
+        } else if (kind == PEEK_STORE || kind == PEEK_META_SET) {
+            int64_t bytes = peek_number(&p, end); /* ms <key> <datalen> */
+            if (kind == PEEK_STORE) {             /* set <key> <flags> <exptime> <bytes> */
+                bytes = peek_number(&p, end);
+                bytes = bytes >= 0 ? peek_number(&p, end) : -1;
             }
-            if (p == k || p - k > MC_TEXT_KEY_MAX) {
+            if (bytes < 0) {
                 break;
             }
-            hash[n++] = hash_bytes(k, (size_t)(p - k));
-            if (store) {
-                /* set <key> <flags> <exptime> <bytes>: skip the value */
-                uint64_t bytes = 0;
-                for (int f = 0; f < 3; f++) {
-                    while (p < end && *p == ' ') {
-                        p++;
-                    }
-                    bytes = 0;
-                    while (p < end && *p >= '0' && *p <= '9' && bytes < (1u << 30)) {
-                        bytes = bytes * 10 + (uint64_t)(*p++ - '0');
-                    }
-                }
-                next += (size_t)bytes + 2;
-                break;
-            }
+            next += (size_t)bytes + 2;
         }
         if (next > len) {
             break;
         }
         pos = next;
-        reqs++;
     }
-    if (reqs < 2) {
+    if (n < 2) { /* one key: nothing to overlap with */
         return 0;
     }
     store_prefetch_many(x->store, hash, n);

@@ -700,28 +700,40 @@ peek_count(const char **p, const char *end, char lead, size_t *v)
     return true;
 }
 
-/* The look-ahead (step.h): the first argument (the key, for the string
- * commands pipelines repeat) of each whole request at the front of the
- * input. An inline command or a request that is not whole ends it. */
+/* The look-ahead (step.h): the keys of each whole array request at the
+ * front of the input, where the command table says its keys are (COMMAND
+ * INFO's first, last and step: MGET's all, MSET's every other). An inline
+ * command or a request that is not whole ends it. */
 static size_t
 resp_prefetch(struct session_call *call, const char *data, size_t len)
 {
     struct resp_exec *x = (struct resp_exec *)call;
     uint64_t hash[STEP_PREFETCH];
-    size_t n = 0, reqs = 0;
+    size_t n = 0;
     const char *p = data, *end = data + len;
-    while (reqs < STEP_PREFETCH) {
+    while (n < STEP_PREFETCH) {
         const char *q = p;
         size_t argc, blen;
         if (!peek_count(&q, end, '*', &argc) || argc == 0) {
             break;
         }
+        size_t first = 0, last = 0, step = 1;
         size_t i = 0;
         for (; i < argc; i++) {
             if (!peek_count(&q, end, '$', &blen) || (size_t)(end - q) < blen + 2) {
                 break;
             }
-            if (i == 1) {
+            if (i == 0) {
+                const struct resp_cmd *cmd = resp_cmd_lookup((struct bstr){q, blen});
+                if (cmd != NULL && cmd->first_key > 0 && cmd->key_step > 0) {
+                    first = (size_t)cmd->first_key;
+                    last = cmd->last_key >= 0               ? (size_t)cmd->last_key
+                           : (size_t)-cmd->last_key <= argc ? argc - (size_t)-cmd->last_key
+                                                            : 0;
+                    step = (size_t)cmd->key_step;
+                }
+            } else if (first != 0 && i >= first && i <= last && (i - first) % step == 0 &&
+                       n < STEP_PREFETCH) {
                 hash[n++] = hash_bytes(q, blen);
             }
             q += blen + 2;
@@ -730,9 +742,8 @@ resp_prefetch(struct session_call *call, const char *data, size_t len)
             break;
         }
         p = q;
-        reqs++;
     }
-    if (reqs < 2) {
+    if (n < 2) { /* one key: nothing to overlap with */
         return 0;
     }
     store_prefetch_many(x->store, hash, n);

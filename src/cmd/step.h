@@ -82,7 +82,7 @@ typedef void (*step_swallowed_fn)(struct session_call *c);
  * Look ahead over the complete requests at the front of the input (at
  * most STEP_PREFETCH of them) and have the store prefetch what they will
  * look up (store_prefetch_many); the bytes looked over, 0 when fewer than
- * two requests were found (one request has nothing to overlap with).
+ * two keys were found (one key has nothing to overlap with).
  */
 #define STEP_PREFETCH 16
 typedef size_t (*step_prefetch_fn)(struct session_call *c, const char *data, size_t len);
