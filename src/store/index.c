@@ -12,11 +12,13 @@
 /* Items whose headers a rehash asks for together, so their misses overlap. */
 #define PREFETCH_BATCH 8
 
+/* b and n are stored atomically: store_prefetch_many reads them without
+ * the shard's lock, to prefetch a bucket (it reads no bucket so). */
 void
 index_init(struct index *ix)
 {
-    ix->b = NULL;
-    ix->n = 0;
+    __atomic_store_n(&ix->b, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&ix->n, 0, __ATOMIC_RELAXED);
     ix->nitems = 0;
 }
 
@@ -103,8 +105,8 @@ index_resize(struct index *ix, const struct item_space *sp, uint32_t n)
         }
     }
     free(ix->b);
-    ix->b = nb;
-    ix->n = n;
+    __atomic_store_n(&ix->b, nb, __ATOMIC_RELAXED);
+    __atomic_store_n(&ix->n, n, __ATOMIC_RELAXED);
     return 0;
 }
 

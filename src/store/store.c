@@ -381,10 +381,11 @@ touch_locked(struct store *s, struct shard *sh, struct head *h, const struct sto
 /*
  * Three passes over the keys a batch of pipelined requests will look up,
  * so that their cache misses overlap instead of coming one request after
- * another: the shards' lines, then (each shard tried, not waited for) the
- * home buckets, then the items whose tags match. Every read is under the
- * shard's lock, so a bucket array a resize freed is never touched; what
- * changes between here and the requests only costs a wasted prefetch.
+ * another: the shards' lines, then the home buckets, then (each shard
+ * tried, not waited for) the items whose tags match. A bucket is read
+ * only under its shard's lock, so a bucket array a resize freed is never
+ * touched; what changes between here and the requests only costs a
+ * wasted prefetch.
  */
 void
 store_prefetch_many(struct store *s, const uint64_t *hash, size_t n)
@@ -393,12 +394,13 @@ store_prefetch_many(struct store *s, const uint64_t *hash, size_t n)
         __builtin_prefetch(shard_of(s, hash[i]), 1);
     }
     for (size_t i = 0; i < n; i++) {
-        struct shard *sh = shard_of(s, hash[i]);
-        if (shard_trylock(sh)) {
-            if (sh->ix.n != 0) {
-                __builtin_prefetch(&sh->ix.b[index_home(index_h32(hash[i]), sh->ix.n)]);
-            }
-            shard_unlock(sh);
+        /* no lock: a prefetch of an address (index.c stores these two
+         * atomically; from two resizes, they only make a wasted one) */
+        const struct index *ix = &shard_of(s, hash[i])->ix;
+        const struct index_bucket *b = __atomic_load_n(&ix->b, __ATOMIC_RELAXED);
+        uint32_t nb = __atomic_load_n(&ix->n, __ATOMIC_RELAXED);
+        if (b != NULL && nb != 0) {
+            __builtin_prefetch(&b[index_home(index_h32(hash[i]), nb)]);
         }
     }
     for (size_t i = 0; i < n; i++) {
