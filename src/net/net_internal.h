@@ -86,7 +86,7 @@ struct conn {
     struct buf rbuf;   /* unparsed input; storage borrowed from the worker pool */
     struct buf out[2]; /* reply buffers, see above */
     int active;        /* index of the buffer the session fills */
-    uv_write_t wreq;
+    uv_write_t *wreq; /* while writing: from the worker's spares (most writes finish at once) */
     size_t need;  /* bytes the next request needs (0 unknown) */
     bool writing; /* wreq in flight on out[!active] */
     bool reading; /* uv_read_start in effect */
@@ -118,6 +118,7 @@ struct conn {
     uint32_t lat_pending[LAT_FAMILIES]; /* requests per family awaiting that answer */
 };
 
+
 /*
  * CLIENT KILL's request to one worker (net.c, env_kill_conns): close the
  * connections match accepts. Lives on the requester's stack until done;
@@ -132,6 +133,8 @@ struct kill_req {
     bool done;
     struct kill_req *next;
 };
+
+#define NET_WREQ_SPARES 16 /* write requests a worker keeps for reuse */
 
 struct worker {
     struct net *net;
@@ -165,6 +168,11 @@ struct worker {
      * needed for a second, and conn_sweep frees them. */
     char **rpool;
     unsigned rpool_n, rpool_cap, rpool_low;
+    /* Write requests of connections whose replies the kernel did not take
+     * at once (uv_write), kept for the next: a connection holds one only
+     * while such a write is in flight. */
+    uv_write_t *wreq_spare[NET_WREQ_SPARES];
+    unsigned wreq_n;
     /* Ciphertext as read from TLS sockets, decrypted before the next read
      * (so one buffer serves every connection); NULL until a TLS accept. */
     char *tls_scratch;
