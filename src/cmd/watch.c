@@ -513,11 +513,21 @@ watch_drain(struct watch *w, struct watcher *wr, struct buf *out, size_t room)
     return rc;
 }
 
+/* The counts as of now: what collection has seen, plus what the rings
+ * have written and dropped since (a watcher that is not read collects
+ * nothing, and its log's drops must still show). */
 void
 watch_counts(struct watch *w, struct watch_counts *c)
 {
     pthread_mutex_lock(&w->lock);
     *c = w->counts;
     c->watchers = w->nwatchers;
+    for (const struct ring *r = w->rings; r != NULL; r = r->next) {
+        c->worker_written += __atomic_load_n(&r->written, __ATOMIC_RELAXED) - r->seen_written;
+        for (unsigned t = 0; t < REC_TYPES; t++) {
+            c->worker_dropped +=
+                __atomic_load_n(&r->dropped[t], __ATOMIC_RELAXED) - r->seen_dropped[t];
+        }
+    }
     pthread_mutex_unlock(&w->lock);
 }
