@@ -86,15 +86,15 @@ struct conn {
     struct buf rbuf;   /* unparsed input; storage borrowed from the worker pool */
     struct buf out[2]; /* reply buffers, see above */
     int active;        /* index of the buffer the session fills */
-    uv_write_t *wreq; /* while writing: from the worker's spares (most writes finish at once) */
-    size_t need;  /* bytes the next request needs (0 unknown) */
-    bool writing; /* wreq in flight on out[!active] */
-    bool reading; /* uv_read_start in effect */
-    bool paused;  /* processing waits for output to drain */
-    bool closing; /* close once replies are flushed */
-    bool closed;  /* uv_close called */
-    bool dirty;   /* on the worker's dirty list */
-    bool ready;   /* on the worker's ready list (yielded with input left) */
+    uv_write_t *wreq;  /* while writing: from the worker's spares (most writes finish at once) */
+    size_t need;       /* bytes the next request needs (0 unknown) */
+    bool writing;      /* wreq in flight on out[!active] */
+    bool reading;      /* uv_read_start in effect */
+    bool paused;       /* processing waits for output to drain */
+    bool closing;      /* close once replies are flushed */
+    bool closed;       /* uv_close called */
+    bool dirty;        /* on the worker's dirty list */
+    bool ready;        /* on the worker's ready list (yielded with input left) */
     bool is_unix;
     bool streaming;       /* on the worker's stream list (session_streaming) */
     uint8_t close_reason; /* enum stats_close_reason, for `watch connevents` */
@@ -117,7 +117,6 @@ struct conn {
     uint64_t batch_ns;                  /* when the oldest unanswered batch was read; 0 none */
     uint32_t lat_pending[LAT_FAMILIES]; /* requests per family awaiting that answer */
 };
-
 
 /*
  * CLIENT KILL's request to one worker (net.c, env_kill_conns): close the
