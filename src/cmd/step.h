@@ -148,7 +148,9 @@ session_run(struct session_call *c, const struct session_steps *steps, const cha
             rc = SESSION_PAUSE;
             break;
         }
-        if (steps->prefetch != NULL && pos >= looked && s->swallow == 0) {
+        /* Not before authentication: an unauthenticated client's keys do
+         * not touch the store, not even its cache lines. */
+        if (steps->prefetch != NULL && s->authed && pos >= looked && s->swallow == 0) {
             size_t n = steps->prefetch(c, data + pos, len - pos);
             looked = n != 0 ? pos + n : len; /* none: not again in this call */
         }
