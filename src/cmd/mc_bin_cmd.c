@@ -760,8 +760,8 @@ static size_t
 bin_prefetch(struct session_call *c, const char *data, size_t len)
 {
     struct bin_exec *x = (struct bin_exec *)c;
-    uint64_t hash[STEP_PREFETCH];
-    size_t n = 0, pos = 0, reqs = 0;
+    struct step_keys keys = {.n = 0};
+    size_t pos = 0, reqs = 0;
     while (reqs < STEP_PREFETCH && len - pos >= MC_BIN_HEADER_LEN) {
         const unsigned char *p = (const unsigned char *)data + pos;
         if (p[0] != MC_BIN_REQ_MAGIC) {
@@ -773,16 +773,12 @@ bin_prefetch(struct session_call *c, const char *data, size_t len)
             break;
         }
         if (keylen > 0) {
-            hash[n++] = hash_bytes(p + MC_BIN_HEADER_LEN + extlen, keylen);
+            step_keys_add(&keys, (const char *)p + MC_BIN_HEADER_LEN + extlen, keylen);
         }
         pos += MC_BIN_HEADER_LEN + body;
         reqs++;
     }
-    if (n < 2) { /* one key: nothing to overlap with */
-        return 0;
-    }
-    store_prefetch_many(x->store, hash, n);
-    return pos;
+    return step_keys_prefetch(x->store, &keys, pos);
 }
 
 static const struct session_steps bin_steps = {

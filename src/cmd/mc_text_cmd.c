@@ -746,9 +746,9 @@ static size_t
 text_prefetch(struct session_call *c, const char *data, size_t len)
 {
     struct text_exec *x = (struct text_exec *)c;
-    uint64_t hash[STEP_PREFETCH];
-    size_t n = 0, pos = 0;
-    while (n < STEP_PREFETCH && pos < len) {
+    struct step_keys keys = {.n = 0};
+    size_t pos = 0;
+    while (keys.n < STEP_PREFETCH && pos < len) {
         const char *p = data + pos;
         size_t room = len - pos < MC_TEXT_LINE_MAX ? len - pos : MC_TEXT_LINE_MAX;
         const char *end = memchr(p, '\n', room);
@@ -762,11 +762,11 @@ text_prefetch(struct session_call *c, const char *data, size_t len)
         if (kind == PEEK_NONE || (klen = peek_token(&p, end, &k)) == 0 || klen > MC_TEXT_KEY_MAX) {
             break;
         }
-        hash[n++] = hash_bytes(k, klen);
+        step_keys_add(&keys, k, klen);
         if (kind == PEEK_KEYS) {
-            while (n < STEP_PREFETCH && (klen = peek_token(&p, end, &k)) != 0 &&
+            while (keys.n < STEP_PREFETCH && (klen = peek_token(&p, end, &k)) != 0 &&
                    klen <= MC_TEXT_KEY_MAX) {
-                hash[n++] = hash_bytes(k, klen);
+                step_keys_add(&keys, k, klen);
             }
         } else if (kind == PEEK_STORE || kind == PEEK_META_SET) {
             int64_t bytes = peek_number(&p, end); /* ms <key> <datalen> */
@@ -784,11 +784,7 @@ text_prefetch(struct session_call *c, const char *data, size_t len)
         }
         pos = next;
     }
-    if (n < 2) { /* one key: nothing to overlap with */
-        return 0;
-    }
-    store_prefetch_many(x->store, hash, n);
-    return pos;
+    return step_keys_prefetch(x->store, &keys, pos);
 }
 
 static const struct session_steps text_steps = {

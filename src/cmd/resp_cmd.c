@@ -708,10 +708,9 @@ static size_t
 resp_prefetch(struct session_call *call, const char *data, size_t len)
 {
     struct resp_exec *x = (struct resp_exec *)call;
-    uint64_t hash[STEP_PREFETCH];
-    size_t n = 0;
+    struct step_keys keys = {.n = 0};
     const char *p = data, *end = data + len;
-    while (n < STEP_PREFETCH) {
+    while (keys.n < STEP_PREFETCH) {
         const char *q = p;
         size_t argc, blen;
         if (!peek_count(&q, end, '*', &argc) || argc == 0) {
@@ -733,8 +732,8 @@ resp_prefetch(struct session_call *call, const char *data, size_t len)
                     step = (size_t)cmd->key_step;
                 }
             } else if (first != 0 && i >= first && i <= last && (i - first) % step == 0 &&
-                       n < STEP_PREFETCH) {
-                hash[n++] = hash_bytes(q, blen);
+                       keys.n < STEP_PREFETCH) {
+                step_keys_add(&keys, q, blen);
             }
             q += blen + 2;
         }
@@ -743,11 +742,7 @@ resp_prefetch(struct session_call *call, const char *data, size_t len)
         }
         p = q;
     }
-    if (n < 2) { /* one key: nothing to overlap with */
-        return 0;
-    }
-    store_prefetch_many(x->store, hash, n);
-    return (size_t)(p - data);
+    return step_keys_prefetch(x->store, &keys, (size_t)(p - data));
 }
 
 static const struct session_steps resp_steps = {.step = resp_step, .prefetch = resp_prefetch};

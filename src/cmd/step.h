@@ -38,7 +38,9 @@
 #include <stdint.h>
 
 #include "stashd/cmd/session.h"
+#include "stashd/store/store.h"
 #include "stashd/util/buf.h"
+#include "stashd/util/hash.h"
 #include "stashd/util/log.h"
 #include "stashd/util/options.h"
 
@@ -86,6 +88,38 @@ typedef void (*step_swallowed_fn)(struct session_call *c);
  */
 #define STEP_PREFETCH 16
 typedef size_t (*step_prefetch_fn)(struct session_call *c, const char *data, size_t len);
+
+/* The keys a look-ahead found: views into the input, hashed only when
+ * there are two or more (a lone request, pipeline 1, pays no hash). */
+struct step_keys {
+    const char *key[STEP_PREFETCH];
+    size_t len[STEP_PREFETCH];
+    size_t n;
+};
+
+static inline void
+step_keys_add(struct step_keys *k, const char *key, size_t len)
+{
+    k->key[k->n] = key;
+    k->len[k->n] = len;
+    k->n++;
+}
+
+/* Have the store prefetch the keys: looked (the bytes the look-ahead
+ * covered) when it did, 0 when there were fewer than two. */
+static inline size_t
+step_keys_prefetch(struct store *store, const struct step_keys *k, size_t looked)
+{
+    if (k->n < 2) {
+        return 0;
+    }
+    uint64_t hash[STEP_PREFETCH];
+    for (size_t i = 0; i < k->n; i++) {
+        hash[i] = hash_bytes(k->key[i], k->len[i]);
+    }
+    store_prefetch_many(store, hash, k->n);
+    return looked;
+}
 
 struct session_steps {
     step_fn step;
