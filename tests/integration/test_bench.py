@@ -1208,6 +1208,32 @@ def test_compare_smoke_draws_a_chart(tmp_path):
     assert "null server: the floor" in text and "SMOKE RUN" in text, text
 
 
+@pytest.mark.time_limit(120)
+def test_compare_hit_ratio_with_value_sizes(tmp_path):
+    """--hit-values MIN-MAX: cell f draws its value sizes from the range
+    (keys: twice what fits at the mean size), says so over the table and
+    gives each server's RSS beside its hit ratio."""
+    out = tmp_path / "f.md"
+    js = tmp_path / "runs.json"
+    argv = ["/usr/bin/python3", COMPARE, "--smoke", "--cells", "f", "--hit-mem", "16",
+            "--hit-values", "1000-200000", "--bench", BENCH, "--out", out, "--json-out", js]
+    if os.access(BIN, os.X_OK) and not IS_MEMCACHED_BIN:
+        argv += ["--stashd", BIN, "--servers", "stashd,memcached"]
+    else:
+        argv += ["--servers", "memcached"]
+    p = run_script(*argv)
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    md = out.read_text()
+    # 2 x 16 MiB / (32-B key + 100,500-B mean value)
+    assert "333 keys, values of 1000-200000 B, uniform, -m 16 MiB" in md, md
+    assert "| RSS MiB |" in md, md
+    runs = json.loads(js.read_text())
+    assert runs and all(r["hit"] > 0 and r["rss"] > 1024 and r["rc"] == 0 for r in runs), runs
+    bad = run_script("/usr/bin/python3", COMPARE, "--smoke", "--cells", "f",
+                     "--hit-values", "500-10", "--bench", BENCH)
+    assert bad.returncode == 2 and b"--hit-values" in bad.stderr, bad
+
+
 def test_compare_chart_option_without_out(tmp_path):
     """--chart FILE without --out: the chart alone."""
     chart = tmp_path / "c.svg"
