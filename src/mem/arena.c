@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -33,6 +34,7 @@ struct arena {
     uint64_t *resident;  /* bit per segment: USED or SPARE */
     uint32_t limit_segs; /* limit / seg_size */
     int fd;              /* the memory file, or -1: anonymous */
+    bool huge;           /* madvised for transparent huge pages (arena_use_huge_pages) */
     bool allocate;       /* with a file: fallocate works there (else segments fault in) */
     bool warned_full;    /* the file system's refusal was logged */
     _Atomic uint64_t limit;
@@ -82,6 +84,29 @@ used_word(const struct arena *a, uint32_t w)
     return u;
 }
 
+/* An anonymous range of len bytes that starts on a huge page's boundary,
+ * so that every huge page of it lies over whole segments (or whole
+ * huge pages over a segment): what arena_use_huge_pages can back. */
+static void *
+map_aligned(size_t len)
+{
+    size_t extra = ARENA_HUGE_PAGE;
+    char *m = mmap(NULL, len + extra, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) {
+        return MAP_FAILED;
+    }
+    uintptr_t start = ((uintptr_t)m + extra - 1) & ~(uintptr_t)(extra - 1);
+    size_t head = start - (uintptr_t)m;
+    if (head > 0) {
+        munmap(m, head);
+    }
+    if (extra - head > 0) {
+        munmap((char *)start + len, extra - head);
+    }
+    return (void *)start;
+}
+
 static int
 create(struct arena **ap, uint64_t limit, uint32_t seg_size, uint32_t nsegs, int fd)
 {
@@ -105,8 +130,7 @@ create(struct arena **ap, uint64_t limit, uint32_t seg_size, uint32_t nsegs, int
     }
     /* NORESERVE: the range is address space only; memory is committed as
      * segments are touched, within the budget. */
-    void *m = fd < 0 ? mmap(NULL, (size_t)nsegs * seg_size, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+    void *m = fd < 0 ? map_aligned((size_t)nsegs * seg_size)
                      : mmap(NULL, (size_t)nsegs * seg_size, PROT_READ | PROT_WRITE,
                             MAP_SHARED | MAP_NORESERVE, fd, 0);
     if (m == MAP_FAILED) {
@@ -128,6 +152,23 @@ fail:
     free(a->resident);
     free(a);
     return rc;
+}
+
+bool
+arena_use_huge_pages(struct arena *a)
+{
+#ifdef MADV_HUGEPAGE
+    if (a->fd < 0 && !a->huge) {
+        a->huge = madvise(a->base, (size_t)a->nsegs * a->seg_size, MADV_HUGEPAGE) == 0;
+    }
+#endif
+    return a->huge;
+}
+
+bool
+arena_huge_pages(const struct arena *a)
+{
+    return a->huge;
 }
 
 int

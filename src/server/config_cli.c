@@ -29,7 +29,8 @@ enum {
 
 /*
  * memcached flags stashd accepts and ignores with a warning, so existing
- * memcached command lines start unchanged. -S (SASL), -Y (the ASCII
+ * memcached command lines start unchanged (but -L, which means
+ * --large-pages=on). -S (SASL), -Y (the ASCII
  * auth file) and -Z (TLS) are table rows; a build without TLS refuses -Z
  * at start-up (net/tls.c) rather than serve in clear text what was asked
  * to be private.
@@ -394,6 +395,10 @@ apply_one(struct options *o, int c, int argc, char **av, bool *seen, char *err, 
         bad_option_text(av, argc, text, sizeof(text));
         snprintf(err, errlen, "unknown or malformed option %s (see --help)", text);
         return -EINVAL;
+    }
+    if (c == 'L') {
+        /* memcached's "try to use large memory pages": --large-pages=on */
+        return apply_flag(o, optdesc_find("large_pages"), "on", seen, err, errlen);
     }
     if (ignored_flag(c)) {
         log_warn("ignoring memcached option -%c%s%s", c, optarg != NULL ? " " : "",

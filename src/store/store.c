@@ -33,8 +33,13 @@
  * SHARD_BYTES of the limit. */
 #define SHARDS_MIN 4096
 #define SHARD_BYTES (256u * 1024)
-/* Segments: 1 MiB, or less under 16 MiB so that there are 16. */
+/* Segments: 1 MiB, or less under 16 MiB so that there are 16. On huge
+ * pages (store_config.large_pages) 2 MiB, one huge page each: the unit
+ * the kernel makes resident is then the unit the arena counts, and a
+ * segment given back leaves no half-used huge page for khugepaged to
+ * fill in again. */
 #define SEG_MAX_BYTES (1u << 20)
+#define SEG_HUGE_BYTES ((uint32_t)ARENA_HUGE_PAGE)
 #define SEGS_MIN 16
 /* The reserved range: 4 times the limit (room to raise it, and to find
  * runs for items larger than a segment), within what 32-bit refs reach. */
@@ -86,13 +91,23 @@ shard_count(const struct store_config *cfg)
     return (uint32_t)n;
 }
 
+/* Huge pages back anonymous item memory only (a memory file's pages are
+ * the file's), and only segments of a whole huge page. */
+static bool
+huge_pages(const struct store_config *cfg)
+{
+    return cfg->large_pages && (cfg->memory_file == NULL || cfg->memory_file[0] == '\0') &&
+           cfg->memory_limit / SEGS_MIN >= SEG_HUGE_BYTES;
+}
+
 /* Segment size, reserved segments and ref shift for a limit; false if
  * the limit is too small or too large. */
 static bool
-arena_shape(uint64_t limit, uint32_t *seg_size, uint32_t *nsegs, unsigned *shift)
+arena_shape(uint64_t limit, bool huge, uint32_t *seg_size, uint32_t *nsegs, unsigned *shift)
 {
     uint64_t seg = pow2_floor(limit / SEGS_MIN);
-    seg = seg > SEG_MAX_BYTES ? SEG_MAX_BYTES : seg;
+    uint64_t max = huge ? SEG_HUGE_BYTES : SEG_MAX_BYTES;
+    seg = seg > max ? max : seg;
     if (seg < ARENA_SEG_MIN || limit < 4 * (uint64_t)ARENA_SEG_MIN) {
         return false;
     }
@@ -142,7 +157,8 @@ shape_of(const struct store_config *cfg, struct restart_shape *sh, struct sizecl
         .tag = cfg->restart_tag,
     };
     if (sh->nshards == 0 ||
-        !arena_shape(cfg->memory_limit, &sh->seg_size, &sh->nsegs, &sh->ref_shift) ||
+        !arena_shape(cfg->memory_limit, huge_pages(cfg), &sh->seg_size, &sh->nsegs,
+                     &sh->ref_shift) ||
         cfg->max_item_size <= ITEM_HDR + 1 || store_ndb(cfg) > STORE_DB_MAX ||
         sizeclass_init(cls, ITEM_HDR, cfg->slab_min_size, cfg->growth_factor) != 0) {
         return false;
@@ -169,6 +185,14 @@ build(struct store **sp, const struct store_config *cfg, const struct restart_sh
     if (rc != 0) {
         free(s);
         return rc;
+    }
+    if (fd < 0 && huge_pages(cfg) && shape->seg_size == SEG_HUGE_BYTES) {
+        if (arena_use_huge_pages(s->segs.arena)) {
+            log_verbose("item memory: 2 MiB segments on transparent huge pages");
+        } else {
+            log_warn("item memory: the kernel refused transparent huge pages (madvise); "
+                     "running on normal pages");
+        }
     }
     uint32_t nshards = shape->nshards;
     uint32_t ndb = store_ndb(cfg);

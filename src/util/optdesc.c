@@ -95,6 +95,16 @@ rule_log_format(const union optdesc_value *v, char *why, size_t whylen)
 }
 
 static bool
+rule_large_pages(const union optdesc_value *v, char *why, size_t whylen)
+{
+    if (strcmp(v->s, "auto") != 0 && strcmp(v->s, "on") != 0 && strcmp(v->s, "off") != 0) {
+        snprintf(why, whylen, "'%s' is not auto, on or off", v->s);
+        return false;
+    }
+    return true;
+}
+
+static bool
 rule_shards(const union optdesc_value *v, char *why, size_t whylen)
 {
     if (v->i < 0 || (v->i & (v->i - 1)) != 0) {
@@ -110,7 +120,7 @@ static const struct {
 } rules[] = {
     {"udp_port", rule_udp_port}, {"growth_factor", rule_growth_factor},
     {"protocol", rule_protocol}, {"log_format", rule_log_format},
-    {"shards", rule_shards},
+    {"shards", rule_shards},     {"large_pages", rule_large_pages},
 };
 
 static opt_rule_fn

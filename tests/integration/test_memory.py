@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import IS_MEMCACHED
+from conftest import HOST, IS_MEMCACHED
 
 MB = 1 << 20
 
@@ -147,3 +147,63 @@ def test_cache_memlimit(server):
     assert c.stats()["limit_maxbytes"] == str(128 * MB)
     c.expect(b"cache_memlimit 8\r\n", b"OK\r\n")
     assert c.stats()["limit_maxbytes"] == str(8 * MB)
+
+
+def thp_mode():
+    """The kernel's transparent_hugepage setting: always, madvise or never."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return f.read().split("[", 1)[1].split("]", 1)[0]
+    except (OSError, IndexError):
+        return "never"
+
+
+def huge_kb(pid):
+    """AnonHugePages of the whole process, in KiB."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("AnonHugePages:"):
+                return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.skipif(IS_MEMCACHED, reason="stashd's --large-pages (memcached's -L preallocates)")
+@pytest.mark.time_limit(60)
+@pytest.mark.parametrize("args,on", [
+    (["-m", "1024"], True),                            # auto: on from 1 GiB
+    (["-m", "1024", "--large-pages=off"], False),
+    (["-m", "64"], False),                             # auto: off below
+    (["-m", "64", "-L"], True),                        # memcached's flag: on
+    (["-m", "64", "-o", "large_pages=on"], True),
+])
+def test_large_pages(server, args, on):
+    """--large-pages: the item memory is on transparent huge pages when on
+    (and the kernel allows), on none when off; values read back whole
+    either way, through a real client."""
+    from pymemcache.client.base import Client
+    s = server(args + ["-t", "1"])
+    c = Client((HOST, s.port), timeout=10)
+    vals = {b"lp:%06d" % i: (b"%06d" % i) * 20 for i in range(30000)}  # ~5 MB of items
+    keys = list(vals)
+    for start in range(0, len(keys), 500):
+        assert c.set_many({k: vals[k] for k in keys[start:start + 500]}, noreply=False) == []
+    for start in range(0, len(keys), 500):
+        got = c.get_many(keys[start:start + 500])
+        assert got == {k: vals[k] for k in keys[start:start + 500]}
+    mode = thp_mode()
+    kb = huge_kb(s.pid)
+    c.close()
+    if on and mode != "never":
+        assert kb >= 2048, (mode, kb)
+    elif mode == "madvise":
+        assert kb == 0, kb  # nothing else in stashd asks for huge pages
+
+
+@pytest.mark.skipif(IS_MEMCACHED, reason="stashd's --large-pages")
+def test_large_pages_refuses_other_words(server):
+    import subprocess
+    from conftest import BIN
+    p = subprocess.run([BIN, "-u", "root", "-p", "0", "--large-pages=maybe"],
+                       capture_output=True, timeout=10)
+    assert p.returncode != 0
+    assert b"'maybe' is not auto, on or off" in p.stderr, p.stderr

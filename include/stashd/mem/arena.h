@@ -36,6 +36,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define ARENA_SEG_MIN (64u * 1024) /* smallest segment; a multiple of the page size */
@@ -59,6 +60,22 @@ int arena_create(struct arena **ap, uint64_t limit, uint32_t seg_size, uint32_t 
  * failure). 0, -EINVAL, -ENOMEM, or -errno of the mapping.
  */
 int arena_create_file(struct arena **ap, uint64_t limit, uint32_t seg_size, uint32_t nsegs, int fd);
+
+/* An anonymous arena's range starts on a multiple of this. */
+#define ARENA_HUGE_PAGE ((size_t)2 << 20)
+/*
+ * Ask the kernel to back an anonymous arena with transparent huge pages
+ * (madvise MADV_HUGEPAGE; what it does then follows the kernel's
+ * transparent_hugepage settings: nothing under "never"). A 2 MiB page
+ * maps what 512 TLB entries would: a pipelined batch's items, scattered
+ * over the arena, then miss the TLB far less. The cost is in residency:
+ * the first write in a huge page makes all of it resident, so a segment
+ * just opened holds up to 2 MiB (ARENA_HUGE_PAGE) before it is filled.
+ * True if the range is so advised; false for a file's arena (its pages
+ * are the file's) or when the kernel refused.
+ */
+bool arena_use_huge_pages(struct arena *a);
+bool arena_huge_pages(const struct arena *a);
 void arena_destroy(struct arena **ap);
 
 /* The reserved range: valid until arena_destroy. */

@@ -84,7 +84,11 @@ struct store_config {
     uint32_t threads;       /* worker count, for the derived shard count */
     bool evictions;         /* false (-M): fail stores with STORE_NO_MEMORY */
     bool cas_enabled;       /* false (-C): report cas 0 */
-    uint32_t databases;     /* Redis's databases, 1..STORE_DB_MAX; 0 = 1 */
+    /* --large-pages: item memory (anonymous only, with -m of 32 MiB or
+     * more) in 2 MiB segments on transparent huge pages (mem/arena.h,
+     * arena_use_huge_pages). */
+    bool large_pages;
+    uint32_t databases; /* Redis's databases, 1..STORE_DB_MAX; 0 = 1 */
     /*
      * Called for each live item evicted to make room (not for expired or
      * flushed items reclaimed), from whichever thread is allocating, with

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -167,13 +168,105 @@ test_limit_and_trim(void **state)
     arena_destroy(&a);
 }
 
+/* The kernel's transparent huge pages are usable (not "[never]"). */
+static bool
+thp_available(void)
+{
+    char line[256] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f == NULL) {
+        return false;
+    }
+    bool ok = fgets(line, sizeof(line), f) != NULL && strstr(line, "[never]") == NULL;
+    fclose(f);
+    return ok;
+}
+
+/* AnonHugePages (KiB) of the mapping that holds p, from /proc/self/smaps. */
+static long
+huge_kb_at(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    bool in = false;
+    long kb = -1;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        unsigned long lo, hi;
+        /* a mapping's first line: "lo-hi perms ..." (field lines such as
+         * "AnonHugePages:" do not parse as two hex numbers and a dash) */
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2) {
+            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        } else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1) {
+            break;
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return kb;
+}
+
+/* arena_use_huge_pages: an anonymous range starts on a huge page and,
+ * where the kernel allows, is backed by huge pages once written; giving
+ * segments back still returns their memory. A file's arena keeps its
+ * pages. */
+static void
+test_huge_pages(void **state)
+{
+    (void)state;
+    enum { HUGE = ARENA_HUGE_PAGE, N = 8 };
+    struct arena *a = NULL;
+    assert_int_equal(arena_create(&a, (uint64_t)N * HUGE, HUGE, 4 * N), 0);
+    assert_int_equal((uintptr_t)arena_base(a) % ARENA_HUGE_PAGE, 0);
+    assert_false(arena_huge_pages(a));
+    bool on = arena_use_huge_pages(a);
+    assert_int_equal(on, arena_huge_pages(a));
+    if (thp_available()) {
+        assert_true(on);
+    }
+    long before = rss_kb();
+    uint32_t s[N];
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(arena_take(a, 1, &s[i]), 0);
+        memset(arena_base(a) + (size_t)s[i] * HUGE, 7, HUGE);
+    }
+    long huge = huge_kb_at(arena_base(a));
+    long full = rss_kb();
+    print_message("arena: huge pages %s, %ld KiB of them after filling %d segments\n",
+                  on ? "advised" : "refused", huge, N);
+    if (RSS_CHECKS && on) {
+        assert_true(huge >= HUGE / 1024); /* at least one: memory may be fragmented */
+    }
+    assert_true(!RSS_CHECKS || full - before >= N * (HUGE / 1024) * 9 / 10);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(arena_base(a)[(size_t)s[i] * HUGE + HUGE - 1], 7);
+        arena_give(a, s[i], 1);
+    }
+    assert_int_equal(arena_set_limit(a, 2ull * HUGE), 0);
+    assert_int_equal(arena_trim(a), N - 2);
+    long trimmed = rss_kb();
+    assert_true(!RSS_CHECKS || trimmed - before <= 3 * (HUGE / 1024));
+    arena_destroy(&a);
+
+    /* A memory file's arena: its pages are the file's. */
+    FILE *tf = tmpfile();
+    assert_non_null(tf);
+    int fd = dup(fileno(tf));
+    fclose(tf);
+    assert_int_equal(ftruncate(fd, (off_t)4 * N * HUGE), 0);
+    assert_int_equal(arena_create_file(&a, (uint64_t)N * HUGE, HUGE, 4 * N, fd), 0);
+    assert_false(arena_use_huge_pages(a));
+    assert_false(arena_huge_pages(a));
+    arena_destroy(&a);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_invalid), cmocka_unit_test(test_budget_and_spares),
         cmocka_unit_test(test_runs),           cmocka_unit_test(test_run_releases_spares),
-        cmocka_unit_test(test_limit_and_trim),
+        cmocka_unit_test(test_limit_and_trim), cmocka_unit_test(test_huge_pages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

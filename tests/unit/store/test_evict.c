@@ -323,6 +323,46 @@ test_index_charged_past_its_share(void **state)
     store_destroy(&s);
 }
 
+/* store_config.large_pages: 2 MiB segments (one huge page each) from a
+ * limit of 32 MiB, the usual 1 MiB below it; the limit holds either way. */
+static void
+test_large_pages_segments(void **state)
+{
+    (void)state;
+    char val[100];
+    memset(val, 'h', sizeof(val));
+    const struct {
+        uint64_t limit;
+        bool large;
+        uint64_t seg;
+    } cases[] = {
+        {64 << 20, true, 2 << 20},
+        {64 << 20, false, 1 << 20},
+        {16 << 20, true, 1 << 20},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct store_config cfg = test_config(cases[c].limit, 1);
+        cfg.large_pages = cases[c].large;
+        struct store *s = test_store(&cfg);
+        assert_int_equal(put(s, "l", 0, val, sizeof(val)), STORE_OK);
+        assert_int_equal(kv_stats(s).total_malloced, cases[c].seg); /* one open segment */
+        int n = (int)(cases[c].limit / 100);                        /* past the limit: evictions */
+        for (int i = 1; i < n; i++) {
+            assert_int_equal(put(s, "l", i, val, sizeof(val)), STORE_OK);
+        }
+        assert_true(kv_stats(s).evictions > 0);
+        assert_under_limit(s);
+        for (int i = n - 1000; i < n; i++) { /* the newest are there, whole */
+            char key[64];
+            snprintf(key, sizeof(key), "l:%d", i);
+            assert_int_equal(kv_get(s, key, &g, NULL), STORE_OK);
+            assert_int_equal(g.nbytes, sizeof(val));
+            assert_memory_equal(g.value, val, sizeof(val));
+        }
+        store_destroy(&s);
+    }
+}
+
 int
 main(void)
 {
@@ -334,6 +374,7 @@ main(void)
         cmocka_unit_test(test_lower_limit),
         cmocka_unit_test(test_bytes_per_item),
         cmocka_unit_test(test_index_charged_past_its_share),
+        cmocka_unit_test(test_large_pages_segments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
