@@ -170,9 +170,9 @@ def huge_kb(pid):
 @pytest.mark.skipif(IS_MEMCACHED, reason="stashd's --large-pages (memcached's -L preallocates)")
 @pytest.mark.time_limit(60)
 @pytest.mark.parametrize("args,on", [
-    (["-m", "1024"], True),                            # auto: on from 1 GiB
-    (["-m", "1024", "--large-pages=off"], False),
-    (["-m", "64"], False),                             # auto: off below
+    (["-m", "4096"], True),                            # auto: on from 4 GiB
+    (["-m", "4096", "--large-pages=off"], False),
+    (["-m", "1024"], False),                           # auto: off below
     (["-m", "64", "-L"], True),                        # memcached's flag: on
     (["-m", "64", "-o", "large_pages=on"], True),
 ])
