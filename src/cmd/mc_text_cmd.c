@@ -675,28 +675,33 @@ text_swallowed(struct session_call *c)
     }
 }
 
-/* Skip spaces, then the token at *p: its length (*p past it). */
+/* A line the look-ahead reads: [lo, end), its CR (if any) and LF left
+ * out, in an input that ends at hi. */
+struct peek_line {
+    const char *lo, *end, *hi;
+};
+
+/* Skip spaces, then the token at *p: its length (*p past it). A token
+ * ends at a space or the line's end, found 16 bytes at a time. */
 static size_t
-peek_token(const char **p, const char *end, const char **tok)
+peek_token(const char **p, const struct peek_line *l, const char **tok)
 {
     const char *q = *p;
-    while (q < end && *q == ' ') {
+    while (q < l->end && *q == ' ') {
         q++;
     }
     *tok = q;
-    while (q < end && *q != ' ' && *q != '\r') {
-        q++;
-    }
+    q = mc_text_space_or_end(q, l->end, l->lo, l->hi);
     *p = q;
     return (size_t)(q - *tok);
 }
 
 /* The number at *p after spaces (digits only, bounded), or -1. */
 static int64_t
-peek_number(const char **p, const char *end)
+peek_number(const char **p, const struct peek_line *l)
 {
     const char *t;
-    size_t n = peek_token(p, end, &t);
+    size_t n = peek_token(p, l, &t);
     if (n == 0 || n > 10) {
         return -1;
     }
@@ -712,11 +717,15 @@ peek_number(const char **p, const char *end)
 
 enum peek_kind { PEEK_NONE, PEEK_KEYS, PEEK_STORE, PEEK_META, PEEK_META_SET };
 
+/* A line shorter than this holds a few keys at most: alone in the input
+ * (a request without a value, nothing after it), it is not looked over. */
+#define PEEK_LONE_LINE 48
+
 static enum peek_kind
-peek_command(const char **p, const char *end)
+peek_command(const char **p, const struct peek_line *l)
 {
     const char *t;
-    size_t n = peek_token(p, end, &t);
+    size_t n = peek_token(p, l, &t);
     if (n == 3 && memcmp(t, "get", 3) == 0) {
         return PEEK_KEYS;
     }
@@ -756,23 +765,29 @@ text_prefetch(struct session_call *c, const char *data, size_t len)
             break;
         }
         size_t next = (size_t)(end - data) + 1;
-        enum peek_kind kind = peek_command(&p, end);
+        if (next == len && keys.n == 0 && end - p < PEEK_LONE_LINE) {
+            break; /* a lone short line (pipeline 1): no keys to overlap */
+        }
+        const struct peek_line line = {
+            .lo = p, .end = end > p && end[-1] == '\r' ? end - 1 : end, .hi = data + len};
+        enum peek_kind kind = peek_command(&p, &line);
         const char *k;
         size_t klen;
-        if (kind == PEEK_NONE || (klen = peek_token(&p, end, &k)) == 0 || klen > MC_TEXT_KEY_MAX) {
+        if (kind == PEEK_NONE || (klen = peek_token(&p, &line, &k)) == 0 ||
+            klen > MC_TEXT_KEY_MAX) {
             break;
         }
         step_keys_add(&keys, k, klen);
         if (kind == PEEK_KEYS) {
-            while (keys.n < STEP_PREFETCH && (klen = peek_token(&p, end, &k)) != 0 &&
+            while (keys.n < STEP_PREFETCH && (klen = peek_token(&p, &line, &k)) != 0 &&
                    klen <= MC_TEXT_KEY_MAX) {
                 step_keys_add(&keys, k, klen);
             }
         } else if (kind == PEEK_STORE || kind == PEEK_META_SET) {
-            int64_t bytes = peek_number(&p, end); /* ms <key> <datalen> */
-            if (kind == PEEK_STORE) {             /* set <key> <flags> <exptime> <bytes> */
-                bytes = peek_number(&p, end);
-                bytes = bytes >= 0 ? peek_number(&p, end) : -1;
+            int64_t bytes = peek_number(&p, &line); /* ms <key> <datalen> */
+            if (kind == PEEK_STORE) {               /* set <key> <flags> <exptime> <bytes> */
+                bytes = peek_number(&p, &line);
+                bytes = bytes >= 0 ? peek_number(&p, &line) : -1;
             }
             if (bytes < 0) {
                 break;

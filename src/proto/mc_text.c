@@ -256,6 +256,7 @@ mc_text_keys_init(struct mc_text_keys *it, struct bstr keys)
     it->lo = keys.data;
     it->p = keys.data;
     it->end = keys.data + keys.len;
+    it->hi = it->end;
 }
 
 void
@@ -270,7 +271,7 @@ mc_text_keys_seek(struct mc_text_keys *it, size_t offset)
 /* Next token of [*p, end) split on ' ', or false at the end; [lo, end)
  * is the line. */
 static bool
-next_token(const char **p, const char *end, const char *lo, struct bstr *t)
+next_token(const char **p, const char *end, const char *lo, const char *hi, struct bstr *t)
 {
     const char *s = *p;
     while (s < end && *s == ' ') {
@@ -280,7 +281,7 @@ next_token(const char **p, const char *end, const char *lo, struct bstr *t)
         *p = s;
         return false;
     }
-    const char *e = mc_text_space_or_end(s, end, lo);
+    const char *e = mc_text_space_or_end(s, end, lo, hi);
     t->data = s;
     t->len = (size_t)(e - s);
     *p = e;
@@ -340,7 +341,7 @@ parse_retrieval(struct mc_text_req *req, const char *p, const char *end)
 {
     if (req->cmd == MC_TEXT_GAT || req->cmd == MC_TEXT_GATS) {
         struct bstr t;
-        if (!next_token(&p, end, req->tok[0].data, &t)) {
+        if (!next_token(&p, end, req->tok[0].data, req->input_end, &t)) {
             return fail(req, err_error);
         }
         req->tok[req->ntok++] = t;
@@ -503,6 +504,7 @@ req_reset(struct mc_text_req *req)
     req->delta = 0;
     req->ntok = 0;
     req->consumed = 0;
+    req->input_end = NULL;
     req->need = 0;
     req->swallow = 0;
     req->error = (struct bstr){0};
@@ -552,6 +554,7 @@ mc_text_parse(const char *data, size_t len, const struct mc_text_limits *lim,
               struct mc_text_req *req)
 {
     req_reset(req);
+    req->input_end = data + len;
     size_t scan = len < MC_TEXT_KEYS_LINE_MAX + 1 ? len : MC_TEXT_KEYS_LINE_MAX + 1;
     const char *nul;
     const char *nl = line_end(data, scan, &nul);
@@ -579,7 +582,7 @@ mc_text_parse(const char *data, size_t len, const struct mc_text_limits *lim,
         return fail(req, err_error); /* empty line */
     }
     struct bstr t = {.data = p};
-    p = mc_text_space_or_end(p, end, data);
+    p = mc_text_space_or_end(p, end, data, data + len);
     t.len = (size_t)(p - t.data);
     req->tok[req->ntok++] = t;
     const struct cmd_def *d = t.len >= 2 ? cmd_lookup(t) : NULL;
@@ -589,7 +592,7 @@ mc_text_parse(const char *data, size_t len, const struct mc_text_limits *lim,
             return parse_retrieval(req, p, end);
         }
     }
-    while (req->ntok < MC_TEXT_MAX_TOKENS && next_token(&p, end, data, &t)) {
+    while (req->ntok < MC_TEXT_MAX_TOKENS && next_token(&p, end, data, data + len, &t)) {
         req->tok[req->ntok++] = t;
     }
     if (d == NULL) {

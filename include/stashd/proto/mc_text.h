@@ -135,7 +135,10 @@ struct mc_text_req {
      * (retrieval commands stop before the keys). */
     struct bstr tok[MC_TEXT_MAX_TOKENS];
     unsigned ntok;
-    size_t consumed;   /* bytes of this request: line (+ data block) */
+    size_t consumed; /* bytes of this request: line (+ data block) */
+    /* The end of the input it was parsed from (data + len): key scans may
+     * read up to it while that input is still there. */
+    const char *input_end;
     size_t need;       /* NEED_MORE: total bytes needed from the start, 0 unknown */
     uint64_t swallow;  /* TOO_LARGE: bytes to discard after consumed */
     struct bstr error; /* ERROR: the whole reply line, "\r\n" included */
@@ -170,6 +173,7 @@ struct mc_text_keys {
     const char *end; /* end of the list */
     const char *start;
     const char *lo; /* readable from here: the line's start, or start */
+    const char *hi; /* ... up to here: the input's end, or end */
 };
 
 void mc_text_keys_init(struct mc_text_keys *it, struct bstr keys);
@@ -183,18 +187,21 @@ mc_text_req_keys(struct mc_text_keys *it, const struct mc_text_req *req)
     it->end = req->keys.data + req->keys.len;
     /* the command name (tok[0]) starts the same line */
     it->lo = req->ntok > 0 && req->tok[0].data < it->start ? req->tok[0].data : it->start;
+    it->hi = req->input_end != NULL && req->input_end > it->end ? req->input_end : it->end;
 }
 /* Skip the first `offset` bytes of the list (resuming a multi-get). */
 void mc_text_keys_seek(struct mc_text_keys *it, size_t offset);
 /*
- * The first ' ' in [s, end), or end; [lo, end) must be readable (lo <= s).
- * Tokens are short (a command, a key, numbers): 16 bytes are compared at
- * once while 16 are left, and a shorter tail is compared in one load of
- * the 16 bytes that end at `end` when the line is that long; only a line
- * under 16 bytes goes byte by byte.
+ * The first ' ' in [s, end), or end; [lo, hi) must be readable (lo <= s,
+ * end <= hi). Tokens are short (a command, a key, numbers): 16 bytes are
+ * compared at once while 16 are left, and a shorter tail in one load of
+ * 16 bytes, from s when the input goes on that far past it (the bytes
+ * past end masked off: a pipelined request is followed by the next), else
+ * ending at `end` when the line is that long; only a line under 16 bytes
+ * at the very end of the input goes byte by byte.
  */
 static inline const char *
-mc_text_space_or_end(const char *s, const char *end, const char *lo)
+mc_text_space_or_end(const char *s, const char *end, const char *lo, const char *hi)
 {
 #ifdef __SSE2__
     const __m128i sp = _mm_set1_epi8(' ');
@@ -206,15 +213,17 @@ mc_text_space_or_end(const char *s, const char *end, const char *lo)
         }
         s += 16;
     }
-    if (s < end && end - lo >= 16) {
-        const char *b = end - 16;
+    if (s < end && (hi - s >= 16 || end - lo >= 16)) {
+        const char *b = hi - s >= 16 ? s : end - 16;
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)b);
         unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, sp));
-        m >>= (unsigned)(s - b); /* only the bytes from s on */
+        m >>= (unsigned)(s - b);              /* only the bytes from s on */
+        m &= (1u << (unsigned)(end - s)) - 1; /* ... and before end (< 16 of them) */
         return m != 0 ? s + __builtin_ctz(m) : end;
     }
 #else
     (void)lo;
+    (void)hi;
 #endif
     while (s < end && *s != ' ') {
         s++;
@@ -235,7 +244,7 @@ mc_text_keys_next(struct mc_text_keys *it, struct bstr *key)
         it->p = p;
         return false;
     }
-    const char *q = mc_text_space_or_end(p, end, it->lo);
+    const char *q = mc_text_space_or_end(p, end, it->lo, it->hi);
     key->data = p;
     key->len = (size_t)(q - p);
     it->p = q;

@@ -644,6 +644,24 @@ test_short_key_lists(void **state)
         }
         assert_true(j == 6 || want[i][j] == NULL);
         free(line);
+        /* The same line followed by more input (pipelined): a key's scan
+         * may load past the line's end, and must not take what follows,
+         * spaces included, as part of the key. */
+        static const char tail[] = " x y z  w v u t s r q p o\r\n";
+        size_t m = n + sizeof(tail) - 1;
+        char *two = malloc(m);
+        assert_non_null(two);
+        memcpy(two, lines[i], n);
+        memcpy(two + n, tail, sizeof(tail) - 1);
+        assert_int_equal(mc_text_parse(two, m, &lim, &r), MC_TEXT_OK);
+        assert_int_equal(r.consumed, n);
+        mc_text_req_keys(&it, &r);
+        for (j = 0; mc_text_keys_next(&it, &k); j++) {
+            assert_non_null(want[i][j]);
+            assert_bstr(k, want[i][j]);
+        }
+        assert_true(j == 6 || want[i][j] == NULL);
+        free(two);
     }
 }
 
