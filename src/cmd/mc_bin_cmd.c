@@ -230,6 +230,7 @@ struct get_ctx {
     struct bin_exec *x;
     bool with_key;
     bool with_value;
+    bool direct; /* a large value may go straight to the socket (not gat: no head held) */
 };
 
 /* Under the shard lock: flags, maybe the key, maybe the value. */
@@ -242,6 +243,29 @@ on_value(void *ctx, const struct store_item_view *v)
     uint32_t vlen = c->with_value ? v->nbytes : 0;
     unsigned char flags[4];
     mc_bin_put_be32(flags, v->flags);
+    if (c->direct && vlen >= SESSION_DIRECT_MIN && x->s->write_now != NULL) {
+        /* the packet up to its value, then the value from item memory
+         * when the socket takes it (session_out_value). What left that
+         * way is sent: a bad magic later in the same read, on which
+         * memcached drops the replies it has not written (bin_step),
+         * no longer takes them back. */
+        size_t head = MC_BIN_HEADER_LEN + 4 + keylen;
+        unsigned char *p = reserve(x, head);
+        if (p == NULL) {
+            return;
+        }
+        mc_bin_write_header(p, x->r->opcode, keylen, 4, MC_BIN_STATUS_OK, 4u + keylen + vlen,
+                            x->r->opaque, v->cas);
+        memcpy(p + MC_BIN_HEADER_LEN, flags, 4);
+        if (keylen != 0) {
+            memcpy(p + MC_BIN_HEADER_LEN + 4, v->key, keylen);
+        }
+        int rc = session_out_value(x->s, &x->call.unsent, v->value, vlen);
+        if (rc != 0 && x->call.err == 0) {
+            x->call.err = rc;
+        }
+        return;
+    }
     respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, flags, 4, v->key, keylen, v->value,
             vlen, v->cas);
 }
@@ -255,6 +279,7 @@ cmd_get(struct bin_exec *x)
         .x = x,
         .with_key = x->cmd == MC_BIN_GETK || x->cmd == MC_BIN_GATK,
         .with_value = x->cmd != MC_BIN_TOUCH,
+        .direct = !touch,
     };
     struct store_get_opts opts = {.touch = true};
     if (touch) {

@@ -111,11 +111,13 @@ key_init(struct text_exec *x, struct store_key *k, struct bstr key)
 struct value_ctx {
     struct text_exec *x;
     bool cas;
+    bool direct; /* a large value may go straight to the socket (not gat: no head held) */
 };
 
 /*
  * Called under the shard lock: one reservation, then plain copies.
- * "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"
+ * "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"; a large value
+ * goes from item memory to the socket when it can (session_out_value).
  */
 static void
 on_value(void *ctx, const struct store_item_view *v)
@@ -134,7 +136,8 @@ on_value(void *ctx, const struct store_item_view *v)
     }
     nums[nn++] = '\r';
     nums[nn++] = '\n';
-    size_t total = 6 + v->nkey + nn + v->nbytes + 2;
+    bool direct = vc->direct && v->nbytes >= SESSION_DIRECT_MIN && x->s->write_now != NULL;
+    size_t total = 6 + v->nkey + nn + (direct ? 0 : v->nbytes + 2);
     int rc = buf_reserve(x->out, total, SIZE_MAX);
     if (rc != 0) {
         if (x->call.err == 0) {
@@ -149,6 +152,15 @@ on_value(void *ctx, const struct store_item_view *v)
     p += v->nkey;
     memcpy(p, nums, nn);
     p += nn;
+    if (direct) { /* the value from item memory, when the socket takes it */
+        x->out->wpos += total;
+        rc = session_out_value(x->s, &x->call.unsent, v->value, v->nbytes);
+        rc = rc != 0 ? rc : buf_append(x->out, "\r\n", 2);
+        if (rc != 0 && x->call.err == 0) {
+            x->call.err = rc;
+        }
+        return;
+    }
     memcpy(p, v->value, v->nbytes);
     p += v->nbytes;
     memcpy(p, "\r\n", 2);
@@ -159,7 +171,8 @@ static enum cmd_rc
 cmd_get(struct text_exec *x, const struct mc_text_req *r)
 {
     bool touch = r->cmd == MC_TEXT_GAT || r->cmd == MC_TEXT_GATS;
-    struct value_ctx vc = {.x = x, .cas = r->cmd == MC_TEXT_GETS || r->cmd == MC_TEXT_GATS};
+    struct value_ctx vc = {
+        .x = x, .cas = r->cmd == MC_TEXT_GETS || r->cmd == MC_TEXT_GATS, .direct = !touch};
     struct store_get_opts opts = {.touch = true};
     if (touch) {
         opts.exptime = clock_exptime_to_rel(r->exptime);

@@ -127,8 +127,9 @@ struct resp_exec {
     /* The row whose handler is running (NULL before: an error then is a
      * refusal, not a failed call; see resp_cmdstats.h). */
     const struct resp_cmd *row;
-    bool close; /* QUIT: close after this reply */
-    uint8_t db; /* the store's number of c->db, read as the command starts */
+    bool close;   /* QUIT: close after this reply */
+    bool in_exec; /* EXEC's commands run: their replies are placed by offset */
+    uint8_t db;   /* the store's number of c->db, read as the command starts */
 };
 
 /* A key argument as the store takes it: hashed once, in the connection's

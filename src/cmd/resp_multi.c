@@ -549,10 +549,12 @@ resp_cmd_exec(struct resp_exec *x)
     const struct bstr *argv = x->argv;
     size_t argc = x->argc;
     const struct resp_cmd *cmd = x->cmd, *row = x->row;
+    x->in_exec = true;
     enum store_rc rc = store_tx(x->store, &req, exec_run, &e);
     if (rc == STORE_OK && !e.aborted && e.nafter != 0) {
         exec_after(x, t, pos, e.nafter);
     }
+    x->in_exec = false;
     x->argv = argv;
     x->argc = argc;
     x->cmd = cmd;

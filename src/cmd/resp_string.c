@@ -57,10 +57,30 @@ bulk_of_view(struct resp_exec *x, const char *value, size_t n)
     x->out->wpos += total;
 }
 
+/* GET's value (under its one shard lock): a large one goes straight to
+ * the socket when it can (session_out_value), except inside EXEC, whose
+ * replies are placed by offset into the output. */
 static void
 on_bulk(void *ctx, const struct store_item_view *v)
 {
-    bulk_of_view(ctx, v->value, v->nbytes);
+    struct resp_exec *x = ctx;
+    if (v->nbytes < SESSION_DIRECT_MIN || x->s->write_now == NULL || x->in_exec ||
+        x->out != x->s->out) {
+        bulk_of_view(x, v->value, v->nbytes);
+        return;
+    }
+    char hdr[32];
+    size_t h = 0;
+    hdr[h++] = '$';
+    h += num_u64_to_dec_fast(v->nbytes, hdr + h);
+    hdr[h++] = '\r';
+    hdr[h++] = '\n';
+    int rc = buf_append(x->out, hdr, h);
+    rc = rc != 0 ? rc : session_out_value(x->s, &x->call.unsent, v->value, v->nbytes);
+    rc = rc != 0 ? rc : buf_append(x->out, "\r\n", 2);
+    if (rc != 0) {
+        resp_reply_fail(x, rc);
+    }
 }
 
 static void

@@ -81,6 +81,27 @@ session_init(struct session *s, const struct cmd_env *env, struct metrics *m, st
     s->authed = !auth_required(env->auth);
 }
 
+int
+session_out_value(struct session *s, size_t *unsent, const char *v, size_t n)
+{
+    struct buf *o = s->out;
+    if (n >= SESSION_DIRECT_MIN && s->write_now != NULL) {
+        size_t pend = buf_readable(o);
+        size_t w = s->write_now(s->write_ctx, o->data + o->rpos, pend, v, n);
+        size_t from_out = w < pend ? w : pend;
+        o->rpos += from_out;
+        *unsent = *unsent > from_out ? *unsent - from_out : 0;
+        if (buf_readable(o) == 0) {
+            o->rpos = o->wpos = 0;
+        }
+        size_t direct = w - from_out; /* of the value */
+        METRIC_ADD(s->metrics, bytes_written_direct, direct);
+        v += direct;
+        n -= direct;
+    }
+    return n > 0 ? buf_append(o, v, n) : 0;
+}
+
 void
 session_fini(struct session *s)
 {

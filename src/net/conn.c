@@ -706,6 +706,29 @@ conn_flush(struct conn *c)
     }
 }
 
+/*
+ * session.write_now: a large value straight from item memory, with the
+ * replies before it (cmd/session.h). Only while no write is in flight,
+ * so bytes leave in order; a refusal or an error takes nothing, and the
+ * flush that follows reports the error.
+ */
+static size_t
+write_now(void *ctx, const char *a, size_t alen, const char *b, size_t blen)
+{
+    struct conn *c = ctx;
+    if (c->writing || c->closed || c->closing) {
+        return 0;
+    }
+    uv_buf_t ub[2] = {uv_buf_init((char *)a, (unsigned)alen),
+                      uv_buf_init((char *)b, (unsigned)blen)};
+    int r = alen > 0 ? uv_try_write(&c->h.stream, ub, 2) : uv_try_write(&c->h.stream, ub + 1, 1);
+    if (r <= 0) {
+        return 0;
+    }
+    METRIC_ADD(&c->w->metrics, bytes_written, (uint64_t)r);
+    return (size_t)r;
+}
+
 void
 conn_flush_dirty(struct worker *w)
 {
@@ -875,6 +898,10 @@ conn_accept(struct listener *l)
     c->sess.hot = w->hot;
     c->sess.cmdstats = w->cstats;
     c->sess.id = c->id;
+    if (c->tls == NULL) {
+        c->sess.write_now = write_now; /* TLS encrypts from a copy */
+        c->sess.write_ctx = c;
+    }
     if (l->resp_only) {
         session_set_resp_only(&c->sess);
     }

@@ -105,6 +105,21 @@ enum session_rc {
  * for clients that pipeline without reading). */
 #define SESSION_OUT_HIGH (256u << 10)
 
+/*
+ * Values of at least this many bytes go to the socket from item memory
+ * when net/ can write at once (session.write_now): the replies before it
+ * and the value in one writev, under the value's shard lock, and only what
+ * the kernel did not take is copied into *out. A large multi-get then
+ * holds a value's worth of reply buffer only for a client that is behind.
+ */
+#define SESSION_DIRECT_MIN (32u << 10)
+
+/* net/'s "write now": write a then b (alen may be 0), without blocking,
+ * after everything written before; the bytes the kernel took, 0 when it
+ * took none or cannot be written to now (a write in flight, TLS). */
+typedef size_t (*session_write_fn)(void *ctx, const char *a, size_t alen, const char *b,
+                                   size_t blen);
+
 struct session {
     /* Set by net/ (public): */
     const struct cmd_env *env;
@@ -113,6 +128,8 @@ struct session {
     struct hotkeys *hot;       /* the worker's hot-key sketch, or NULL */
     struct cmdstats *cmdstats; /* the worker's command statistics, or NULL */
     uint64_t id; /* the connection's id (stats conns, watch's cfd, CLIENT ID); 0: none */
+    session_write_fn write_now; /* NULL: every reply is copied into *out */
+    void *write_ctx;
     /* Private to cmd/: */
     int proto;         /* 0 until the first byte is seen */
     unsigned want;     /* stats_wanted() as session_process last read it (once a
@@ -129,6 +146,16 @@ struct session {
 };
 
 void session_init(struct session *s, const struct cmd_env *env, struct metrics *m, struct buf *out);
+
+/*
+ * Append the value v[0..n) to the replies, as net/ will write them: copied
+ * into *out, or (n >= SESSION_DIRECT_MIN, write_now set) written to the
+ * socket now with what *out holds before it, copying only what the kernel
+ * did not take. *unsent (the protocol's mark of bytes in *out counted as
+ * written, see cmd/step.h) shrinks by what left *out. The value must stay
+ * as it is for the call (its shard lock held). 0, or -ENOMEM.
+ */
+int session_out_value(struct session *s, size_t *unsent, const char *v, size_t n);
 void session_fini(struct session *s);
 
 /* The connection came in on the RESP-only port (--resp-port): RESP from

@@ -254,6 +254,9 @@
     X(S, hash_buckets, GAUGE, ALWAYS, "hash_buckets", NONE, NULL, NULL, "",                        \
       "hash buckets of all shards")                                                                \
     X(S, shards, GAUGE, ALWAYS, "shards", NONE, NULL, NULL, "", "store shards")                    \
+    X(W, bytes_written_direct, COUNTER, ALWAYS, "bytes_written_direct", NONE, NULL,                \
+      "stashd_written_direct_bytes_total", "",                                                     \
+      "of bytes_written, value bytes written from item memory, not copied into a reply buffer")            \
     /* the memory file (-e): what this start restored                                        */  \
     X(S, restart_warm, GAUGE, ALWAYS, "restart_warm", NONE, NULL, "stashd_restart_warm", "",       \
       "1 when this start restored the items of the memory file (-e)")                              \
