@@ -64,7 +64,7 @@ static void
 on_bulk(void *ctx, const struct store_item_view *v)
 {
     struct resp_exec *x = ctx;
-    if (v->nbytes < SESSION_DIRECT_MIN || x->s->write_now == NULL || x->in_exec ||
+    if (v->nbytes < x->s->direct_min || x->s->write_now == NULL || x->in_exec ||
         x->out != x->s->out) {
         bulk_of_view(x, v->value, v->nbytes);
         return;

@@ -85,7 +85,7 @@ int
 session_out_value(struct session *s, size_t *unsent, const char *v, size_t n)
 {
     struct buf *o = s->out;
-    if (n >= SESSION_DIRECT_MIN && s->write_now != NULL) {
+    if (n >= s->direct_min && s->write_now != NULL) {
         size_t pend = buf_readable(o);
         size_t w = s->write_now(s->write_ctx, o->data + o->rpos, pend, v, n);
         size_t from_out = w < pend ? w : pend;

@@ -901,6 +901,7 @@ conn_accept(struct listener *l)
     if (c->tls == NULL) {
         c->sess.write_now = write_now; /* TLS encrypts from a copy */
         c->sess.write_ctx = c;
+        c->sess.direct_min = SESSION_DIRECT_MIN;
     }
     if (l->resp_only) {
         session_set_resp_only(&c->sess);

@@ -43,6 +43,7 @@ static struct {
     struct metrics m;
     struct cmdstats *cs; /* the "worker's" command statistics, as net/ gives them */
     struct buf out;
+    struct buf sent; /* what fz_write_now took, ahead of out */
 } fz;
 
 static void
@@ -80,6 +81,7 @@ fz_setup(void)
     fz.env = (struct cmd_env){
         .store = fz.store, .opts = &fz.opts, .threads = 1, .cmdstats = &fz.cs, .ncmdstats = 1};
     buf_init(&fz.out);
+    buf_init(&fz.sent);
 }
 
 /* Skip one RESP reply at p[0..n); the bytes it took, or 0 if malformed. */
@@ -123,20 +125,62 @@ skip_reply(const char *p, size_t n, int depth)
     }
 }
 
+/* The replies of one call, what fz_write_now took first: whole ones. */
 static void
 check_replies(void)
 {
-    size_t n = buf_readable(&fz.out);
+    CHECK(fz.out.rpos <= fz.out.wpos && fz.out.wpos <= fz.out.cap);
+    if (buf_readable(&fz.out) > 0) {
+        CHECK(buf_append(&fz.sent, fz.out.data + fz.out.rpos, buf_readable(&fz.out)) == 0);
+    }
+    buf_reset(&fz.out);
+    size_t n = buf_readable(&fz.sent);
     if (n == 0) {
         return;
     }
-    const char *p = fz.out.data + fz.out.rpos;
+    const char *p = fz.sent.data + fz.sent.rpos;
     size_t pos = 0;
     while (pos < n) {
         pos += skip_reply(p + pos, n - pos, 0);
     }
     CHECK(pos == n);
-    buf_reset(&fz.out);
+    buf_reset(&fz.sent);
+}
+
+/*
+ * net/'s write_now, played (session.h): it must be handed all of the
+ * queued replies, then the value; it takes a varying share (none, all,
+ * or a cut anywhere, in the replies or the value), as a socket with a
+ * varying window would, and keeps what it took in fz.sent, in order.
+ */
+static uint32_t fz_lcg;
+
+static size_t
+fz_write_now(void *ctx, const char *a, size_t alen, const char *b, size_t blen)
+{
+    (void)ctx;
+    CHECK(alen == buf_readable(&fz.out) && (alen == 0 || a == fz.out.data + fz.out.rpos));
+    CHECK(blen > 0 && b != NULL);
+    fz_lcg = fz_lcg * 1103515245u + 12345u;
+    size_t total = alen + blen;
+    size_t take = (fz_lcg >> 16) % 4 == 0   ? 0
+                  : (fz_lcg >> 16) % 4 == 1 ? total
+                                            : (size_t)(fz_lcg >> 8) % (total + 1);
+    size_t from_a = take < alen ? take : alen;
+    CHECK(buf_append(&fz.sent, a, from_a) == 0);
+    CHECK(buf_append(&fz.sent, b, take - from_a) == 0);
+    return take;
+}
+
+/* Direct writes for about half the inputs, from values of 1-64 bytes. */
+static void
+fz_direct(struct session *s, const uint8_t *data, size_t size)
+{
+    if ((size & 1) != 0) {
+        s->write_now = fz_write_now;
+        s->direct_min = 1 + size % 64;
+        fz_lcg = (uint32_t)size * 2654435761u + data[size - 1];
+    }
 }
 
 /* Serve what `in` holds; false once the session asked to close. */
@@ -188,6 +232,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct session s;
     session_init(&s, &fz.env, &fz.m, &fz.out);
     s.cmdstats = fz.cs;
+    fz_direct(&s, data, size);
     if (resp_port) {
         session_set_resp_only(&s);
     }

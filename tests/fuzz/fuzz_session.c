@@ -35,6 +35,7 @@ static struct {
     struct stats *stats; /* watch, stats detail, reset: made once, never freed */
     struct metrics m;
     struct buf out;
+    struct buf sent; /* what fz_write_now took, ahead of out */
 } fz;
 
 static void
@@ -85,6 +86,43 @@ fz_setup(void)
         .stats = fz.stats,
     };
     buf_init(&fz.out);
+    buf_init(&fz.sent);
+}
+
+/*
+ * net/'s write_now, played (session.h): it must be handed all of the
+ * queued replies, then the value; it takes a varying share (none, all,
+ * or a cut anywhere, in the replies or the value), as a socket with a
+ * varying window would, and keeps what it took in fz.sent, in order.
+ */
+static uint32_t fz_lcg;
+
+static size_t
+fz_write_now(void *ctx, const char *a, size_t alen, const char *b, size_t blen)
+{
+    (void)ctx;
+    CHECK(alen == buf_readable(&fz.out) && (alen == 0 || a == fz.out.data + fz.out.rpos));
+    CHECK(blen > 0 && b != NULL);
+    fz_lcg = fz_lcg * 1103515245u + 12345u;
+    size_t total = alen + blen;
+    size_t take = (fz_lcg >> 16) % 4 == 0   ? 0
+                  : (fz_lcg >> 16) % 4 == 1 ? total
+                                            : (size_t)(fz_lcg >> 8) % (total + 1);
+    size_t from_a = take < alen ? take : alen;
+    CHECK(buf_append(&fz.sent, a, from_a) == 0);
+    CHECK(buf_append(&fz.sent, b, take - from_a) == 0);
+    return take;
+}
+
+/* Direct writes for about half the inputs, from values of 1-64 bytes. */
+static void
+fz_direct(struct session *s, const uint8_t *data, size_t size)
+{
+    if ((size & 1) != 0) {
+        s->write_now = fz_write_now;
+        s->direct_min = 1 + size % 64;
+        fz_lcg = (uint32_t)size * 2654435761u + data[size - 1];
+    }
 }
 
 /* Serve what `in` holds; false once the session asked to close. */
@@ -98,7 +136,9 @@ serve(struct session *s, char *in, size_t *len)
         CHECK(consumed <= *len);
         memmove(in, in + consumed, *len - consumed);
         *len -= consumed;
+        CHECK(fz.out.rpos <= fz.out.wpos && fz.out.wpos <= fz.out.cap);
         buf_reset(&fz.out);
+        buf_reset(&fz.sent);
         if (rc == SESSION_CLOSE) {
             return false;
         }
@@ -132,6 +172,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct session s;
     session_init(&s, &fz.env, &fz.m, &fz.out);
+    fz_direct(&s, data, size);
     size_t len = 0;
     memcpy(in, data + 1, cut);
     len = cut;

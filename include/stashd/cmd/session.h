@@ -128,8 +128,12 @@ struct session {
     struct hotkeys *hot;       /* the worker's hot-key sketch, or NULL */
     struct cmdstats *cmdstats; /* the worker's command statistics, or NULL */
     uint64_t id; /* the connection's id (stats conns, watch's cfd, CLIENT ID); 0: none */
-    session_write_fn write_now; /* NULL: every reply is copied into *out */
+    /* Values of direct_min bytes or more go to write_now (net/ sets it,
+     * with SESSION_DIRECT_MIN; a fuzz target lowers it). NULL: every
+     * reply is copied into *out. */
+    session_write_fn write_now;
     void *write_ctx;
+    size_t direct_min;
     /* Private to cmd/: */
     int proto;         /* 0 until the first byte is seen */
     unsigned want;     /* stats_wanted() as session_process last read it (once a
@@ -149,7 +153,7 @@ void session_init(struct session *s, const struct cmd_env *env, struct metrics *
 
 /*
  * Append the value v[0..n) to the replies, as net/ will write them: copied
- * into *out, or (n >= SESSION_DIRECT_MIN, write_now set) written to the
+ * into *out, or (n >= direct_min, write_now set) written to the
  * socket now with what *out holds before it, copying only what the kernel
  * did not take. *unsent (the protocol's mark of bytes in *out counted as
  * written, see cmd/step.h) shrinks by what left *out. The value must stay
