@@ -683,6 +683,22 @@ static bool
 peek_count(const char **p, const char *end, char lead, size_t *v)
 {
     const char *q = *p;
+    /* One or two digits (a GET's or SET's counts, keys under 100 bytes)
+     * without the loop. */
+    if (end - q >= 5 && q[0] == lead) {
+        unsigned d0 = (unsigned)(unsigned char)q[1] - '0';
+        unsigned d1 = (unsigned)(unsigned char)q[2] - '0';
+        if (d0 <= 9 && q[2] == '\r' && q[3] == '\n') {
+            *v = d0;
+            *p = q + 4;
+            return true;
+        }
+        if (d0 <= 9 && d1 <= 9 && q[3] == '\r' && q[4] == '\n') {
+            *v = d0 * 10 + d1;
+            *p = q + 5;
+            return true;
+        }
+    }
     if (q >= end || *q != lead) {
         return false;
     }

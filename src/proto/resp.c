@@ -51,6 +51,16 @@ parse_count(const char *p, size_t n, int64_t *out)
 static inline bool
 fast_count(const char *p, size_t avail, int64_t *out, long *eol)
 {
+    /* a single digit (a GET's and SET's argument counts, names and short
+     * keys) without the loop */
+    if (avail >= 3 && p[1] == '\r' && p[2] == '\n') {
+        unsigned d = (unsigned)(unsigned char)p[0] - '0';
+        if (d <= 9) {
+            *out = d;
+            *eol = 1;
+            return true;
+        }
+    }
     int64_t v = 0;
     size_t i = 0;
     for (; i < avail && i < 9; i++) {
