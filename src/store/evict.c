@@ -225,7 +225,7 @@ most_dead(const struct segs *sg, uint32_t now)
     uint32_t best = SEG_NONE, best_dead = 0, maybe = SEG_NONE;
     for (uint32_t i = sg->fifo_head; i != SEG_NONE; i = sg->seg[i].next) {
         uint32_t d = atomic_load_explicit(&sg->seg[i].dead, memory_order_relaxed);
-        if (sg->seg[i].pinned) {
+        if (!seg_evictable(&sg->seg[i])) {
             continue;
         }
         if (d > best_dead) {
@@ -239,10 +239,10 @@ most_dead(const struct segs *sg, uint32_t now)
 }
 
 /*
- * The oldest unpinned sealed segment, unless one of the few after it is
- * at least half dead (overwritten or deleted items): compacting that one
- * frees its dead bytes without evicting anything, room a slab cache gets
- * back at once when an item is replaced. Segment lock held.
+ * The oldest evictable sealed segment (not pinned, nothing reserved), unless one of the few after
+ * it is at least half dead (overwritten or deleted items): compacting that one frees its dead bytes
+ * without evicting anything, room a slab cache gets back at once when an item is replaced. Segment
+ * lock held.
  */
 static uint32_t
 oldest_or_dead(const struct segs *sg)
@@ -252,7 +252,7 @@ oldest_or_dead(const struct segs *sg)
     for (uint32_t i = sg->fifo_head; i != SEG_NONE && looked < DEAD_LOOKAHEAD;
          i = sg->seg[i].next) {
         const struct seg *sd = &sg->seg[i];
-        if (sd->pinned) {
+        if (!seg_evictable(sd)) {
             continue;
         }
         looked++;

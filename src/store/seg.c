@@ -205,7 +205,7 @@ seg_head_release(struct segs *sg, struct head *h)
             struct seg *sd = &sg->seg[i];
             sd->pinned = false;
             if (atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_SEALED &&
-                seg_all_dead(sg, i)) {
+                seg_evictable(sd) && seg_all_dead(sg, i)) {
                 seg_fifo_remove(sg, i);
                 seg_free_run(sg, i);
             }
@@ -401,7 +401,7 @@ seg_free_if_dead(struct segs *sg, uint32_t i)
 {
     struct seg *sd = &sg->seg[i];
     segs_lock(sg);
-    if (atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_SEALED && !sd->pinned &&
+    if (atomic_load_explicit(&sd->state, memory_order_relaxed) == SEG_SEALED && seg_evictable(sd) &&
         seg_all_dead(sg, i)) {
         seg_fifo_remove(sg, i);
         seg_free_run(sg, i);
@@ -521,7 +521,7 @@ seg_with_still(struct segs *sg, uint32_t i, bool wait, seg_still_fn fn, void *ct
     fn(ctx, i, oldest);
     segs_lock(sg);
     sd->pinned = false;
-    if (seg_all_dead(sg, i)) {
+    if (seg_evictable(sd) && seg_all_dead(sg, i)) {
         seg_fifo_remove(sg, i);
         seg_free_run(sg, i);
     }

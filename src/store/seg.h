@@ -72,7 +72,17 @@ struct seg {
     uint32_t clean_flush;                /* -M: segs.flushes when a compaction found nothing dead */
     bool clean;                          /* ... (then valid) */
     bool pinned;                         /* holds unlinked items of its head's operation */
+    /* Items reserved in it whose values are still arriving (store_reserve):
+     * not evicted, compacted or freed while nonzero. */
+    _Atomic uint32_t reserved;
 };
+
+/* May eviction take segment sd (or a walk pin it)? Segment lock held. */
+static inline bool
+seg_evictable(const struct seg *sd)
+{
+    return !sd->pinned && atomic_load_explicit(&sd->reserved, memory_order_acquire) == 0;
+}
 
 /* Per head, per size class (mem/sizeclass.h; the last is "large"):
  * counted by whoever holds the head, read by statistics. */

@@ -680,6 +680,107 @@ set_plain(struct store *s, const struct store_key *k, const struct store_set_req
     return rc;
 }
 
+/* --- values stored in place (store.h) --------------------------------------- */
+
+static bool
+reservable(const struct store_set_req *r)
+{
+    return r->mode != STORE_MODE_APPEND && r->mode != STORE_MODE_PREPEND && !r->keep_ttl &&
+           !r->stale_ok;
+}
+
+enum store_rc
+store_reserve(struct store *s, const struct store_key *k, const struct store_set_req *r,
+              struct store_pending *p)
+{
+    if (!store_fits(s, k->len, r->nbytes)) {
+        return STORE_TOO_LARGE;
+    }
+    if (!reservable(r)) {
+        return STORE_NOT_STORED;
+    }
+    struct item_fields f = req_fields(k, r);
+    const struct item_space *sp = &s->segs.sp;
+    uint64_t span =
+        item_span_of(sp, item_size_of(item_layout_for(&f, r->nbytes), k->len, r->nbytes));
+    struct head *h = seg_head_acquire(&s->segs);
+    uint32_t ref = seg_alloc(s, h, span);
+    if (ref == 0) {
+        seg_head_release(&s->segs, h);
+        return STORE_NO_MEMORY;
+    }
+    struct item *it = item_at(sp, ref);
+    p->value = item_init(it, k->data, (uint8_t)k->len, r->nbytes, &f, clock_now());
+    if (r->key_binary) {
+        it->state = ITEM_KEY_BINARY;
+    }
+    /* Before the head goes: until then the segment is open (or its run
+     * pinned), so nothing can take it before this is seen. */
+    atomic_fetch_add_explicit(&s->segs.seg[seg_of_ref(&s->segs, ref)].reserved, 1,
+                              memory_order_relaxed);
+    seg_head_release(&s->segs, h);
+    p->ref = ref;
+    p->span = span;
+    return STORE_OK;
+}
+
+/* The reservation of p ends: its segment may be evicted again. */
+static void
+unreserve(struct store *s, const struct store_pending *p)
+{
+    atomic_fetch_sub_explicit(&s->segs.seg[seg_of_ref(&s->segs, p->ref)].reserved, 1,
+                              memory_order_release);
+}
+
+void
+store_abandon(struct store *s, struct store_pending *p)
+{
+    /* Dead before the segment may be taken (seg.h: seg_count_dead). */
+    seg_count_dead(&s->segs, p->ref, p->span);
+    unreserve(s, p);
+    seg_maybe_free(&s->segs, p->ref);
+    p->ref = 0;
+}
+
+enum store_rc
+store_commit(struct store *s, const struct store_key *k, const struct store_set_req *r,
+             struct store_pending *p, uint64_t *cas_out)
+{
+    const struct item_space *sp = &s->segs.sp;
+    struct item *it = item_at(sp, p->ref);
+    uint32_t now = clock_now();
+    it->atime = now; /* stored now, not when its value began to arrive */
+    enum store_rc rc = STORE_OK;
+    if (r->expire_ms != 0 && expiry_passed(r->expire_ms)) {
+        rc = set_expired(s, k, r);
+        store_abandon(s, p);
+        return rc;
+    }
+    struct head *h = seg_head_acquire(&s->segs);
+    struct shard *sh = store_lock_key(s, k, now);
+    struct index_pos pos;
+    enum item_state why;
+    struct item *old = shard_find(s, sh, k, now, &pos, &why);
+    rc = store_check_set(s, sh, old, r);
+    if (rc == STORE_OK) {
+        rc = link_new(s, sh, h, k, pos, old, it);
+    }
+    if (rc == STORE_OK && cas_out != NULL) {
+        *cas_out = visible_cas(s, sh, it);
+    }
+    if (rc != STORE_OK) {
+        seg_count_dead(&s->segs, p->ref, p->span);
+    }
+    shard_unlock(sh);
+    seg_head_release(&s->segs, h);
+    unreserve(s, p);
+    if (rc != STORE_OK) {
+        seg_maybe_free(&s->segs, p->ref);
+    }
+    p->ref = 0;
+    return rc;
+}
+
 enum store_rc
 store_set(struct store *s, const struct store_key *k, const struct store_set_req *r,
           uint64_t *cas_out)

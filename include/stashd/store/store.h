@@ -343,6 +343,39 @@ enum store_rc store_get(struct store *s, const struct store_key *k, const struct
 enum store_rc store_set(struct store *s, const struct store_key *k, const struct store_set_req *r,
                         uint64_t *cas_out);
 /*
+ * A value stored in place as it arrives: a large set whose value has not
+ * all been read yet gets its item now, the caller writes the value into
+ * it (p->value, r->nbytes bytes) as the bytes come, over as many reads
+ * as it takes, and then links it with store_commit or drops it with
+ * store_abandon. The value is never buffered whole outside the item, and
+ * its memory is within the limit from the start, as memcached's item is
+ * while its value is read. Until then the item is in no index and its
+ * segment is kept from eviction and compaction, so the caller bounds how
+ * much it holds so (a client that stops halfway holds it until closed).
+ *
+ * For the modes set_plain serves: SET, ADD, REPLACE and CAS, without
+ * keep_ttl or stale_ok (else STORE_NOT_STORED: store the buffered value
+ * with store_set). STORE_TOO_LARGE, STORE_NO_MEMORY (no room could be
+ * made) as store_set; STORE_OK with *p filled.
+ */
+struct store_pending {
+    char *value; /* where the value's r->nbytes bytes go */
+    uint32_t ref;
+    uint64_t span;
+};
+enum store_rc store_reserve(struct store *s, const struct store_key *k,
+                            const struct store_set_req *r, struct store_pending *p);
+/* Link the filled item as store_set would (k and r as given to
+ * store_reserve; r->value unused): its answer, and *cas_out on STORE_OK.
+ * p is spent either way. */
+enum store_rc store_commit(struct store *s, const struct store_key *k,
+                           const struct store_set_req *r, struct store_pending *p,
+                           uint64_t *cas_out);
+/* Drop a reserved item whose value will not come (the client left, or
+ * sent a bad data chunk). */
+void store_abandon(struct store *s, struct store_pending *p);
+
+/*
  * Redis's MSET and MSETNX: store n pairs as one step. pair(ctx, i, k, r)
  * gives pair i (0 <= i < n; it may be called more than once per pair and
  * must give the same answer); r->mode, r->cas and r->keep_ttl are
