@@ -362,6 +362,50 @@ store_reply(struct bin_exec *x, enum store_rc rc, uint64_t cas)
     }
 }
 
+/* The store request of a set, add or replace (its value not set). */
+static struct store_set_req
+update_req(struct bin_exec *x)
+{
+    const struct mc_bin_req *r = x->r;
+    enum store_mode mode = x->cmd == MC_BIN_ADD       ? STORE_MODE_ADD
+                           : x->cmd == MC_BIN_REPLACE ? STORE_MODE_REPLACE
+                                                      : STORE_MODE_SET;
+    uint64_t want_cas = request_cas(x);
+    if (want_cas != 0) {
+        mode = STORE_MODE_CAS; /* memcached: any cas makes it a cas */
+    }
+    return (struct store_set_req){
+        .mode = mode,
+        .nbytes = mc_bin_value_len(r),
+        .flags = mc_bin_be32(r->extras),
+        .exptime = rel_exptime(mc_bin_be32(r->extras + 4)),
+        .cas = want_cas,
+    };
+}
+
+/* A large value not all here: store it in place as it arrives (cmd/step.h),
+ * the rest of the input being its first bytes; false: buffer it whole. */
+static bool
+sink_start(struct bin_exec *x)
+{
+    const struct mc_bin_req *r = x->r;
+    if (mc_bin_value_len(r) < x->s->sink_min) {
+        return false;
+    }
+    struct store_set_req sr = update_req(x);
+    struct store_key k;
+    key_init(x, &k, r);
+    struct session_sink *sk = session_sink_start(x->s, &k, &sr, x->cmd, x->quiet, 0);
+    if (sk == NULL) {
+        return false;
+    }
+    sk->opcode = r->opcode;
+    sk->opaque = r->opaque;
+    (void)session_sink_feed(x->s, x->data + r->consumed, x->len - r->consumed);
+    x->used = x->len;
+    return true;
+}
+
 static enum bin_rc
 cmd_update(struct bin_exec *x)
 {
@@ -370,29 +414,35 @@ cmd_update(struct bin_exec *x)
         return too_large(x);
     }
     if (!have_value(x)) {
-        return BIN_NEED_MORE;
+        return sink_start(x) ? BIN_DONE : BIN_NEED_MORE;
     }
-    enum store_mode mode = x->cmd == MC_BIN_ADD       ? STORE_MODE_ADD
-                           : x->cmd == MC_BIN_REPLACE ? STORE_MODE_REPLACE
-                                                      : STORE_MODE_SET;
-    uint64_t want_cas = request_cas(x);
-    if (want_cas != 0) {
-        mode = STORE_MODE_CAS; /* memcached: any cas makes it a cas */
-    }
-    struct store_set_req sr = {
-        .mode = mode,
-        .value = value_of(x),
-        .nbytes = mc_bin_value_len(r),
-        .flags = mc_bin_be32(r->extras),
-        .exptime = rel_exptime(mc_bin_be32(r->extras + 4)),
-        .cas = want_cas,
-    };
+    struct store_set_req sr = update_req(x);
+    sr.value = value_of(x);
     struct store_key k;
     key_init(x, &k, r);
     uint64_t cas = 0;
     enum store_rc rc = mc_core_store(x->s, &k, &sr, x->cmd == MC_BIN_SET, &cas);
     store_reply(x, rc, cas);
     return BIN_DONE;
+}
+
+/* The value stored in place is all in: store it and answer as
+ * cmd_update would have. */
+static void
+bin_sunk(struct session_call *c)
+{
+    struct bin_exec *x = (struct bin_exec *)c;
+    struct session_sink *sk = x->s->sink;
+    struct mc_bin_req r = {.opcode = sk->opcode, .opaque = sk->opaque};
+    x->r = &r;
+    x->cmd = (uint8_t)sk->cmd;
+    x->quiet = sk->noreply;
+    uint64_t cas = 0;
+    enum store_rc rc = store_commit(x->store, &sk->key, &sk->req, &sk->p, &cas);
+    rc = mc_core_stored(x->s, &sk->key, &sk->req, x->cmd == MC_BIN_SET, rc);
+    store_reply(x, rc, cas);
+    x->r = NULL;
+    session_sink_end(x->s);
 }
 
 static enum bin_rc
@@ -807,7 +857,7 @@ bin_prefetch(struct session_call *c, const char *data, size_t len)
 }
 
 static const struct session_steps bin_steps = {
-    .step = bin_step, .swallowed = bin_swallowed, .prefetch = bin_prefetch};
+    .step = bin_step, .swallowed = bin_swallowed, .prefetch = bin_prefetch, .sunk = bin_sunk};
 
 enum session_rc
 mc_bin_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)

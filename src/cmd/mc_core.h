@@ -96,13 +96,13 @@ void mc_core_note_get(struct session *s, const struct store_key *k, enum store_m
                       bool found, uint32_t nbytes, bool is_get);
 void mc_core_note_delete(struct session *s, const struct store_key *k);
 
-/* A store of any mode; *cas_out (may be NULL) gets the new item's cas. */
+/* What a store of any mode counts, and its old-value rule, given the
+ * store's answer rc (also for a value stored in place: store_commit). */
 static inline enum store_rc
-mc_core_store(struct session *s, const struct store_key *k, const struct store_set_req *r,
-              bool drop_old, uint64_t *cas_out)
+mc_core_stored(struct session *s, const struct store_key *k, const struct store_set_req *r,
+               bool drop_old, enum store_rc rc)
 {
     struct metrics *m = s->metrics;
-    enum store_rc rc = store_set(s->env->store, k, r, cas_out);
     METRIC_INC(m, cmd_set);
     if (r->mode == STORE_MODE_CAS) {
         if (rc == STORE_OK) {
@@ -120,6 +120,14 @@ mc_core_store(struct session *s, const struct store_key *k, const struct store_s
         mc_core_note_store(s, k, r, rc);
     }
     return rc;
+}
+
+/* A store of any mode; *cas_out (may be NULL) gets the new item's cas. */
+static inline __attribute__((always_inline)) enum store_rc
+mc_core_store(struct session *s, const struct store_key *k, const struct store_set_req *r,
+              bool drop_old, uint64_t *cas_out)
+{
+    return mc_core_stored(s, k, r, drop_old, store_set(s->env->store, k, r, cas_out));
 }
 
 /* incr or decr; r->created_out may be NULL. */

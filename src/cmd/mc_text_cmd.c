@@ -508,6 +508,64 @@ static const text_handler_fn handlers[MC_TEXT_CMD_COUNT] = {
     [MC_TEXT_REFRESH_CERTS] = cmd_refresh_certs,
 };
 
+/* --- values stored in place (cmd/step.h) ------------------------------- */
+
+static const struct bstr reply_bad_chunk = LIT("CLIENT_ERROR bad data chunk");
+
+/*
+ * A set, add, replace or cas whose line is here and whose large value is
+ * not all here yet: store it in place, its first bytes being those after
+ * the line in data[0..len). false: buffer it whole (append and prepend
+ * need the old value; the worker's share is held; no room was made).
+ */
+static bool
+sink_start(struct text_exec *x, const struct mc_text_req *r, const char *data, size_t len)
+{
+    if (r->cmd != MC_TEXT_SET && r->cmd != MC_TEXT_ADD && r->cmd != MC_TEXT_REPLACE &&
+        r->cmd != MC_TEXT_CAS) {
+        return false;
+    }
+    size_t line = r->need - r->nbytes - 2;
+    struct store_key k;
+    key_init(x, &k, r->key);
+    struct store_set_req sr = {
+        .mode = store_modes[r->cmd],
+        .nbytes = r->nbytes,
+        .flags = r->flags,
+        .exptime = clock_exptime_to_rel(r->exptime),
+        .cas = r->cmd == MC_TEXT_CAS ? r->cas : 0,
+    };
+    if (session_sink_start(x->s, &k, &sr, (int)r->cmd, r->noreply, 2) == NULL) {
+        return false;
+    }
+    (void)session_sink_feed(x->s, data + line, len - line);
+    return true;
+}
+
+/* The value and its closing bytes are in: store it and answer, as
+ * cmd_store would have (a bad data chunk as the parser answers it). */
+static void
+text_sunk(struct session_call *c)
+{
+    struct text_exec *x = (struct text_exec *)c;
+    struct session_sink *sk = x->s->sink;
+    if (sk->tail[0] != '\r' || sk->tail[1] != '\n') {
+        METRIC_INC(x->m, protocol_errors);
+        METRIC_INC(x->m, cmd_set); /* as memcached counts it */
+        if (!sk->noreply) {
+            out_append(x, reply_bad_chunk.data, reply_bad_chunk.len);
+        }
+        session_sink_end(x->s);
+        return;
+    }
+    enum store_rc rc = store_commit(x->store, &sk->key, &sk->req, &sk->p, NULL);
+    rc = mc_core_stored(x->s, &sk->key, &sk->req, sk->cmd == MC_TEXT_SET, rc);
+    if (!sk->noreply) {
+        out_append(x, store_replies[rc].data, store_replies[rc].len);
+    }
+    session_sink_end(x->s);
+}
+
 /* --- the step ---------------------------------------------------------- */
 
 static bool
@@ -625,6 +683,11 @@ text_step(struct session_call *c, char *data, size_t len, size_t *used, size_t *
     struct mc_text_req r;
     switch (mc_text_parse(data, len, &lim, &r)) {
     case MC_TEXT_NEED_MORE:
+        if (__builtin_expect(r.need > 0 && r.nbytes >= x->s->sink_min, 0) &&
+            sink_start(x, &r, data, len)) {
+            *used = len;
+            return STEP_DONE;
+        }
         *need = r.need;
         return STEP_NEED_MORE;
     case MC_TEXT_CLOSE:
@@ -816,7 +879,7 @@ text_prefetch(struct session_call *c, const char *data, size_t len)
 }
 
 static const struct session_steps text_steps = {
-    .step = text_step, .swallowed = text_swallowed, .prefetch = text_prefetch};
+    .step = text_step, .swallowed = text_swallowed, .prefetch = text_prefetch, .sunk = text_sunk};
 
 enum session_rc
 mc_text_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)

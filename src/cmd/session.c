@@ -14,17 +14,20 @@
  */
 #include "stashd/cmd/session.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd/mc_bin_cmd.h"
 #include "cmd/mc_text_cmd.h"
 #include "cmd/mc_tools.h"
 #include "cmd/stats_state.h"
+#include "cmd/step.h"
 #include "cmd/watch.h"
 #include "cmd/resp_cmd.h"
 #include "stashd/cmd/auth.h"
 #include "stashd/proto/mc_text.h"
 #include "stashd/util/buf.h"
+#include "stashd/util/metrics.h"
 #include "stashd/util/options.h"
 
 enum session_proto {
@@ -79,6 +82,103 @@ session_init(struct session *s, const struct cmd_env *env, struct metrics *m, st
     s->metrics = m;
     s->out = out;
     s->authed = !auth_required(env->auth);
+    s->sink_min = SESSION_SINK_MIN;
+}
+
+/* --- values stored in place (step.h) ----------------------------------- */
+
+/* What one worker may hold in items whose values are still arriving: a
+ * quarter of the limit, shared among the workers (at least one value). */
+static uint64_t
+sink_share(const struct session *s)
+{
+    unsigned n = s->env->threads > 0 ? s->env->threads : 1;
+    return store_memory_limit(s->env->store) / 4 / n;
+}
+
+struct session_sink *
+session_sink_start(struct session *s, const struct store_key *k, const struct store_set_req *r,
+                   int cmd, bool noreply, unsigned tail_want)
+{
+    if (k->len > sizeof(s->sink->keybuf) ||
+        s->metrics->in_place_pending_bytes + r->nbytes > sink_share(s)) {
+        return NULL;
+    }
+    struct session_sink *sk = malloc(sizeof(*sk));
+    if (sk == NULL) {
+        return NULL;
+    }
+    if (store_reserve(s->env->store, k, r, &sk->p) != STORE_OK) {
+        free(sk);
+        return NULL;
+    }
+    memcpy(sk->keybuf, k->data, k->len);
+    sk->key = *k;
+    sk->key.data = sk->keybuf;
+    sk->req = *r;
+    sk->req.value = NULL;
+    sk->cmd = cmd;
+    sk->noreply = noreply;
+    sk->ntail = 0;
+    sk->tail_want = (uint8_t)tail_want;
+    sk->opcode = 0;
+    sk->opaque = 0;
+    sk->left = r->nbytes;
+    s->sink = sk;
+    METRIC_ADD(s->metrics, in_place_pending_bytes, r->nbytes);
+    return sk;
+}
+
+size_t
+session_sink_feed(struct session *s, const char *data, size_t len)
+{
+    struct session_sink *sk = s->sink;
+    size_t pos = 0;
+    if (sk->left > 0) {
+        size_t n = len < sk->left ? len : (size_t)sk->left;
+        memcpy(sk->p.value + (sk->req.nbytes - sk->left), data, n);
+        sk->left -= n;
+        pos = n;
+        METRIC_ADD(s->metrics, bytes_read_in_place, n);
+    }
+    while (sk->left == 0 && sk->ntail < sk->tail_want && pos < len) {
+        sk->tail[sk->ntail++] = data[pos++];
+    }
+    return pos;
+}
+
+size_t
+session_sink_room(struct session *s, char **dst)
+{
+    struct session_sink *sk = s->sink;
+    if (sk == NULL || sk->left == 0) {
+        return 0;
+    }
+    *dst = sk->p.value + (sk->req.nbytes - sk->left);
+    return (size_t)sk->left;
+}
+
+void
+session_sink_wrote(struct session *s, size_t n)
+{
+    struct session_sink *sk = s->sink;
+    sk->left -= n;
+    METRIC_ADD(s->metrics, bytes_read_in_place, n);
+}
+
+void
+session_sink_end(struct session *s)
+{
+    struct session_sink *sk = s->sink;
+    if (sk == NULL) {
+        return;
+    }
+    if (sk->p.ref != 0) {
+        store_abandon(s->env->store, &sk->p);
+    }
+    METRIC_ADD(s->metrics, in_place_pending_bytes, (uint64_t)0 - sk->req.nbytes);
+    free(sk);
+    s->sink = NULL;
 }
 
 int
@@ -105,6 +205,7 @@ session_out_value(struct session *s, size_t *unsent, const char *v, size_t n)
 void
 session_fini(struct session *s)
 {
+    session_sink_end(s);
     mc_tools_dump_end(s);
     if (s->watcher != NULL) {
         watch_remove(s->env->stats->watch, &s->watcher);

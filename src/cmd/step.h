@@ -34,6 +34,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,6 +79,51 @@ typedef enum step_rc (*step_fn)(struct session_call *c, char *data, size_t len, 
 
 /* s->swallow just reached 0: append the reply the refused value owes. */
 typedef void (*step_swallowed_fn)(struct session_call *c);
+
+/*
+ * A value being stored in place (SESSION_SINK_MIN in session.h): the
+ * request's line has been served up to its value, whose bytes go into
+ * the reserved item as they arrive, then the two bytes that must end it.
+ * The protocol's sunk hook then finishes the request from what it kept
+ * here, and frees it with session_sink_end.
+ */
+struct session_sink {
+    struct store_pending p;
+    uint64_t left;     /* value bytes still to come */
+    uint8_t tail_want; /* bytes that end the value: 2 for text ("\r\n"), 0 binary */
+    uint8_t ntail;     /* of those, the ones seen */
+    char tail[2];      /* ... ("\r\n" unless the client got its length wrong) */
+    int cmd;           /* the protocol's own: what the request was */
+    bool noreply;      /* text noreply, binary quiet */
+    uint8_t opcode;    /* binary: the request's opcode and opaque, for the reply */
+    uint32_t opaque;
+    struct store_key key; /* key.data points at keybuf */
+    struct store_set_req req;
+    char keybuf[256];
+};
+
+/* Start storing a value in place (s->sink, returned): the reservation is
+ * made, the request kept (the caller adds what else its reply needs);
+ * session_sink_feed then takes the value's bytes and then tail_want more.
+ * NULL when the worker holds its share already or the store made no
+ * room: the caller buffers the value instead. */
+struct session_sink *session_sink_start(struct session *s, const struct store_key *k,
+                                        const struct store_set_req *r, int cmd, bool noreply,
+                                        unsigned tail_want);
+/* Feed it: the bytes used of data[0..len). */
+size_t session_sink_feed(struct session *s, const char *data, size_t len);
+/* Has the whole value and the bytes that close it arrived? */
+static inline bool
+session_sink_full(const struct session_sink *k)
+{
+    return k->left == 0 && k->ntail == k->tail_want;
+}
+/* The request is answered (or the connection goes): free the sink,
+ * abandoning the reservation unless it was committed (p.ref 0). */
+void session_sink_end(struct session *s);
+
+/* s->sink is full: commit (or refuse) it and append the reply. */
+typedef void (*step_sunk_fn)(struct session_call *c);
 
 /* A protocol's two hooks. */
 /*
@@ -125,6 +171,7 @@ struct session_steps {
     step_fn step;
     step_swallowed_fn swallowed; /* NULL: the protocol never swallows */
     step_prefetch_fn prefetch;   /* NULL: none */
+    step_sunk_fn sunk;           /* NULL: the protocol stores nothing in place */
 };
 
 /* Record a failed append (the first one wins). */
@@ -159,6 +206,18 @@ session_run(struct session_call *c, const struct session_steps *steps, const cha
     size_t pos = 0, looked = 0; /* the look-ahead reached data + looked */
     enum session_rc rc = SESSION_OK;
     *need = 0;
+    /* A value stored in place: only ever at the start of a call (the step
+     * that starts one takes all the input there is), so the loop below
+     * pays nothing for it. */
+    if (__builtin_expect(s->sink != NULL, 0)) {
+        pos = session_sink_feed(s, data, len);
+        if (!session_sink_full(s->sink)) {
+            *consumed = pos;
+            return SESSION_OK;
+        }
+        steps->sunk(c);
+        served++;
+    }
     for (;;) {
         if (s->swallow > 0) {
             size_t n = len - pos < s->swallow ? len - pos : (size_t)s->swallow;

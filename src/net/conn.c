@@ -323,6 +323,17 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
         return;
     }
     *out = uv_buf_init(NULL, 0);
+    if (b->data == NULL || buf_readable(b) == 0) {
+        /* A large value stored in place: read it into its item, no copy
+         * (only once everything before it is parsed: nothing is then). */
+        char *dst;
+        size_t room = session_sink_room(&c->sess, &dst);
+        if (room > 0) {
+            c->into_sink = true;
+            *out = uv_buf_init(dst, room > (1u << 30) ? (1u << 30) : (unsigned)room);
+            return;
+        }
+    }
     if (b->data == NULL) {
         rbuf_borrow(c);
         if (b->data == NULL) {
@@ -379,6 +390,23 @@ static void
 on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
 {
     struct conn *c = s->data;
+    bool into_sink = c->into_sink;
+    c->into_sink = false;
+    if (into_sink && nread > 0) {
+        METRIC_ADD(&c->w->metrics, bytes_read, (uint64_t)nread);
+        session_sink_wrote(&c->sess, (size_t)nread);
+        __atomic_store_n(&c->last_active, clock_now(), __ATOMIC_RELAXED);
+        char *dst;
+        if (session_sink_room(&c->sess, &dst) == 0) {
+            /* The value is all in: a binary set is complete (text's
+             * closing "\r\n" comes through rbuf and completes it there). */
+            if (c->batch_ns == 0) {
+                c->batch_ns = clock_mono_ns();
+            }
+            conn_run(c);
+        }
+        return;
+    }
     if (nread < 0) {
         /* EOF or error: answer what was already asked, then close. */
         stop_reading(c);
@@ -508,7 +536,7 @@ conn_run(struct conn *c)
         if (!c->paused) {
             set_state(c, "conn_waiting");
         }
-        if (c->w->draining && !c->paused && !c->ready) {
+        if (c->w->draining && !c->paused && !c->ready && !session_sink_active(&c->sess)) {
             /* Draining: nothing half-sent is left; close after replies. */
             c->closing = true;
             stop_reading(c);

@@ -99,6 +99,7 @@ struct conn {
     bool streaming;       /* on the worker's stream list (session_streaming) */
     uint8_t close_reason; /* enum stats_close_reason, for `watch connevents` */
     bool peer_eof;        /* TLS close_notify received: the next read is an EOF */
+    bool into_sink;       /* the read in progress lands in the value stored in place */
     struct tls_conn *tls; /* NULL for a plain connection */
     struct buf pout;      /* TLS: replies not yet encrypted (sess.out) */
     struct conn *next_dirty;

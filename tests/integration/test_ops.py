@@ -98,11 +98,23 @@ def test_metrics_follow_commands(admin):
     assert m[("stashd_ready", "")] == 1
     assert m[("stashd_hash_table_bytes", "")] > 0
     assert m[("stashd_resident_bytes", "")] > 0
-    # A connection holding a read buffer shows in the buffer gauge.
-    c.send(b"set big 0 0 100000\r\n" + b"x" * 50000)
+    # A connection holding a read buffer shows in the buffer gauge (an
+    # append's value is buffered whole) ...
+    c.send(b"append k 0 0 100000\r\n" + b"x" * 50000)
     time.sleep(0.2)
     m = parse_prom(http_get(admin.admin_port, "/metrics")[2])
     assert m[("stashd_conn_buffer_bytes", "")] >= 100000
+    # ... and a set's large value, written into its item as it arrives,
+    # in the in-place gauge, until it is stored.
+    c2 = admin.connect()
+    c2.send(b"set big 0 0 100000\r\n" + b"x" * 50000)
+    time.sleep(0.2)
+    m = parse_prom(http_get(admin.admin_port, "/metrics")[2])
+    assert m[("stashd_in_place_pending_bytes", "")] == 100000
+    c2.expect(b"x" * 50000 + b"\r\n", b"STORED\r\n")
+    m = parse_prom(http_get(admin.admin_port, "/metrics")[2])
+    assert m[("stashd_in_place_pending_bytes", "")] == 0
+    assert m[("stashd_read_in_place_bytes_total", "")] >= 100000 - 16384
 
 
 def test_bad_http_is_answered(admin):
@@ -131,6 +143,8 @@ def test_drain_finishes_requests_in_flight(admin):
     idle.send(b"version\r\n")
     assert idle.read_until().startswith(b"VERSION ")
     busy.send(b"set k 0 0 10\r\n01234")  # value half sent
+    big = admin.connect()  # ... and a large one, stored in place as it comes
+    big.send(b"set big 0 0 100000\r\n" + b"y" * 50000)
     time.sleep(0.1)
     admin.proc.send_signal(signal.SIGTERM)
     time.sleep(0.2)
@@ -142,6 +156,8 @@ def test_drain_finishes_requests_in_flight(admin):
     busy.send(b"56789\r\nget k\r\n")
     assert busy.read_until(b"STORED\r\n") == b"STORED\r\n"
     assert busy.read_until(b"END\r\n") == b"VALUE k 0 10\r\n0123456789\r\nEND\r\n"
+    big.send(b"y" * 50000 + b"\r\n")
+    assert big.read_until(b"STORED\r\n") == b"STORED\r\n"
     assert admin.wait_exit(timeout=5) == 0
 
 

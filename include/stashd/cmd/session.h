@@ -114,6 +114,17 @@ enum session_rc {
  */
 #define SESSION_DIRECT_MIN (32u << 10)
 
+/*
+ * A set, add, replace or cas (memcached text) whose value is at least this
+ * large and has not all arrived is stored in place: its item is taken from
+ * the store at once and the value written into it as it is read
+ * (store_reserve), so the connection's read buffer stays at its pooled
+ * size instead of growing to hold the value. A worker holds at most a
+ * quarter of the memory limit, shared among the workers, in such items;
+ * past that, values are buffered whole as before.
+ */
+#define SESSION_SINK_MIN (32u << 10)
+
 /* net/'s "write now": write a then b (alen may be 0), without blocking,
  * after everything written before; the bytes the kernel took, 0 when it
  * took none or cannot be written to now (a write in flight, TLS). */
@@ -134,15 +145,19 @@ struct session {
     session_write_fn write_now;
     void *write_ctx;
     size_t direct_min;
+    /* Values of sink_min bytes or more are stored in place (session_init
+     * sets SESSION_SINK_MIN; a fuzz target lowers it). */
+    size_t sink_min;
     /* Private to cmd/: */
-    int proto;         /* 0 until the first byte is seen */
-    unsigned want;     /* stats_wanted() as session_process last read it (once a
-                        * call: what the request path tests to log or count) */
-    bool authed;       /* may run commands: authenticated, or no credential is set */
-    uint64_t swallow;  /* bytes of a refused value still to discard */
-    size_t resume;     /* multi-get: bytes of the key list already answered */
-    uint32_t flags;    /* per-protocol state bits */
-    void *proto_state; /* per-protocol state (NULL for text) */
+    struct session_sink *sink; /* the value being stored in place, or NULL */
+    int proto;                 /* 0 until the first byte is seen */
+    unsigned want;             /* stats_wanted() as session_process last read it (once a
+                                * call: what the request path tests to log or count) */
+    bool authed;               /* may run commands: authenticated, or no credential is set */
+    uint64_t swallow;          /* bytes of a refused value still to discard */
+    size_t resume;             /* multi-get: bytes of the key list already answered */
+    uint32_t flags;            /* per-protocol state bits */
+    void *proto_state;         /* per-protocol state (NULL for text) */
     /* memcached's tooling (cmd/mc_tools.h): the dump at the front of the
      * input, and the watch subscription this connection streams. */
     struct mc_dump *dump;
@@ -161,6 +176,21 @@ void session_init(struct session *s, const struct cmd_env *env, struct metrics *
  */
 int session_out_value(struct session *s, size_t *unsent, const char *v, size_t n);
 void session_fini(struct session *s);
+
+/* A value being stored in place (SESSION_SINK_MIN): where net/ may read
+ * its next bytes straight into the item, and how many the value still
+ * wants; 0 when there is none (read into the read buffer as usual). Only
+ * while the read buffer holds nothing unparsed. */
+size_t session_sink_room(struct session *s, char **dst);
+/* n of those bytes were read to *dst. */
+void session_sink_wrote(struct session *s, size_t n);
+/* Is a request half served: a value being stored in place (a drain waits
+ * for it, as for a request half in the read buffer)? */
+static inline bool
+session_sink_active(const struct session *s)
+{
+    return s->sink != NULL;
+}
 
 /* The connection came in on the RESP-only port (--resp-port): RESP from
  * the first byte, inline commands included. Call before the first

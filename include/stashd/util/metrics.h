@@ -257,6 +257,12 @@
     X(W, bytes_written_direct, COUNTER, ALWAYS, "bytes_written_direct", NONE, NULL,                \
       "stashd_written_direct_bytes_total", "",                                                     \
       "of bytes_written, value bytes written from item memory, not copied into a reply buffer")            \
+    X(W, bytes_read_in_place, COUNTER, ALWAYS, "bytes_read_in_place", NONE, NULL,                  \
+      "stashd_read_in_place_bytes_total", "",                                                      \
+      "of bytes_read, value bytes written into their item as they arrived, not buffered whole")   \
+    X(W, in_place_pending_bytes, GAUGE, ALWAYS, "in_place_pending_bytes", NONE, NULL,              \
+      "stashd_in_place_pending_bytes", "",                                                         \
+      "memory of items whose values are still arriving (within the memory limit)")                 \
     /* the memory file (-e): what this start restored                                        */  \
     X(S, restart_warm, GAUGE, ALWAYS, "restart_warm", NONE, NULL, "stashd_restart_warm", "",       \
       "1 when this start restored the items of the memory file (-e)")                              \
