@@ -14,6 +14,14 @@
  * (dirty_decay_ms:0) holds 68 MiB but costs 3.7x. Small items live in slab
  * pages, which are not freed, so small-value workloads do not pay.
  *
+ * Freed blocks of up to tcache_max stay in the freeing thread's cache,
+ * where neither decay nor the background threads reach them: by default
+ * up to 32 KiB, 20 of each size, per thread, so read and reply buffers of
+ * 16-32 KiB freed by four workers under the same churn (-m 64 -t 4) held
+ * ~2 MiB more at the peak: 75.2 / 75.6 MiB against 73.2 / 72.9 MiB with
+ * tcache_max:4096 (alternating runs). Nothing on a request's path
+ * allocates blocks that large, so the cache loses no speed there.
+ *
  * jemalloc reads this symbol at start-up; the MALLOC_CONF environment
  * variable still overrides it. Sanitizer builds do not link jemalloc and
  * ignore it.
@@ -35,7 +43,8 @@
 
 /* Not static and not in a header: jemalloc looks the name up. */
 extern const char *malloc_conf;
-const char *malloc_conf = "background_thread:true,dirty_decay_ms:100,muzzy_decay_ms:0";
+const char *malloc_conf =
+    "background_thread:true,dirty_decay_ms:100,muzzy_decay_ms:0,tcache_max:4096";
 
 int
 malloc_after_daemon_fork(void)
