@@ -428,7 +428,7 @@ cmd_update(struct bin_exec *x)
 
 /* The value stored in place is all in: store it and answer as
  * cmd_update would have. */
-static void
+static enum step_rc
 bin_sunk(struct session_call *c)
 {
     struct bin_exec *x = (struct bin_exec *)c;
@@ -443,6 +443,7 @@ bin_sunk(struct session_call *c)
     store_reply(x, rc, cas);
     x->r = NULL;
     session_sink_end(x->s);
+    return STEP_DONE;
 }
 
 static enum bin_rc

@@ -544,7 +544,7 @@ sink_start(struct text_exec *x, const struct mc_text_req *r, const char *data, s
 
 /* The value and its closing bytes are in: store it and answer, as
  * cmd_store would have (a bad data chunk as the parser answers it). */
-static void
+static enum step_rc
 text_sunk(struct session_call *c)
 {
     struct text_exec *x = (struct text_exec *)c;
@@ -556,7 +556,7 @@ text_sunk(struct session_call *c)
             out_append(x, reply_bad_chunk.data, reply_bad_chunk.len);
         }
         session_sink_end(x->s);
-        return;
+        return STEP_DONE;
     }
     enum store_rc rc = store_commit(x->store, &sk->key, &sk->req, &sk->p, NULL);
     rc = mc_core_stored(x->s, &sk->key, &sk->req, sk->cmd == MC_TEXT_SET, rc);
@@ -564,6 +564,7 @@ text_sunk(struct session_call *c)
         out_append(x, store_replies[rc].data, store_replies[rc].len);
     }
     session_sink_end(x->s);
+    return STEP_DONE;
 }
 
 /* --- the step ---------------------------------------------------------- */

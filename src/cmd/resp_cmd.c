@@ -25,12 +25,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cmd/resp_internal.h"
 #include "cmd/resp_arg.h"
 #include "cmd/resp_cmdstats.h"
 #include "cmd/resp_reply.h"
+#include "cmd/step.h"
 #include "stashd/cmd/auth.h"
 #include "stashd/proto/resp.h"
 #include "stashd/store/store.h"
@@ -659,6 +661,107 @@ protocol_error(struct resp_exec *x, const struct resp_req *req)
     resp_reply_errf(x, "%s", msg);
 }
 
+/* --- SET's large value stored in place (cmd/step.h) --------------------- */
+
+/* A bulk length "$<digits>\r\n" at *p, all before end: its value, *p past
+ * it; false if it is not (all) there. */
+static bool
+sink_bulk_len(const char **p, const char *end, uint64_t *n)
+{
+    const char *q = *p;
+    if (q >= end || *q != '$') {
+        return false;
+    }
+    q++;
+    uint64_t v = 0;
+    unsigned digits = 0;
+    while (q < end && *q >= '0' && *q <= '9' && digits < 12) {
+        v = v * 10 + (uint64_t)(*q - '0');
+        q++;
+        digits++;
+    }
+    if (digits == 0 || end - q < 2 || q[0] != '\r' || q[1] != '\n') {
+        return false;
+    }
+    *p = q + 2;
+    *n = v;
+    return true;
+}
+
+/*
+ * A plain SET (three arguments, no options) whose large value has not all
+ * arrived, at data[0..len): store it in place, what follows the value's
+ * length being its first bytes. Not inside MULTI (queued there) nor before
+ * AUTH (refused); anything else is parsed whole as before.
+ */
+static bool
+sink_start(struct resp_exec *x, const char *data, size_t len)
+{
+    if (!x->s->authed || (x->c->tx != NULL && resp_tx_queueing(x->c))) {
+        return false;
+    }
+    const char *p = data, *end = data + len;
+    uint64_t n, klen, vlen;
+    if (len < 4 || memcmp(p, "*3\r\n", 4) != 0) {
+        return false;
+    }
+    p += 4;
+    if (!sink_bulk_len(&p, end, &n) || n != 3 || end - p < 5 || strncasecmp(p, "set", 3) != 0 ||
+        p[3] != '\r' || p[4] != '\n') {
+        return false;
+    }
+    p += 5;
+    if (!sink_bulk_len(&p, end, &klen) || klen > 250 || (uint64_t)(end - p) < klen + 2 ||
+        p[klen] != '\r' || p[klen + 1] != '\n') {
+        return false;
+    }
+    struct bstr key = {.data = p, .len = (size_t)klen};
+    p += klen + 2;
+    if (!sink_bulk_len(&p, end, &vlen) || vlen < x->s->sink_min || vlen > UINT32_MAX ||
+        (uint64_t)(end - p) >= vlen + 2) {
+        return false;
+    }
+    x->db = store_db_phys(x->store, x->c->db);
+    struct store_key k;
+    resp_key(x, &k, key);
+    struct store_set_req sr = {.mode = STORE_MODE_SET, .nbytes = (uint32_t)vlen};
+    if (session_sink_start(x->s, &k, &sr, 0, false, 2) == NULL) {
+        return false;
+    }
+    (void)session_sink_feed(x->s, p, (size_t)(end - p));
+    return true;
+}
+
+/* The value is all in: SET as resp_cmd_set would (replies, counts,
+ * command statistics); a value not followed by "\r\n" is the parser's
+ * protocol error, which closes the connection. */
+static enum step_rc
+resp_sunk(struct session_call *call)
+{
+    struct resp_exec *x = (struct resp_exec *)call;
+    struct session_sink *sk = x->s->sink;
+    if (sk->tail[0] != '\r' || sk->tail[1] != '\n') {
+        session_sink_end(x->s);
+        METRIC_INC(x->m, protocol_errors);
+        resp_reply_err(x, "ERR Protocol error: invalid bulk length");
+        return STEP_CLOSE;
+    }
+    METRIC_INC(x->m, cmd_set);
+    enum store_rc rc = store_commit(x->store, &sk->key, &sk->req, &sk->p, NULL);
+    if (rc == STORE_OK) {
+        resp_reply_ok(x);
+    } else {
+        resp_reply_err_store(x, rc, sk->key.len);
+    }
+    struct cmdstats *st = x->s->cmdstats;
+    const struct resp_cmd *row = resp_cmd_lookup((struct bstr){.data = "set", .len = 3});
+    if (st != NULL && row != NULL) {
+        cmdstats_call(st, (size_t)(row - resp_cmds));
+    }
+    session_sink_end(x->s);
+    return STEP_DONE;
+}
+
 /* The step: one request (see step.h). */
 static inline __attribute__((always_inline)) enum step_rc
 resp_step(struct session_call *call, char *data, size_t len, size_t *used, size_t *need)
@@ -677,6 +780,10 @@ resp_step(struct session_call *call, char *data, size_t len, size_t *used, size_
         prc = resp_parse(data, len, c->argv, c->argv_cap, max_bulk, true, &req);
     }
     if (prc == RESP_PARSE_AGAIN) {
+        if (__builtin_expect(req.need >= x->s->sink_min, 0) && sink_start(x, data, len)) {
+            *used = len;
+            return STEP_DONE;
+        }
         *need = req.need;
         return STEP_NEED_MORE;
     }
@@ -779,7 +886,8 @@ resp_prefetch(struct session_call *call, const char *data, size_t len)
     return step_keys_prefetch(x->store, &keys, (size_t)(p - data));
 }
 
-static const struct session_steps resp_steps = {.step = resp_step, .prefetch = resp_prefetch};
+static const struct session_steps resp_steps = {
+    .step = resp_step, .prefetch = resp_prefetch, .sunk = resp_sunk};
 
 enum session_rc
 resp_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)

@@ -122,8 +122,9 @@ session_sink_full(const struct session_sink *k)
  * abandoning the reservation unless it was committed (p.ref 0). */
 void session_sink_end(struct session *s);
 
-/* s->sink is full: commit (or refuse) it and append the reply. */
-typedef void (*step_sunk_fn)(struct session_call *c);
+/* s->sink is full: commit (or refuse) it and append the reply;
+ * STEP_DONE, or STEP_CLOSE to close after the replies. */
+typedef enum step_rc (*step_sunk_fn)(struct session_call *c);
 
 /* A protocol's two hooks. */
 /*
@@ -215,8 +216,11 @@ session_run(struct session_call *c, const struct session_steps *steps, const cha
             *consumed = pos;
             return SESSION_OK;
         }
-        steps->sunk(c);
         served++;
+        if (steps->sunk(c) == STEP_CLOSE) {
+            *consumed = pos;
+            return SESSION_CLOSE;
+        }
     }
     for (;;) {
         if (s->swallow > 0) {

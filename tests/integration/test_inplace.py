@@ -1,7 +1,7 @@
 """Large values stored in place as they arrive (cmd/step.h, store_reserve).
 
 A memcached text set, add, replace or cas (or binary set, add, replace and
-their quiet forms) whose value is SESSION_SINK_MIN
+their quiet forms, or a RESP SET without options) whose value is SESSION_SINK_MIN
 (32 KiB) or more and has not all arrived gets its item at once; the value
 is written into it as it is read, so the connection's read buffer stays
 small and the value's memory is within -m from the start (as memcached's
@@ -297,3 +297,59 @@ def test_binary_in_pieces(server):
     assert stat(srv, "in_place_pending_bytes") == 0
     s.sendall(bin_packet(GET, b"gone", opaque=86))
     assert bin_reply(s)[1] == 0x0001
+
+
+def resp_cmd(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+@pytest.mark.time_limit(60)
+def test_resp_set_in_pieces(server):
+    """RESP SET of a large value sent in pieces: stored in place, read back
+    by GET, counted in INFO commandstats; SET with options, MULTI and a
+    bad bulk end behave as Redis does."""
+    import redis
+
+    srv = server(["-m", "64", "-I", "2m"])
+    s = connect(srv)
+    rnd = random.Random(7)
+    before = stat(srv, "bytes_read_in_place")
+    v = rnd.randbytes(300_000)
+    send_slowly(s, resp_cmd(b"SET", b"rk", v) + resp_cmd(b"GET", b"small"))
+    assert read_exact(s, 5 + 5) == b"+OK\r\n$-1\r\n"
+    assert stat(srv, "bytes_read_in_place") - before >= len(v) - 16 * 1024
+    r = redis.Redis(host=HOST, port=srv.port, socket_timeout=10)
+    assert r.get("rk") == v
+    calls = r.info("commandstats")["cmdstat_set"]["calls"]
+    assert calls == 1
+    # another database: the value lands in the one selected
+    s.sendall(resp_cmd(b"SELECT", b"3"))
+    assert read_exact(s, 5) == b"+OK\r\n"
+    send_slowly(s, resp_cmd(b"set", b"rk", v[:100_000]))
+    assert read_exact(s, 5) == b"+OK\r\n"
+    assert r.get("rk") == v
+    assert redis.Redis(host=HOST, port=srv.port, db=3).get("rk") == v[:100_000]
+    # options after the value: parsed whole, as before
+    send_slowly(s, resp_cmd(b"SET", b"nx", v[:50_000], b"NX"))
+    assert read_exact(s, 5) == b"+OK\r\n"
+    # inside MULTI: queued, not stored in place
+    s.sendall(resp_cmd(b"MULTI"))
+    assert read_exact(s, 5) == b"+OK\r\n"
+    send_slowly(s, resp_cmd(b"SET", b"tx", v[:60_000]))
+    assert read_exact(s, 9) == b"+QUEUED\r\n"
+    assert redis.Redis(host=HOST, port=srv.port, db=3).get("tx") is None
+    s.sendall(resp_cmd(b"EXEC"))
+    assert read_exact(s, 9) == b"*1\r\n+OK\r\n"
+    assert stat(srv, "in_place_pending_bytes") == 0
+    # a value not closed by \r\n: Redis's protocol error, and the connection
+    # is closed; nothing is stored
+    c = connect(srv)
+    req = resp_cmd(b"SET", b"bad", v[:80_000])
+    send_slowly(c, req[:-2] + b"XY")
+    assert read_line(c) == b"-ERR Protocol error: invalid bulk length\r\n"
+    assert c.recv(1) == b""
+    assert r.get("bad") is None
+    assert stat(srv, "in_place_pending_bytes") == 0

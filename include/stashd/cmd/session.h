@@ -115,8 +115,9 @@ enum session_rc {
 #define SESSION_DIRECT_MIN (32u << 10)
 
 /*
- * A set, add, replace or cas (memcached text) whose value is at least this
- * large and has not all arrived is stored in place: its item is taken from
+ * A set, add, replace or cas (memcached text; binary set, add, replace; a
+ * RESP SET without options) whose value is at least this large and has
+ * not all arrived is stored in place: its item is taken from
  * the store at once and the value written into it as it is read
  * (store_reserve), so the connection's read buffer stays at its pooled
  * size instead of growing to hold the value. A worker holds at most a
