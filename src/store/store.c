@@ -637,30 +637,33 @@ set_expired(struct store *s, const struct store_key *k, const struct store_set_r
     return rc;
 }
 
-/* A plain set, add, replace or cas: the item is written before the lock. */
-static enum store_rc
-set_plain(struct store *s, const struct store_key *k, const struct store_set_req *r,
-          uint64_t *cas_out)
+/* An item for k of r->nbytes, taken in h and written but for its value:
+ * where the value goes (*ref, *span set), or NULL when no room was made. */
+static char *
+new_item(struct store *s, struct head *h, const struct store_key *k, const struct store_set_req *r,
+         uint32_t now, uint32_t *ref, uint64_t *span)
 {
     struct item_fields f = req_fields(k, r);
     const struct item_space *sp = &s->segs.sp;
-    uint64_t span =
-        item_span_of(sp, item_size_of(item_layout_for(&f, r->nbytes), k->len, r->nbytes));
-    uint32_t now = clock_now();
-    struct head *h = seg_head_acquire(&s->segs);
-    uint32_t ref = seg_alloc(s, h, span);
-    if (ref == 0) {
-        seg_head_release(&s->segs, h);
-        return STORE_NO_MEMORY;
+    *span = item_span_of(sp, item_size_of(item_layout_for(&f, r->nbytes), k->len, r->nbytes));
+    *ref = seg_alloc(s, h, *span);
+    if (*ref == 0) {
+        return NULL;
     }
-    struct item *it = item_at(sp, ref);
+    struct item *it = item_at(sp, *ref);
     char *v = item_init(it, k->data, (uint8_t)k->len, r->nbytes, &f, now);
-    if (r->nbytes != 0) {
-        memcpy(v, r->value, r->nbytes);
-    }
     if (r->key_binary) {
         it->state = ITEM_KEY_BINARY;
     }
+    return v;
+}
+
+/* Link the filled item it for k, under its shard lock, if r's mode and
+ * cas allow: STORE_OK (and *cas_out), else why not, it left unlinked. */
+static enum store_rc
+link_checked(struct store *s, struct head *h, const struct store_key *k,
+             const struct store_set_req *r, struct item *it, uint32_t now, uint64_t *cas_out)
+{
     struct shard *sh = store_lock_key(s, k, now);
     struct index_pos pos;
     enum item_state why;
@@ -672,10 +675,31 @@ set_plain(struct store *s, const struct store_key *k, const struct store_set_req
     if (rc == STORE_OK && cas_out != NULL) {
         *cas_out = visible_cas(s, sh, it);
     }
-    if (rc != STORE_OK) {
-        seg_unalloc(&s->segs, h, ref, span);
-    }
     shard_unlock(sh);
+    return rc;
+}
+
+/* A plain set, add, replace or cas: the item is written before the lock. */
+static enum store_rc
+set_plain(struct store *s, const struct store_key *k, const struct store_set_req *r,
+          uint64_t *cas_out)
+{
+    uint32_t now = clock_now();
+    struct head *h = seg_head_acquire(&s->segs);
+    uint32_t ref;
+    uint64_t span;
+    char *v = new_item(s, h, k, r, now, &ref, &span);
+    if (v == NULL) {
+        seg_head_release(&s->segs, h);
+        return STORE_NO_MEMORY;
+    }
+    if (r->nbytes != 0) {
+        memcpy(v, r->value, r->nbytes);
+    }
+    enum store_rc rc = link_checked(s, h, k, r, item_at(&s->segs.sp, ref), now, cas_out);
+    if (rc != STORE_OK) {
+        seg_unalloc(&s->segs, h, ref, span); /* h still held: nobody wrote after it */
+    }
     seg_head_release(&s->segs, h);
     return rc;
 }
@@ -699,20 +723,13 @@ store_reserve(struct store *s, const struct store_key *k, const struct store_set
     if (!reservable(r)) {
         return STORE_NOT_STORED;
     }
-    struct item_fields f = req_fields(k, r);
-    const struct item_space *sp = &s->segs.sp;
-    uint64_t span =
-        item_span_of(sp, item_size_of(item_layout_for(&f, r->nbytes), k->len, r->nbytes));
     struct head *h = seg_head_acquire(&s->segs);
-    uint32_t ref = seg_alloc(s, h, span);
-    if (ref == 0) {
+    uint32_t ref;
+    uint64_t span;
+    p->value = new_item(s, h, k, r, clock_now(), &ref, &span);
+    if (p->value == NULL) {
         seg_head_release(&s->segs, h);
         return STORE_NO_MEMORY;
-    }
-    struct item *it = item_at(sp, ref);
-    p->value = item_init(it, k->data, (uint8_t)k->len, r->nbytes, &f, clock_now());
-    if (r->key_binary) {
-        it->state = ITEM_KEY_BINARY;
     }
     /* Before the head goes: until then the segment is open (or its run
      * pinned), so nothing can take it before this is seen. */
@@ -757,21 +774,10 @@ store_commit(struct store *s, const struct store_key *k, const struct store_set_
         return rc;
     }
     struct head *h = seg_head_acquire(&s->segs);
-    struct shard *sh = store_lock_key(s, k, now);
-    struct index_pos pos;
-    enum item_state why;
-    struct item *old = shard_find(s, sh, k, now, &pos, &why);
-    rc = store_check_set(s, sh, old, r);
-    if (rc == STORE_OK) {
-        rc = link_new(s, sh, h, k, pos, old, it);
-    }
-    if (rc == STORE_OK && cas_out != NULL) {
-        *cas_out = visible_cas(s, sh, it);
-    }
+    rc = link_checked(s, h, k, r, it, now, cas_out);
     if (rc != STORE_OK) {
-        seg_count_dead(&s->segs, p->ref, p->span);
+        seg_count_dead(&s->segs, p->ref, p->span); /* dead while still reserved */
     }
-    shard_unlock(sh);
     seg_head_release(&s->segs, h);
     unreserve(s, p);
     if (rc != STORE_OK) {
