@@ -87,8 +87,11 @@ session_init(struct session *s, const struct cmd_env *env, struct metrics *m, st
 
 /* --- values stored in place (step.h) ----------------------------------- */
 
-/* What one worker may hold in items whose values are still arriving: a
- * quarter of the limit, shared among the workers (at least one value). */
+/* What one worker may keep from eviction for values still arriving: a
+ * quarter of the limit, shared among the workers. Counted in whole
+ * segments (store_reserve_cost), since a reserved item keeps its whole
+ * segment: however many clients start a value and stall, at least three
+ * quarters of the store stay evictable. */
 static uint64_t
 sink_share(const struct session *s)
 {
@@ -100,8 +103,9 @@ struct session_sink *
 session_sink_start(struct session *s, const struct store_key *k, const struct store_set_req *r,
                    int cmd, bool noreply, unsigned tail_want)
 {
+    uint64_t held = store_reserve_cost(s->env->store, k->len, r->nbytes);
     if (k->len > sizeof(s->sink->keybuf) ||
-        s->metrics->in_place_pending_bytes + r->nbytes > sink_share(s)) {
+        s->metrics->in_place_held_bytes + held > sink_share(s)) {
         return NULL;
     }
     struct session_sink *sk = malloc(sizeof(*sk));
@@ -124,8 +128,10 @@ session_sink_start(struct session *s, const struct store_key *k, const struct st
     sk->opcode = 0;
     sk->opaque = 0;
     sk->left = r->nbytes;
+    sk->held = held;
     s->sink = sk;
     METRIC_ADD(s->metrics, in_place_pending_bytes, r->nbytes);
+    METRIC_ADD(s->metrics, in_place_held_bytes, held);
     return sk;
 }
 
@@ -177,6 +183,7 @@ session_sink_end(struct session *s)
         store_abandon(s->env->store, &sk->p);
     }
     METRIC_ADD(s->metrics, in_place_pending_bytes, (uint64_t)0 - sk->req.nbytes);
+    METRIC_ADD(s->metrics, in_place_held_bytes, (uint64_t)0 - sk->held);
     free(sk);
     s->sink = NULL;
 }

@@ -83,12 +83,14 @@ typedef void (*step_swallowed_fn)(struct session_call *c);
 /*
  * A value being stored in place (SESSION_SINK_MIN in session.h): the
  * request's line has been served up to its value, whose bytes go into
- * the reserved item as they arrive, then the two bytes that must end it.
+ * the reserved item as they arrive, then the bytes that must end it
+ * (text's and RESP's "\r\n"; none for binary).
  * The protocol's sunk hook then finishes the request from what it kept
  * here, and frees it with session_sink_end.
  */
 struct session_sink {
     struct store_pending p;
+    uint64_t held;     /* store_reserve_cost: counted in in_place_held_bytes */
     uint64_t left;     /* value bytes still to come */
     uint8_t tail_want; /* bytes that end the value: 2 for text ("\r\n"), 0 binary */
     uint8_t ntail;     /* of those, the ones seen */

@@ -741,6 +741,15 @@ store_reserve(struct store *s, const struct store_key *k, const struct store_set
     return STORE_OK;
 }
 
+uint64_t
+store_reserve_cost(const struct store *s, size_t nkey, size_t nbytes)
+{
+    const struct segs *sg = &s->segs;
+    uint64_t seg = sg->seg_size;
+    uint64_t need = (uint64_t)nkey + nbytes + ITEM_HDR + ITEM_EXT_MAX + (1u << sg->sp.shift);
+    return need <= seg ? seg : (need + seg - 1) / seg * seg;
+}
+
 /* The reservation of p ends: its segment may be evicted again. */
 static void
 unreserve(struct store *s, const struct store_pending *p)
@@ -767,6 +776,9 @@ store_commit(struct store *s, const struct store_key *k, const struct store_set_
     struct item *it = item_at(sp, p->ref);
     uint32_t now = clock_now();
     it->atime = now; /* stored now, not when its value began to arrive */
+    /* It lies where its value began, maybe in a segment now among the
+     * oldest: one second chance, as a new item at the FIFO's end has. */
+    item_state_set(it, ITEM_ACCESSED, 0);
     enum store_rc rc = STORE_OK;
     if (r->expire_ms != 0 && expiry_passed(r->expire_ms)) {
         rc = set_expired(s, k, r);

@@ -353,3 +353,41 @@ def test_resp_set_in_pieces(server):
     assert c.recv(1) == b""
     assert r.get("bad") is None
     assert stat(srv, "in_place_pending_bytes") == 0
+
+
+@pytest.mark.time_limit(90)
+def test_stalled_clients_cannot_pin_the_store(server):
+    """Clients that start a large value and stall, each after enough other
+    sets that its item lands in another segment: a reserved item keeps its
+    whole segment from eviction, so the server counts whole segments and
+    lets at most a quarter of -m be kept so (the other stalled values are
+    buffered as before). Sets from everyone else keep being stored, and
+    every stalled value, once finished, is stored whole."""
+    srv = server(["-m", "16", "-t", "2"])
+    churn = connect(srv)
+
+    def fill(n, tag):
+        v = b"z" * 100_000
+        for i in range(n):
+            churn.sendall(b"set %s%d 0 0 %d\r\n%s\r\n" % (tag, i, len(v), v))
+            assert read_line(churn) == b"STORED\r\n"
+
+    stalled = []
+    for i in range(24):
+        c = connect(srv)
+        v = random.Random(100 + i).randbytes(40_000)
+        c.sendall(b"set stall%d 0 0 %d\r\n%s" % (i, len(v), v[:1000]))
+        stalled.append((c, v))
+        time.sleep(0.02)
+        fill(12, b"f%d_" % i)  # 1.2 MB: the next one lands in another segment
+    assert 0 < stat(srv, "in_place_held_bytes") <= (16 << 20) // 4
+    assert stat(srv, "in_place_pending_bytes") > 0
+    fill(200, b"after")  # 20 MB more through a 16 MiB store
+    for c, v in stalled:
+        c.sendall(v[1000:] + b"\r\n")
+        assert read_line(c) == b"STORED\r\n"
+    for i, (c, v) in enumerate(stalled):
+        assert get(c, b"stall%d" % i)[0] == v
+        c.close()
+    assert stat(srv, "in_place_pending_bytes") == 0
+    assert stat(srv, "in_place_held_bytes") == 0

@@ -374,6 +374,10 @@ enum store_rc store_commit(struct store *s, const struct store_key *k,
 /* Drop a reserved item whose value will not come (the client left, or
  * sent a bad data chunk). */
 void store_abandon(struct store *s, struct store_pending *p);
+/* What a reservation of that size keeps from eviction at most: the whole
+ * segments it may lie in (one, or a large item's run). A caller that
+ * bounds this bounds how much of the store waiting clients can pin. */
+uint64_t store_reserve_cost(const struct store *s, size_t nkey, size_t nbytes);
 
 /*
  * Redis's MSET and MSETNX: store n pairs as one step. pair(ctx, i, k, r)

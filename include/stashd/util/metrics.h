@@ -263,6 +263,9 @@
     X(W, in_place_pending_bytes, GAUGE, ALWAYS, "in_place_pending_bytes", NONE, NULL,              \
       "stashd_in_place_pending_bytes", "",                                                         \
       "memory of items whose values are still arriving (within the memory limit)")                 \
+    X(W, in_place_held_bytes, GAUGE, ALWAYS, "in_place_held_bytes", NONE, NULL,                    \
+      "stashd_in_place_held_bytes", "",                                                            \
+      "item memory kept from eviction for them: the whole segments they lie in, at most")          \
     /* the memory file (-e): what this start restored                                        */  \
     X(S, restart_warm, GAUGE, ALWAYS, "restart_warm", NONE, NULL, "stashd_restart_warm", "",       \
       "1 when this start restored the items of the memory file (-e)")                              \
