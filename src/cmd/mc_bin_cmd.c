@@ -243,7 +243,7 @@ on_value(void *ctx, const struct store_item_view *v)
     uint32_t vlen = c->with_value ? v->nbytes : 0;
     unsigned char flags[4];
     mc_bin_put_be32(flags, v->flags);
-    if (c->direct && vlen >= x->s->direct_min && x->s->write_now != NULL) {
+    if (c->direct && session_direct(x->s, vlen)) {
         /* the packet up to its value, then the value from item memory
          * when the socket takes it (session_out_value). What left that
          * way is sent: a bad magic later in the same read, on which

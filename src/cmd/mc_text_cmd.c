@@ -136,7 +136,7 @@ on_value(void *ctx, const struct store_item_view *v)
     }
     nums[nn++] = '\r';
     nums[nn++] = '\n';
-    bool direct = vc->direct && v->nbytes >= x->s->direct_min && x->s->write_now != NULL;
+    bool direct = vc->direct && session_direct(x->s, v->nbytes);
     size_t total = 6 + v->nkey + nn + (direct ? 0 : v->nbytes + 2);
     int rc = buf_reserve(x->out, total, SIZE_MAX);
     if (rc != 0) {

@@ -57,15 +57,15 @@ bulk_of_view(struct resp_exec *x, const char *value, size_t n)
     x->out->wpos += total;
 }
 
-/* GET's value (under its one shard lock): a large one goes straight to
- * the socket when it can (session_out_value), except inside EXEC, whose
- * replies are placed by offset into the output. */
+/* GET's value (under its one shard lock) and each of MGET's (under all of
+ * theirs): a large one goes straight to the socket when it can
+ * (session_direct, session_out_value), except inside EXEC, whose replies
+ * are placed by offset into the output. */
 static void
 on_bulk(void *ctx, const struct store_item_view *v)
 {
     struct resp_exec *x = ctx;
-    if (v->nbytes < x->s->direct_min || x->s->write_now == NULL || x->in_exec ||
-        x->out != x->s->out) {
+    if (x->in_exec || x->out != x->s->out || !session_direct(x->s, v->nbytes)) {
         bulk_of_view(x, v->value, v->nbytes);
         return;
     }
@@ -138,7 +138,7 @@ on_mget(void *ctx, size_t i, const struct store_item_view *v, enum store_miss mi
     struct resp_exec *x = ctx;
     count_get(x, v != NULL ? STORE_OK : STORE_NOT_FOUND, miss);
     if (v != NULL) {
-        bulk_of_view(x, v->value, v->nbytes);
+        on_bulk(x, v); /* all its keys' shards held: each value stays put */
     } else {
         resp_reply_null(x);
     }

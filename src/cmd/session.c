@@ -192,7 +192,7 @@ int
 session_out_value(struct session *s, size_t *unsent, const char *v, size_t n)
 {
     struct buf *o = s->out;
-    if (n >= s->direct_min && s->write_now != NULL) {
+    if (s->write_now != NULL) { /* the caller asked session_direct */
         size_t pend = buf_readable(o);
         size_t w = s->write_now(s->write_ctx, o->data + o->rpos, pend, v, n);
         size_t from_out = w < pend ? w : pend;
@@ -202,6 +202,7 @@ session_out_value(struct session *s, size_t *unsent, const char *v, size_t n)
             o->rpos = o->wpos = 0;
         }
         size_t direct = w - from_out; /* of the value */
+        s->direct_full = w < pend + n;
         METRIC_ADD(s->metrics, bytes_written_direct, direct);
         v += direct;
         n -= direct;
@@ -230,6 +231,7 @@ session_process(struct session *s, const char *data, size_t len, size_t *consume
 {
     *consumed = 0;
     *need = 0;
+    s->direct_full = false;
     if (__builtin_expect(s->watcher != NULL, 0)) {
         *consumed = len; /* a watcher sends no more requests */
         return SESSION_OK;

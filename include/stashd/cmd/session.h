@@ -146,6 +146,10 @@ struct session {
     session_write_fn write_now;
     void *write_ctx;
     size_t direct_min;
+    /* write_now took less than it was given since session_process began:
+     * the socket is full, so values are copied until the next call rather
+     * than each offered to it in a syscall that fails. */
+    bool direct_full;
     /* Values of sink_min bytes or more are stored in place (session_init
      * sets SESSION_SINK_MIN; a fuzz target lowers it). */
     size_t sink_min;
@@ -176,6 +180,14 @@ void session_init(struct session *s, const struct cmd_env *env, struct metrics *
  * as it is for the call (its shard lock held). 0, or -ENOMEM.
  */
 int session_out_value(struct session *s, size_t *unsent, const char *v, size_t n);
+
+/* Should a value of n bytes go through session_out_value rather than be
+ * copied? */
+static inline bool
+session_direct(const struct session *s, size_t n)
+{
+    return n >= s->direct_min && s->write_now != NULL && !s->direct_full;
+}
 void session_fini(struct session *s);
 
 /* A value being stored in place (SESSION_SINK_MIN): where net/ may read
