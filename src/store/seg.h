@@ -16,7 +16,8 @@
  * sealed (ACCESSED) move to its front with the bit cleared, the others
  * are evicted, dead ones dropped; the segment becomes the writer's open
  * segment, behind the items it kept. That is CLOCK with the FIFO as its
- * hand, and no rounding: the only waste is the 0-7 bytes that align an
+ * hand (but one of the next few sealed segments that is at least half
+ * dead is compacted first, keeping all its live items), and no rounding: the only waste is the 0-7 bytes that align an
  * item, the unused tail of a sealed segment, and dead items not yet
  * compacted. An item larger than a segment takes a run of whole segments
  * (a "jumbo" run, FIFO-ordered too).

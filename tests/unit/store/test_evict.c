@@ -363,6 +363,52 @@ test_large_pages_segments(void **state)
     }
 }
 
+/* A younger segment at least half dead (its keys set again since) is
+ * compacted before the oldest is evicted, and its live items are kept
+ * even though nobody read them: they are younger than what the oldest
+ * segment holds. (Before, they were evicted in the oldest's place.) */
+static void
+test_dead_segment_keeps_its_live_items(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(4 << 20, 1); /* 16 segments of 256 KiB */
+    struct store *s = test_store(&cfg);
+    char val[100];
+    memset(val, 'v', sizeof(val));
+    enum { OLD = 3000, YOUNG = 4000 };
+    for (int i = 0; i < OLD; i++) {
+        assert_int_equal(put(s, "o", i, val, sizeof(val)), STORE_OK);
+    }
+    for (int i = 0; i < YOUNG; i++) {
+        assert_int_equal(put(s, "y", i, val, sizeof(val)), STORE_OK);
+    }
+    /* Four in five young keys set again: their first segments are 80% dead. */
+    for (int i = 0; i < YOUNG; i++) {
+        if (i % 5 != 0) {
+            assert_int_equal(put(s, "y", i, val, sizeof(val)), STORE_OK);
+        }
+    }
+    assert_int_equal(kv_stats(s).evictions, 0);
+    int n = 0;
+    while (kv_stats(s).evictions < 1000 && n < 200000) {
+        assert_int_equal(put(s, "n", n++, val, sizeof(val)), STORE_OK);
+    }
+    assert_under_limit(s);
+    int young = 0, old = 0;
+    for (int i = 0; i < YOUNG; i += 5) {
+        young += has(s, "y", i);
+    }
+    for (int i = 0; i < OLD; i++) {
+        old += has(s, "o", i);
+    }
+    print_message("dead first: young kept %d/%d, old kept %d/%d, evictions %llu\n", young,
+                  YOUNG / 5, old, OLD, (unsigned long long)kv_stats(s).evictions);
+    assert_true(kv_stats(s).evictions >= 1000);
+    assert_int_equal(young, YOUNG / 5);
+    assert_true(old < OLD); /* the evictions came from the oldest */
+    store_destroy(&s);
+}
+
 int
 main(void)
 {
@@ -375,6 +421,7 @@ main(void)
         cmocka_unit_test(test_bytes_per_item),
         cmocka_unit_test(test_index_charged_past_its_share),
         cmocka_unit_test(test_large_pages_segments),
+        cmocka_unit_test(test_dead_segment_keeps_its_live_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
