@@ -17,10 +17,11 @@
  * are evicted, dead ones dropped; the segment becomes the writer's open
  * segment, behind the items it kept. That is CLOCK with the FIFO as its
  * hand (but one of the next few sealed segments that is at least half
- * dead is compacted first, keeping all its live items), and no rounding: the only waste is the 0-7 bytes that align an
- * item, the unused tail of a sealed segment, and dead items not yet
- * compacted. An item larger than a segment takes a run of whole segments
- * (a "jumbo" run, FIFO-ordered too).
+ * dead is compacted first, keeping all its live items), and no
+ * rounding: the only waste is the 0-7 bytes that align an item, the
+ * unused tail of a sealed segment, and dead items not yet compacted. An
+ * item larger than a segment takes a run of whole segments (a "jumbo"
+ * run, FIFO-ordered too).
  *
  * Each segment counts its dead bytes (items unlinked or abandoned); one
  * whose items are all dead is freed at once, and -M compacts the

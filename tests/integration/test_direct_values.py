@@ -11,13 +11,13 @@ copies), on TCP and on a unix socket.
 """
 
 import random
-import socket
 import struct
 import time
 
 import pytest
 
-from conftest import HOST, IS_MEMCACHED
+from conftest import IS_MEMCACHED
+from sock_util import connect, read_exact, stat
 
 pytestmark = pytest.mark.skipif(IS_MEMCACHED, reason="stashd's bytes_written_direct")
 
@@ -29,29 +29,7 @@ def values():
     return {b"dv:%d" % i: random.Random(i).randbytes(n) for i, n in enumerate(SIZES)}
 
 
-def connect(srv, rcvbuf=None, unix=False):
-    if unix:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    else:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if rcvbuf is not None:  # before connect: the window is agreed then
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(20)
-    s.connect(srv.unix_path if unix else (HOST, srv.port))
-    return s
 
-
-def read_exact(s, n):
-    out = bytearray()
-    while len(out) < n:
-        chunk = s.recv(min(1 << 20, n - len(out)))
-        assert chunk, "closed early"
-        out += chunk
-    return bytes(out)
-
-
-def stat(srv, name):
-    return int(srv.stats()[name])
 
 
 def text_expected(vals, keys):

@@ -13,44 +13,21 @@ what clients read back and the stats that show the path was taken
 """
 
 import random
-import socket
 import threading
 import time
 
 import pytest
 
 from conftest import HOST, IS_MEMCACHED
+from sock_util import connect, read_exact, read_line, stat
 
 pytestmark = pytest.mark.skipif(IS_MEMCACHED, reason="stashd's bytes_read_in_place")
 
 SINK_MIN = 32 * 1024
 
 
-def connect(srv):
-    s = socket.create_connection((HOST, srv.port), timeout=20)
-    return s
 
 
-def read_line(s):
-    out = bytearray()
-    while not out.endswith(b"\r\n"):
-        chunk = s.recv(1)
-        assert chunk, "closed early"
-        out += chunk
-    return bytes(out)
-
-
-def read_exact(s, n):
-    out = bytearray()
-    while len(out) < n:
-        chunk = s.recv(min(1 << 20, n - len(out)))
-        assert chunk, "closed early"
-        out += chunk
-    return bytes(out)
-
-
-def stat(srv, name):
-    return int(srv.stats()[name])
 
 
 def send_slowly(s, data, pieces=8, pause=0.02):
