@@ -409,6 +409,42 @@ test_dead_segment_keeps_its_live_items(void **state)
     store_destroy(&s);
 }
 
+/* All segments taken, none free, and every sealed one after the oldest
+ * half dead: compacting those while keeping their live items frees half a
+ * segment each, too little for a value of nearly a segment. Only the
+ * first rounds of an allocation do that; the later ones keep nothing, so
+ * the set finds room. (When every round kept them, the set failed with
+ * no memory in a store holding half its bytes dead.) */
+static void
+test_half_dead_segments_do_not_starve_a_large_set(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(4 << 20, 1); /* 16 segments of 256 KiB */
+    struct store *s = test_store(&cfg);
+    char val[100];
+    memset(val, 'v', sizeof(val));
+    enum { OLD = 1700, YOUNG = 21000 }; /* all 16 segments taken, none evicted */
+    for (int i = 0; i < OLD; i++) {
+        assert_int_equal(put(s, "o", i, val, sizeof(val)), STORE_OK);
+    }
+    for (int i = 0; i < YOUNG; i++) {
+        assert_int_equal(put(s, "y", i, val, sizeof(val)), STORE_OK);
+    }
+    for (int i = 0; i < YOUNG; i += 2) { /* half of each young segment dead */
+        assert_int_equal(put(s, "y", i, val, sizeof(val)), STORE_OK);
+    }
+    assert_int_equal(kv_stats(s).total_malloced, kv_stats(s).limit_maxbytes);
+    assert_int_equal(kv_stats(s).evictions, 0);
+    static char big[250000];
+    memset(big, 'B', sizeof(big));
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "big", big, sizeof(big), 0, 0, 0, NULL),
+                     STORE_OK);
+    assert_int_equal(kv_get(s, "big", &g, NULL), STORE_OK);
+    assert_int_equal(g.nbytes, sizeof(big));
+    assert_under_limit(s);
+    store_destroy(&s);
+}
+
 int
 main(void)
 {
@@ -422,6 +458,7 @@ main(void)
         cmocka_unit_test(test_index_charged_past_its_share),
         cmocka_unit_test(test_large_pages_segments),
         cmocka_unit_test(test_dead_segment_keeps_its_live_items),
+        cmocka_unit_test(test_half_dead_segments_do_not_starve_a_large_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
