@@ -135,6 +135,7 @@ struct kill_req {
 };
 
 #define NET_WREQ_SPARES 16 /* write requests a worker keeps for reuse */
+#define NET_OPOOL_MAX 32   /* drained large reply buffers a worker keeps */
 
 struct worker {
     struct net *net;
@@ -173,6 +174,16 @@ struct worker {
      * while such a write is in flight. */
     uv_write_t *wreq_spare[NET_WREQ_SPARES];
     unsigned wreq_n;
+    /* Drained reply buffers larger than a connection keeps (conn.c,
+     * out_drained), for whichever connection writes next: a client that
+     * asks for large replies now and then does not hold its largest one
+     * while idle, and a busy one does not regrow it per batch. opool_low
+     * is the fewest held since the last sweep, as for rpool. */
+    struct net_obuf {
+        char *data;
+        size_t cap;
+    } opool[NET_OPOOL_MAX];
+    unsigned opool_n, opool_low;
     /* Ciphertext as read from TLS sockets, decrypted before the next read
      * (so one buffer serves every connection); NULL until a TLS accept. */
     char *tls_scratch;

@@ -166,6 +166,11 @@ worker_fini(struct worker *w)
         METRIC_ADD(&w->metrics, conn_buffer_bytes, (uint64_t)0 - NET_RBUF_SIZE);
     }
     free(w->rpool);
+    while (w->opool_n > 0) {
+        struct net_obuf *ob = &w->opool[--w->opool_n];
+        free(ob->data);
+        METRIC_ADD(&w->metrics, conn_buffer_bytes, (uint64_t)0 - ob->cap);
+    }
     while (w->wreq_n > 0) {
         free(w->wreq_spare[--w->wreq_n]);
     }

@@ -217,6 +217,42 @@ def test_idle_connections_give_back_reply_buffers(server):
         c.close()
 
 
+@pytest.mark.stashd_only
+@pytest.mark.time_limit(30)
+def test_large_reply_buffers_are_shared_not_held(server):
+    """A connection's drained reply buffer past 16 KiB goes to its worker's
+    pool for the next connection that writes, instead of staying with it:
+    40 clients that each took a 50 kB multi-get reply in turn and went
+    quiet hold no 64 KiB buffer each (2.5 MiB before), and every reply
+    served from a pooled buffer is whole. The pool gives back what it did
+    not lend for a second."""
+    s = server(["-t", "1"])
+    stats = s.connect()
+    values = {b"big%d" % i: bytes([65 + i % 26]) * (2000 + i) for i in range(25)}
+    for k, v in values.items():
+        assert stats.store(k, v) == b"STORED\r\n"
+    request = b"get " + b" ".join(values) + b"\r\n"
+    conns = [s.connect(timeout=10) for _ in range(40)]
+    for _ in range(3):
+        for c in conns:
+            c.send(request)
+            for k, v in values.items():
+                assert c.read_until() == b"VALUE %s 0 %d\r\n" % (k, len(v))
+                assert c.read_exact(len(v) + 2) == v + b"\r\n"
+            assert c.read_until() == b"END\r\n"
+    held = int(stats.stats()["conn_buffer_bytes"])
+    # the pool's few 64 KiB buffers and read buffers, not 40 x 64 KiB
+    assert held < 8 * 65536, held
+    deadline = time.monotonic() + 10
+    while True:
+        now = int(stats.stats()["conn_buffer_bytes"])
+        if now < 64 * 1024 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert now < 64 * 1024, (held, now)
+
+
+
 # --------------------------------------------------------------------------
 # idle timeout
 
