@@ -136,6 +136,11 @@ struct kill_req {
 
 #define NET_WREQ_SPARES 16 /* write requests a worker keeps for reuse */
 #define NET_OPOOL_MAX 32   /* drained large reply buffers a worker keeps */
+/* Workers that share one jemalloc arena (util/alloc.h): they allocate
+ * only off the request path, so a group of 4 rarely meets on its locks,
+ * and each arena fewer is ~90 KiB less resident when idle and more under
+ * churn. */
+#define NET_WORKERS_PER_ARENA 4
 
 struct worker {
     struct net *net;

@@ -19,6 +19,7 @@
 #include "net/net_internal.h"
 #include "stashd/cmd/cmdstats.h"
 #include "stashd/cmd/hotkeys.h"
+#include "stashd/util/alloc.h"
 #include "stashd/util/clock.h"
 #include "stashd/util/log.h"
 #include "stashd/util/options.h"
@@ -125,6 +126,11 @@ static void *
 worker_main(void *arg)
 {
     struct worker *w = arg;
+    int arc = alloc_thread_group(w->index / NET_WORKERS_PER_ARENA);
+    if (arc != 0) {
+        log_warn("worker %u: no allocator arena of its own (%d); it shares the first", w->index,
+                 arc);
+    }
     if (listener_start(w) != 0) {
         log_error("worker %u could not listen", w->index);
     }

@@ -9,6 +9,7 @@ against memcached the test adds `-o slab_automove=2` (move on every eviction)
 so that the test logic itself is still checked against a real server.
 """
 
+import os
 import time
 
 import pytest
@@ -207,3 +208,52 @@ def test_large_pages_refuses_other_words(server):
                        capture_output=True, timeout=10)
     assert p.returncode != 0
     assert b"'maybe' is not auto, on or off" in p.stderr, p.stderr
+
+
+@pytest.mark.skipif(IS_MEMCACHED, reason="stashd's allocator arenas")
+@pytest.mark.time_limit(30)
+def test_workers_share_allocator_arenas():
+    """Eight workers allocate from two jemalloc arenas (one per 4 workers,
+    the first shared with the other threads), not one each: jemalloc's
+    exit statistics list every arena that was made. Every worker serves a
+    connection first, so each has allocated."""
+    import re
+    import signal
+    import socket
+    import subprocess
+    from conftest import BIN, free_port
+    port = free_port()
+    env = dict(os.environ, MALLOC_CONF="stats_print:true,stats_print_opts:mgblxe")
+    proc = subprocess.Popen([BIN, "-u", "root", "-l", HOST, "-p", str(port), "-t", "8"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        conns = []
+        while len(conns) < 32:
+            try:
+                conns.append(socket.create_connection((HOST, port), timeout=5))
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, "stashd did not listen"
+                time.sleep(0.02)
+        for i, c in enumerate(conns):
+            c.sendall(b"set ar%d 0 0 5000\r\n%s\r\nget ar%d\r\n" % (i, b"x" * 5000, i))
+        for c in conns:
+            got = b""
+            while not got.endswith(b"END\r\n"):
+                chunk = c.recv(65536)
+                assert chunk, got
+                got += chunk
+            assert got.startswith(b"STORED\r\nVALUE "), got[:40]
+            c.close()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = out.decode(errors="replace")
+    if "jemalloc statistics" not in text:
+        pytest.skip("not linked with jemalloc (a sanitizer build)")
+    arenas = sorted(set(int(n) for n in re.findall(r"^arenas\[(\d+)\]:", text, re.M)))
+    assert 1 <= len(arenas) <= 3, arenas
