@@ -85,7 +85,6 @@ struct conn {
     struct session sess;
     struct buf rbuf;   /* unparsed input; storage borrowed from the worker pool */
     struct buf out[2]; /* reply buffers, see above */
-    int active;        /* index of the buffer the session fills */
     uv_write_t *wreq;  /* while writing: from the worker's spares (most writes finish at once) */
     size_t need;       /* bytes the next request needs (0 unknown) */
     bool writing;      /* wreq in flight on out[!active] */
@@ -100,6 +99,7 @@ struct conn {
     uint8_t close_reason; /* enum stats_close_reason, for `watch connevents` */
     bool peer_eof;        /* TLS close_notify received: the next read is an EOF */
     bool into_sink;       /* the read in progress lands in the value stored in place */
+    int active;           /* index of the out buffer the session fills */
     struct tls_conn *tls; /* NULL for a plain connection */
     struct buf pout;      /* TLS: replies not yet encrypted (sess.out) */
     struct conn *next_dirty;
@@ -110,8 +110,8 @@ struct conn {
     struct conn *prev, *next;  /* worker's list of connections, under w->conns_lock */
     /* Read by `stats conns` from other threads: relaxed atomics. */
     uint32_t last_active; /* clock_now() of the last request */
-    const char *state;
     unsigned id;
+    const char *state;
     const char *listen_addr;            /* the listener's address; owned by net */
     size_t accounted;                   /* buffer bytes counted in the worker's conn_buffer_bytes */
     size_t held;                        /* of which the session's (session_held_bytes) */

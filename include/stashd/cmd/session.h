@@ -146,10 +146,6 @@ struct session {
     session_write_fn write_now;
     void *write_ctx;
     size_t direct_min;
-    /* write_now took less than it was given since session_process began:
-     * the socket is full, so values are copied until the next call rather
-     * than each offered to it in a syscall that fails. */
-    bool direct_full;
     /* Values of sink_min bytes or more are stored in place (session_init
      * sets SESSION_SINK_MIN; a fuzz target lowers it). */
     size_t sink_min;
@@ -158,11 +154,15 @@ struct session {
     int proto;                 /* 0 until the first byte is seen */
     unsigned want;             /* stats_wanted() as session_process last read it (once a
                                 * call: what the request path tests to log or count) */
-    bool authed;               /* may run commands: authenticated, or no credential is set */
     uint64_t swallow;          /* bytes of a refused value still to discard */
     size_t resume;             /* multi-get: bytes of the key list already answered */
     uint32_t flags;            /* per-protocol state bits */
-    void *proto_state;         /* per-protocol state (NULL for text) */
+    bool authed;               /* may run commands: authenticated, or no credential is set */
+    /* write_now took less than it was given since session_process began:
+     * the socket is full, so values are copied until the next call rather
+     * than each offered to it in a syscall that fails. */
+    bool direct_full;
+    void *proto_state; /* per-protocol state (NULL for text) */
     /* memcached's tooling (cmd/mc_tools.h): the dump at the front of the
      * input, and the watch subscription this connection streams. */
     struct mc_dump *dump;
