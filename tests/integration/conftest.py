@@ -496,9 +496,12 @@ class Server:
             left = max(0.0, self.stopped_at + STOP_TIMEOUT - time.monotonic())
             rc = self.proc.wait(timeout=left)
         except subprocess.TimeoutExpired:
+            stacks = _thread_stacks(self.proc.pid)
             self.proc.kill()
             self.proc.wait()
             problem = f"did not exit within {STOP_TIMEOUT} s of SIGTERM (SIGKILLed)"
+            if stacks:
+                problem += f"; its threads then:\n{stacks}"
             rc = None
         out = self.output()
         if problem is None:
@@ -518,6 +521,22 @@ class Server:
             return (f"{self.owner}: server {' '.join(self.argv)} {problem}; output:\n"
                     f"{out[-3000:].decode(errors='replace')}")
         return None
+
+
+def _thread_stacks(pid):
+    """Every thread's backtrace of a live process (gdb, where installed),
+    so that a server that hangs on stop says where; "" when it cannot."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        return ""
+    try:
+        p = subprocess.run([gdb, "-p", str(pid), "-batch", "-nx", "-ex", "thread apply all bt"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    lines = [l for l in p.stdout.decode(errors="replace").splitlines()
+             if l.startswith(("Thread ", "#"))]
+    return "\n".join(lines)[-6000:]
 
 
 _stopping = []  # servers sent SIGTERM whose exit is not yet checked
