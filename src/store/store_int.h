@@ -404,12 +404,13 @@ enum evict_keep {
 
 /*
  * Compact BUSY segment v in place: items kept move to its front (their
- * ACCESSED bit cleared unless KEEP_LIVE), the rest leave the index. The
- * caller holds h (counters) and no shard lock. Returns the bytes kept;
- * v's fill is then its start plus those.
+ * ACCESSED bit cleared unless KEEP_LIVE), the rest leave the index. With
+ * KEEP_ACCESSED, the costliest items also go until what stays leaves room
+ * bytes free in a one-segment victim. The caller holds h (counters) and no
+ * shard lock. Returns the bytes kept; v's fill is then its start plus those.
  */
 uint32_t evict_compact(struct store *s, struct head *h, uint32_t v, enum evict_keep keep,
-                       uint32_t now);
+                       uint64_t room, uint32_t now);
 /* A segment with room for need bytes, OPEN-ready (fill set): fresh from
  * the arena or compacted from the FIFO. SEG_NONE if none could be had. */
 uint32_t evict_obtain(struct store *s, struct head *h, uint64_t need);

@@ -445,6 +445,137 @@ test_half_dead_segments_do_not_starve_a_large_set(void **state)
     store_destroy(&s);
 }
 
+/*
+ * A large set makes room by evicting the costliest items of the victim
+ * segment, not by emptying segments: when every item was read, CLOCK
+ * frees nothing, and the old fallback (after two rounds, keep nothing)
+ * evicted the small read items with the large ones. Cost is bytes over
+ * reads, so the large items go first, and only as many as the set needs.
+ */
+static void
+test_large_set_evicts_the_costliest_read_items(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(4 << 20, 1); /* 16 segments of 256 KiB */
+    struct store *s = test_store(&cfg);
+    static char val[60000];
+    memset(val, 'v', sizeof(val));
+    /* Per segment: 3 items of 60 kB and ~200 of 100 bytes, all read. */
+    enum { SMALL = 3000, EVERY = 66 };
+    int nbig = 0;
+    for (int i = 0; i < SMALL; i++) {
+        assert_int_equal(put(s, "s", i, val, 100), STORE_OK);
+        if (i % EVERY == 0) {
+            assert_int_equal(put(s, "b", nbig++, val, sizeof(val)), STORE_OK);
+        }
+    }
+    assert_int_equal(kv_stats(s).evictions, 0);
+    for (int i = 0; i < SMALL; i++) {
+        assert_true(has(s, "s", i));
+    }
+    for (int i = 0; i < nbig; i++) {
+        assert_true(has(s, "b", i));
+    }
+    static char big[100000];
+    memset(big, 'N', sizeof(big));
+    enum { NEW = 12 };
+    for (int i = 0; i < NEW; i++) {
+        assert_int_equal(put(s, "n", i, big, sizeof(big)), STORE_OK);
+    }
+    assert_under_limit(s);
+    int small_left = 0, big_left = 0, new_left = 0;
+    for (int i = 0; i < SMALL; i++) {
+        small_left += has(s, "s", i);
+    }
+    for (int i = 0; i < nbig; i++) {
+        big_left += has(s, "b", i);
+    }
+    for (int i = 0; i < NEW; i++) {
+        new_left += has(s, "n", i);
+    }
+    struct store_stats st = kv_stats(s);
+    print_message("large set: small %d/%d, 60 kB %d/%d, new %d/%d, evictions %llu\n", small_left,
+                  SMALL, big_left, nbig, new_left, NEW, (unsigned long long)st.evictions);
+    assert_int_equal(new_left, NEW);
+    assert_int_equal(small_left, SMALL);
+    /* 1.2 MB came in where 0.8 MB were free: ~10 of the 60 kB items went. */
+    assert_true(nbig - big_left >= 6);
+    assert_true(big_left > 0);
+    /* Small sets into a store whose items were all read again: each
+     * compaction frees only what they need, the costliest first. */
+    for (int i = 0; i < SMALL; i++) {
+        assert_true(has(s, "s", i));
+    }
+    for (int i = 0; i < nbig; i++) {
+        has(s, "b", i);
+    }
+    for (int i = 0; i < NEW; i++) {
+        has(s, "n", i);
+    }
+    for (int i = 0; i < 2000; i++) {
+        assert_int_equal(put(s, "t", i, val, 100), STORE_OK);
+    }
+    small_left = 0;
+    for (int i = 0; i < SMALL; i++) {
+        small_left += has(s, "s", i);
+    }
+    int big_after = 0;
+    for (int i = 0; i < nbig; i++) {
+        big_after += has(s, "b", i);
+    }
+    print_message("then 2000 small sets: small %d/%d, 60 kB %d/%d\n", small_left, SMALL, big_after,
+                  big_left);
+    assert_int_equal(small_left, SMALL);
+    assert_true(big_after < big_left);
+    store_destroy(&s);
+}
+
+/* A segment whose items were all read, and whose dead bytes make the room
+ * a set needs, keeps every live item. */
+static void
+test_read_items_stay_when_dead_bytes_make_room(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(4 << 20, 1); /* 16 segments of 256 KiB */
+    struct store *s = test_store(&cfg);
+    char val[100];
+    memset(val, 'v', sizeof(val));
+    enum { N = 30000, HOLES = 9000, MORE = 6000 };
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(put(s, "a", i, val, sizeof(val)), STORE_OK);
+    }
+    assert_int_equal(kv_stats(s).evictions, 0);
+    for (int i = 0; i < N; i++) {
+        assert_true(has(s, "a", i));
+    }
+    /* A third of the oldest segments' items die: not half, so these are
+     * not compacted early as half-dead ones are. */
+    for (int i = 0; i < HOLES; i += 3) {
+        char key[64];
+        snprintf(key, sizeof(key), "a:%d", i);
+        assert_int_equal(kv_delete(s, key, 0), STORE_OK);
+    }
+    for (int i = 0; i < MORE; i++) {
+        assert_int_equal(put(s, "m", i, val, sizeof(val)), STORE_OK);
+    }
+    int left = 0, want = 0;
+    for (int i = 0; i < N; i++) {
+        bool live = i >= HOLES || i % 3 != 0;
+        want += live;
+        left += live && has(s, "a", i);
+    }
+    print_message("dead room: %d/%d read items left, malloced %llu, evictions %llu\n", left, want,
+                  (unsigned long long)kv_stats(s).total_malloced,
+                  (unsigned long long)kv_stats(s).evictions);
+    assert_int_equal(left, want);
+    for (int i = 0; i < MORE; i++) {
+        assert_true(has(s, "m", i));
+    }
+    /* The room came from the dead items: nothing was evicted. */
+    assert_int_equal(kv_stats(s).evictions, 0);
+    store_destroy(&s);
+}
+
 int
 main(void)
 {
@@ -459,6 +590,8 @@ main(void)
         cmocka_unit_test(test_large_pages_segments),
         cmocka_unit_test(test_dead_segment_keeps_its_live_items),
         cmocka_unit_test(test_half_dead_segments_do_not_starve_a_large_set),
+        cmocka_unit_test(test_large_set_evicts_the_costliest_read_items),
+        cmocka_unit_test(test_read_items_stay_when_dead_bytes_make_room),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
