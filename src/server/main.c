@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -296,10 +297,35 @@ save_memory_file(struct server *sv)
              (unsigned long long)items, (double)(clock_mono_ns() - t0) / 1e9);
 }
 
+/*
+ * The signals this thread's loop handles are blocked in every other
+ * thread: each thread the server starts inherits the mask set here, and
+ * only the main thread unblocks them, when its loop is about to run. A
+ * signal for the process then always interrupts the thread that waits
+ * for it, never a worker's epoll_wait or the maintenance thread's
+ * timed wait. Under ThreadSanitizer, which defers a signal that hits a
+ * thread outside a blocking call, a SIGTERM taken by another thread was
+ * occasionally never passed on: the server ignored it, in about 1 in 10
+ * runs of the TSan integration tests.
+ */
+static void
+block_loop_signals(sigset_t *old)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
 static int
 run(struct server *sv)
 {
     char err[512];
+    sigset_t old_mask;
+    block_loop_signals(&old_mask);
     int rc = auth_create(&sv->auth, &sv->opts, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "stashd: %s\n", err);
@@ -361,6 +387,8 @@ run(struct server *sv)
     if ((rc = store_start_maintenance(sv->store)) != 0 || (rc = net_start(sv->net)) != 0) {
         net_stop(sv->net);
     } else {
+        /* Anything sent since the start was held pending: it comes now. */
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         uv_run(sv->loop, UV_RUN_DEFAULT);
     }
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
