@@ -536,7 +536,23 @@ def _thread_stacks(pid):
         return ""
     lines = [l for l in p.stdout.decode(errors="replace").splitlines()
              if l.startswith(("Thread ", "#"))]
-    return "\n".join(lines)[-6000:]
+    return _signal_state(pid) + "\n".join(lines)[-6000:]
+
+
+def _signal_state(pid):
+    """Each thread's pending, blocked and caught signals (/proc), as hex
+    masks: says whether a signal that was never handled is still pending,
+    and where it is blocked."""
+    out = []
+    try:
+        for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                st = dict(l.split(":", 1) for l in f if ":" in l)
+            out.append(f"task {tid} {st['Name'].strip()}: " + " ".join(
+                f"{k}={st[k].strip()}" for k in ("SigPnd", "ShdPnd", "SigBlk", "SigCgt")))
+    except OSError:
+        return ""
+    return "\n".join(out) + "\n"
 
 
 _stopping = []  # servers sent SIGTERM whose exit is not yet checked
