@@ -18,16 +18,18 @@
  * large item read once may go where small ones not read stay. Hits count
  * per item while room is per byte, so this serves more hits.
  *
- * When what CLOCK would free is less than the allocation needs (a large
- * item, into a segment whose items were all read), the pass goes on by
+ * When what CLOCK would free is less than a large allocation needs (its
+ * victim's items were mostly read), the pass goes on by
  * cost until there is room: the large items go, the small read ones
  * stay. Until then such a pass freed too little, the segment went back to
  * the FIFO, and after two rounds a pass kept nothing, small read items
  * included. Values of 10 B-500 kB, Zipf 0.99 over twice what fits, set on
  * a miss, 50 connections at pipeline 16: at -m 16 77% of gets hit, then
- * 99.8%; at -m 64 88-91%, then 98-99.9%; at -m 1024 88%, then 91-92%
- * (memcached: 100%, 96%, 88%). With one size (100 B, 300 kB) or 1-20 kB
- * nothing changed. Measured in README "Memory".
+ * 99.7-100%; at -m 64 88-91%, then 96.9-99.8%; at -m 1024 88%, then
+ * 92-93.5% (memcached: 100%, 96.8%, 88%). With one size (100 B, 300 kB)
+ * or 1-20 kB nothing changed. Only an allocation of at least
+ * 1/LARGE_NEED_DIV of a segment does this (evict_obtain). Measured in
+ * README "Memory".
  */
 #include <errno.h>
 #include <string.h>
