@@ -194,7 +194,9 @@ send_due(struct bin_exec *x)
 static void
 key_init(struct bin_exec *x, struct store_key *k, const struct mc_bin_req *r)
 {
-    store_key_init_db(k, r->key.data, r->key.len, store_db_phys(x->store, 0));
+    store_key_init_hashed(k, r->key.data, r->key.len,
+                          step_key_hash(&x->call, r->key.data, r->key.len),
+                          store_db_phys(x->store, 0));
 }
 
 /* memcached reads a binary expiration as an unsigned 32-bit time_t: it is
@@ -854,7 +856,7 @@ bin_prefetch(struct session_call *c, const char *data, size_t len)
         pos += MC_BIN_HEADER_LEN + body;
         reqs++;
     }
-    return step_keys_prefetch(x->store, &keys, pos);
+    return step_keys_prefetch(&x->call, x->store, &keys, pos);
 }
 
 static const struct session_steps bin_steps = {
@@ -870,6 +872,7 @@ mc_bin_cmd_process(struct session *s, const char *data, size_t len, size_t *cons
         *need = 0;
         return SESSION_CLOSE;
     }
+    struct step_hashes hashes; /* written by the look-ahead before it is read */
     struct bin_exec x = {
         .s = s,
         .st = st,
@@ -877,7 +880,7 @@ mc_bin_cmd_process(struct session *s, const char *data, size_t len, size_t *cons
         .m = s->metrics,
         .out = s->out,
     };
-    session_call_init(&x.call, s);
+    session_call_init(&x.call, s, &hashes);
     return session_run(&x.call, &bin_steps, data, len, consumed, need);
 }
 

@@ -103,7 +103,8 @@ reply_u64(struct text_exec *x, const struct mc_text_req *r, uint64_t v)
 static void
 key_init(struct text_exec *x, struct store_key *k, struct bstr key)
 {
-    store_key_init_db(k, key.data, key.len, store_db_phys(x->store, 0));
+    store_key_init_hashed(k, key.data, key.len, step_key_hash(&x->call, key.data, key.len),
+                          store_db_phys(x->store, 0));
 }
 
 /* --- retrieval --------------------------------------------------------- */
@@ -876,7 +877,7 @@ text_prefetch(struct session_call *c, const char *data, size_t len)
         }
         pos = next;
     }
-    return step_keys_prefetch(x->store, &keys, pos);
+    return step_keys_prefetch(&x->call, x->store, &keys, pos);
 }
 
 static const struct session_steps text_steps = {
@@ -885,12 +886,13 @@ static const struct session_steps text_steps = {
 enum session_rc
 mc_text_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)
 {
+    struct step_hashes hashes; /* written by the look-ahead before it is read */
     struct text_exec x = {
         .s = s,
         .store = s->env->store,
         .m = s->metrics,
         .out = s->out,
     };
-    session_call_init(&x.call, s);
+    session_call_init(&x.call, s, &hashes);
     return session_run(&x.call, &text_steps, data, len, consumed, need);
 }

@@ -477,9 +477,8 @@ unknown_command(struct resp_exec *x)
  * one in about CMDSTATS_SAMPLE timed (resp_cmdstats.h), and every refusal
  * after the lookup as a rejected call of its row. */
 static inline __attribute__((always_inline)) void
-execute(struct resp_exec *x)
+execute(struct resp_exec *x, const struct resp_cmd *cmd)
 {
-    const struct resp_cmd *cmd = resp_cmd_lookup(x->argv[0]);
     if (cmd == NULL) {
         unknown_command(x);
         resp_tx_refused(x);
@@ -550,7 +549,7 @@ execute(struct resp_exec *x)
 void
 resp_execute(struct resp_exec *x)
 {
-    execute(x);
+    execute(x, resp_cmd_lookup(x->argv[0]));
 }
 
 /* --- per-connection state ------------------------------------------------------------- */
@@ -762,11 +761,38 @@ resp_sunk(struct session_call *call)
     return STEP_DONE;
 }
 
+/*
+ * A request the look-ahead parsed whole: what resp_parse would have made
+ * of it, and its row. Only an array of at most RESP_MEMO_ARGS arguments
+ * whose counts are 1 to 9 digits, each argument no longer than the bulk
+ * limit and followed by "\r\n": resp_parse accepts exactly such a request,
+ * with the same views. Anything else ends the memo (the step parses it,
+ * errors included).
+ */
+#define RESP_MEMO_ARGS 4
+struct resp_memo {
+    const char *at; /* the request's first byte in this call's input */
+    size_t size;    /* its bytes */
+    const struct resp_cmd *cmd;
+    size_t argc;
+    struct bstr argv[RESP_MEMO_ARGS];
+};
+
 /* The step: one request (see step.h). */
 static inline __attribute__((always_inline)) enum step_rc
 resp_step(struct session_call *call, char *data, size_t len, size_t *used, size_t *need)
 {
     struct resp_exec *x = (struct resp_exec *)call;
+    if (x->memo_i < x->memo_n && x->memo[x->memo_i].at == data) {
+        const struct resp_memo *m = &x->memo[x->memo_i++];
+        x->argv = m->argv;
+        x->argc = m->argc;
+        x->cmd = NULL;
+        x->row = NULL;
+        execute(x, m->cmd);
+        *used = m->size;
+        return x->close ? STEP_CLOSE : STEP_DONE;
+    }
     struct resp_conn *c = x->c;
     size_t max_bulk = (size_t)x->s->env->opts->max_item_size;
     struct resp_req req;
@@ -796,7 +822,7 @@ resp_step(struct session_call *call, char *data, size_t len, size_t *used, size_
         x->argc = req.argc;
         x->cmd = NULL;
         x->row = NULL;
-        execute(x);
+        execute(x, resp_cmd_lookup(x->argv[0]));
         argv_shrink(c);
     }
     *used = req.consumed;
@@ -804,7 +830,7 @@ resp_step(struct session_call *call, char *data, size_t len, size_t *used, size_
 }
 
 /* "<lead><digits>\r\n" at *p (up to 9 digits): the number, *p past it. */
-static bool
+static inline __attribute__((always_inline)) bool
 peek_count(const char **p, const char *end, char lead, size_t *v)
 {
     const char *q = *p;
@@ -843,28 +869,59 @@ peek_count(const char **p, const char *end, char lead, size_t *v)
 
 /* The look-ahead (step.h): the keys of each whole array request at the
  * front of the input, where the command table says its keys are (COMMAND
- * INFO's first, last and step: MGET's all, MSET's every other). An inline
- * command or a request that is not whole ends it. */
+ * INFO's first, last and step: MGET's all, MSET's every other), and each
+ * short request's parse and row for the step (struct resp_memo). An
+ * inline command or a request that is not whole ends it. */
 static size_t
 resp_prefetch(struct session_call *call, const char *data, size_t len)
 {
     struct resp_exec *x = (struct resp_exec *)call;
     struct step_keys keys = {.n = 0};
+    size_t max_bulk = (size_t)x->s->env->opts->max_item_size;
     const char *p = data, *end = data + len;
+    bool memo = true;
+    uint64_t last_word = 0;
+    size_t last_len = 0; /* none yet */
+    const struct resp_cmd *last_cmd = NULL;
+    x->memo_n = 0;
+    x->memo_i = 0;
     while (keys.n < STEP_PREFETCH) {
         const char *q = p;
         size_t argc, blen;
         if (!peek_count(&q, end, '*', &argc) || argc == 0) {
             break;
         }
+        struct resp_memo *m = memo && argc <= RESP_MEMO_ARGS && x->memo_n < STEP_PREFETCH
+                                  ? &x->memo[x->memo_n]
+                                  : NULL;
+        const struct resp_cmd *cmd = NULL;
         size_t first = 0, last = 0, step = 1;
         size_t i = 0;
         for (; i < argc; i++) {
             if (!peek_count(&q, end, '$', &blen) || (size_t)(end - q) < blen + 2) {
                 break;
             }
+            if (m != NULL) {
+                if (blen > max_bulk || q[blen] != '\r' || q[blen + 1] != '\n') {
+                    m = NULL;
+                } else {
+                    m->argv[i] = (struct bstr){q, blen};
+                }
+            }
             if (i == 0) {
-                const struct resp_cmd *cmd = resp_cmd_lookup((struct bstr){q, blen});
+                /* A pipeline repeats its names: the last one's row, by its
+                 * bytes as sent, costs a compare instead of a lookup. */
+                if (blen == 0 || blen > 8) {
+                    cmd = resp_cmd_lookup((struct bstr){q, blen});
+                } else {
+                    uint64_t w = load_upto8(q, blen);
+                    if (w != last_word || blen != last_len) {
+                        last_cmd = resp_cmd_lookup((struct bstr){q, blen});
+                        last_word = w;
+                        last_len = blen;
+                    }
+                    cmd = last_cmd;
+                }
                 if (cmd != NULL && cmd->first_key > 0 && cmd->key_step > 0) {
                     first = (size_t)cmd->first_key;
                     last = cmd->last_key >= 0               ? (size_t)cmd->last_key
@@ -881,9 +938,18 @@ resp_prefetch(struct session_call *call, const char *data, size_t len)
         if (i < argc) {
             break;
         }
+        if (m != NULL) {
+            m->at = p;
+            m->size = (size_t)(q - p);
+            m->cmd = cmd;
+            m->argc = argc;
+            x->memo_n++;
+        } else {
+            memo = false; /* the step serves the memo in order, from the front */
+        }
         p = q;
     }
-    return step_keys_prefetch(x->store, &keys, (size_t)(p - data));
+    return step_keys_prefetch(&x->call, x->store, &keys, (size_t)(p - data));
 }
 
 static const struct session_steps resp_steps = {
@@ -899,13 +965,16 @@ resp_cmd_process(struct session *s, const char *data, size_t len, size_t *consum
         *need = 0;
         return SESSION_CLOSE;
     }
+    struct step_hashes hashes;            /* written by the look-ahead before it is read */
+    struct resp_memo memo[STEP_PREFETCH]; /* written by the look-ahead before it is read */
     struct resp_exec x = {
         .s = s,
         .c = c,
         .store = s->env->store,
         .m = s->metrics,
         .out = s->out,
+        .memo = memo,
     };
-    session_call_init(&x.call, s);
+    session_call_init(&x.call, s, &hashes);
     return session_run(&x.call, &resp_steps, data, len, consumed, need);
 }

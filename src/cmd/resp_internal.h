@@ -130,14 +130,18 @@ struct resp_exec {
     bool close;   /* QUIT: close after this reply */
     bool in_exec; /* EXEC's commands run: their replies are placed by offset */
     uint8_t db;   /* the store's number of c->db, read as the command starts */
+    /* The requests the last look-ahead parsed whole (resp_cmd.c): the
+     * step serves memo[memo_i] without parsing it again. */
+    uint8_t memo_n, memo_i;
+    struct resp_memo *memo;
 };
 
-/* A key argument as the store takes it: hashed once, in the connection's
- * database. */
+/* A key argument as the store takes it: hashed once (by the look-ahead,
+ * when it saw the key: step_key_hash), in the connection's database. */
 static inline void
-resp_key(const struct resp_exec *x, struct store_key *k, struct bstr a)
+resp_key(struct resp_exec *x, struct store_key *k, struct bstr a)
 {
-    store_key_init_db(k, a.data, a.len, x->db);
+    store_key_init_hashed(k, a.data, a.len, step_key_hash(&x->call, a.data, a.len), x->db);
 }
 
 /* The command table, sorted by name (resp_cmd.c). */

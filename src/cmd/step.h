@@ -45,6 +45,9 @@
 #include "stashd/util/log.h"
 #include "stashd/util/options.h"
 
+/* The most requests one look-ahead covers (step_prefetch_fn below). */
+#define STEP_PREFETCH 16
+
 /* What the loop and a step share; the first member of every protocol's
  * execution context. */
 struct session_call {
@@ -62,6 +65,20 @@ struct session_call {
      * ASCII-auth reply starts, SIZE_MAX for none). */
     size_t mark;
     int err; /* the first failed append: the loop closes the connection */
+    /* The keys the last look-ahead hashed, in input order (step_key_hash):
+     * hn of them in *h, hi the next one a step is expected to ask for. */
+    uint8_t hn, hi;
+    struct step_hashes *h;
+};
+
+/* Views into this call's input, which nothing rewrites before their
+ * requests run, with their hashes. Left uninitialised on the protocol
+ * entry's stack (a zeroed copy cost ~50 instructions a call, which at
+ * pipeline 1 is a request). */
+struct step_hashes {
+    size_t len[STEP_PREFETCH];
+    const char *key[STEP_PREFETCH];
+    uint64_t hash[STEP_PREFETCH];
 };
 
 enum step_rc {
@@ -135,7 +152,6 @@ typedef enum step_rc (*step_sunk_fn)(struct session_call *c);
  * look up (store_prefetch_many); the bytes looked over, 0 when fewer than
  * two keys were found (one key has nothing to overlap with).
  */
-#define STEP_PREFETCH 16
 typedef size_t (*step_prefetch_fn)(struct session_call *c, const char *data, size_t len);
 
 /* The keys a look-ahead found: views into the input, hashed only when
@@ -157,17 +173,43 @@ step_keys_add(struct step_keys *k, const char *key, size_t len)
 /* Have the store prefetch the keys: looked (the bytes the look-ahead
  * covered) when it did, 0 when there were fewer than two. */
 static inline size_t
-step_keys_prefetch(struct store *store, const struct step_keys *k, size_t looked)
+step_keys_prefetch(struct session_call *c, struct store *store, const struct step_keys *k,
+                   size_t looked)
 {
+    c->hn = 0;
+    c->hi = 0;
     if (k->n < 2) {
         return 0;
     }
-    uint64_t hash[STEP_PREFETCH];
+    struct step_hashes *h = c->h;
     for (size_t i = 0; i < k->n; i++) {
-        hash[i] = hash_bytes(k->key[i], k->len[i]);
+        h->key[i] = k->key[i];
+        h->len[i] = k->len[i];
+        h->hash[i] = hash_bytes(k->key[i], k->len[i]);
     }
-    store_prefetch_many(store, hash, k->n);
+    c->hn = (uint8_t)k->n;
+    store_prefetch_many(store, h->hash, k->n);
     return looked;
+}
+
+/* hash_bytes(key, len), from the look-ahead when it hashed this very key
+ * (the same bytes of the input): each pipelined key is hashed once. Steps
+ * ask for their keys in input order; one a step skipped (a refused
+ * request) costs a search of the rest. */
+uint64_t step_key_hash_search(struct session_call *c, const char *key, size_t len);
+
+static inline uint64_t
+step_key_hash(struct session_call *c, const char *key, size_t len)
+{
+    unsigned i = c->hi;
+    if (i >= c->hn) {
+        return hash_bytes(key, len); /* no look-ahead, or past it */
+    }
+    if (__builtin_expect(c->h->key[i] == key && c->h->len[i] == len, 1)) {
+        c->hi = (uint8_t)(i + 1);
+        return c->h->hash[i];
+    }
+    return step_key_hash_search(c, key, len);
 }
 
 struct session_steps {
@@ -188,12 +230,15 @@ step_fail(struct session_call *c, int rc)
 
 /* Initialise the shared part of a call's context. */
 static inline void
-session_call_init(struct session_call *c, struct session *s)
+session_call_init(struct session_call *c, struct session *s, struct step_hashes *h)
 {
+    c->h = h;
     c->s = s;
     c->unsent = buf_readable(s->out);
     c->mark = SIZE_MAX;
     c->err = 0;
+    c->hn = 0;
+    c->hi = 0;
 }
 
 /* The loop: session_process's contract (session.h) for one protocol.

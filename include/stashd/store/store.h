@@ -156,6 +156,16 @@ store_key_init_db(struct store_key *k, const char *data, size_t len, uint8_t db)
     k->db = db;
 }
 
+/* The same with the hash known (a look-ahead computed it). */
+static inline void
+store_key_init_hashed(struct store_key *k, const char *data, size_t len, uint64_t hash, uint8_t db)
+{
+    k->data = data;
+    k->len = len;
+    k->hash = hash;
+    k->db = db;
+}
+
 /* A key of physical database 0 (before any SWAPDB, the one clients name 0). */
 static inline void
 store_key_init(struct store_key *k, const char *data, size_t len)

@@ -827,6 +827,70 @@ test_inline(void **state)
     assert_true(F->closed);
 }
 
+/* A pipeline mixing requests the look-ahead parses for the step (struct
+ * resp_memo in resp_cmd.c: arrays of up to 4 arguments) with ones it
+ * leaves to the step's parser (more arguments, inline, an argument not
+ * followed by CRLF), ending in a protocol error. */
+static const char memo_pipeline[] =
+    "*3\r\n$3\r\nset\r\n$1\r\na\r\n$1\r\n1\r\n"
+    "*2\r\n$3\r\nGET\r\n$1\r\na\r\n"
+    "*2\r\n$03\r\nget\r\n$001\r\na\r\n" /* leading zeros, as resp_parse takes them */
+    "*2\r\n$3\r\ndel\r\n$1\r\nz\r\n"
+    "*2\r\n$3\r\nget\r\n$1\r\nz\r\n"
+    "*1\r\n$0\r\n\r\n"                /* empty name */
+    "*2\r\n$4\r\nnope\r\n$1\r\na\r\n" /* unknown */
+    "*1\r\n$3\r\nget\r\n"             /* arity */
+    "*4\r\n$3\r\nset\r\n$1\r\nb\r\n$1\r\n2\r\n$2\r\nnx\r\n"
+    "*5\r\n$4\r\nmset\r\n$1\r\nc\r\n$1\r\n3\r\n$1\r\nd\r\n$1\r\n4\r\n" /* 5: the step's */
+    "*3\r\n$4\r\nmget\r\n$1\r\nb\r\n$1\r\nc\r\n"
+    "PING\r\n"
+    "*2\r\n$3\r\nget\r\n$1\r\nd\r\n"
+    "*2\r\n$4\r\nincr\r\n$1\r\na\r\n"
+    "*2\r\n$3\r\nget\r\n$1\r\naX\r\n" /* no CRLF after the key */
+    "*2\r\n$3\r\nget\r\n$1\r\na\r\n";
+
+static const char memo_replies[] =
+    "+OK\r\n$1\r\n1\r\n$1\r\n1\r\n:0\r\n$-1\r\n"
+    "-ERR unknown command '', with args beginning with: \r\n"
+    "-ERR unknown command 'nope', with args beginning with: 'a' \r\n"
+    "-ERR wrong number of arguments for 'get' command\r\n"
+    "+OK\r\n+OK\r\n*2\r\n$1\r\n2\r\n$1\r\n3\r\n+PONG\r\n$1\r\n4\r\n:2\r\n"
+    "-ERR Protocol error: invalid bulk length\r\n";
+
+/* Serve memo_pipeline in pieces of chunk bytes on a new connection to an
+ * empty store; every reply, in order. */
+static char *
+serve_in_chunks(size_t chunk)
+{
+    fx_reconnect(F);
+    EXPECT("+OK\r\n", "flushall");
+    char *all = NULL;
+    size_t len = 0, cap = 0;
+    grow_append(&all, &len, &cap, "", 0);
+    size_t n = sizeof(memo_pipeline) - 1;
+    for (size_t at = 0; at < n && !F->closed; at += chunk) {
+        const char *r = raw_n(memo_pipeline + at, n - at < chunk ? n - at : chunk);
+        grow_append(&all, &len, &cap, r, F->reply_len);
+    }
+    assert_true(F->closed);
+    return all;
+}
+
+/* The memo answers as the step's own parse does: the pipeline in one
+ * read (the look-ahead sees it whole), in pieces that split requests,
+ * and a byte at a time (no request is whole before the step runs). */
+static void
+test_pipeline_parsed_once(void **state)
+{
+    (void)state;
+    size_t chunks[] = {sizeof(memo_pipeline), 7, 1};
+    for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+        char *r = serve_in_chunks(chunks[i]);
+        assert_string_equal(r, memo_replies);
+        free(r);
+    }
+}
+
 /* A connection that began with '*' takes inline commands later, as
  * Redis does. */
 static void
@@ -1314,6 +1378,7 @@ main(void)
         T(test_auth_without_password),
         T(test_auth_with_password),
         T(test_set_get),
+        T(test_pipeline_parsed_once),
         T(test_set_expiry_options),
         T(test_setnx_getset_getdel_getex),
         T(test_mget_mset),
