@@ -125,36 +125,34 @@ on_value(void *ctx, const struct store_item_view *v)
 {
     struct value_ctx *vc = ctx;
     struct text_exec *x = vc->x;
-    char nums[3 * 24];
-    size_t nn = 0;
-    nums[nn++] = ' ';
-    nn += num_u64_to_dec_fast(v->flags, nums + nn);
-    nums[nn++] = ' ';
-    nn += num_u64_to_dec_fast(v->nbytes, nums + nn);
-    if (vc->cas) {
-        nums[nn++] = ' ';
-        nn += num_u64_to_dec(v->cas, nums + nn);
-    }
-    nums[nn++] = '\r';
-    nums[nn++] = '\n';
     bool direct = vc->direct && session_direct(x->s, v->nbytes);
-    size_t total = 6 + v->nkey + nn + (direct ? 0 : v->nbytes + 2);
-    int rc = buf_reserve(x->out, total, SIZE_MAX);
+    /* the line at its longest: "VALUE " key, three numbers, spaces, CRLF */
+    size_t most = 6 + v->nkey + 3 * 21 + 5 + (direct ? 0 : v->nbytes + 2);
+    int rc = buf_reserve(x->out, most, SIZE_MAX);
     if (rc != 0) {
         if (x->call.err == 0) {
             x->call.err = rc;
         }
         return;
     }
-    char *p = x->out->data + x->out->wpos;
+    char *start = x->out->data + x->out->wpos;
+    char *p = start;
     memcpy(p, "VALUE ", 6);
     p += 6;
-    memcpy(p, v->key, v->nkey);
+    buf_copy_short(p, v->key, v->nkey);
     p += v->nkey;
-    memcpy(p, nums, nn);
-    p += nn;
+    *p++ = ' ';
+    p += num_u64_to_dec_fast(v->flags, p);
+    *p++ = ' ';
+    p += num_u64_to_dec_fast(v->nbytes, p);
+    if (vc->cas) {
+        *p++ = ' ';
+        p += num_u64_to_dec(v->cas, p);
+    }
+    *p++ = '\r';
+    *p++ = '\n';
     if (direct) { /* the value from item memory, when the socket takes it */
-        x->out->wpos += total;
+        x->out->wpos += (size_t)(p - start);
         rc = session_out_value(x->s, &x->call.unsent, v->value, v->nbytes);
         rc = rc != 0 ? rc : buf_append(x->out, "\r\n", 2);
         if (rc != 0 && x->call.err == 0) {
@@ -165,7 +163,8 @@ on_value(void *ctx, const struct store_item_view *v)
     memcpy(p, v->value, v->nbytes);
     p += v->nbytes;
     memcpy(p, "\r\n", 2);
-    x->out->wpos += total;
+    p += 2;
+    x->out->wpos += (size_t)(p - start);
 }
 
 static enum cmd_rc

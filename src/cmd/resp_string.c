@@ -36,25 +36,24 @@
 static void
 bulk_of_view(struct resp_exec *x, const char *value, size_t n)
 {
-    char hdr[32];
-    size_t h = 0;
-    hdr[h++] = '$';
-    h += num_u64_to_dec_fast(n, hdr + h);
-    hdr[h++] = '\r';
-    hdr[h++] = '\n';
-    size_t total = h + n + 2;
-    int rc = buf_reserve(x->out, total, SIZE_MAX);
+    int rc = buf_reserve(x->out, 1 + 20 + 2 + n + 2, SIZE_MAX);
     if (rc != 0) {
         resp_reply_fail(x, rc);
         return;
     }
-    char *p = x->out->data + x->out->wpos;
-    memcpy(p, hdr, h);
+    char *start = x->out->data + x->out->wpos;
+    char *p = start;
+    *p++ = '$';
+    p += num_u64_to_dec_fast(n, p);
+    *p++ = '\r';
+    *p++ = '\n';
     if (n != 0) {
-        memcpy(p + h, value, n);
+        memcpy(p, value, n);
+        p += n;
     }
-    memcpy(p + h + n, "\r\n", 2);
-    x->out->wpos += total;
+    memcpy(p, "\r\n", 2);
+    p += 2;
+    x->out->wpos += (size_t)(p - start);
 }
 
 /* GET's value (under its one shard lock) and each of MGET's (under all of
