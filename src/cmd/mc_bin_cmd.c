@@ -125,7 +125,7 @@ respond(struct bin_exec *x, uint8_t opcode, uint32_t opaque, uint16_t status, co
         p += extlen;
     }
     if (keylen != 0) {
-        memcpy(p, key, keylen);
+        buf_copy_short((char *)p, key, keylen);
         p += keylen;
     }
     if (vlen != 0) {
@@ -191,7 +191,7 @@ send_due(struct bin_exec *x)
 }
 
 /* Database 0 as RESP's clients name it (see mc_text_cmd.c). */
-static void
+static inline __attribute__((always_inline)) void
 key_init(struct bin_exec *x, struct store_key *k, const struct mc_bin_req *r)
 {
     store_key_init_hashed(k, r->key.data, r->key.len,

@@ -100,7 +100,7 @@ reply_u64(struct text_exec *x, const struct mc_text_req *r, uint64_t v)
 
 /* memcached's protocols use database 0 as RESP's clients name it: after
  * SWAPDB 0 N, the items RESP's database 0 sees. */
-static void
+static inline __attribute__((always_inline)) void
 key_init(struct text_exec *x, struct store_key *k, struct bstr key)
 {
     store_key_init_hashed(k, key.data, key.len, step_key_hash(&x->call, key.data, key.len),
