@@ -56,12 +56,26 @@ enum cmd_rc {
 /* One call's execution context. call.unsent is memcached's last flush
  * point: the start of this call (net/ writes between calls) or the end of
  * the last get, after which memcached writes at once (see cull_unsent()). */
+/* A "get <key>" or "gets <key>" line the look-ahead read whole: one key
+ * of 1 to 250 bytes, none of them a space or a control byte, after one
+ * space, then CRLF or LF. mc_text_parse makes exactly that of such a line,
+ * wherever it starts, so the step serves it from here (get_one). */
+struct text_memo {
+    const char *at; /* the line's first byte in this call's input */
+    const char *key;
+    uint32_t size; /* the line's bytes, LF included */
+    uint8_t klen;
+    bool cas; /* gets */
+};
+
 struct text_exec {
     struct session_call call; /* first: the loop's view */
     struct session *s;
     struct store *store;
     struct metrics *m;
     struct buf *out;
+    uint8_t memo_n, memo_i; /* the look-ahead's lines; the next the step is at */
+    struct text_memo *memo;
 };
 
 typedef enum cmd_rc (*text_handler_fn)(struct text_exec *x, const struct mc_text_req *r);
@@ -200,6 +214,19 @@ cmd_get(struct text_exec *x, const struct mc_text_req *r)
     out_append(x, "END\r\n", 5);
     x->call.unsent = buf_readable(x->out); /* memcached writes after every get */
     return CMD_DONE;
+}
+
+/* A memo'd one-key get or gets (struct text_memo): what cmd_get does with
+ * that request, without its parse. */
+static void
+get_one(struct text_exec *x, const struct text_memo *m)
+{
+    struct value_ctx vc = {.x = x, .cas = m->cas, .direct = true};
+    struct store_key k;
+    key_init(x, &k, (struct bstr){m->key, m->klen});
+    (void)mc_core_read(x->s, &k, NULL, on_value, &vc);
+    out_append(x, "END\r\n", 5);
+    x->call.unsent = buf_readable(x->out); /* memcached writes after every get */
 }
 
 /* --- storage ----------------------------------------------------------- */
@@ -680,6 +707,17 @@ text_step(struct session_call *c, char *data, size_t len, size_t *used, size_t *
     if (!x->s->authed) {
         return auth_step(x, data, len, used, need);
     }
+    if (x->memo_i < x->memo_n) {
+        while (x->memo_i < x->memo_n && x->memo[x->memo_i].at < data) {
+            x->memo_i++; /* lines the step read otherwise (a value's bytes) */
+        }
+        if (x->memo_i < x->memo_n && x->memo[x->memo_i].at == data && x->s->resume == 0) {
+            const struct text_memo *m = &x->memo[x->memo_i++];
+            get_one(x, m);
+            *used = m->size;
+            return STEP_DONE;
+        }
+    }
     const struct mc_text_limits lim = {.fits = text_fits, .ctx = x->store};
     struct mc_text_req r;
     switch (mc_text_parse(data, len, &lim, &r)) {
@@ -822,6 +860,50 @@ peek_command(const char **p, const struct peek_line *l)
     return PEEK_NONE;
 }
 
+/* Is b[0..n) free of spaces, control bytes and DEL? 16 bytes at a time. */
+static inline bool
+key_bytes_plain(const char *b, size_t n)
+{
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i sp = _mm_set1_epi8(0x21), del = _mm_set1_epi8(0x7f);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+        /* signed compare: bytes >= 0x80 are negative, below 0x21, so they
+         * fail too (the parser takes them; only the memo is refused) */
+        __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, sp), _mm_cmpeq_epi8(v, del));
+        if (_mm_movemask_epi8(bad) != 0) {
+            return false;
+        }
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char ch = (unsigned char)b[i];
+        if (ch <= 0x20 || ch >= 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Keep the line for the step when it is one of struct text_memo's. */
+static void
+text_memo_line(struct text_exec *x, const struct peek_line *l, const char *key, size_t klen)
+{
+    const char *lo = l->lo;
+    bool cas = key == lo + 5;
+    if ((key != lo + 4 || memcmp(lo, "get ", 4) != 0) && (!cas || memcmp(lo, "gets ", 5) != 0)) {
+        return;
+    }
+    if (key + klen != l->end || klen > MC_TEXT_KEY_MAX || !key_bytes_plain(key, klen)) {
+        return;
+    }
+    /* the LF after end, or the CR and the LF */
+    size_t size = (size_t)(l->end - lo) + (l->end[0] == '\r' ? 2 : 1);
+    x->memo[x->memo_n++] = (struct text_memo){
+        .at = lo, .key = key, .size = (uint32_t)size, .klen = (uint8_t)klen, .cas = cas};
+}
+
 /*
  * The look-ahead (step.h): the keys of whole get, gets, set, add, cas,
  * mg, ms, md and ma requests at the front of the input (a value must be
@@ -834,6 +916,8 @@ text_prefetch(struct session_call *c, const char *data, size_t len)
     struct text_exec *x = (struct text_exec *)c;
     struct step_keys keys = {.n = 0};
     size_t pos = 0;
+    x->memo_n = 0;
+    x->memo_i = 0;
     while (keys.n < STEP_PREFETCH && pos < len) {
         const char *p = data + pos;
         size_t room = len - pos < MC_TEXT_LINE_MAX ? len - pos : MC_TEXT_LINE_MAX;
@@ -855,6 +939,9 @@ text_prefetch(struct session_call *c, const char *data, size_t len)
             break;
         }
         step_keys_add(&keys, k, klen);
+        if (kind == PEEK_KEYS && x->memo_n < STEP_PREFETCH) {
+            text_memo_line(x, &line, k, klen);
+        }
         if (kind == PEEK_KEYS) {
             while (keys.n < STEP_PREFETCH && (klen = peek_token(&p, &line, &k)) != 0 &&
                    klen <= MC_TEXT_KEY_MAX) {
@@ -885,12 +972,14 @@ static const struct session_steps text_steps = {
 enum session_rc
 mc_text_cmd_process(struct session *s, const char *data, size_t len, size_t *consumed, size_t *need)
 {
-    struct step_hashes hashes; /* written by the look-ahead before it is read */
+    struct step_hashes hashes;            /* written by the look-ahead before it is read */
+    struct text_memo memo[STEP_PREFETCH]; /* ... and so are these */
     struct text_exec x = {
         .s = s,
         .store = s->env->store,
         .m = s->metrics,
         .out = s->out,
+        .memo = memo,
     };
     session_call_init(&x.call, s, &hashes);
     return session_run(&x.call, &text_steps, data, len, consumed, need);

@@ -336,6 +336,69 @@ test_pipeline_and_splits(void **state)
     }
 }
 
+/* Lines the look-ahead keeps for the step (struct text_memo in
+ * mc_text_cmd.c: "get <key>" and "gets <key>") among lines it leaves to
+ * the parser, served whole (the look-ahead sees them all), a byte at a
+ * time (it sees none: each line is alone when it is whole) and split at
+ * every point: the same replies each time. */
+static void
+test_pipelined_gets_memo(void **state)
+{
+    struct fixture *f = *state;
+    char longkey[300];
+    memset(longkey, 'x', sizeof(longkey));
+    expect(f, "set g 7 0 2\r\ngg\r\n", "STORED\r\n");
+    f->reply_len = 0;
+    assert_int_equal(feed(f, "gets g\r\n"), SESSION_OK);
+    char gets_g[128]; /* its cas stays: g is not written again */
+    snprintf(gets_g, sizeof(gets_g), "%s", f->reply);
+    char script[1024], want[1024];
+    snprintf(script, sizeof(script),
+             "set a 0 0 5\r\nhello\r\n"
+             "get a\r\n"
+             "get a\n"
+             "gets g\r\n"
+             "get  a\r\n"   /* two spaces: the parser's */
+             "get a \r\n"   /* a trailing space */
+             "get nope\r\n" /* a miss */
+             "get a g\r\n"  /* two keys */
+             "get a\r\r\n"  /* the key is "a\r" */
+             "get %.251s\r\n"
+             "GET a\r\n"
+             "set k 0 0 9\r\nget a\r\nXY\r\n" /* a value that reads as a get */
+             "get k\r\n",
+             longkey);
+    snprintf(want, sizeof(want),
+             "STORED\r\n"
+             "VALUE a 0 5\r\nhello\r\nEND\r\n"
+             "VALUE a 0 5\r\nhello\r\nEND\r\n"
+             "%s"
+             "VALUE a 0 5\r\nhello\r\nEND\r\n"
+             "VALUE a 0 5\r\nhello\r\nEND\r\n"
+             "END\r\n"
+             "VALUE a 0 5\r\nhello\r\nVALUE g 7 2\r\ngg\r\nEND\r\n"
+             "END\r\n"
+             "CLIENT_ERROR bad command line format\r\n"
+             "ERROR\r\n"
+             "STORED\r\n"
+             "VALUE k 0 9\r\nget a\r\nXY\r\nEND\r\n",
+             gets_g);
+    expect(f, script, want);
+    size_t n = strlen(script);
+    f->reply_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(feed_n(f, script + i, 1, NULL), SESSION_OK);
+    }
+    assert_string_equal(f->reply, want);
+    for (size_t cut = 1; cut < n; cut += 3) {
+        f->reply_len = 0;
+        assert_int_equal(feed_n(f, script, cut, NULL), SESSION_OK);
+        assert_int_equal(feed_n(f, script + cut, n - cut, NULL), SESSION_OK);
+        assert_string_equal(f->reply, want);
+        assert_int_equal(f->in_len, 0);
+    }
+}
+
 static void
 test_need(void **state)
 {
@@ -547,6 +610,7 @@ main(void)
         T(test_stats),
         T(test_reset_per_server),
         T(test_pipeline_and_splits),
+        T(test_pipelined_gets_memo),
         T(test_need),
         T(test_swallow),
         T(test_yield),
