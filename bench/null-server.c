@@ -15,6 +15,14 @@
  *   binary GET/GETK/GAT/GATK -> status 1 (not found), header only;
  *          quiet opcodes -> nothing; anything else -> status 0
  *   RESP   SET -> +OK    GET -> $-1    MGET -> *N and N x $-1    PING -> +PONG
+ *
+ * With --hit-value N every get hits instead: the value of N bytes that
+ * stashd-bench writes for the key (bench/value.h: the key's index is its
+ * trailing digits), so that stashd-bench, which checks every value, and
+ * memtier see a server that sends a hit's bytes. text: VALUE ... END;
+ * binary GET/GETK/GAT/GATK: status 0, flags 0, the key for GETK/GATK;
+ * RESP GET and MGET: bulk strings. A server that stores and returns values
+ * is then measured against a floor that sends as many bytes as it does.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,6 +41,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "value.h"
 
 #define RBUF_MIN (64u << 10)
 #define RBUF_MAX (64u << 20) /* a request larger than this closes the connection */
@@ -69,6 +79,10 @@ struct nconfig {
     unsigned threads;
 };
 
+/* --hit-value: the length (0: every get misses) and the value maker. */
+static size_t hit_len;
+static struct value_gen hit_gen;
+
 /* ---- output ---- */
 
 static void
@@ -91,6 +105,48 @@ out(struct nconn *c, const void *p, size_t n)
 }
 
 #define OUT_LIT(c, lit) out((c), (lit), sizeof(lit) - 1)
+
+/* The key's index for bench/value.h: its trailing decimal digits. */
+static uint64_t
+key_index(const char *k, size_t n)
+{
+    size_t i = n;
+    while (i > 0 && k[i - 1] >= '0' && k[i - 1] <= '9' && n - i < 19) {
+        i--;
+    }
+    uint64_t v = 0;
+    for (; i < n; i++) {
+        v = v * 10 + (uint64_t)(k[i] - '0');
+    }
+    return v;
+}
+
+/* Room for n more reply bytes at obuf + olen (grown as out() grows). */
+static char *
+out_room(struct nconn *c, size_t n)
+{
+    if (c->ocap - c->olen < n) {
+        size_t cap = c->ocap ? c->ocap * 2 : 4096;
+        while (cap - c->olen < n) {
+            cap *= 2;
+        }
+        char *b = realloc(c->obuf, cap);
+        if (b == NULL) {
+            abort();
+        }
+        c->obuf = b;
+        c->ocap = cap;
+    }
+    return c->obuf + c->olen;
+}
+
+/* The hit value of key k, appended. */
+static void
+out_value(struct nconn *c, const char *k, size_t n)
+{
+    value_fill(&hit_gen, key_index(k, n), out_room(c, hit_len), hit_len);
+    c->olen += hit_len;
+}
 
 /* ---- memcached text ---- */
 
@@ -167,6 +223,15 @@ text_one(struct nconn *c, const char *buf, size_t len)
         }
     } else if (tok_is(cmd, cl, "get") || tok_is(cmd, cl, "gets") || tok_is(cmd, cl, "gat") ||
                tok_is(cmd, cl, "gats")) {
+        bool cas = cmd[cl - 1] == 's';
+        for (int i = cmd[1] == 'a' ? 2 : 1; hit_len > 0 && i < nt; i++) {
+            char hdr[320];
+            int hn = snprintf(hdr, sizeof(hdr), "VALUE %.*s 0 %zu%s\r\n", (int)tl[i], tok[i],
+                              hit_len, cas ? " 1" : "");
+            out(c, hdr, (size_t)hn);
+            out_value(c, tok[i], tl[i]);
+            OUT_LIT(c, "\r\n");
+        }
         OUT_LIT(c, "END\r\n");
     } else if (tok_is(cmd, cl, "ms") || tok_is(cmd, cl, "mg") || tok_is(cmd, cl, "md") ||
                tok_is(cmd, cl, "ma")) {
@@ -236,6 +301,36 @@ binary_one(struct nconn *c, const unsigned char *h, size_t len, bool *close_afte
     }
     uint8_t op = h[1];
     uint32_t body = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11];
+    bool get = op == 0x00 || op == 0x0c || op == 0x1d || op == 0x23;
+    if (hit_len > 0 && get) {
+        if (len - 24 < body) {
+            return 0; /* the key is needed: wait for the whole request */
+        }
+        size_t keylen = (size_t)h[2] << 8 | h[3], extlen = h[4];
+        if (keylen + extlen > body) {
+            return -1;
+        }
+        const char *key = (const char *)h + 24 + extlen;
+        bool with_key = op == 0x0c || op == 0x23;
+        size_t rkey = with_key ? keylen : 0;
+        uint32_t rbody = (uint32_t)(4 + rkey + hit_len);
+        unsigned char r[28] = {0};
+        r[0] = 0x81;
+        r[1] = op;
+        r[2] = (unsigned char)(rkey >> 8);
+        r[3] = (unsigned char)rkey;
+        r[4] = 4;
+        r[8] = (unsigned char)(rbody >> 24);
+        r[9] = (unsigned char)(rbody >> 16);
+        r[10] = (unsigned char)(rbody >> 8);
+        r[11] = (unsigned char)rbody;
+        memcpy(r + 12, h + 12, 4); /* opaque */
+        r[23] = 1;                 /* cas 1 */
+        out(c, r, sizeof(r));      /* header and 4 bytes of flags 0 */
+        out(c, key, rkey);
+        out_value(c, key, keylen);
+        return (long)(24 + body);
+    }
     c->skip = body;
     if (bin_quiet(op)) {
         return 24;
@@ -291,6 +386,8 @@ resp_one(struct nconn *c, const char *buf, size_t len)
     }
     const char *name = NULL;
     long nl = 0;
+    const char *key = NULL; /* the first argument after the name */
+    long kl = 0;
     for (long i = 0; i < argc; i++) {
         long blen;
         long h = resp_header(buf + pos, len - (size_t)pos, '$', &blen);
@@ -306,19 +403,42 @@ resp_one(struct nconn *c, const char *buf, size_t len)
         if (i == 0) {
             name = buf + pos + h;
             nl = blen;
+        } else if (i == 1) {
+            key = buf + pos + h;
+            kl = blen;
         }
         pos += h + blen + 2;
     }
     if (nl == 3 && strncasecmp(name, "SET", 3) == 0) {
         OUT_LIT(c, "+OK\r\n");
     } else if (nl == 3 && strncasecmp(name, "GET", 3) == 0) {
-        OUT_LIT(c, "$-1\r\n");
+        if (hit_len > 0 && key != NULL) {
+            char hdr[32];
+            int hn = snprintf(hdr, sizeof(hdr), "$%zu\r\n", hit_len);
+            out(c, hdr, (size_t)hn);
+            out_value(c, key, (size_t)kl);
+            OUT_LIT(c, "\r\n");
+        } else {
+            OUT_LIT(c, "$-1\r\n");
+        }
     } else if (nl == 4 && strncasecmp(name, "MGET", 4) == 0) {
         char hdr[32];
         int hn = snprintf(hdr, sizeof(hdr), "*%ld\r\n", argc - 1);
         out(c, hdr, (size_t)hn);
-        for (long i = 1; i < argc; i++) {
-            OUT_LIT(c, "$-1\r\n");
+        /* the keys again, from the top (the loop above kept only the first) */
+        long at = resp_header(buf, len, '*', &argc);
+        for (long i = 0; i < argc; i++) {
+            long blen;
+            long h = resp_header(buf + at, len - (size_t)at, '$', &blen);
+            if (i > 0 && hit_len > 0) {
+                hn = snprintf(hdr, sizeof(hdr), "$%zu\r\n", hit_len);
+                out(c, hdr, (size_t)hn);
+                out_value(c, buf + at + h, (size_t)blen);
+                OUT_LIT(c, "\r\n");
+            } else if (i > 0) {
+                OUT_LIT(c, "$-1\r\n");
+            }
+            at += h + blen + 2;
         }
     } else if (nl == 4 && strncasecmp(name, "PING", 4) == 0) {
         OUT_LIT(c, "+PONG\r\n");
@@ -521,10 +641,12 @@ listen_on(const struct nconfig *cfg)
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: stashd-null [-p PORT] [-l IPV4] [-t THREADS]\n"
+    fprintf(f, "usage: stashd-null [-p PORT] [-l IPV4] [-t THREADS] [--hit-value BYTES]\n"
                "  -p, --port PORT      TCP port (default 11211)\n"
                "  -l, --listen IPV4    address (default 127.0.0.1)\n"
                "  -t, --threads N      epoll threads, one SO_REUSEPORT socket each (default 1)\n"
+               "  --hit-value BYTES    every get hits, with the value stashd-bench writes\n"
+               "                       for its key at this size (default: every get misses)\n"
                "Answers memcached text/meta/binary and RESP with fixed replies; stores nothing.\n");
 }
 
@@ -536,6 +658,7 @@ main(int argc, char **argv)
         {.name = "port", .has_arg = required_argument, .val = 'p'},
         {.name = "listen", .has_arg = required_argument, .val = 'l'},
         {.name = "threads", .has_arg = required_argument, .val = 't'},
+        {.name = "hit-value", .has_arg = required_argument, .val = 'v'},
         {.name = "help", .has_arg = no_argument, .val = 'h'},
         {0},
     };
@@ -551,6 +674,19 @@ main(int argc, char **argv)
         case 't':
             cfg.threads = (unsigned)atoi(optarg);
             break;
+        case 'v': {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (*end != '\0' || v == 0 || v > (1u << 20)) {
+                fprintf(stderr, "stashd-null: --hit-value takes 1 to 1048576 bytes\n");
+                return 2;
+            }
+            hit_len = (size_t)v;
+            if (value_gen_init(&hit_gen, hit_len) != 0) {
+                return 1;
+            }
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
