@@ -85,8 +85,9 @@ static struct value_gen hit_gen;
 
 /* ---- output ---- */
 
-static void
-out(struct nconn *c, const void *p, size_t n)
+/* Room for n more reply bytes at obuf + olen. */
+static char *
+out_room(struct nconn *c, size_t n)
 {
     if (c->ocap - c->olen < n) {
         size_t cap = c->ocap ? c->ocap * 2 : 4096;
@@ -100,7 +101,13 @@ out(struct nconn *c, const void *p, size_t n)
         c->obuf = b;
         c->ocap = cap;
     }
-    memcpy(c->obuf + c->olen, p, n);
+    return c->obuf + c->olen;
+}
+
+static void
+out(struct nconn *c, const void *p, size_t n)
+{
+    memcpy(out_room(c, n), p, n);
     c->olen += n;
 }
 
@@ -119,25 +126,6 @@ key_index(const char *k, size_t n)
         v = v * 10 + (uint64_t)(k[i] - '0');
     }
     return v;
-}
-
-/* Room for n more reply bytes at obuf + olen (grown as out() grows). */
-static char *
-out_room(struct nconn *c, size_t n)
-{
-    if (c->ocap - c->olen < n) {
-        size_t cap = c->ocap ? c->ocap * 2 : 4096;
-        while (cap - c->olen < n) {
-            cap *= 2;
-        }
-        char *b = realloc(c->obuf, cap);
-        if (b == NULL) {
-            abort();
-        }
-        c->obuf = b;
-        c->ocap = cap;
-    }
-    return c->obuf + c->olen;
 }
 
 /* The hit value of key k, appended. */
