@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -142,6 +143,13 @@ pick_vlen(struct conn *c)
     const struct options *o = c->w->e->o;
     if (o->vmin == o->vmax) {
         return o->vmin;
+    }
+    if (o->vlog) {
+        /* exp of a uniform draw in [log vmin, log (vmax + 1)): each
+         * decade of sizes as likely as the next */
+        double lo = log((double)o->vmin), hi = log((double)o->vmax + 1.0);
+        size_t n = (size_t)exp(lo + rng_double(&c->rng) * (hi - lo));
+        return n < o->vmin ? o->vmin : n > o->vmax ? o->vmax : n;
     }
     return o->vmin + (size_t)rng_below(&c->rng, o->vmax - o->vmin + 1);
 }

@@ -48,7 +48,8 @@ struct opt_row {
 };
 
 static opt_parse_fn opt_port, opt_protocol, opt_time, opt_ratio, opt_multiget, opt_key_size,
-    opt_dist, opt_value_size, opt_value_range, opt_server_pid, opt_cpu_pin, opt_help;
+    opt_dist, opt_value_size, opt_value_range, opt_value_dist, opt_server_pid, opt_cpu_pin,
+    opt_help;
 
 /* One row: ROW(name, letter, argument, how it is stored, help). */
 /* clang-format off */
@@ -102,6 +103,8 @@ static const struct opt_row opt_rows[] = {
     ROW("zipf-s", 0, "S", DOUBLE(zipf_s, 1e-6, 100), "Zipf exponent (default 0.99)"),
     ROW("value-size", 'd', "BYTES", FN(opt_value_size), "value size (default 100)"),
     ROW("value-range", 0, "MIN-MAX", FN(opt_value_range), "value sizes, uniform in [MIN, MAX]"),
+    ROW("value-dist", 0, "NAME", FN(opt_value_dist),
+        "sizes of --value-range: uniform | log (log-uniform: as many of 10-100 B as of 10-100 kB)"),
     ROW("json", 0, "FILE", STR(json), "also write the results as JSON (- for stdout)"),
     ROW("server-pid", 0, "PID", FN(opt_server_pid), "report this process's CPU time and RSS"),
     ROW("cpu-pin", 0, "LIST", FN(opt_cpu_pin), "pin worker i to the i-th CPU of LIST (e.g. 1,3-5)"),
@@ -304,6 +307,16 @@ opt_value_range(struct options *o, const char *name, const char *val)
     if (!parse_range(val, VALUE_MAX_LEN, &o->vmin, &o->vmax)) {
         bad_option(name, val);
     }
+}
+
+static void
+opt_value_dist(struct options *o, const char *name, const char *val)
+{
+    if (strcmp(val, "uniform") == 0 || strcmp(val, "log") == 0) {
+        o->vlog = val[0] == 'l';
+        return;
+    }
+    bad_option(name, val);
 }
 
 static void

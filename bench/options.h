@@ -46,6 +46,7 @@ struct options {
     double zipf_s;
     size_t vmin;
     size_t vmax;
+    bool vlog; /* --value-dist log: sizes log-uniform in [vmin, vmax] */
     const char *json;
     long server_pid;
     int cpus[CPU_SETSIZE];

@@ -81,7 +81,7 @@ text_header(FILE *f, const struct options *o, const struct report *rp)
     if (o->vmin == o->vmax) {
         fprintf(f, ", values %zu B\n", o->vmin);
     } else {
-        fprintf(f, ", values %zu-%zu B\n", o->vmin, o->vmax);
+        fprintf(f, ", values %zu-%zu B%s\n", o->vmin, o->vmax, o->vlog ? " log-uniform" : "");
     }
     if (o->preload) {
         fprintf(f, "preload: %llu sets in %.2f s (%.0f/s)\n",
@@ -185,12 +185,13 @@ json_config(FILE *f, const struct options *o)
             "  \"ratio\": \"%u:%u\",\n  \"multiget\": %u,\n  \"set_on_miss\": %s,\n"
             "  \"keys\": %llu,\n  \"key_size\": %zu,\n  \"key_size_max\": %zu,\n  \"dist\": "
             "\"%s\",\n  \"zipf_s\": %g,\n"
-            "  \"value_min\": %zu,\n  \"value_max\": %zu,\n  \"warmup_s\": %g,\n"
+            "  \"value_min\": %zu,\n  \"value_max\": %zu,\n  \"value_dist\": \"%s\",\n"
+            "  \"warmup_s\": %g,\n"
             "  \"rate\": %g,\n",
             o->threads, o->conns, o->pipeline, o->ratio_set, o->ratio_get, o->multiget,
             o->set_on_miss ? "true" : "false", (unsigned long long)o->keys, o->key_size,
-            o->key_size_max, options_dist_name(o->dist), o->zipf_s, o->vmin, o->vmax, o->warmup_s,
-            o->rate);
+            o->key_size_max, options_dist_name(o->dist), o->zipf_s, o->vmin, o->vmax,
+            o->vlog ? "log" : "uniform", o->warmup_s, o->rate);
 }
 
 /* Counts and rates of the measured window. */

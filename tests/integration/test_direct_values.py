@@ -8,6 +8,10 @@ pipelined among small replies, for a client that reads at once (the
 values then leave without a copy: stats bytes_written_direct) and for one
 that reads late through a small receive window (partial writes, then
 copies), on TCP and on a unix socket.
+
+Values under 32 KiB go the same way once the replies before them would
+pass SESSION_OUT_FLUSH (64 KiB): the reply buffer is written through
+instead of grown (test_small_values_write_through).
 """
 
 import random
@@ -176,6 +180,106 @@ def test_resp_get_direct_and_copied_and_exec(server):
             big = sum(len(v) for v in vals.values() if len(v) >= DIRECT_MIN)
             assert stat(srv, "bytes_written_direct") - before >= 2 * big
         s.close()
+
+
+OUT_FLUSH = 64 * 1024
+
+
+@pytest.mark.time_limit(60)
+@pytest.mark.parametrize("proto", ["text", "binary", "resp"])
+def test_small_values_write_through(server, proto):
+    """A multi-get of 60 values of 3-5 kB (each under DIRECT_MIN, 240 kB
+    in all): each value that would take the replies past 64 KiB leaves
+    from item memory with the buffer before it, so bytes_written_direct
+    moves by a few values; a reply of under 64 KiB moves it not at all; and the bytes
+    are the same for a client that reads at once and one that reads
+    late through a small window (partial writes, then copies)."""
+    srv = server(["-m", "64"])
+    rng = random.Random(7)
+    vals = {b"wt:%d" % i: rng.randbytes(rng.randrange(3000, 5000)) for i in range(60)}
+    keys = list(vals)
+    total = sum(len(v) for v in vals.values())
+
+    def resp_cmd(*args):
+        return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+    def bin_pkt(op, key=b"", extras=b"", value=b"", opaque=0):
+        body = extras + key + value
+        return struct.pack(">BBHBBHIIQ", 0x80, op, len(key), len(extras), 0, 0, len(body),
+                           opaque, 0) + body
+
+    if proto == "text":
+        def load(s):
+            s.sendall(b"".join(b"set %s 3 0 %d\r\n%s\r\n" % (k, len(v), v)
+                               for k, v in vals.items()))
+            assert read_exact(s, 8 * len(vals)) == b"STORED\r\n" * len(vals)
+
+        def multiget(ks):
+            want = b"".join(b"VALUE %s 3 %d\r\n%s\r\n" % (k, len(vals[k]), vals[k]) for k in ks)
+            return b"get " + b" ".join(ks) + b"\r\n", want + b"END\r\n"
+    elif proto == "resp":
+        def load(s):
+            s.sendall(b"".join(resp_cmd(b"SET", k, v) for k, v in vals.items()))
+            assert read_exact(s, 5 * len(vals)) == b"+OK\r\n" * len(vals)
+
+        def multiget(ks):
+            want = b"*%d\r\n" % len(ks) + b"".join(b"$%d\r\n%s\r\n" % (len(vals[k]), vals[k])
+                                                   for k in ks)
+            return resp_cmd(b"MGET", *ks), want
+    else:
+        def load(s):
+            s.sendall(b"".join(bin_pkt(0x11, k, struct.pack(">II", 3, 0), v)  # SETQ
+                               for k, v in vals.items()) + bin_pkt(0x0A, opaque=9))
+            assert read_exact(s, 24)[1] == 0x0A  # only the NOOP answers
+
+        def multiget(ks):
+            req = b"".join(bin_pkt(0x0D, k, opaque=i) for i, k in enumerate(ks))  # GETKQ
+            want = bytearray()
+            for i, k in enumerate(ks):
+                body = struct.pack(">I", 3) + k + vals[k]
+                want += struct.pack(">BBHBBHIIQ", 0x81, 0x0D, len(k), 4, 0, 0, len(body), i, 0)
+                want += body
+            # the cas field of each reply is the item's: compare all but it
+            return req + bin_pkt(0x0A, opaque=999), bytes(want)
+
+    def strip_cas(b):
+        if proto != "binary":
+            return b
+        out, i = bytearray(), 0
+        while i < len(b):
+            blen = struct.unpack(">I", b[i + 8:i + 12])[0]
+            out += b[i:i + 16] + b[i + 24:i + 24 + blen]
+            i += 24 + blen
+        return bytes(out)
+
+    s = connect(srv)
+    load(s)
+    # one short reply: copied
+    before = stat(srv, "bytes_written_direct")
+    req, want = multiget(keys[:5])
+    s.sendall(req)
+    n = len(want) + (24 if proto == "binary" else 0)
+    got = read_exact(s, n)
+    assert strip_cas(got[:len(want)]) == strip_cas(want)
+    assert stat(srv, "bytes_written_direct") == before
+    # the long one: written through
+    req, want = multiget(keys)
+    s.sendall(req)
+    n = len(want) + (24 if proto == "binary" else 0)
+    got = read_exact(s, n)
+    assert strip_cas(got[:len(want)]) == strip_cas(want)
+    direct = stat(srv, "bytes_written_direct") - before
+    # each time the buffer would pass 64 KiB, it and the next value leave
+    # in one write: 3 times in 240 kB, so 2 to 4 values went direct
+    assert 2 * 3000 <= direct <= 4 * 5000, (direct, total)
+    s.close()
+    late = connect(srv, rcvbuf=4096)
+    for _ in range(2):
+        late.sendall(req)
+        time.sleep(0.3)
+        got = read_exact(late, n)
+        assert strip_cas(got[:len(want)]) == strip_cas(want)
+    late.close()
 
 
 @pytest.mark.time_limit(60)

@@ -12,8 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "stashd/util/buf.h"
+
 struct auth;
-struct buf;
 struct cmdstats;
 struct hotkeys;
 struct session;
@@ -115,6 +116,21 @@ enum session_rc {
 #define SESSION_DIRECT_MIN (32u << 10)
 
 /*
+ * A value of any size goes that way too when the replies buffered before
+ * it would otherwise pass this many bytes (what a worker's pool keeps of a
+ * reply buffer): the buffer is written through with the value, as a
+ * buffered writer flushes when full, instead of growing. Multi-gets of 50
+ * values of 10 B-500 kB (those under SESSION_DIRECT_MIN copied) grew reply
+ * buffers to several hundred KiB, and 24 such connections left a worker's
+ * pool holding 1.5 MiB of them: writing through took the churn peak at
+ * -m 64 -t 1 from 73.0 to 71.6 MiB at the same CPU per request
+ * (stashd-bench, bench/README.md). Replies under 64 KiB are unchanged:
+ * flushing at 16 KiB saved 2.6 MiB, but a multi-get of 20 values of 3 kB
+ * then took 4 writes instead of 1 (+25% CPU per request).
+ */
+#define SESSION_OUT_FLUSH (64u << 10)
+
+/*
  * A set, add, replace or cas (memcached text; binary set, add, replace; a
  * RESP SET without options) whose value is at least this large and has
  * not all arrived is stored in place: its item is taken from
@@ -140,9 +156,10 @@ struct session {
     struct hotkeys *hot;       /* the worker's hot-key sketch, or NULL */
     struct cmdstats *cmdstats; /* the worker's command statistics, or NULL */
     uint64_t id; /* the connection's id (stats conns, watch's cfd, CLIENT ID); 0: none */
-    /* Values of direct_min bytes or more go to write_now (net/ sets it,
-     * with SESSION_DIRECT_MIN; a fuzz target lowers it). NULL: every
-     * reply is copied into *out. */
+    /* Values of direct_min bytes or more, and any that would take *out
+     * past SESSION_OUT_FLUSH, go to write_now (net/ sets it, with
+     * SESSION_DIRECT_MIN; a fuzz target lowers it). NULL: every reply is
+     * copied into *out. */
     session_write_fn write_now;
     void *write_ctx;
     size_t direct_min;
@@ -182,11 +199,13 @@ void session_init(struct session *s, const struct cmd_env *env, struct metrics *
 int session_out_value(struct session *s, size_t *unsent, const char *v, size_t n);
 
 /* Should a value of n bytes go through session_out_value rather than be
- * copied? */
+ * copied: direct_min bytes or more, or the replies before it and it over
+ * SESSION_OUT_FLUSH? */
 static inline bool
 session_direct(const struct session *s, size_t n)
 {
-    return n >= s->direct_min && s->write_now != NULL && !s->direct_full;
+    return (n >= s->direct_min || buf_readable(s->out) + n > SESSION_OUT_FLUSH) &&
+           s->write_now != NULL && !s->direct_full;
 }
 void session_fini(struct session *s);
 

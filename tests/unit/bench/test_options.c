@@ -59,7 +59,7 @@ test_every_kind_stores_its_field(void **state)
                     "--preload-pipeline", "8", "--ratio", "2:5", "--multiget", "4",
                     "-k", "1234", "--key-min", "10", "--key-prefix", "x:",
                     "--key-size", "8-40", "--dist", "zipf", "--zipf-s", "1.2",
-                    "--value-range", "10-2000", "--json", "-", "--server-pid", "42",
+                    "--value-range", "10-2000", "--value-dist", "log", "--json", "-", "--server-pid", "42",
                     "--cpu-pin", "1,3-5", "--reply-timeout", "0.25", "--max-time", "9",
                     "--seed", "77", "-q", "--time", "2.5", "--tls", "--tls-ca", "ca.pem",
                     "--tls-cert", "c.pem", "--tls-key", "k.pem", "--rate", "2500.5", NULL};
@@ -87,6 +87,7 @@ test_every_kind_stores_its_field(void **state)
     assert_true(o.zipf_s == 1.2);
     assert_int_equal(o.vmin, 10);
     assert_int_equal(o.vmax, 2000);
+    assert_true(o.vlog);
     assert_string_equal(o.json, "-");
     assert_int_equal(o.server_pid, 42);
     assert_int_equal(o.ncpus, 4);
@@ -191,6 +192,7 @@ test_refused(void **state)
         {"b", "--key-size", "9-8", NULL},
         {"b", "--value-range", "0-5", NULL},
         {"b", "--dist", "pareto", NULL},
+        {"b", "--value-dist", "zipf", NULL},
         {"b", "--zipf-s", "0", NULL},
         {"b", "--max-time", "0", NULL},
         {"b", "--cpu-pin", "1-", NULL},
