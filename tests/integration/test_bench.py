@@ -1234,6 +1234,35 @@ def test_compare_hit_ratio_with_value_sizes(tmp_path):
     assert bad.returncode == 2 and b"--hit-values" in bad.stderr, bad
 
 
+@pytest.mark.time_limit(120)
+def test_compare_churn_cell(tmp_path):
+    """Cell m: the churn at each --churn-mem, one table each, every
+    server's peak RSS (VmHWM) above its idle RSS and at least its RSS at
+    the end, with no wrong answer."""
+    out = tmp_path / "m.md"
+    js = tmp_path / "runs.json"
+    argv = ["/usr/bin/python3", COMPARE, "--smoke", "--cells", "m", "--churn-mem", "8,16",
+            "--bench", BENCH, "--out", out, "--json-out", js]
+    if os.access(BIN, os.X_OK) and not IS_MEMCACHED_BIN:
+        argv += ["--stashd", BIN, "--servers", "stashd,memcached"]
+    else:
+        argv += ["--servers", "memcached"]
+    p = run_script(*argv)
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    md = out.read_text()
+    for m in (8, 16):
+        assert f"-m {m} MiB for every server" in md and f"{40 * m:,} keys" in md, md
+    assert "| peak RSS MiB |" in md, md
+    runs = json.loads(js.read_text())
+    assert {r["mem"] for r in runs} == {8, 16}, runs
+    for r in runs:
+        assert r["rc"] == 0 and r["errors"] == 0 and r["hit"] > 0, r
+        assert r["peak"] >= r["end"] and r["peak"] > r["idle"], r
+    bad = run_script("/usr/bin/python3", COMPARE, "--smoke", "--cells", "m",
+                     "--churn-mem", "8,x", "--bench", BENCH)
+    assert bad.returncode == 2 and b"--churn-mem" in bad.stderr, bad
+
+
 def test_compare_chart_option_without_out(tmp_path):
     """--chart FILE without --out: the chart alone."""
     chart = tmp_path / "c.svg"
