@@ -226,8 +226,11 @@ def extra_server(spec):
     speaks = tuple(plist.split(",")) if plist else PROTOCOLS
     if not name or not cmd or any(p not in PROTOCOLS for p in speaks):
         sys.exit(f"--extra wants name[@proto,...]=command, got {spec!r}")
+    # stashd-null (with --hit-value, say) stores nothing: not in the
+    # memory, hit-ratio and churn cells.
     return Server(name, lambda l: ["sh", "-c", "exec " + cmd.format(
-        port=l.port, threads=l.threads, mem=l.mem)], speaks)
+        port=l.port, threads=l.threads, mem=l.mem)], speaks,
+        stores="stashd-null" not in cmd.split(None, 1)[0])
 
 
 # --------------------------------------------------------------------------
