@@ -298,6 +298,9 @@ SCRIPTS = {
 }
 
 
+MC_INTERNAL_ERROR = b"ERROR an unknown error happened\r\n"
+
+
 @pytest.mark.time_limit(60)
 @pytest.mark.parametrize("name", list(SCRIPTS))
 def test_differential(server, name):
@@ -310,6 +313,12 @@ def test_differential(server, name):
     got = run_script(candidate, script["steps"])
     want_cas, got_cas = {}, {}
     for i, (w, g) in enumerate(zip(want, got)):
+        if w == MC_INTERNAL_ERROR:
+            # memcached's catch-all for a failure of its own (seen once
+            # under CI load: "lru_crawler metadump all" right after
+            # "lru_crawler disable", while its crawler thread stopped): no
+            # protocol rule to compare against.
+            continue
         nw, ng = normalize(w, want_cas), normalize(g, got_cas)
         assert ng == nw, (f"step {i} of {name!r} differs from memcached\n"
                           f"step: {_show(script['steps'][i])}\n"
