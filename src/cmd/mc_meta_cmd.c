@@ -167,6 +167,7 @@ struct exec {
     struct metrics *m;
     struct buf *out;
     int *err;
+    size_t *unsent; /* the text step's mark (session_call.unsent) */
     const struct mc_meta_req *r;
     uint32_t now;
 };
@@ -275,6 +276,18 @@ mg_hit(void *ctx, struct store_meta *m)
     if (won) {
         PUT_LIT(&l, " W");
         store_meta_set_state(m, STORE_META_WIN_SENT, 0);
+    }
+    if (r->value && !r->vivify && session_direct(x->s, v->nbytes)) {
+        /* As a text get: the line, then the value from item memory with
+         * the replies before it when the socket takes them (not with N,
+         * whose item room holds a segment head). */
+        emit(x->out, &l, NULL, 0, false, x->err);
+        int rc = *x->err != 0 ? 0 : session_out_value(x->s, x->unsent, v->value, v->nbytes);
+        rc = rc != 0 ? rc : buf_append(x->out, "\r\n", 2);
+        if (rc != 0 && *x->err == 0) {
+            *x->err = rc;
+        }
+        return;
     }
     emit(x->out, &l, v->value, v->nbytes, r->value, x->err);
 }
@@ -672,7 +685,7 @@ cmd_me(struct exec *x, const struct store_key *k)
 
 void
 mc_meta_cmd_serve(struct session *s, const struct mc_text_req *line, struct mc_meta_outcome *o,
-                  int *err)
+                  int *err, size_t *unsent)
 {
     memset(o, 0, sizeof(*o));
     const struct mc_meta_req *r = &line->meta;
@@ -682,6 +695,7 @@ mc_meta_cmd_serve(struct session *s, const struct mc_text_req *line, struct mc_m
         .m = s->metrics,
         .out = s->out,
         .err = err,
+        .unsent = unsent,
         .r = r,
         .now = clock_now(),
     };

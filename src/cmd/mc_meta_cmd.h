@@ -25,7 +25,10 @@ struct mc_meta_outcome {
 /*
  * Serve the meta request mc_text_parse() parsed whole into line
  * (line->cmd is MC_TEXT_MG .. MC_TEXT_ME; line->meta, line->meta_rc).
- * Replies are appended to s->out; a failed append sets *err.
+ * Replies are appended to s->out; a failed append sets *err. An mg value
+ * may be written to the socket with the replies before it
+ * (session_direct); *unsent, the text step's mark of reply bytes counted
+ * as written, shrinks by what left s->out.
  */
 void mc_meta_cmd_serve(struct session *s, const struct mc_text_req *line, struct mc_meta_outcome *o,
-                       int *err);
+                       int *err, size_t *unsent);

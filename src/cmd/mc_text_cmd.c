@@ -687,7 +687,7 @@ meta_step(struct text_exec *x, const struct mc_text_req *r, size_t *used)
 {
     struct session *s = x->s;
     struct mc_meta_outcome mo;
-    mc_meta_cmd_serve(s, r, &mo, &x->call.err);
+    mc_meta_cmd_serve(s, r, &mo, &x->call.err, &x->call.unsent);
     if (mo.error) {
         METRIC_INC(x->m, protocol_errors);
     }
