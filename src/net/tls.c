@@ -44,9 +44,7 @@
 #include <limits.h>
 #include <pthread.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-
+#include "net/tls_lib.h" /* OpenSSL, through pointers dlopen filled */
 #include "stashd/util/clock.h"
 #include "stashd/util/options.h"
 
@@ -282,6 +280,9 @@ tls_server_create(struct tls_server **tp, const struct options *o, char *err, si
                  "-o ssl_ca_cert=FILE",
                  (long)o->ssl_verify_mode);
         return -EINVAL;
+    }
+    if (tls_lib_load(err, errlen) != 0) {
+        return -ENOTSUP;
     }
     if (o->ssl_kernel_tls) {
         log_warn("ssl_kernel_tls: kernel TLS offload is not used; stashd encrypts in user space");

@@ -144,6 +144,31 @@ class MemTls:
 
 
 # --------------------------------------------------------------------------
+# OpenSSL is loaded only for TLS (net/tls_lib.h)
+
+
+def mapped_libs(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return {os.path.basename(ln.split()[-1]) for ln in f if "/" in ln}
+
+
+@pytest.mark.stashd_only
+def test_openssl_loaded_only_for_tls(server, live):
+    """A server without TLS maps neither libssl nor libcrypto (1.7 MiB
+    resident that every server paid when it was linked); one with -Z opens
+    them at start and serves."""
+    plain = server(["-m", "64"])
+    libs = mapped_libs(plain.pid)
+    assert not any(n.startswith(("libssl.so", "libcrypto.so")) for n in libs), libs
+    Conn(plain.port).expect(b"set k 0 0 1\r\nx\r\n", b"STORED\r\n")
+    with_tls = tls_server(server, live)
+    libs = mapped_libs(with_tls.pid)
+    assert any(n.startswith("libssl.so") for n in libs), libs
+    assert any(n.startswith("libcrypto.so") for n in libs), libs
+    tls_conn(with_tls.port, live.client_ctx()).expect(b"set k 0 0 1\r\nx\r\n", b"STORED\r\n")
+
+
+# --------------------------------------------------------------------------
 # Every protocol over TLS
 
 

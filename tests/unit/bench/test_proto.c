@@ -634,7 +634,7 @@ test_binary_mismatch(void **state)
     /* Key and extras longer than the body. */
     s_init(&s, PROTO_MC_BINARY);
     s_get(&s, 1, K6, "h", 0);
-    s.w.b[4] = 200;
+    s.w.b[4] = (char)200;
     play_desync(&s, 0, "GETK reply for another key");
     s_fini(&s);
 
