@@ -168,6 +168,42 @@ def test_openssl_loaded_only_for_tls(server, live):
     tls_conn(with_tls.port, live.client_ctx()).expect(b"set k 0 0 1\r\nx\r\n", b"STORED\r\n")
 
 
+def libssl_path():
+    """The libssl.so.3 this test process maps (Python's ssl loads it)."""
+    with open("/proc/self/maps") as f:
+        for ln in f:
+            path = ln.split()[-1]
+            if os.path.basename(path).startswith("libssl.so.3"):
+                return path
+    return None
+
+
+@pytest.mark.stashd_only
+def test_tls_without_libssl_is_refused(live):
+    """With libssl.so.3 unreadable (a private mount namespace binds
+    /dev/null over it), -Z is refused at start with the loader's reason;
+    the same server without -Z starts."""
+    lib = libssl_path()
+    unshare = shutil.which("unshare")
+    if lib is None or unshare is None:
+        pytest.skip("no libssl.so.3 mapped here, or no unshare")
+    port = free_port()
+    base = [BIN, "-u", "root", "-U", "0", "-l", HOST, "-p", str(port)]
+    script = 'mount --bind /dev/null "$0" || exit 99; exec "$@"'
+    r = subprocess.run([unshare, "--mount", "sh", "-c", script, lib] + base + live.server_args(),
+                       capture_output=True, timeout=20)
+    if r.returncode == 99 or b"unshare failed" in r.stderr:
+        pytest.skip("no private mount namespace here: " + r.stderr.decode(errors="replace"))
+    assert r.returncode != 0
+    assert b"TLS needs OpenSSL 3 (libssl.so.3)" in r.stderr + r.stdout, r.stderr
+    # without TLS it serves: `version` over the same namespace trick
+    script = ('mount --bind /dev/null "$0" || exit 99; "$@" & pid=$!; sleep 0.5; '
+              'kill -0 $pid || exit 98; kill $pid; wait $pid; exit 0')
+    r = subprocess.run([unshare, "--mount", "sh", "-c", script, lib] + base,
+                       capture_output=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+
+
 # --------------------------------------------------------------------------
 # Every protocol over TLS
 
