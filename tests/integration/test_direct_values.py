@@ -389,3 +389,40 @@ def test_direct_values_under_churn(server):
         t.join(50)
     assert not errors, errors
     assert stat(srv, "bytes_written_direct") > 0
+
+
+@pytest.mark.time_limit(60)
+def test_large_replies_share_pooled_buffers(server):
+    """24 clients ask for 60 kB multi-gets at the same moment (-t 1): each
+    reply fills a buffer from the worker's pool (over 16 KiB), and a
+    connection writes it as soon as its read is served, so the buffer is
+    back in the pool for the next connection of the same loop turn. The
+    pool then holds a few buffers, not one per connection of the turn
+    (which it did while every connection waited for the turn's end)."""
+    srv = server(["-m", "64", "-t", "1"])
+    rng = random.Random(11)
+    vals = {b"ps:%d" % i: rng.randbytes(3000) for i in range(20)}
+    body = b"".join(b"VALUE %s 0 %d\r\n%s\r\n" % (k, len(v), v) for k, v in vals.items())
+    want = body + b"END\r\n"
+    s = connect(srv)
+    s.sendall(b"".join(b"set %s 0 0 %d\r\n%s\r\n" % (k, len(v), v) for k, v in vals.items()))
+    assert read_exact(s, 8 * len(vals)) == b"STORED\r\n" * len(vals)
+    clients = [connect(srv) for _ in range(24)]
+    req = b"get " + b" ".join(vals) + b"\r\n"
+    pooled = []
+    for _ in range(5):
+        # the worker is kept busy while the 24 requests arrive, so that
+        # most of them are served in one loop turn
+        s.sendall(b"get " + b" ".join(list(vals) * 40) + b"\r\n")
+        for c in clients:
+            c.sendall(req)
+        assert read_exact(s, len(body) * 40 + 5) == body * 40 + b"END\r\n"
+        for c in clients:
+            assert read_exact(c, len(want)) == want
+        pooled.append(stat(srv, "conn_buffer_bytes"))
+    # 25 connections with nothing in flight: their own buffers are small
+    # (16 KiB at most: rbuf storage is pooled too); the rest is the pool
+    assert min(pooled) < 8 * 64 * 1024, pooled
+    for c in clients:
+        c.close()
+    s.close()
