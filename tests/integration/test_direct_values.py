@@ -50,6 +50,15 @@ def load_text(s, vals):
         assert read_exact(s, 8) == b"STORED\r\n"
 
 
+def exchange(s, req, want, late):
+    """Send req whole; the same bytes back whatever the timing (late: the
+    server meets a full window first, so partial writes, then copies)."""
+    s.sendall(req)
+    if late:
+        time.sleep(0.5)
+    assert read_exact(s, len(want)) == bytes(want)
+
+
 def text_round(s, vals, late=False):
     """Pipelined: each key's get, a small set between, one multi-get of
     all; then the same bytes are expected back, whatever the timing."""
@@ -63,11 +72,7 @@ def text_round(s, vals, late=False):
         want += b"STORED\r\n"
     req += b"get " + b" ".join(keys) + b"\r\n"
     want += text_expected(vals, keys) + b"END\r\n"
-    s.sendall(req)
-    if late:
-        time.sleep(0.5)  # the server meets a full window: partial writes
-    got = read_exact(s, len(want))
-    assert got == bytes(want)
+    exchange(s, req, want, late)
 
 
 @pytest.mark.time_limit(60)
@@ -118,11 +123,7 @@ def meta_round(s, vals, late=False):
         want += b"HD\r\n"
     req += b"mn\r\n"
     want += b"MN\r\n"
-    s.sendall(req)
-    if late:
-        time.sleep(0.5)
-    got = read_exact(s, len(want))
-    assert got == bytes(want)
+    exchange(s, req, want, late)
 
 
 @pytest.mark.time_limit(60)
