@@ -325,6 +325,7 @@ conn_complete(struct conn *c, const struct pending *pd, const struct proto_resul
         w->st.errors += res->errors;
         show_error(w, c, c->parser.err, NULL);
     }
+    w->st.refused += res->refused;
     if (w->phase == PHASE_PRELOAD) {
         w->st.preload_ops++;
         return;

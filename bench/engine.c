@@ -499,6 +499,7 @@ stats_add(struct engine_stats *t, const struct engine_stats *s)
     t->hits += s->hits;
     t->misses += s->misses;
     t->errors += s->errors;
+    t->refused += s->refused;
     t->desyncs += s->desyncs;
     t->timeouts += s->timeouts;
     t->closed += s->closed;

@@ -32,7 +32,8 @@ struct engine_stats {
     uint64_t ops[2]; /* by enum proto_op, measured */
     uint64_t hits;
     uint64_t misses;
-    uint64_t errors; /* every phase */
+    uint64_t errors;  /* every phase */
+    uint64_t refused; /* sets declined for memory (proto_result), every phase */
     uint64_t desyncs;
     uint64_t timeouts;
     uint64_t closed;

@@ -22,6 +22,7 @@
 #define BIN_OP_GETK 0x0c
 #define BIN_STATUS_OK 0x0000
 #define BIN_STATUS_ENOENT 0x0001
+#define BIN_STATUS_ENOMEM 0x0082
 
 enum phase {
     PH_LINE,  /* expecting a line */
@@ -126,6 +127,13 @@ mc_error_line(const char *line, size_t n)
 {
     return line_is(line, n, "ERROR") || line_starts(line, n, "ERROR ") ||
            line_starts(line, n, "CLIENT_ERROR") || line_starts(line, n, "SERVER_ERROR");
+}
+
+/* memcached's refusal of a store for memory (text and meta). */
+static bool
+mc_oom_line(const char *line, size_t n)
+{
+    return line_starts(line, n, "SERVER_ERROR out of memory");
 }
 
 /* Records what went wrong, for the run's report. */
@@ -318,6 +326,10 @@ mc_text_parse(struct proto_parser *p, const struct proto_req *req, const char *b
             if (line_is(line, n, "STORED")) {
                 return PROTO_DONE;
             }
+            if (mc_oom_line(line, n)) {
+                p->res.refused++;
+                return PROTO_DONE;
+            }
             if (mc_error_line(line, n) || line_is(line, n, "NOT_STORED") ||
                 line_is(line, n, "EXISTS") || line_is(line, n, "NOT_FOUND")) {
                 note(p, "error reply to set", line, n);
@@ -403,6 +415,10 @@ mc_meta_parse(struct proto_parser *p, const struct proto_req *req, const char *b
         }
         if (req->op == PROTO_OP_SET) {
             if (line_is(line, n, "HD") || line_starts(line, n, "HD ")) {
+                return PROTO_DONE;
+            }
+            if (mc_oom_line(line, n)) {
+                p->res.refused++;
                 return PROTO_DONE;
             }
             if (mc_error_line(line, n) || line_starts(line, n, "NS") ||
@@ -525,7 +541,9 @@ mc_bin_parse(struct proto_parser *p, const struct proto_req *req, const char *bu
                 note(p, what, "", 0);
                 return PROTO_DESYNC;
             }
-            if (status != BIN_STATUS_OK) {
+            if (status == BIN_STATUS_ENOMEM) {
+                p->res.refused++;
+            } else if (status != BIN_STATUS_OK) {
                 snprintf(what, sizeof(what), "SET status 0x%04x", status);
                 note(p, what, body, bodylen);
                 p->res.errors++;
@@ -708,6 +726,10 @@ resp_parse(struct proto_parser *p, const struct proto_req *req, const char *buf,
         if (line == NULL) { /* a value block: that key is answered */
             p->next++;
             continue;
+        }
+        if (req->op == PROTO_OP_SET && line_starts(line, n, "-OOM")) {
+            p->res.refused++; /* maxmemory: the store was declined */
+            return PROTO_DONE;
         }
         if (n > 0 && line[0] == '-') {
             note(p, "error reply", line, n);

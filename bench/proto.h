@@ -59,6 +59,11 @@ struct proto_result {
     uint32_t hits;
     uint32_t misses;
     uint32_t errors;
+    /* Sets the server declined for want of memory (memcached's "SERVER_ERROR
+     * out of memory storing object", binary status 0x82, RESP -OOM): a
+     * cache may refuse a store under memory pressure, so these are counted
+     * apart, not as errors. */
+    uint32_t refused;
 };
 
 /* Parser state for one connection. proto, ks and vg are set by

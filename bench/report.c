@@ -136,6 +136,9 @@ report_text(FILE *f, const struct options *o, const struct report *rp)
                 (unsigned long long)st->desyncs, (unsigned long long)st->timeouts,
                 (unsigned long long)st->closed, st->cut ? ", cut short by --max-time" : "");
     }
+    if (st->refused) {
+        fprintf(f, ", sets refused for memory %llu", (unsigned long long)st->refused);
+    }
     fprintf(f, "\n");
     if (o->server_pid) {
         text_server(f, o, rp);
@@ -207,15 +210,16 @@ json_counts(FILE *f, const struct report *rp)
             "  \"duration_s\": %.3f,\n  \"ops\": %llu,\n  \"ops_per_sec\": %.2f,\n"
             "  \"sets\": %llu,\n  \"sets_per_sec\": %.2f,\n  \"gets\": %llu,\n"
             "  \"gets_per_sec\": %.2f,\n  \"hits\": %llu,\n  \"misses\": %llu,\n"
-            "  \"hit_ratio\": %.6f,\n  \"errors\": %llu,\n  \"desyncs\": %llu,\n"
+            "  \"hit_ratio\": %.6f,\n  \"errors\": %llu,\n  \"refused\": %llu,\n"
+            "  \"desyncs\": %llu,\n"
             "  \"timeouts\": %llu,\n  \"connections_lost\": %llu,\n  \"max_time_cut\": %s,\n",
             rp->duration_s, (unsigned long long)total, (double)total / d,
             (unsigned long long)st->ops[PROTO_OP_SET], (double)st->ops[PROTO_OP_SET] / d,
             (unsigned long long)st->ops[PROTO_OP_GET], (double)st->ops[PROTO_OP_GET] / d,
             (unsigned long long)st->hits, (unsigned long long)st->misses, hit_ratio(st),
-            (unsigned long long)st->errors, (unsigned long long)st->desyncs,
-            (unsigned long long)st->timeouts, (unsigned long long)st->closed,
-            st->cut ? "true" : "false");
+            (unsigned long long)st->errors, (unsigned long long)st->refused,
+            (unsigned long long)st->desyncs, (unsigned long long)st->timeouts,
+            (unsigned long long)st->closed, st->cut ? "true" : "false");
     fprintf(f, "  \"latency_us\": {\n");
     json_lat(f, "all", &rp->all, false);
     json_lat(f, "set", &st->lat[PROTO_OP_SET], false);

@@ -49,7 +49,8 @@ FAULTS = {
     "bad_opcode": "get",      # binary: GET (0x00) instead of GETK (0x0c)
     "bad_count": "get",       # RESP MGET: array of n + 1 elements
     # error replies
-    "error_set": "set",       # SERVER_ERROR / -OOM / binary status 0x82
+    "error_set": "set",       # SERVER_ERROR too large / -ERR / binary status 0x03
+    "oom_set": "set",         # a refusal for memory: SERVER_ERROR out of memory / -OOM / 0x82
     "error_get": "get",
     # connection faults
     "close": "any",           # close the connection instead of replying
@@ -289,7 +290,9 @@ class FakeServer:
             if conn_fault:
                 return conn_fault
             if self._now("set"):
-                return (b"SERVER_ERROR out of memory storing object\r\n",)
+                if self.fault == "oom_set":
+                    return (b"SERVER_ERROR out of memory storing object\r\n",)
+                return (b"SERVER_ERROR object too large for cache\r\n",)
             with self.lock:
                 self.store[parts[1]] = data
             return (b"STORED\r\n" if cmd == b"set" else b"HD\r\n",)
@@ -343,8 +346,10 @@ class FakeServer:
             return conn_fault
         if opcode == BIN_SET:
             if self._now("set"):
-                return (self._bin(BIN_SET, opaque, status=0x82,
-                                  value=b"Out of memory"),)
+                if self.fault == "oom_set":
+                    return (self._bin(BIN_SET, opaque, status=0x82,
+                                      value=b"Out of memory"),)
+                return (self._bin(BIN_SET, opaque, status=0x03, value=b"Too large."),)
             with self.lock:
                 self.store[key] = body[extlen + klen:]
             return (self._bin(BIN_SET, opaque),)
@@ -388,7 +393,9 @@ class FakeServer:
             return conn_fault
         if cmd == b"SET":
             if self._now("set"):
-                return (b"-OOM command not allowed when used memory > 'maxmemory'.\r\n",)
+                if self.fault == "oom_set":
+                    return (b"-OOM command not allowed when used memory > 'maxmemory'.\r\n",)
+                return (b"-ERR syntax error\r\n",)
             with self.lock:
                 self.store[args[1]] = args[2]
             return (b"+OK\r\n",)

@@ -606,6 +606,18 @@ def test_fake_short_value_detected(fake, proto, fault):
     check_fault(r, s, "value")
 
 
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_fake_oom_set_is_refused_not_an_error(fake, proto):
+    """A set the server declines for memory (memcached's SERVER_ERROR out
+    of memory, binary 0x82, RESP -OOM) is counted in refused, and the run
+    passes: a cache may refuse a store under memory pressure."""
+    s = fake("oom_set", at=3)
+    r = bench(s.port, "-P", proto, *FAKE_ARGS)
+    assert s.fired == 1
+    check_consistent(r)
+    assert r.rc == 0 and r["errors"] == 0 and r["refused"] == 1 and r["desyncs"] == 0, r
+
+
 def test_fake_error_in_preload_counts(fake):
     """An error in the preload fails the run though the measured phase
     (gets only) is clean."""

@@ -169,35 +169,51 @@ s_push(struct script *s, enum proto_op op, unsigned nkeys, const uint64_t *keys)
     return r;
 }
 
-/* A set and its reply: how 's' stored, 'e' a well-formed error. */
+/* A set and its reply: how 's' stored, 'e' a well-formed error, 'o' a
+ * refusal for memory (counted in refused, not errors). */
 static void
 s_set(struct script *s, uint64_t key, char how)
 {
     struct req *r = s_push(s, PROTO_OP_SET, 1, &key);
     struct wire *w = &s->w;
-    bool err = how == 'e';
+    bool err = how == 'e', oom = how == 'o';
     switch (s->id) {
     case PROTO_MC_TEXT:
-        w_str(w, err ? "SERVER_ERROR out of memory storing object\r\n" : "STORED\r\n");
+        w_str(w, oom   ? "SERVER_ERROR out of memory storing object\r\n"
+                 : err ? "NOT_STORED\r\n"
+                       : "STORED\r\n");
         break;
     case PROTO_MC_META:
-        w_str(w, err ? "NS\r\n" : "HD\r\n");
+        w_str(w, oom ? "SERVER_ERROR out of memory storing object\r\n" : err ? "NS\r\n" : "HD\r\n");
         break;
     case PROTO_MC_BINARY:
-        w_bin(w, 0x81, 0x01, err ? 0x0082 : 0, r->opaque, 0, 0, err ? 13 : 0);
-        if (err) {
+        w_bin(w, 0x81, 0x01,
+              oom   ? 0x0082
+              : err ? 0x0005
+                    : 0,
+              r->opaque, 0, 0,
+              oom   ? 13
+              : err ? 15
+                    : 0);
+        if (oom) {
             w_str(w, "Out of memory");
+        } else if (err) {
+            w_str(w, "Item not stored");
         }
         break;
     case PROTO_RESP_HASH: /* HSET: fields added, 0 when the field was there */
-        w_str(w, err ? "-OOM command not allowed when used memory > 'maxmemory'\r\n"
-                     : (key % 2 ? ":1\r\n" : ":0\r\n"));
+        w_str(w, oom   ? "-OOM command not allowed when used memory > 'maxmemory'\r\n"
+                 : err ? "-ERR wrong number of arguments\r\n"
+                       : (key % 2 ? ":1\r\n" : ":0\r\n"));
         break;
     default:
-        w_str(w, err ? "-OOM command not allowed when used memory > 'maxmemory'\r\n" : "+OK\r\n");
+        w_str(w, oom   ? "-OOM command not allowed when used memory > 'maxmemory'\r\n"
+                 : err ? "-ERR syntax error\r\n"
+                       : "+OK\r\n");
         break;
     }
     s->want[s->n - 1].errors = err;
+    s->want[s->n - 1].refused = oom;
 }
 
 /* A get of nkeys keys and its reply. modes[i] says how key i is answered:
@@ -426,9 +442,10 @@ play_ok(struct script *s)
     assert_int_equal(o.leftover, 0);
     for (unsigned i = 0; i < s->n; i++) {
         if (memcmp(&o.res[i], &s->want[i], sizeof(o.res[i])) != 0) {
-            fail_msg("%s request %u: hits %u misses %u errors %u, want %u %u %u", proto_name(s->id),
-                     i, o.res[i].hits, o.res[i].misses, o.res[i].errors, s->want[i].hits,
-                     s->want[i].misses, s->want[i].errors);
+            fail_msg("%s request %u: hits %u misses %u errors %u refused %u, want %u %u %u %u",
+                     proto_name(s->id), i, o.res[i].hits, o.res[i].misses, o.res[i].errors,
+                     o.res[i].refused, s->want[i].hits, s->want[i].misses, s->want[i].errors,
+                     s->want[i].refused);
         }
     }
 }
@@ -739,6 +756,7 @@ test_error_replies(void **state)
         s_set(&s, 1, 'e');
         s_get(&s, 1, K6, "h", 20);
         s_get_error(&s, 1, K6);
+        s_set(&s, 3, 'o'); /* declined for memory: refused, not an error */
         s_get(&s, 2, K6, "mh", 20);
         s_get_error(&s, 3, K6);
         s_set(&s, 2, 's');
@@ -760,7 +778,7 @@ test_error_replies(void **state)
         {PROTO_MC_TEXT, PROTO_OP_SET, "NOT_FOUND\r\n"},
         {PROTO_MC_TEXT, PROTO_OP_GET, "ERROR\r\n"},
         {PROTO_MC_TEXT, PROTO_OP_GET, "CLIENT_ERROR line too long\r\n"},
-        {PROTO_MC_META, PROTO_OP_SET, "SERVER_ERROR out of memory\r\n"},
+        {PROTO_MC_META, PROTO_OP_SET, "SERVER_ERROR temporary failure\r\n"},
         {PROTO_MC_META, PROTO_OP_SET, "EX\r\n"},
         {PROTO_MC_META, PROTO_OP_SET, "NF\r\n"},
         {PROTO_MC_META, PROTO_OP_SET, "ERROR\r\n"},
