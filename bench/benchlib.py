@@ -67,14 +67,21 @@ def rss_kb(pid):
     return None
 
 
-def cpu_s(pid):
-    """utime + stime of pid (all its threads) in seconds, or None."""
+def cpu_split(pid):
+    """(utime, stime) of pid (all its threads) in seconds, or None."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    hz = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / hz, int(fields[12]) / hz
+
+
+def cpu_s(pid):
+    """utime + stime of pid (all its threads) in seconds, or None."""
+    split = cpu_split(pid)
+    return None if split is None else split[0] + split[1]
 
 
 def median_of(runs, key):
@@ -306,6 +313,8 @@ def load_result(data, rc):
         lat = data["latency_us"]["all"]
         res.update(ops=data["ops_per_sec"], p50=lat["p50"], p99=lat["p99"],
                    p999=lat["p99.9"], cpu=data["server_cpu_us_per_op"],
+                   cpu_user=data.get("server_cpu_user_us_per_op"),
+                   cpu_sys=data.get("server_cpu_sys_us_per_op"),
                    hit=data["hit_ratio"], errors=data["errors"])
     return res
 
@@ -362,11 +371,11 @@ def run_memtier(args, port, proto, pid, cell, label):
     for what, seconds in runs:
         with tempfile.NamedTemporaryFile(suffix=".json") as jf:
             argv = memtier_argv(args, port, proto, cell, seconds) + [f"--json-out-file={jf.name}"]
-            cpu0 = cpu_s(pid)
+            cpu0 = cpu_split(pid)
             p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, timeout=120 + seconds * 2,
                                preexec_fn=pinned(args.bench_cpus))
-            cpu1 = cpu_s(pid)
+            cpu1 = cpu_split(pid)
             try:
                 data = json.load(jf)["ALL STATS"]["Totals"]
             except (ValueError, KeyError):
@@ -380,7 +389,10 @@ def run_memtier(args, port, proto, pid, cell, label):
            "p99": pct["p99.00"] * 1000, "p999": pct["p99.90"] * 1000,
            "errors": data.get("Connection Errors", 0)}
     if cpu0 is not None and cpu1 is not None and data["Count"]:
-        res["cpu"] = (cpu1 - cpu0) * 1e6 / data["Count"]
+        per = 1e6 / data["Count"]
+        res["cpu_user"] = (cpu1[0] - cpu0[0]) * per
+        res["cpu_sys"] = (cpu1[1] - cpu0[1]) * per
+        res["cpu"] = res["cpu_user"] + res["cpu_sys"]
     lookups = data.get("Hits/sec", 0) + data.get("Misses/sec", 0)
     res["hit"] = data["Hits/sec"] / lookups if lookups else None
     return res

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-double
-procstat_cpu_s(long pid)
+int
+procstat_cpu(long pid, struct procstat_cpu *c)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
@@ -30,7 +30,10 @@ procstat_cpu_s(long pid)
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) {
         return -1;
     }
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    c->user = (double)ut / hz;
+    c->sys = (double)st / hz;
+    return 0;
 }
 
 long

@@ -7,9 +7,15 @@
  */
 #pragma once
 
-/* utime + stime of pid in seconds, from /proc/PID/stat; -1 when it cannot
- * be read (the process is gone, or is not ours to see). */
-double procstat_cpu_s(long pid);
+/* A process's CPU time in seconds, split as the kernel accounts it. */
+struct procstat_cpu {
+    double user; /* utime: the server's own code */
+    double sys;  /* stime: the kernel on its behalf (socket reads and writes) */
+};
+
+/* pid's utime and stime from /proc/PID/stat into *c: 0, or -1 when they
+ * cannot be read (the process is gone, or is not ours to see). */
+int procstat_cpu(long pid, struct procstat_cpu *c);
 
 /* VmRSS of pid in KiB, from /proc/PID/status; -1 when it cannot be read. */
 long procstat_rss_kb(long pid);

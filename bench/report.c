@@ -44,7 +44,7 @@ report_init(struct report *rp, const struct engine_stats *st)
     hist_init(&rp->all);
     hist_merge(&rp->all, &st->lat[PROTO_OP_SET]);
     hist_merge(&rp->all, &st->lat[PROTO_OP_GET]);
-    rp->cpu_s = -1;
+    rp->cpu_s = rp->cpu_user_s = rp->cpu_sys_s = -1;
     rp->rss_kb = -1;
 }
 
@@ -114,8 +114,9 @@ text_server(FILE *f, const struct options *o, const struct report *rp)
     uint64_t total = total_ops(rp);
     fprintf(f, "server pid %ld: ", o->server_pid);
     if (rp->cpu_s >= 0) {
-        fprintf(f, "cpu %.3f s, %.3f us/request", rp->cpu_s,
-                total ? rp->cpu_s * 1e6 / (double)total : 0.0);
+        double per = total ? 1e6 / (double)total : 0.0;
+        fprintf(f, "cpu %.3f s, %.3f us/request (user %.3f, sys %.3f)", rp->cpu_s, rp->cpu_s * per,
+                rp->cpu_user_s * per, rp->cpu_sys_s * per);
     } else {
         fprintf(f, "cpu unknown");
     }
@@ -232,16 +233,29 @@ json_server(FILE *f, const struct options *o, const struct report *rp)
 {
     uint64_t total = total_ops(rp);
     if (o->server_pid && rp->cpu_s >= 0) {
-        fprintf(f, "  \"server_pid\": %ld,\n  \"server_cpu_s\": %.3f,\n", o->server_pid, rp->cpu_s);
+        fprintf(f,
+                "  \"server_pid\": %ld,\n  \"server_cpu_s\": %.3f,\n"
+                "  \"server_cpu_user_s\": %.3f,\n  \"server_cpu_sys_s\": %.3f,\n",
+                o->server_pid, rp->cpu_s, rp->cpu_user_s, rp->cpu_sys_s);
         if (total) {
-            fprintf(f, "  \"server_cpu_us_per_op\": %.4f,\n", rp->cpu_s * 1e6 / (double)total);
+            double per = 1e6 / (double)total;
+            fprintf(f,
+                    "  \"server_cpu_us_per_op\": %.4f,\n"
+                    "  \"server_cpu_user_us_per_op\": %.4f,\n"
+                    "  \"server_cpu_sys_us_per_op\": %.4f,\n",
+                    rp->cpu_s * per, rp->cpu_user_s * per, rp->cpu_sys_s * per);
         } else {
-            fprintf(f, "  \"server_cpu_us_per_op\": null,\n");
+            fprintf(f, "  \"server_cpu_us_per_op\": null,\n"
+                       "  \"server_cpu_user_us_per_op\": null,\n"
+                       "  \"server_cpu_sys_us_per_op\": null,\n");
         }
     } else {
         fprintf(f,
                 "  \"server_pid\": %ld,\n  \"server_cpu_s\": null,\n"
-                "  \"server_cpu_us_per_op\": null,\n",
+                "  \"server_cpu_user_s\": null,\n  \"server_cpu_sys_s\": null,\n"
+                "  \"server_cpu_us_per_op\": null,\n"
+                "  \"server_cpu_user_us_per_op\": null,\n"
+                "  \"server_cpu_sys_us_per_op\": null,\n",
                 o->server_pid);
     }
     if (o->server_pid && rp->rss_kb >= 0) {

@@ -61,18 +61,25 @@ begin_run(struct engine *e, struct progress *pg)
 
 /* Runs the load and, with --server-pid, samples the server's CPU time at
  * the ends of the measured window (in --requests mode the window ends when
- * the workers do) and its RSS at the end. */
+ * the workers do) and its RSS at the end, into the report's fields (left
+ * as report_init marks them when not measured). */
+struct server_sample {
+    double cpu_user_s, cpu_sys_s, cpu_s; /* -1: not measured */
+    long rss_kb;                         /* -1: not measured */
+};
+
 static void
-run_and_sample(struct engine *e, const struct options *o, struct progress *pg, double *cpu_s,
-               long *rss_kb)
+run_and_sample(struct engine *e, const struct options *o, struct progress *pg,
+               struct server_sample *sm)
 {
-    double cpu0 = -1, cpu1 = -1;
+    struct procstat_cpu c0, c1;
+    bool have0 = false, have1 = false;
     if (o->server_pid) {
         sleep_until(e, pg, engine_window_start(e));
-        cpu0 = procstat_cpu_s(o->server_pid);
+        have0 = procstat_cpu(o->server_pid, &c0) == 0;
         if (!o->requests) {
             sleep_until(e, pg, engine_window_end(e));
-            cpu1 = procstat_cpu_s(o->server_pid);
+            have1 = procstat_cpu(o->server_pid, &c1) == 0;
         }
     }
     while (!engine_wait_finished(e, pg->next_ns)) {
@@ -81,12 +88,14 @@ run_and_sample(struct engine *e, const struct options *o, struct progress *pg, d
     engine_join(e);
     if (o->server_pid) {
         if (o->requests) {
-            cpu1 = procstat_cpu_s(o->server_pid);
+            have1 = procstat_cpu(o->server_pid, &c1) == 0;
         }
-        if (cpu0 >= 0 && cpu1 >= 0) {
-            *cpu_s = cpu1 - cpu0;
+        if (have0 && have1) {
+            sm->cpu_user_s = c1.user - c0.user;
+            sm->cpu_sys_s = c1.sys - c0.sys;
+            sm->cpu_s = sm->cpu_user_s + sm->cpu_sys_s;
         }
-        *rss_kb = procstat_rss_kb(o->server_pid);
+        sm->rss_kb = procstat_rss_kb(o->server_pid);
     }
 }
 
@@ -137,16 +146,17 @@ main(int argc, char **argv)
     }
 
     double preload_s = begin_run(e, &pg);
-    double cpu_s = -1;
-    long rss_kb = -1;
-    run_and_sample(e, &opts, &pg, &cpu_s, &rss_kb);
+    struct server_sample sm = {.cpu_user_s = -1, .cpu_sys_s = -1, .cpu_s = -1, .rss_kb = -1};
+    run_and_sample(e, &opts, &pg, &sm);
     progress_clear(&pg);
     engine_collect(e, &st);
     report_init(&rp, &st);
     rp.preload_s = preload_s;
     rp.duration_s = engine_measured_s(e, &st);
-    rp.cpu_s = cpu_s;
-    rp.rss_kb = rss_kb;
+    rp.cpu_s = sm.cpu_s;
+    rp.cpu_user_s = sm.cpu_user_s;
+    rp.cpu_sys_s = sm.cpu_sys_s;
+    rp.rss_kb = sm.rss_kb;
     note_ending(e, &opts, &rp);
 
     int rc = report_write(&opts, &rp) != 0 ? 2 : rp.st.errors ? 1 : 0;

@@ -322,10 +322,16 @@ def test_real_large_values(real, proto):
     assert r["hits"] > 0 and r["hit_ratio"] == 1.0 and r["ops"] == 24
 
 
-def read_cpu_s(pid):
+def read_cpu(pid):
+    """(user, sys) seconds of pid."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    hz = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / hz, int(fields[12]) / hz
+
+
+def read_cpu_s(pid):
+    return sum(read_cpu(pid))
 
 
 def read_rss_kb(pid):
@@ -337,10 +343,12 @@ def read_rss_kb(pid):
 
 
 def test_real_server_pid_reports_cpu_and_rss(real):
-    cpu_before = read_cpu_s(real.pid)
+    user_before, sys_before = read_cpu(real.pid)
+    cpu_before = user_before + sys_before
     r = bench(real.port, "-c", 8, "-k", 500, "--preload", "--time", 0.5,
               "--server-pid", real.pid)
-    cpu_after = read_cpu_s(real.pid)
+    user_after, sys_after = read_cpu(real.pid)
+    cpu_after = user_after + sys_after
     check_clean(r)
     j = r.j
     assert j["server_pid"] == real.pid
@@ -351,6 +359,20 @@ def test_real_server_pid_reports_cpu_and_rss(real):
     assert cpu <= cpu_after - cpu_before + 0.011, (cpu, cpu_after - cpu_before)
     assert cpu <= (j["duration_s"] + 0.1) * os.cpu_count()
     assert j["server_cpu_us_per_op"] == pytest.approx(cpu * 1e6 / j["ops"], abs=1e-3)
+    # The split: user and sys each inside this test's window of them, and
+    # adding up to the total. A server answering 8 connections spends
+    # ticks in both (its code, and the kernel's socket reads and writes).
+    user, sys_ = j["server_cpu_user_s"], j["server_cpu_sys_s"]
+    assert user is not None and sys_ is not None
+    assert 0 <= user <= user_after - user_before + 0.011, (user, user_after - user_before)
+    assert 0 <= sys_ <= sys_after - sys_before + 0.011, (sys_, sys_after - sys_before)
+    assert user + sys_ == pytest.approx(cpu, abs=2e-3)
+    assert user + sys_ > 0
+    assert j["server_cpu_user_us_per_op"] == pytest.approx(user * 1e6 / j["ops"], abs=1e-3)
+    assert j["server_cpu_sys_us_per_op"] == pytest.approx(sys_ * 1e6 / j["ops"], abs=1e-3)
+    assert (j["server_cpu_user_us_per_op"] + j["server_cpu_sys_us_per_op"]
+            == pytest.approx(j["server_cpu_us_per_op"], abs=2e-3))
+    assert "us/request (user " in r.stderr and ", sys " in r.stderr, r.stderr
     rss = read_rss_kb(real.pid)
     assert j["server_rss_kb"] is not None and rss / 2 <= j["server_rss_kb"] <= rss * 2
 
@@ -360,6 +382,8 @@ def test_real_without_server_pid_reports_no_cpu(real):
     check_clean(r)
     assert r["server_pid"] == 0
     assert r["server_cpu_s"] is None and r["server_cpu_us_per_op"] is None
+    assert r["server_cpu_user_s"] is None and r["server_cpu_sys_s"] is None
+    assert r["server_cpu_user_us_per_op"] is None and r["server_cpu_sys_us_per_op"] is None
     assert r["server_rss_kb"] is None
 
 
@@ -1091,6 +1115,10 @@ def test_compare_memtier_driver(tmp_path):
     runs = json.loads(js.read_text())
     assert [r["protocol"] for r in runs] == ["mc-text", "resp"], runs
     assert all(r["rc"] == 0 and r["ops"] > 0 and r["cpu"] > 0 for r in runs), runs
+    # The server's CPU split into user and kernel time, as stashd-bench's.
+    assert all(r["cpu_user"] >= 0 and r["cpu_sys"] >= 0 for r in runs), runs
+    assert all(r["cpu_user"] + r["cpu_sys"] == pytest.approx(r["cpu"]) for r in runs), runs
+    assert "| user µs/op | sys µs/op |" in text, text
 
 
 # --------------------------------------------------------------------------
@@ -1218,6 +1246,13 @@ def test_compare_smoke_draws_a_chart(tmp_path):
             any(t.endswith(" µs/request") for t in mine), mine
     assert len(tips) == 2 * len(ran), tips
     assert "null server: the floor" in text and "SMOKE RUN" in text, text
+    # The load table splits each server's CPU into user and kernel time,
+    # and they add up to the total (to the rounding of the JSON).
+    md = out.read_text()
+    assert "| user µs/op | sys µs/op |" in md and "stashd/peer user CPU/op" in md, md
+    for r in runs:
+        assert r["cpu_user"] is not None and r["cpu_sys"] is not None, r
+        assert r["cpu_user"] + r["cpu_sys"] == pytest.approx(r["cpu"], abs=2e-3), r
 
 
 @pytest.mark.time_limit(120)
