@@ -78,12 +78,6 @@ def cpu_split(pid):
     return int(fields[11]) / hz, int(fields[12]) / hz
 
 
-def cpu_s(pid):
-    """utime + stime of pid (all its threads) in seconds, or None."""
-    split = cpu_split(pid)
-    return None if split is None else split[0] + split[1]
-
-
 def median_of(runs, key):
     vals = [r[key] for r in runs if r.get(key) is not None]
     return statistics.median(vals) if vals else None

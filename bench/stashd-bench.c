@@ -59,15 +59,15 @@ begin_run(struct engine *e, struct progress *pg)
     return engine_begin_run(e);
 }
 
-/* Runs the load and, with --server-pid, samples the server's CPU time at
- * the ends of the measured window (in --requests mode the window ends when
- * the workers do) and its RSS at the end, into the report's fields (left
- * as report_init marks them when not measured). */
+/* What --server-pid read of the server over the measured window. */
 struct server_sample {
     double cpu_user_s, cpu_sys_s, cpu_s; /* -1: not measured */
     long rss_kb;                         /* -1: not measured */
 };
 
+/* Runs the load and, with --server-pid, samples the server's CPU time at
+ * the ends of the measured window (in --requests mode the window ends when
+ * the workers do) and its RSS at the end. */
 static void
 run_and_sample(struct engine *e, const struct options *o, struct progress *pg,
                struct server_sample *sm)
