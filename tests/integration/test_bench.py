@@ -330,10 +330,6 @@ def read_cpu(pid):
     return int(fields[11]) / hz, int(fields[12]) / hz
 
 
-def read_cpu_s(pid):
-    return sum(read_cpu(pid))
-
-
 def read_rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -360,8 +356,8 @@ def test_real_server_pid_reports_cpu_and_rss(real):
     assert cpu <= (j["duration_s"] + 0.1) * os.cpu_count()
     assert j["server_cpu_us_per_op"] == pytest.approx(cpu * 1e6 / j["ops"], abs=1e-3)
     # The split: user and sys each inside this test's window of them, and
-    # adding up to the total. A server answering 8 connections spends
-    # ticks in both (its code, and the kernel's socket reads and writes).
+    # adding up to the total (either may be 0 ticks in a short run; the
+    # unit test tests/unit/bench/test_procstat.c checks each moves).
     user, sys_ = j["server_cpu_user_s"], j["server_cpu_sys_s"]
     assert user is not None and sys_ is not None
     assert 0 <= user <= user_after - user_before + 0.011, (user, user_after - user_before)
