@@ -791,11 +791,50 @@ state_of(struct session *s)
     return s->proto_state;
 }
 
+/*
+ * A whole GET, GETQ, GETK or GETKQ packet that every check passes (what
+ * serve() would find: body, authentication, arguments): its header read
+ * for what the get needs, and cmd_get called. true when it served it.
+ */
+static inline __attribute__((always_inline)) bool
+bin_fast_get(struct bin_exec *x, const unsigned char *p, size_t len, size_t *used)
+{
+    uint8_t op = p[1];
+    if (op != MC_BIN_GET && op != MC_BIN_GETK && op != MC_BIN_GETQ && op != MC_BIN_GETKQ) {
+        return false;
+    }
+    size_t keylen = (size_t)p[2] << 8 | p[3];
+    if (p[4] != 0 || keylen == 0 || keylen > MC_BIN_KEY_MAX || mc_bin_be32(p + 8) != keylen ||
+        len - MC_BIN_HEADER_LEN < keylen || !x->s->authed) {
+        return false;
+    }
+    struct mc_bin_req r = {
+        .opcode = op,
+        .keylen = (uint16_t)keylen,
+        .bodylen = (uint32_t)keylen,
+        .opaque = mc_bin_be32(p + 12),
+        .extras = p + MC_BIN_HEADER_LEN,
+        .key = {(const char *)p + MC_BIN_HEADER_LEN, keylen},
+        .consumed = MC_BIN_HEADER_LEN + keylen,
+    };
+    x->r = &r;
+    x->quiet = op == MC_BIN_GETQ || op == MC_BIN_GETKQ;
+    x->cmd = op == MC_BIN_GETK || op == MC_BIN_GETKQ ? MC_BIN_GETK : MC_BIN_GET;
+    (void)cmd_get(x);
+    x->r = NULL;
+    *used = r.consumed;
+    return true;
+}
+
 /* The step: one packet (see step.h). */
 static inline __attribute__((always_inline)) enum step_rc
 bin_step(struct session_call *c, char *data, size_t len, size_t *used, size_t *need)
 {
     struct bin_exec *x = (struct bin_exec *)c;
+    if (len >= MC_BIN_HEADER_LEN && (unsigned char)data[0] == MC_BIN_REQ_MAGIC &&
+        bin_fast_get(x, (const unsigned char *)data, len, used)) {
+        return STEP_DONE;
+    }
     struct mc_bin_req r;
     enum mc_bin_rc prc = mc_bin_parse(data, len, &r);
     if (prc == MC_BIN_NEED_MORE) {

@@ -225,7 +225,13 @@ get_one(struct text_exec *x, const struct text_memo *m)
     struct store_key k;
     key_init(x, &k, (struct bstr){m->key, m->klen});
     (void)mc_core_read(x->s, &k, NULL, on_value, &vc);
-    out_append(x, "END\r\n", 5);
+    struct buf *out = x->out;
+    if (__builtin_expect(buf_writable(out) >= 5, 1)) {
+        memcpy(out->data + out->wpos, "END\r\n", 5); /* two stores, not a call */
+        out->wpos += 5;
+    } else {
+        out_append(x, "END\r\n", 5);
+    }
     x->call.unsent = buf_readable(x->out); /* memcached writes after every get */
 }
 
@@ -860,22 +866,40 @@ peek_command(const char **p, const struct peek_line *l)
     return PEEK_NONE;
 }
 
-/* Is b[0..n) free of spaces, control bytes and DEL? 16 bytes at a time. */
+/* Is b[0..n) free of spaces, control bytes and DEL? 16 bytes at a time;
+ * a key shorter than 16 in one load that stays within [lo, hi). */
 static inline bool
-key_bytes_plain(const char *b, size_t n)
+key_bytes_plain(const char *b, size_t n, const char *lo, const char *hi)
 {
     size_t i = 0;
 #ifdef __SSE2__
     const __m128i sp = _mm_set1_epi8(0x21), del = _mm_set1_epi8(0x7f);
-    for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
-        /* signed compare: bytes >= 0x80 are negative, below 0x21, so they
-         * fail too (the parser takes them; only the memo is refused) */
-        __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, sp), _mm_cmpeq_epi8(v, del));
-        if (_mm_movemask_epi8(bad) != 0) {
-            return false;
+    /* signed compare: bytes >= 0x80 are negative, below 0x21, so they
+     * fail too (the parser takes them; only the memo is refused) */
+#define KEY_BAD(p)                                                                                 \
+    ((unsigned)_mm_movemask_epi8(                                                                  \
+        _mm_or_si128(_mm_cmplt_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p)), sp),      \
+                     _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p)), del))))
+    if (n < 16) {
+        if (hi - b >= 16) {
+            return (KEY_BAD(b) & ((1u << n) - 1)) == 0;
         }
+        if (b + n - lo >= 16) {
+            return (KEY_BAD(b + n - 16) >> (16 - n)) == 0;
+        }
+    } else {
+        for (; i + 16 <= n; i += 16) {
+            if (KEY_BAD(b + i) != 0) {
+                return false;
+            }
+        }
+        /* the last bytes: a load that overlaps the one before */
+        return i == n || KEY_BAD(b + n - 16) == 0;
     }
+#undef KEY_BAD
+#else
+    (void)lo;
+    (void)hi;
 #endif
     for (; i < n; i++) {
         unsigned char ch = (unsigned char)b[i];
@@ -884,6 +908,16 @@ key_bytes_plain(const char *b, size_t n)
         }
     }
     return true;
+}
+
+static inline void
+text_memo_add(struct text_exec *x, const char *lo, const char *end, const char *key, size_t klen,
+              bool cas)
+{
+    /* the LF after end, or the CR and the LF */
+    size_t size = (size_t)(end - lo) + (end[0] == '\r' ? 2 : 1);
+    x->memo[x->memo_n++] = (struct text_memo){
+        .at = lo, .key = key, .size = (uint32_t)size, .klen = (uint8_t)klen, .cas = cas};
 }
 
 /* Keep the line for the step when it is one of struct text_memo's. */
@@ -895,13 +929,10 @@ text_memo_line(struct text_exec *x, const struct peek_line *l, const char *key, 
     if ((key != lo + 4 || memcmp(lo, "get ", 4) != 0) && (!cas || memcmp(lo, "gets ", 5) != 0)) {
         return;
     }
-    if (key + klen != l->end || klen > MC_TEXT_KEY_MAX || !key_bytes_plain(key, klen)) {
+    if (key + klen != l->end || klen > MC_TEXT_KEY_MAX || !key_bytes_plain(key, klen, lo, l->hi)) {
         return;
     }
-    /* the LF after end, or the CR and the LF */
-    size_t size = (size_t)(l->end - lo) + (l->end[0] == '\r' ? 2 : 1);
-    x->memo[x->memo_n++] = (struct text_memo){
-        .at = lo, .key = key, .size = (uint32_t)size, .klen = (uint8_t)klen, .cas = cas};
+    text_memo_add(x, lo, l->end, key, klen, cas);
 }
 
 /*
@@ -931,6 +962,21 @@ text_prefetch(struct session_call *c, const char *data, size_t len)
         }
         const struct peek_line line = {
             .lo = p, .end = end > p && end[-1] == '\r' ? end - 1 : end, .hi = data + len};
+        if (line.end - p > 4 && memcmp(p, "get", 3) == 0 && x->memo_n < STEP_PREFETCH) {
+            /* "get <key>" or "gets <key>", one plain key: the common
+             * line, memo'd without the token walk below (the same test
+             * text_memo_line makes; any other line goes that way) */
+            bool cas = p[3] == 's';
+            const char *k = p + 4 + cas;
+            size_t klen = (size_t)(line.end - k);
+            if (p[3 + cas] == ' ' && line.end > k && klen <= MC_TEXT_KEY_MAX &&
+                key_bytes_plain(k, klen, data, line.hi)) {
+                step_keys_add(&keys, k, klen);
+                text_memo_add(x, p, line.end, k, klen, cas);
+                pos = next;
+                continue;
+            }
+        }
         enum peek_kind kind = peek_command(&p, &line);
         const char *k;
         size_t klen;

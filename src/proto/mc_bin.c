@@ -186,20 +186,3 @@ mc_bin_status_text(uint16_t status)
         return BSTR_LIT("");
     }
 }
-
-void
-mc_bin_write_header(unsigned char *out, uint8_t opcode, uint16_t keylen, uint8_t extlen,
-                    uint16_t status, uint32_t bodylen, uint32_t opaque, uint64_t cas)
-{
-    out[0] = MC_BIN_RES_MAGIC;
-    out[1] = opcode;
-    out[2] = (unsigned char)(keylen >> 8);
-    out[3] = (unsigned char)keylen;
-    out[4] = extlen;
-    out[5] = 0; /* raw bytes */
-    out[6] = (unsigned char)(status >> 8);
-    out[7] = (unsigned char)status;
-    mc_bin_put_be32(out + 8, bodylen);
-    mc_bin_put_be32(out + 12, opaque);
-    mc_bin_put_be64(out + 16, cas);
-}

@@ -219,6 +219,7 @@ build(struct store **sp, const struct store_config *cfg, const struct restart_sh
     }
     s->nshards = nshards;
     s->shard_bits = log2_ceil(nshards);
+    s->shard_shift = 63 - s->shard_bits;
     s->ndb = ndb;
     for (unsigned d = 0; d < STORE_DB_MAX; d++) {
         atomic_init(&s->head.dbmap[d], (uint8_t)(d < ndb ? d : 0)); /* past ndb: 0 */

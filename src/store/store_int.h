@@ -51,8 +51,9 @@ struct store {
     struct segs segs;
     struct shard *shards; /* nshards of them */
     struct shard_cold *cold;
-    uint32_t nshards;    /* power of two */
-    unsigned shard_bits; /* log2(nshards) */
+    uint32_t nshards;     /* power of two */
+    unsigned shard_bits;  /* log2(nshards) */
+    unsigned shard_shift; /* 63 - shard_bits (shard_of) */
     uint64_t max_item_size;
     bool cas_enabled;
     /* Pending delayed flush: (relative time << 32) | generation; time 0 =
@@ -106,8 +107,8 @@ struct store {
 static inline struct shard *
 shard_of(const struct store *s, uint64_t hash)
 {
-    uint64_t i = s->shard_bits ? hash >> (64 - s->shard_bits) : 0;
-    return &s->shards[i];
+    /* the top shard_bits bits; two shifts, so that 0 bits needs no branch */
+    return &s->shards[(hash >> 1) >> s->shard_shift];
 }
 
 static inline bool

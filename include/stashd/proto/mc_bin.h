@@ -144,10 +144,6 @@ uint8_t mc_bin_base_opcode(uint8_t opcode, bool *quiet);
 /* memcached's default message for an error status ("Not found"). */
 struct bstr mc_bin_status_text(uint16_t status);
 
-/* Write a response header (magic 0x81, datatype 0) into out[0..24). */
-void mc_bin_write_header(unsigned char *out, uint8_t opcode, uint16_t keylen, uint8_t extlen,
-                         uint16_t status, uint32_t bodylen, uint32_t opaque, uint64_t cas);
-
 /* Big-endian helpers for extras. */
 static inline uint32_t
 mc_bin_be32(const unsigned char *p)
@@ -175,4 +171,23 @@ mc_bin_put_be64(unsigned char *p, uint64_t v)
 {
     mc_bin_put_be32(p, (uint32_t)(v >> 32));
     mc_bin_put_be32(p + 4, (uint32_t)v);
+}
+
+/* Write a response header (magic 0x81, datatype 0) into out[0..24).
+ * Inline: every reply writes one (callgrind: ~13 instructions a call). */
+static inline void
+mc_bin_write_header(unsigned char *out, uint8_t opcode, uint16_t keylen, uint8_t extlen,
+                    uint16_t status, uint32_t bodylen, uint32_t opaque, uint64_t cas)
+{
+    out[0] = MC_BIN_RES_MAGIC;
+    out[1] = opcode;
+    out[2] = (unsigned char)(keylen >> 8);
+    out[3] = (unsigned char)keylen;
+    out[4] = extlen;
+    out[5] = 0; /* raw bytes */
+    out[6] = (unsigned char)(status >> 8);
+    out[7] = (unsigned char)status;
+    mc_bin_put_be32(out + 8, bodylen);
+    mc_bin_put_be32(out + 12, opaque);
+    mc_bin_put_be64(out + 16, cas);
 }
