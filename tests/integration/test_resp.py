@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from conftest import HOST, IS_MEMCACHED, free_port
-from resp_util import (REDIS_BENCHMARK, REDIS_CLI, Err, Map, Null, RespConn, Verbatim,
+from resp_util import (REDIS_BENCHMARK, REDIS_CLI, Err, Map, Null, RespConn, Verbatim, encode,
                        stashd_has_option)
 
 pytestmark = pytest.mark.skipif(IS_MEMCACHED, reason="memcached does not speak RESP")
@@ -204,6 +204,39 @@ def test_empty_and_long_keys(r):
         r.set("k" * 251, "v")
     assert r.set("k" * 250, "v") is True
     assert r.get("k" * 251) is None
+
+
+def test_pipelined_gets_every_name_case_and_key_length(raw):
+    """The look-ahead memos a GET without walking it: any case of the
+    name, keys of 1 to 3-digit lengths, beside requests it must hand to
+    the parser (an empty key, a wrong arity, a GET in another shape) and
+    a count that lies, which stays a protocol error."""
+    keys = [b"k%d" % n + b"x" * n for n in range(0, 260, 3)]
+    keys = [k[:250] for k in keys]
+    for k in keys:
+        assert raw.call("SET", k, k[::-1]) == b"OK"
+    req, want = bytearray(), []
+    for i, k in enumerate(keys):
+        name = (b"GET", b"get", b"gEt")[i % 3]
+        req += encode(name, k)
+        want.append(k[::-1])
+        req += encode(b"GET", b"")
+        want.append(Null("$-1"))
+        req += encode(b"GET", k, k)
+        want.append(Err)
+        req += b"*2\r\n$03\r\nGET\r\n$%d\r\n%s\r\n" % (len(k), k)
+        want.append(k[::-1])
+    raw.send_raw(bytes(req))
+    for w in want:
+        got = raw.read()
+        if w is Err:
+            assert isinstance(got, Err) and "wrong number of arguments" in str(got)
+        else:
+            assert got == w
+    raw.send_raw(b"*2\r\n$3\r\nGET\r\n$5\r\nabc\r\nPING\r\n")
+    got = raw.read()
+    assert isinstance(got, Err) and "Protocol error" in str(got)
+    assert raw.is_closed()
 
 
 def test_setnx_setex_getset_getdel_getex(r):
