@@ -56,16 +56,26 @@ enum cmd_rc {
 /* One call's execution context. call.unsent is memcached's last flush
  * point: the start of this call (net/ writes between calls) or the end of
  * the last get, after which memcached writes at once (see cull_unsent()). */
-/* A "get <key>" or "gets <key>" line the look-ahead read whole: one key
- * of 1 to 250 bytes, none of them a space or a control byte, after one
- * space, then CRLF or LF. mc_text_parse makes exactly that of such a line,
- * wherever it starts, so the step serves it from here (get_one). */
+/*
+ * A request the look-ahead read whole, that mc_text_parse would make
+ * exactly this of, wherever it starts, so the step serves it from here:
+ *  - "get <key>" or "gets <key>": one key of 1 to 250 bytes, none of them
+ *    a space or a control byte, after one space, then CRLF or LF (get_one);
+ *  - "set <key> <flags> <exptime> <bytes>", the same key, three numbers
+ *    of digits only up to INT32_MAX, nothing after them, a value that fits
+ *    the store and ends in CRLF (set_one).
+ */
 struct text_memo {
-    const char *at; /* the line's first byte in this call's input */
+    const char *at; /* the request's first byte in this call's input */
     const char *key;
-    uint32_t size; /* the line's bytes, LF included */
+    const char *value; /* set */
+    uint32_t size;     /* the request's bytes: line, LF, value and its CRLF */
+    uint32_t nbytes;   /* set */
+    uint32_t flags;    /* set */
+    uint32_t exptime;  /* set: as sent */
     uint8_t klen;
     bool cas; /* gets */
+    bool set;
 };
 
 struct text_exec {
@@ -272,6 +282,24 @@ cmd_store(struct text_exec *x, const struct mc_text_req *r)
     enum store_rc rc = mc_core_store(x->s, &k, &sr, r->cmd == MC_TEXT_SET, NULL);
     reply(x, r, store_replies[rc]);
     return CMD_DONE;
+}
+
+/* A memo'd set (struct text_memo): what cmd_store does with it, without
+ * its parse. */
+static void
+set_one(struct text_exec *x, const struct text_memo *m)
+{
+    struct store_key k;
+    key_init(x, &k, (struct bstr){m->key, m->klen});
+    struct store_set_req sr = {
+        .mode = STORE_MODE_SET,
+        .value = m->value,
+        .nbytes = m->nbytes,
+        .flags = m->flags,
+        .exptime = clock_exptime_to_rel(m->exptime),
+    };
+    enum store_rc rc = mc_core_store(x->s, &k, &sr, true, NULL);
+    out_append(x, store_replies[rc].data, store_replies[rc].len);
 }
 
 /* --- one-key commands -------------------------------------------------- */
@@ -719,7 +747,11 @@ text_step(struct session_call *c, char *data, size_t len, size_t *used, size_t *
         }
         if (x->memo_i < x->memo_n && x->memo[x->memo_i].at == data && x->s->resume == 0) {
             const struct text_memo *m = &x->memo[x->memo_i++];
-            get_one(x, m);
+            if (m->set) {
+                set_one(x, m);
+            } else {
+                get_one(x, m);
+            }
             *used = m->size;
             return STEP_DONE;
         }
@@ -916,8 +948,12 @@ text_memo_add(struct text_exec *x, const char *lo, const char *end, const char *
 {
     /* the LF after end, or the CR and the LF */
     size_t size = (size_t)(end - lo) + (end[0] == '\r' ? 2 : 1);
-    x->memo[x->memo_n++] = (struct text_memo){
-        .at = lo, .key = key, .size = (uint32_t)size, .klen = (uint8_t)klen, .cas = cas};
+    x->memo[x->memo_n++] = (struct text_memo){.at = lo,
+                                              .key = key,
+                                              .size = (uint32_t)size,
+                                              .klen = (uint8_t)klen,
+                                              .cas = cas,
+                                              .set = false};
 }
 
 /* Keep the line for the step when it is one of struct text_memo's. */
@@ -994,15 +1030,34 @@ text_prefetch(struct session_call *c, const char *data, size_t len)
                 step_keys_add(&keys, k, klen);
             }
         } else if (kind == PEEK_STORE || kind == PEEK_META_SET) {
+            int64_t flags = -1, exptime = -1;
             int64_t bytes = peek_number(&p, &line); /* ms <key> <datalen> */
             if (kind == PEEK_STORE) {               /* set <key> <flags> <exptime> <bytes> */
-                bytes = peek_number(&p, &line);
-                bytes = bytes >= 0 ? peek_number(&p, &line) : -1;
+                flags = bytes;
+                exptime = peek_number(&p, &line);
+                bytes = exptime >= 0 ? peek_number(&p, &line) : -1;
             }
             if (bytes < 0) {
                 break;
             }
             next += (size_t)bytes + 2;
+            if (kind == PEEK_STORE && next <= len && flags >= 0 && flags <= INT32_MAX &&
+                exptime <= INT32_MAX && bytes <= INT32_MAX && p == line.end &&
+                x->memo_n < STEP_PREFETCH && k == line.lo + 4 && memcmp(line.lo, "set ", 4) == 0 &&
+                key_bytes_plain(k, klen, data, line.hi) && data[next - 2] == '\r' &&
+                data[next - 1] == '\n' && store_fits(x->store, klen, (size_t)bytes)) {
+                x->memo[x->memo_n++] = (struct text_memo){
+                    .at = line.lo,
+                    .key = k,
+                    .value = data + next - 2 - bytes,
+                    .size = (uint32_t)(next - pos),
+                    .nbytes = (uint32_t)bytes,
+                    .flags = (uint32_t)flags,
+                    .exptime = (uint32_t)exptime,
+                    .klen = (uint8_t)klen,
+                    .set = true,
+                };
+            }
         }
         if (next > len) {
             break;

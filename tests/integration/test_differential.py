@@ -131,7 +131,40 @@ def S(*steps, args=()):
     return {"steps": list(steps), "args": list(args)}
 
 
+def _pipelined_shapes():
+    """Sets and gets in the shapes the look-ahead serves without a parse (a
+    plain one-key set, get and gets) beside those it must hand to the
+    parser, answered as memcached answers them. Each odd shape is a step of
+    its own after a get, so that it sits inside a look-ahead (which stops
+    for the call at a line it cannot read, such as a negative exptime)."""
+    req = bytearray()
+    for n in (1, 7, 15, 16, 17, 40, 250):
+        k = b"k" * n
+        req += b"set %s %d 0 %d\r\n%s\r\nget %s\r\ngets %s\n" % (k, n, n, k, k, k)
+    steps = [bytes(req)]
+    for shape in (b"set f 4294967295 0 1\r\na\r\n",    # flags over INT32_MAX
+                  b"set f 4294967296 0 1\r\na\r\n",    # ... and over 32 bits
+                  b"set e 0 2147483648 1\r\na\r\n",    # exptime past int32
+                  b"set e 0 9999999999 1\r\na\r\n",
+                  b"set e 0 -1 1\r\na\r\n",            # already expired
+                  b"set l 0 0 2147483648\r\na\r\n",    # bytes past int32
+                  b"set n 0 0 1 noreply\r\nb\r\n",
+                  b"set  s 1 0 1\r\nc\r\n",            # two spaces
+                  b"set s 1 0 1 \r\nd\r\n",            # trailing space
+                  b"set z 01 000 0002\r\nzz\r\n",      # leading zeros
+                  b"set v 0 0 4\r\na\r\nb\r\n",        # CRLF inside the value
+                  b"set w 0 0 2\r\nabcd\r\n",          # bad data chunk
+                  b"set w 0 0 2\r\nab\n",               # ... LF only after it
+                  b"set \xe9 0 0 1\r\nx\r\n",           # byte over 0x7f
+                  b"set t 0 0 1\nx\r\n",                # LF-only line
+                  b"add a 0 0 1\r\nx\r\nadd a 0 0 1\r\ny\r\n"):
+        key = shape.split(b" ")[1] or shape.split(b" ")[2]
+        steps.append(b"get %s\r\n" % key + shape + b"get %s\r\n" % key)
+    return steps
+
+
 SCRIPTS = {
+    "pipelined_shapes": S(*_pipelined_shapes(), b"stats\r\n", args=["-t", "4"]),
     "get_set_basic": S(
         b"get a\r\n", b"set a 0 0 1\r\nx\r\n", b"get a\r\n", b"gets a\r\n",
         b"get a b a\r\n", b"set b 5 0 3\r\nabc\r\nget a b\r\n"),
