@@ -792,37 +792,58 @@ state_of(struct session *s)
 }
 
 /*
- * A whole GET, GETQ, GETK or GETKQ packet that every check passes (what
- * serve() would find: body, authentication, arguments): its header read
- * for what the get needs, and cmd_get called. true when it served it.
+ * The common packets, served from their headers without mc_bin_parse and
+ * serve()'s checks, which they pass (body, authentication, arguments):
+ * a whole GET, GETQ, GETK or GETKQ (to cmd_get), and a SET or SETQ whose
+ * value is all in (to cmd_update). true when it served the packet.
  */
 static inline __attribute__((always_inline)) bool
-bin_fast_get(struct bin_exec *x, const unsigned char *p, size_t len, size_t *used)
+bin_fast(struct bin_exec *x, const unsigned char *p, size_t len, size_t *used)
 {
     uint8_t op = p[1];
-    if (op != MC_BIN_GET && op != MC_BIN_GETK && op != MC_BIN_GETQ && op != MC_BIN_GETKQ) {
+    bool get = op == MC_BIN_GET || op == MC_BIN_GETK || op == MC_BIN_GETQ || op == MC_BIN_GETKQ;
+    if (!get && op != MC_BIN_SET && op != MC_BIN_SETQ) {
         return false;
     }
-    size_t keylen = (size_t)p[2] << 8 | p[3];
-    if (p[4] != 0 || keylen == 0 || keylen > MC_BIN_KEY_MAX || mc_bin_be32(p + 8) != keylen ||
-        len - MC_BIN_HEADER_LEN < keylen || !x->s->authed) {
+    size_t keylen = (size_t)p[2] << 8 | p[3], extlen = p[4];
+    size_t body = mc_bin_be32(p + 8);
+    if (keylen == 0 || keylen > MC_BIN_KEY_MAX || !x->s->authed) {
+        return false;
+    }
+    if (get ? extlen != 0 || body != keylen : extlen != 8 || body < keylen + 8) {
+        return false;
+    }
+    if (len - MC_BIN_HEADER_LEN < body) { /* not all in: the general way */
         return false;
     }
     struct mc_bin_req r = {
         .opcode = op,
+        .extlen = (uint8_t)extlen,
         .keylen = (uint16_t)keylen,
-        .bodylen = (uint32_t)keylen,
+        .bodylen = (uint32_t)body,
         .opaque = mc_bin_be32(p + 12),
+        .cas = get ? 0 : mc_bin_be64(p + 16),
         .extras = p + MC_BIN_HEADER_LEN,
-        .key = {(const char *)p + MC_BIN_HEADER_LEN, keylen},
-        .consumed = MC_BIN_HEADER_LEN + keylen,
+        .key = {(const char *)p + MC_BIN_HEADER_LEN + extlen, keylen},
+        .consumed = MC_BIN_HEADER_LEN + extlen + keylen,
     };
     x->r = &r;
-    x->quiet = op == MC_BIN_GETQ || op == MC_BIN_GETKQ;
-    x->cmd = op == MC_BIN_GETK || op == MC_BIN_GETKQ ? MC_BIN_GETK : MC_BIN_GET;
-    (void)cmd_get(x);
+    if (get) {
+        x->quiet = op == MC_BIN_GETQ || op == MC_BIN_GETKQ;
+        x->cmd = op == MC_BIN_GETK || op == MC_BIN_GETKQ ? MC_BIN_GETK : MC_BIN_GET;
+        (void)cmd_get(x);
+        *used = r.consumed;
+    } else {
+        x->quiet = op == MC_BIN_SETQ;
+        x->cmd = MC_BIN_SET;
+        x->data = (const char *)p;
+        x->len = len;
+        x->used = r.consumed;
+        x->need = 0;
+        (void)cmd_update(x); /* BIN_DONE: the value is all in */
+        *used = x->used;
+    }
     x->r = NULL;
-    *used = r.consumed;
     return true;
 }
 
@@ -832,7 +853,7 @@ bin_step(struct session_call *c, char *data, size_t len, size_t *used, size_t *n
 {
     struct bin_exec *x = (struct bin_exec *)c;
     if (len >= MC_BIN_HEADER_LEN && (unsigned char)data[0] == MC_BIN_REQ_MAGIC &&
-        bin_fast_get(x, (const unsigned char *)data, len, used)) {
+        bin_fast(x, (const unsigned char *)data, len, used)) {
         return STEP_DONE;
     }
     struct mc_bin_req r;

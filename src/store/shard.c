@@ -65,15 +65,6 @@ shard_sync_flush_slow(struct store *s, struct shard *sh, uint32_t now, uint64_t 
     }
 }
 
-struct shard *
-store_lock_key(struct store *s, const struct store_key *k, uint32_t now)
-{
-    struct shard *sh = shard_of(s, k->hash);
-    shard_lock(sh);
-    shard_sync_flush(s, sh, now);
-    return sh;
-}
-
 void
 shard_note_unlinked(struct store *s, struct shard *sh, struct item *it)
 {

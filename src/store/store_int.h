@@ -220,8 +220,17 @@ shard_sync_flush(struct store *s, struct shard *sh, uint32_t now)
     }
 }
 
-/* Lock the key's shard (and bring it up to date with a pending flush). */
-struct shard *store_lock_key(struct store *s, const struct store_key *k, uint32_t now);
+/* Lock the key's shard (and bring it up to date with a pending flush).
+ * Inline: every keyed operation takes it (callgrind: ~10 instructions of
+ * call a get out of line). */
+static inline struct shard *
+store_lock_key(struct store *s, const struct store_key *k, uint32_t now)
+{
+    struct shard *sh = shard_of(s, k->hash);
+    shard_lock(sh);
+    shard_sync_flush(s, sh, now);
+    return sh;
+}
 
 /* shard_find's rare end: unlink and count a dead item it found. */
 struct item *shard_found_dead(struct store *s, struct shard *sh, const struct store_key *k,

@@ -152,6 +152,17 @@ ERRORS_SCRIPT = [
     breq(SASL_LIST, b"k"),
     breq(0x60, b"x" * 300),
     breq(GET, b"abc", extras=b"\x00" * 255, bodylen=10),
+    # the shapes the step serves from the header alone (GET and SET
+    # families) next to those it must leave to the full checks
+    breq(GETK, b"x" * 251),
+    breq(GETKQ, b"abc", bodylen=4),
+    breq(SET, b"x" * 251, set_extras(), b"v"),
+    breq(SETQ, b"k" * 251, set_extras(), b"v"),
+    breq(SET, b"abc", set_extras(), b"v", bodylen=10),
+    breq(SETQ, b"k", b"1234", b"v"),
+    breq(SET, b"k", set_extras(), b"v", datatype=1, vbucket=7) + breq(GET, b"k", datatype=1),
+    s(b"k", b"v") + breq(GET, b"k", vbucket=3) + s(b"k", b"w", op=SETQ, opaque=9) +
+    breq(GETKQ, b"k", opaque=11) + breq(NOOP),
 ]
 
 STATS_KEEP = {x.encode() for x in """cmd_get cmd_set cmd_flush cmd_touch get_hits get_misses
