@@ -12,6 +12,7 @@
 static struct clock_state {
     int64_t started_unix;  /* unix time at relative 0; set once in setup */
     uint64_t started_mono; /* monotonic ns at setup (or clock_continue) */
+    uint64_t started_frac; /* ns past the wall clock's second then */
     uint32_t rel_base;     /* relative time then: 2, or a previous process's */
     uint32_t now;          /* relative seconds + 2 */
     int64_t now_unix;
@@ -33,6 +34,7 @@ clock_setup(void)
     /* Relative time 2 is "now" at start; back-date relative 0 by 2 s. */
     clock_state.started_unix = (int64_t)ts.tv_sec - 2;
     clock_state.started_mono = mono_ns();
+    clock_state.started_frac = (uint64_t)ts.tv_nsec;
     clock_state.rel_base = 2;
     __atomic_store_n(&clock_state.now, 2, __ATOMIC_RELAXED);
     __atomic_store_n(&clock_state.now_unix, (int64_t)ts.tv_sec, __ATOMIC_RELAXED);
@@ -46,6 +48,7 @@ clock_continue(uint32_t rel_now)
     rel_now = rel_now < 2 ? 2 : rel_now;
     clock_state.started_unix = (int64_t)ts.tv_sec - rel_now;
     clock_state.started_mono = mono_ns();
+    clock_state.started_frac = (uint64_t)ts.tv_nsec;
     clock_state.rel_base = rel_now;
     __atomic_store_n(&clock_state.now, rel_now, __ATOMIC_RELAXED);
     __atomic_store_n(&clock_state.now_unix, (int64_t)ts.tv_sec, __ATOMIC_RELAXED);
@@ -54,7 +57,13 @@ clock_continue(uint32_t rel_now)
 void
 clock_update(void)
 {
-    uint64_t elapsed = (mono_ns() - clock_state.started_mono) / 1000000000u;
+    /* The relative second turns when the wall clock's second does, so that
+     * a deadline on a whole second (Redis's EXAT, or PX landing on one),
+     * kept without its millisecond field and checked against this clock,
+     * passes within a tick of when clock_wall_ms() says it does, not up
+     * to a second later. */
+    uint64_t elapsed =
+        (mono_ns() - clock_state.started_mono + clock_state.started_frac) / 1000000000u;
     uint32_t rel = (uint32_t)elapsed + clock_state.rel_base;
     __atomic_store_n(&clock_state.now, rel, __ATOMIC_RELAXED);
     __atomic_store_n(&clock_state.now_unix, clock_state.started_unix + rel, __ATOMIC_RELAXED);

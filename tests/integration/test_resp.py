@@ -349,6 +349,20 @@ def test_expire_family(r):
         r.execute_command("EXPIRE", "k", 10, "foo")
 
 
+def test_whole_second_deadline_passes_on_time(r):
+    # A deadline on a whole second keeps no millisecond field and is checked
+    # on the coarse clock: that clock's second must turn with the wall
+    # clock's, or the key outlives its deadline by up to a second.
+    # (How late the old clock was depends on when in its second the server
+    # started, so one deadline tells.)
+    at = int(time.time()) + 2
+    r.set("k", "v", exat=at)
+    r.set("p", "v", pxat=at * 1000)
+    time.sleep(max(0.0, at + 0.3 - time.time()))
+    assert r.get("k") is None and r.get("p") is None
+    assert r.ttl("k") == -2 and r.pttl("p") == -2
+
+
 def test_keys_scan_randomkey(r):
     names = [f"user:{i}" for i in range(500)] + ["other", "h?llo"]
     r.mset({n: "v" for n in names})

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "stashd/util/clock.h"
 #include "stashd/util/hash.h"
@@ -27,6 +28,27 @@ test_exptime_rules(void **state)
     assert_int_equal(clock_exptime_to_rel(CLOCK_MAX_DELTA + 1), CLOCK_EXPIRED);
     assert_int_equal(clock_exptime_to_rel(unow - 10), CLOCK_EXPIRED);
     assert_true(clock_rel_to_unix(now + 50) == unow + 50);
+}
+
+/* The coarse second turns with the wall clock's (clock_wall_ms), so that
+ * a millisecond deadline on a whole second, checked on the coarse clock,
+ * is not kept up to a second past it. Over a bit more than a second, so
+ * that a turn of the second falls inside. */
+static void
+test_coarse_second_follows_wall(void **state)
+{
+    clock_setup();
+    for (int i = 0; i < 24; i++) {
+        int64_t before = clock_wall_ms();
+        clock_update();
+        int64_t now = clock_now();
+        int64_t after = clock_wall_ms();
+        /* A few ms of slack: CLOCK_REALTIME may be slewed against the
+         * monotonic clock the coarse one counts on. */
+        assert_true(now >= (before - 5) / 1000);
+        assert_true(now <= (after + 5) / 1000);
+        nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+    }
 }
 
 static void
@@ -70,6 +92,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exptime_rules),
+        cmocka_unit_test(test_coarse_second_follows_wall),
         cmocka_unit_test(test_hash_spread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
