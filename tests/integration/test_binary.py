@@ -17,12 +17,12 @@ import subprocess
 import pylibmc
 import pytest
 
-from mc_util import (ADD, ADDQ, APPEND, APPENDQ, DECR, DECRQ, DELETE, DELETEQ, FLUSH, FLUSHQ,
+from mc_util import (ENOENT, OK, ADD, ADDQ, APPEND, APPENDQ, DECR, DECRQ, DELETE, DELETEQ, FLUSH, FLUSHQ,
                      GAT, GATK, GATKQ, GATQ, GET, GETK, GETKQ, GETQ, INCR, INCRQ, MARK_OPAQUE,
                      NOOP, PREPEND, PREPENDQ, QUIT, QUITQ, REPLACE, REPLACEQ, SASL_AUTH,
                      SASL_LIST, SASL_STEP, SET, SETQ, STAT, TOUCH, VERBOSITY, VERSION, Masker,
                      Pair, arith_extras, breq, normalize_packets, parse_packets, plain,
-                     read_packet, set_extras, touch_extras)
+                     read_packet, read_until_mark, set_extras, touch_extras)
 
 MEMCCAPABLE = shutil.which("memccapable") or "/usr/bin/memccapable"
 
@@ -431,3 +431,83 @@ def test_ascii_only_protocol(server):
         c.send(breq(NOOP) + b"\r\nversion\r\n")
         out[name] = c.read_until(b"VERSION")
     assert out["stashd"] == out["memcached"]
+
+
+def _value(i, n):
+    """A value of n bytes that names its key and round (a mix-up shows)."""
+    head = b"<%d>" % i
+    return (head * (n // len(head) + 1))[:n]
+
+
+@pytest.mark.parametrize("mode", ["evict", "no-evict"])
+def test_pipelined_sets_on_a_full_store(server, mode):
+    """Whole SET/SETQ packets pipelined with GETs into a full store (-m 8):
+    the header-to-store shortcut (bin_fast) must evict, or answer ENOMEM
+    under -M, like the general path, and never hand back a wrong value."""
+    args = ["-m", "8"] + (["-M"] if mode == "no-evict" else [])
+    srv = server(args=args)
+    c = srv.connect()
+    stored = {}  # key index -> (value, cas) of its last successful SET
+    nomem = 0
+    for batch in range(300):  # 300 x 16 sets of ~3 kB: about 14 MB into 8 MB
+        req, kinds = b"", []
+        for j in range(16):
+            i = batch * 16 + j
+            v = _value(i, 2000 + (i * 37) % 2000)
+            op = SETQ if j % 4 == 3 else SET
+            req += s(b"fk:%d" % i, v, flags=i, op=op, opaque=i)
+            kinds.append(("set", i, v, op))
+            # read back a key of this batch and one of an early batch
+            for k in (i, i // 7):
+                req += breq(GETK, b"fk:%d" % k, opaque=1000000 + k)
+                kinds.append(("get", k, None, GETK))
+        req += breq(NOOP, opaque=MARK_OPAQUE)
+        c.send(req)
+        got = read_until_mark(c, timeout=10)
+        assert not got[1], "closed"
+        replies = iter(got[0])
+        pending = {}  # a quiet SET is known good only once nothing failed for it
+        for kind, i, v, op in kinds:
+            if kind == "set":
+                if op == SETQ:
+                    pending[i] = v
+                    continue
+                p = next(replies)
+                assert p.opaque == i and p.opcode == SET
+                if p.status == OK:
+                    assert p.cas != 0
+                    stored[i] = (v, p.cas)
+                else:
+                    assert mode == "no-evict" and p.status == 0x82, p
+                    nomem += 1
+                    stored.pop(i, None)
+                continue
+            # A failed SETQ answers (quiet only hides success): its reply
+            # comes before the GETs after it.
+            p = next(replies)
+            while p.opcode == SETQ:
+                assert mode == "no-evict" and p.status == 0x82, p
+                nomem += 1
+                pending.pop(p.opaque, None)
+                stored.pop(p.opaque, None)
+                p = next(replies)
+            for q, qv in pending.items():
+                stored[q] = (qv, None)
+            pending.clear()
+            assert p.opcode == GETK and p.opaque == 1000000 + i, p
+            if p.status == OK:
+                want = stored.get(i)
+                assert want is not None, f"fk:{i} read back without a stored value"
+                assert p.value == want[0], f"fk:{i}: wrong value"
+                assert struct.unpack(">I", p.extras)[0] == i
+                if want[1] is not None:
+                    assert p.cas == want[1]
+            else:
+                assert p.status == ENOENT, p
+        assert next(replies, None) is None
+    st = srv.connect().stats()
+    if mode == "evict":
+        assert int(st["evictions"]) > 0 and nomem == 0
+    else:
+        assert nomem > 0 and int(st["evictions"]) == 0
+    assert int(st["bytes"]) <= 8 * 1024 * 1024
