@@ -898,7 +898,8 @@ static size_t
 bin_prefetch(struct session_call *c, const char *data, size_t len)
 {
     struct bin_exec *x = (struct bin_exec *)c;
-    struct step_keys keys = {.n = 0};
+    struct step_keys keys;
+    keys.n = 0; /* not = {0}: zeroing the arrays cost ~40 instructions a call */
     size_t pos = 0, reqs = 0;
     while (reqs < STEP_PREFETCH && len - pos >= MC_BIN_HEADER_LEN) {
         const unsigned char *p = (const unsigned char *)data + pos;

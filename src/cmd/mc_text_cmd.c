@@ -981,7 +981,8 @@ static size_t
 text_prefetch(struct session_call *c, const char *data, size_t len)
 {
     struct text_exec *x = (struct text_exec *)c;
-    struct step_keys keys = {.n = 0};
+    struct step_keys keys;
+    keys.n = 0; /* not = {0}: zeroing the arrays cost ~40 instructions a call */
     size_t pos = 0;
     x->memo_n = 0;
     x->memo_i = 0;

@@ -876,7 +876,8 @@ static size_t
 resp_prefetch(struct session_call *call, const char *data, size_t len)
 {
     struct resp_exec *x = (struct resp_exec *)call;
-    struct step_keys keys = {.n = 0};
+    struct step_keys keys;
+    keys.n = 0; /* not = {0}: zeroing the arrays cost ~40 instructions a call */
     size_t max_bulk = (size_t)x->s->env->opts->max_item_size;
     const char *p = data, *end = data + len;
     bool memo = true;

@@ -136,6 +136,7 @@ account(struct conn *c)
 /* --- latency --------------------------------------------------------- */
 
 const char *const lat_family_names[LAT_FAMILIES] = {"get", "set", "delete", "incr_decr", "touch"};
+_Static_assert(LAT_BUCKETS == 16, "lat_record searches 15 bounds in four steps");
 const uint64_t lat_bounds_ns[LAT_BUCKETS - 1] = {
     10000,   25000,    50000,    100000,   250000,    500000,    1000000,    2500000,
     5000000, 10000000, 25000000, 50000000, 100000000, 250000000, 1000000000,
@@ -160,10 +161,13 @@ lat_record(struct conn *c)
         return;
     }
     uint64_t ns = clock_mono_ns() - c->batch_ns;
-    unsigned b = 0;
-    while (b < LAT_BUCKETS - 1 && ns > lat_bounds_ns[b]) {
-        b++;
-    }
+    /* The bounds ns is over (0..15), in four steps over the 15 ascending
+     * bounds rather than a walk up them (~20 instructions a batch less). */
+    const uint64_t *lb = lat_bounds_ns;
+    unsigned b = ns > lb[7] ? 8 : 0;
+    b += ns > lb[b + 3] ? 4 : 0;
+    b += ns > lb[b + 1] ? 2 : 0;
+    b += ns > lb[b] ? 1 : 0;
     struct net_latency *l = &c->w->lat;
     for (unsigned f = 0; f < LAT_FAMILIES; f++) {
         uint32_t n = c->lat_pending[f];
@@ -383,7 +387,7 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
         return;
     }
     *out = uv_buf_init(NULL, 0);
-    if (b->data == NULL || buf_readable(b) == 0) {
+    if (c->sess.sink != NULL && (b->data == NULL || buf_readable(b) == 0)) {
         /* A large value stored in place: read it into its item, no copy
          * (only once everything before it is parsed: nothing is then). */
         char *dst;
@@ -405,8 +409,8 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
     if (c->need > have && c->need - have > want) {
         want = c->need - have; /* a large value: read it in one piece */
     }
-    size_t max = session_max_request(&c->sess) + NET_RBUF_SIZE;
-    if (buf_writable(b) < want && buf_reserve(b, want, max) != 0) {
+    if (buf_writable(b) < want &&
+        buf_reserve(b, want, session_max_request(&c->sess) + NET_RBUF_SIZE) != 0) {
         return;
     }
     *out = uv_buf_init(b->data + b->wpos, (unsigned)buf_writable(b));
