@@ -26,7 +26,8 @@ void clock_continue(uint32_t rel_now);
 /* Refresh the cached time; safe to call from any thread. */
 void clock_update(void);
 
-/* Seconds since start, plus 2 (see above). Relaxed atomic read. */
+/* Seconds since start, plus 2 (see above), turning with the wall clock's
+ * second (clock_wall_ms() / 1000, within a tick). Relaxed atomic read. */
 uint32_t clock_now(void);
 /* Unix time of the cached clock, in seconds. */
 int64_t clock_unix_now(void);
