@@ -516,8 +516,8 @@ restart_save(struct store *s, const char *path, const char *tag, uint64_t *items
     }
     h->nrecs = nrecs;
     h->hash_seed = hash_get_seed();
-    h->stop_unix = clock_unix_now();
     h->stop_rel = clock_now();
+    h->stop_unix = clock_rel_to_unix(h->stop_rel); /* the same instant */
     h->flush_at = (uint32_t)(pending >> 32);
     snprintf(h->tag, sizeof(h->tag), "%s", tag != NULL ? tag : "");
     uint64_t sum = hash_checksum(buf, len - sizeof(sum), META_SUM_SEED);
@@ -823,14 +823,11 @@ restart_restore(struct store *s, const struct restart_meta *m, struct store_rest
     uint64_t seed = hash_get_seed();
     /* The downtime passes on the relative clock (none if the wall clock
      * went back), so saved expiry times keep their meaning. */
-    int64_t down = (int64_t)time(NULL) - h->stop_unix;
-    uint64_t rel = (uint64_t)h->stop_rel + (uint64_t)(down > 0 ? down : 0);
-    if (rel >= REL_MAX) {
-        say(info, "it was saved too long ago (%" PRId64 " s)", down);
+    if (clock_continue(h->stop_rel, h->stop_unix, REL_MAX) == 0) {
+        say(info, "it was saved too long ago (%" PRId64 " s)", (int64_t)time(NULL) - h->stop_unix);
         return -EINVAL;
     }
     hash_setup(h->hash_seed);
-    clock_continue((uint32_t)rel);
     struct table_hint *hint = calloc(s->nshards, sizeof(*hint));
     struct restore_job j = {.s = s, .m = m, .hint = hint, .now = clock_now()};
     pthread_mutex_init(&j.lock, NULL);

@@ -40,18 +40,23 @@ clock_setup(void)
     __atomic_store_n(&clock_state.now_unix, (int64_t)ts.tv_sec, __ATOMIC_RELAXED);
 }
 
-void
-clock_continue(uint32_t rel_now)
+uint32_t
+clock_continue(uint32_t stop_rel, int64_t stop_unix, uint32_t limit)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    rel_now = rel_now < 2 ? 2 : rel_now;
-    clock_state.started_unix = (int64_t)ts.tv_sec - rel_now;
+    int64_t down = (int64_t)ts.tv_sec - stop_unix;
+    uint64_t rel = (uint64_t)(stop_rel < 2 ? 2 : stop_rel) + (uint64_t)(down > 0 ? down : 0);
+    if (rel >= limit) {
+        return 0;
+    }
+    clock_state.started_unix = (int64_t)ts.tv_sec - (int64_t)rel;
     clock_state.started_mono = mono_ns();
     clock_state.started_frac = (uint64_t)ts.tv_nsec;
-    clock_state.rel_base = rel_now;
-    __atomic_store_n(&clock_state.now, rel_now, __ATOMIC_RELAXED);
+    clock_state.rel_base = (uint32_t)rel;
+    __atomic_store_n(&clock_state.now, (uint32_t)rel, __ATOMIC_RELAXED);
     __atomic_store_n(&clock_state.now_unix, (int64_t)ts.tv_sec, __ATOMIC_RELAXED);
+    return (uint32_t)rel;
 }
 
 void

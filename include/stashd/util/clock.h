@@ -16,13 +16,18 @@
 
 void clock_setup(void);
 /*
- * Go on from a previous process's clock (a warm restart, store/restart.c):
- * relative time reads rel_now from here on, counting up, and relative 0
- * falls rel_now seconds before the wall clock's now, so that relative
- * expiry times written by that process keep meaning the same instants.
- * Before any other thread reads the clock. rel_now >= 2.
+ * Go on from a previous process's clock (a warm restart, store/restart.c),
+ * which read stop_rel at Unix second stop_unix (clock_now() and
+ * clock_unix_now() read together): relative time goes on from stop_rel
+ * plus the whole seconds the wall clock has turned since (none if it went
+ * back), counting up, so that relative expiry times written by that
+ * process keep meaning the same instants. The wall clock is read once,
+ * exactly (not time()'s tick-old second), for both the downtime and the
+ * new origin. Returns the relative time now; when it would reach limit,
+ * leaves the clock as it was and returns 0. Before any other thread reads
+ * the clock. stop_rel >= 2.
  */
-void clock_continue(uint32_t rel_now);
+uint32_t clock_continue(uint32_t stop_rel, int64_t stop_unix, uint32_t limit);
 /* Refresh the cached time; safe to call from any thread. */
 void clock_update(void);
 

@@ -51,6 +51,43 @@ test_coarse_second_follows_wall(void **state)
     }
 }
 
+/* A warm restart's clock goes on from the stopped one's (stop_rel read at
+ * Unix second stop_unix) plus the whole seconds since, counted on one
+ * exact read of the wall clock: relative and Unix time stay in step. */
+static void
+test_continue_counts_the_downtime(void **state)
+{
+    clock_setup();
+    struct timespec w0, w1;
+    clock_gettime(CLOCK_REALTIME, &w0);
+    uint32_t rel = clock_continue(100, (int64_t)w0.tv_sec - 7, 1u << 31);
+    clock_gettime(CLOCK_REALTIME, &w1);
+    assert_true(rel >= 107 && rel <= 107 + (uint32_t)(w1.tv_sec - w0.tv_sec));
+    assert_int_equal(clock_now(), rel);
+    int64_t unow = clock_unix_now();
+    assert_true(unow >= (int64_t)w0.tv_sec && unow <= (int64_t)w1.tv_sec);
+    assert_int_equal(rel - 100, unow - ((int64_t)w0.tv_sec - 7));
+    assert_true(clock_rel_to_unix(rel) == unow);
+    /* A stop read off the cached clock and 2 s of downtime: at least 2 s
+     * pass on the relative clock, whatever the phase. */
+    for (int i = 0; i < 8; i++) {
+        clock_update();
+        uint32_t stop_rel = clock_now();
+        int64_t stop_unix = clock_unix_now();
+        rel = clock_continue(stop_rel, stop_unix - 2, 1u << 31);
+        assert_true(rel >= stop_rel + 2);
+        nanosleep(&(struct timespec){.tv_nsec = 130 * 1000 * 1000}, NULL);
+    }
+    /* The wall clock went back: no time passes, none is taken away. */
+    clock_gettime(CLOCK_REALTIME, &w0);
+    assert_int_equal(clock_continue(100, (int64_t)w0.tv_sec + 1000, 1u << 31), 100);
+    assert_int_equal(clock_now(), 100);
+    /* Past the limit: refused, the clock as it was. */
+    assert_int_equal(clock_continue(100, (int64_t)w0.tv_sec - 10, 105), 0);
+    assert_int_equal(clock_now(), 100);
+    assert_int_equal(clock_unix_now() - clock_process_started(), 100);
+}
+
 static void
 test_hash_spread(void **state)
 {
@@ -93,6 +130,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exptime_rules),
         cmocka_unit_test(test_coarse_second_follows_wall),
+        cmocka_unit_test(test_continue_counts_the_downtime),
         cmocka_unit_test(test_hash_spread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
