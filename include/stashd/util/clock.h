@@ -17,8 +17,8 @@
 void clock_setup(void);
 /*
  * Go on from a previous process's clock (a warm restart, store/restart.c),
- * which read stop_rel at Unix second stop_unix (clock_now() and
- * clock_unix_now() read together): relative time goes on from stop_rel
+ * which stopped at relative time stop_rel, Unix second stop_unix (its
+ * clock_rel_to_unix(stop_rel)): relative time goes on from stop_rel
  * plus the whole seconds the wall clock has turned since (none if it went
  * back), counting up, so that relative expiry times written by that
  * process keep meaning the same instants. The wall clock is read once,
