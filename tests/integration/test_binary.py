@@ -17,9 +17,9 @@ import subprocess
 import pylibmc
 import pytest
 
-from mc_util import (ENOENT, OK, ADD, ADDQ, APPEND, APPENDQ, DECR, DECRQ, DELETE, DELETEQ, FLUSH, FLUSHQ,
-                     GAT, GATK, GATKQ, GATQ, GET, GETK, GETKQ, GETQ, INCR, INCRQ, MARK_OPAQUE,
-                     NOOP, PREPEND, PREPENDQ, QUIT, QUITQ, REPLACE, REPLACEQ, SASL_AUTH,
+from mc_util import (ADD, ADDQ, APPEND, APPENDQ, DECR, DECRQ, DELETE, DELETEQ, ENOENT, FLUSH,
+                     FLUSHQ, GAT, GATK, GATKQ, GATQ, GET, GETK, GETKQ, GETQ, INCR, INCRQ,
+                     MARK_OPAQUE, NOOP, OK, PREPEND, PREPENDQ, QUIT, QUITQ, REPLACE, REPLACEQ, SASL_AUTH,
                      SASL_LIST, SASL_STEP, SET, SETQ, STAT, TOUCH, VERBOSITY, VERSION, Masker,
                      Pair, arith_extras, breq, normalize_packets, parse_packets, plain,
                      read_packet, read_until_mark, set_extras, touch_extras)
