@@ -20,9 +20,18 @@
  * stashd-bench writes for the key (bench/value.h: the key's index is its
  * trailing digits), so that stashd-bench, which checks every value, and
  * memtier see a server that sends a hit's bytes. text: VALUE ... END;
+ * meta mg: VA with the value when it asks for v (its other flags are not
+ * answered), HD without;
  * binary GET/GETK/GAT/GATK: status 0, flags 0, the key for GETK/GATK;
  * RESP GET and MGET: bulk strings. A server that stores and returns values
  * is then measured against a floor that sends as many bytes as it does.
+ * With --hit-keys K as well, the values of key indexes 0..K are filled once
+ * into one packed array and each hit copies its own from there: the floor
+ * of a store whose index is free but whose data is real, so that a hit
+ * reads its bytes from memory (the cache misses of a 100k-key working set)
+ * instead of from a pattern that never leaves the cache. Like stashd's
+ * look-ahead, it prefetches every value a read asks for (up to 32) before
+ * it copies the first.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -82,6 +91,12 @@ struct nconfig {
 /* --hit-value: the length (0: every get misses) and the value maker. */
 static size_t hit_len;
 static struct value_gen hit_gen;
+/* --hit-keys N: the values of key indexes 0..N, filled once and packed in
+ * one array (hit_table + index * hit_len), so that every hit reads its
+ * own bytes from memory as a store must; NULL: every hit is written from
+ * the generator's pattern, which stays in cache. */
+static char *hit_table;
+static uint64_t hit_keys;
 
 /* ---- output ---- */
 
@@ -128,12 +143,68 @@ key_index(const char *k, size_t n)
     return v;
 }
 
+/* --hit-keys: hits whose copy waits, so that a pipelined read's values
+ * are all prefetched before the first is copied (as stashd's look-ahead
+ * does): out_value reserves the bytes and prefetches, drain copies. */
+#define HIT_PENDING 32
+struct hit_pending {
+    size_t off; /* in obuf */
+    const char *src;
+};
+static _Thread_local struct hit_pending pend[HIT_PENDING];
+static _Thread_local unsigned npend;
+
+static void
+hit_drain(struct nconn *c)
+{
+    for (unsigned i = 0; i < npend; i++) {
+        memcpy(c->obuf + pend[i].off, pend[i].src, hit_len);
+    }
+    npend = 0;
+}
+
 /* The hit value of key k, appended. */
 static void
 out_value(struct nconn *c, const char *k, size_t n)
 {
-    value_fill(&hit_gen, key_index(k, n), out_room(c, hit_len), hit_len);
+    uint64_t i = key_index(k, n);
+    if (hit_table != NULL && i <= hit_keys) {
+        if (npend == HIT_PENDING) {
+            hit_drain(c);
+        }
+        const char *src = hit_table + i * hit_len;
+        /* every line of its first 256 bytes, the first line whole or not */
+        size_t head = hit_len < 256 ? hit_len : 256;
+        for (uintptr_t a = (uintptr_t)src & ~(uintptr_t)63; a < (uintptr_t)src + head; a += 64) {
+            __builtin_prefetch((const void *)a);
+        }
+        out_room(c, hit_len);
+        pend[npend++] = (struct hit_pending){.off = c->olen, .src = src};
+    } else {
+        value_fill(&hit_gen, i, out_room(c, hit_len), hit_len);
+    }
     c->olen += hit_len;
+}
+
+/* --hit-keys: 0 or -1 (no memory, or the table's size overflows). */
+static int
+hit_table_fill(void)
+{
+    if (hit_keys == 0 || hit_len == 0) {
+        return 0;
+    }
+    size_t n = (size_t)hit_keys + 1;
+    if (n > SIZE_MAX / hit_len) {
+        return -1;
+    }
+    hit_table = malloc(n * hit_len);
+    if (hit_table == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        value_fill(&hit_gen, i, hit_table + i * hit_len, hit_len);
+    }
+    return 0;
 }
 
 /* ---- memcached text ---- */
@@ -236,6 +307,20 @@ text_one(struct nconn *c, const char *buf, size_t len)
             }
             c->skip = bytes + 2;
             if (!quiet) {
+                OUT_LIT(c, "HD\r\n");
+            }
+        } else if (cmd[1] == 'g' && hit_len > 0 && nt >= 2) {
+            bool v = false; /* flags other than v are not echoed */
+            for (int i = 2; i < nt; i++) {
+                v |= tok[i][0] == 'v';
+            }
+            if (v) {
+                char hdr[32];
+                int hn = snprintf(hdr, sizeof(hdr), "VA %zu\r\n", hit_len);
+                out(c, hdr, (size_t)hn);
+                out_value(c, tok[1], tl[1]);
+                OUT_LIT(c, "\r\n");
+            } else if (!quiet) {
                 OUT_LIT(c, "HD\r\n");
             }
         } else if (cmd[1] == 'g') {
@@ -481,6 +566,7 @@ conn_process(struct nconn *c)
             break;
         }
         if (used < 0) {
+            hit_drain(c);
             return false;
         }
         if (used == 0) {
@@ -488,6 +574,7 @@ conn_process(struct nconn *c)
         }
         pos += (size_t)used;
     }
+    hit_drain(c);
     memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
     c->rlen -= pos;
     return !close_after;
@@ -630,11 +717,15 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: stashd-null [-p PORT] [-l IPV4] [-t THREADS] [--hit-value BYTES]\n"
+               "                  [--hit-keys N]\n"
                "  -p, --port PORT      TCP port (default 11211)\n"
                "  -l, --listen IPV4    address (default 127.0.0.1)\n"
                "  -t, --threads N      epoll threads, one SO_REUSEPORT socket each (default 1)\n"
                "  --hit-value BYTES    every get hits, with the value stashd-bench writes\n"
                "                       for its key at this size (default: every get misses)\n"
+               "  --hit-keys N         with --hit-value: keep the values of key indexes 0..N\n"
+               "                       in memory, one after another, and send each hit's\n"
+               "                       from there (a store's data without its index)\n"
                "Answers memcached text/meta/binary and RESP with fixed replies; stores nothing.\n");
 }
 
@@ -647,6 +738,7 @@ main(int argc, char **argv)
         {.name = "listen", .has_arg = required_argument, .val = 'l'},
         {.name = "threads", .has_arg = required_argument, .val = 't'},
         {.name = "hit-value", .has_arg = required_argument, .val = 'v'},
+        {.name = "hit-keys", .has_arg = required_argument, .val = 'k'},
         {.name = "help", .has_arg = no_argument, .val = 'h'},
         {0},
     };
@@ -675,6 +767,16 @@ main(int argc, char **argv)
             }
             break;
         }
+        case 'k': {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (*end != '\0' || v == 0 || v > (1ull << 32)) {
+                fprintf(stderr, "stashd-null: --hit-keys takes 1 to 4294967296\n");
+                return 2;
+            }
+            hit_keys = v;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -686,6 +788,14 @@ main(int argc, char **argv)
     if (cfg.port < 1 || cfg.port > 65535 || cfg.threads < 1 || cfg.threads > 1024) {
         usage(stderr);
         return 2;
+    }
+    if (hit_keys > 0 && hit_len == 0) {
+        fprintf(stderr, "stashd-null: --hit-keys needs --hit-value\n");
+        return 2;
+    }
+    if (hit_table_fill() != 0) {
+        fprintf(stderr, "stashd-null: no memory for --hit-keys\n");
+        return 1;
     }
     signal(SIGPIPE, SIG_IGN);
     struct nworker *ws = calloc(cfg.threads, sizeof(*ws));

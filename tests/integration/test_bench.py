@@ -35,6 +35,7 @@ Every bench run carries --max-time and a subprocess timeout; fake servers
 are stopped at teardown, real ones by the conftest fixture.
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -398,13 +399,14 @@ def test_real_json_to_file(real, tmp_path):
     assert j["ops"] == 20 and j["errors"] == 0
 
 
-@pytest.fixture
-def null_port():
-    """A started stashd-null (stopped by its PID at teardown); its port."""
+@contextlib.contextmanager
+def null_server(*args):
+    """A started stashd-null with args (stopped by its PID at the end); its
+    port."""
     if not os.access(NULL_SERVER, os.X_OK):
         pytest.skip(f"{NULL_SERVER} not built")
     port = free_port()
-    proc = subprocess.Popen([str(NULL_SERVER), "-p", str(port), "-t", "1"],
+    proc = subprocess.Popen([str(NULL_SERVER), "-p", str(port), "-t", "1", *map(str, args)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -423,6 +425,12 @@ def null_port():
         proc.wait(timeout=5)
 
 
+@pytest.fixture
+def null_port():
+    with null_server() as port:
+        yield port
+
+
 @pytest.mark.parametrize("proto", PROTOCOLS)
 def test_null_server_misses_are_not_errors(null_port, proto):
     """stashd-null answers every get with a miss: misses count keys, and
@@ -431,6 +439,33 @@ def test_null_server_misses_are_not_errors(null_port, proto):
               "--ratio", "1:3", "--multiget", 3, "--requests", 40)
     check_clean(r)
     assert r["hits"] == 0 and r["misses"] == 3 * r["gets"] and r["hit_ratio"] == 0
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+@pytest.mark.parametrize("table", [False, True], ids=["pattern", "table"])
+def test_null_server_hits_carry_each_keys_value(proto, table):
+    """--hit-value: every get hits with the value stashd-bench checks for
+    its key. --hit-keys: key indexes up to N are copied from the table
+    (after a pipeline's worth of prefetches, 40 requests here against 32
+    pending copies), the rest from the pattern; either way every value is
+    the key's own, or stashd-bench counts an error."""
+    args = ["--hit-value", 100] + (["--hit-keys", 150] if table else [])
+    with null_server(*args) as port:
+        r = bench(port, "-P", proto, "-c", 2, "-k", 300, "--value-size", 100,
+                  "--ratio", "1:3", "--multiget", 3, "--pipeline", 40, "--requests", 400)
+    check_clean(r)
+    assert r["gets"] > 0 and r["misses"] == 0 and r["hits"] == 3 * r["gets"], r
+
+
+def test_null_server_hit_keys_usage():
+    """--hit-keys needs --hit-value, and a count from 1."""
+    for args in (["--hit-keys", "10"], ["--hit-value", "100", "--hit-keys", "0"],
+                 ["--hit-value", "100", "--hit-keys", "x"]):
+        if not os.access(NULL_SERVER, os.X_OK):
+            pytest.skip(f"{NULL_SERVER} not built")
+        p = subprocess.run([str(NULL_SERVER), "-p", str(free_port()), *args],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+        assert p.returncode == 2 and b"--hit-" in p.stderr, (args, p)
 
 
 @pytest.mark.time_limit(30)
