@@ -97,6 +97,21 @@ static struct value_gen hit_gen;
  * the generator's pattern, which stays in cache. */
 static char *hit_table;
 static uint64_t hit_keys;
+/* The hit replies' fixed parts, formatted once (hit_len is fixed), so that
+ * a hit costs no formatting: " 0 LEN\r\n" (text), " 0 LEN 1\r\n" (gets),
+ * "VA LEN\r\n" (meta), "$LEN\r\n" (RESP). */
+struct fixed {
+    char s[40];
+    size_t n;
+};
+static struct fixed hit_text, hit_text_cas, hit_va, hit_bulk;
+
+static void
+fixed_set(struct fixed *f, const char *fmt, size_t len)
+{
+    int n = snprintf(f->s, sizeof(f->s), fmt, len);
+    f->n = n > 0 ? (size_t)n : 0;
+}
 
 /* ---- output ---- */
 
@@ -284,10 +299,10 @@ text_one(struct nconn *c, const char *buf, size_t len)
                tok_is(cmd, cl, "gats")) {
         bool cas = cmd[cl - 1] == 's';
         for (int i = cmd[1] == 'a' ? 2 : 1; hit_len > 0 && i < nt; i++) {
-            char hdr[320];
-            int hn = snprintf(hdr, sizeof(hdr), "VALUE %.*s 0 %zu%s\r\n", (int)tl[i], tok[i],
-                              hit_len, cas ? " 1" : "");
-            out(c, hdr, (size_t)hn);
+            const struct fixed *t = cas ? &hit_text_cas : &hit_text;
+            OUT_LIT(c, "VALUE ");
+            out(c, tok[i], tl[i]);
+            out(c, t->s, t->n);
             out_value(c, tok[i], tl[i]);
             OUT_LIT(c, "\r\n");
         }
@@ -315,9 +330,7 @@ text_one(struct nconn *c, const char *buf, size_t len)
                 v |= tok[i][0] == 'v';
             }
             if (v) {
-                char hdr[32];
-                int hn = snprintf(hdr, sizeof(hdr), "VA %zu\r\n", hit_len);
-                out(c, hdr, (size_t)hn);
+                out(c, hit_va.s, hit_va.n);
                 out_value(c, tok[1], tl[1]);
                 OUT_LIT(c, "\r\n");
             } else if (!quiet) {
@@ -486,9 +499,7 @@ resp_one(struct nconn *c, const char *buf, size_t len)
         OUT_LIT(c, "+OK\r\n");
     } else if (nl == 3 && strncasecmp(name, "GET", 3) == 0) {
         if (hit_len > 0 && key != NULL) {
-            char hdr[32];
-            int hn = snprintf(hdr, sizeof(hdr), "$%zu\r\n", hit_len);
-            out(c, hdr, (size_t)hn);
+            out(c, hit_bulk.s, hit_bulk.n);
             out_value(c, key, (size_t)kl);
             OUT_LIT(c, "\r\n");
         } else {
@@ -504,8 +515,7 @@ resp_one(struct nconn *c, const char *buf, size_t len)
             long blen;
             long h = resp_header(buf + at, len - (size_t)at, '$', &blen);
             if (i > 0 && hit_len > 0) {
-                hn = snprintf(hdr, sizeof(hdr), "$%zu\r\n", hit_len);
-                out(c, hdr, (size_t)hn);
+                out(c, hit_bulk.s, hit_bulk.n);
                 out_value(c, buf + at + h, (size_t)blen);
                 OUT_LIT(c, "\r\n");
             } else if (i > 0) {
@@ -793,6 +803,10 @@ main(int argc, char **argv)
         fprintf(stderr, "stashd-null: --hit-keys needs --hit-value\n");
         return 2;
     }
+    fixed_set(&hit_text, " 0 %zu\r\n", hit_len);
+    fixed_set(&hit_text_cas, " 0 %zu 1\r\n", hit_len);
+    fixed_set(&hit_va, "VA %zu\r\n", hit_len);
+    fixed_set(&hit_bulk, "$%zu\r\n", hit_len);
     if (hit_table_fill() != 0) {
         fprintf(stderr, "stashd-null: no memory for --hit-keys\n");
         return 1;
