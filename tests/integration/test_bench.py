@@ -36,6 +36,8 @@ are stopped at teardown, real ones by the conftest fixture.
 """
 
 import contextlib
+import importlib.machinery
+import importlib.util
 import json
 import os
 import pathlib
@@ -1373,3 +1375,28 @@ def test_chart_marks_errors_skips_and_an_empty_run():
     assert "(log scale)" in text, text  # 2e6 / 1000: more than 50x apart
     empty = ET.fromstring(chart.render([], "t", ["facts"]))
     assert "no table with ops/s to draw" in " ".join(empty.itertext())
+
+
+def test_compare_table_prints_the_paired_ratios_spread():
+    """A load table with 4 or more repeats says how far the per-repeat
+    stashd/peer CPU ratios spread (quartiles, extremes) under it; with
+    fewer, it does not."""
+    loader = importlib.machinery.SourceFileLoader("compare_mod", str(COMPARE))
+    spec = importlib.util.spec_from_loader("compare_mod", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+
+    def runs(cpus):
+        return [dict(ops=1000, cpu=c, cpu_user=c / 3, cpu_sys=2 * c / 3, rc=0, p50=1,
+                     p99=2, p999=3) for c in cpus]
+
+    st = runs([1.2, 1.3, 1.4, 1.5, 1.6])
+    null = runs([1.0] * 5)
+    md = mod.table("b", dict(mod.CELLS["b"]), "mc-text",
+                   [("stashd", "mc-text", st), ("null", "mc-text", null)])
+    line = [ln for ln in md.splitlines() if ln.startswith("stashd/peer CPU/op over the repeats")]
+    assert line == ["stashd/peer CPU/op over the repeats, quartiles (extremes): "
+                    "null 1.25-1.55 (1.20-1.60)"], md
+    md3 = mod.table("b", dict(mod.CELLS["b"]), "mc-text",
+                    [("stashd", "mc-text", st[:3]), ("null", "mc-text", null[:3])])
+    assert "over the repeats" not in md3, md3
