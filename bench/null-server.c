@@ -96,7 +96,7 @@ static struct value_gen hit_gen;
  * own bytes from memory as a store must; NULL: every hit is written from
  * the generator's pattern, which stays in cache. */
 static char *hit_table;
-static uint64_t hit_keys;
+static unsigned long long hit_keys;
 /* The hit replies' fixed parts, formatted once (hit_len is fixed), so that
  * a hit costs no formatting: " 0 LEN\r\n" (text), " 0 LEN 1\r\n" (gets),
  * "VA LEN\r\n" (meta), "$LEN\r\n" (RESP). */
@@ -723,6 +723,20 @@ listen_on(const struct nconfig *cfg)
     return fd;
 }
 
+/* A decimal count in [1, max], all of s. */
+static bool
+parse_count(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || v == 0 || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 static void
 usage(FILE *f)
 {
@@ -765,9 +779,8 @@ main(int argc, char **argv)
             cfg.threads = (unsigned)atoi(optarg);
             break;
         case 'v': {
-            char *end;
-            unsigned long long v = strtoull(optarg, &end, 10);
-            if (*end != '\0' || v == 0 || v > (1u << 20)) {
+            unsigned long long v;
+            if (!parse_count(optarg, 1u << 20, &v)) {
                 fprintf(stderr, "stashd-null: --hit-value takes 1 to 1048576 bytes\n");
                 return 2;
             }
@@ -777,16 +790,12 @@ main(int argc, char **argv)
             }
             break;
         }
-        case 'k': {
-            char *end;
-            unsigned long long v = strtoull(optarg, &end, 10);
-            if (*end != '\0' || v == 0 || v > (1ull << 32)) {
+        case 'k':
+            if (!parse_count(optarg, 1ull << 32, &hit_keys)) {
                 fprintf(stderr, "stashd-null: --hit-keys takes 1 to 4294967296\n");
                 return 2;
             }
-            hit_keys = v;
             break;
-        }
         case 'h':
             usage(stdout);
             return 0;
