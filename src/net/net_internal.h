@@ -100,6 +100,7 @@ struct conn {
     bool peer_eof;        /* TLS close_notify received: the next read is an EOF */
     bool into_sink;       /* the read in progress lands in the value stored in place */
     int active;           /* index of the out buffer the session fills */
+    int fd;               /* the socket (conn_send) */
     struct tls_conn *tls; /* NULL for a plain connection */
     struct buf pout;      /* TLS: replies not yet encrypted (sess.out) */
     struct conn *next_dirty;

@@ -6,7 +6,7 @@
  * the connection's read buffer, the buffer the session parses in place;
  * replies gathered in a read batch are encrypted in one call
  * (tls_conn_output) onto the buffer the connection then writes with
- * uv_try_write / uv_write. Handshake messages, alerts and session tickets
+ * conn_send / uv_write. Handshake messages, alerts and session tickets
  * land in that same output buffer.
  *
  *   socket --uv read--> scratch --tls_conn_input--> rbuf --session--> pout
