@@ -37,10 +37,20 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port, never one handed out before in this run (stashd's RESP
+    TLS cells take two back to back, and they must differ)."""
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free port left that was not handed out before")
 
 
 def wait_listening(proc, port, timeout=10.0):

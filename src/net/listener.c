@@ -321,11 +321,55 @@ bind_resp_ports(const struct options *o, struct worker *workers, unsigned nw)
     return rc;
 }
 
+/*
+ * Every listener binds with SO_REUSEPORT (one socket per worker), so the
+ * kernel would let a memcached port, --resp-port and --tls-port share a
+ * number and then deal each new connection to one of them at random: a
+ * memcached client would land on a RESP-only port now and then. Refuse
+ * that at start, as a bind would without SO_REUSEPORT. 0, or -EADDRINUSE
+ * with a message logged.
+ */
+static int
+check_ports_distinct(const struct options *o)
+{
+    struct {
+        const char *what;
+        int port;
+    } role[2] = {{"--resp-port", (int)o->resp_port}, {"--tls-port", (int)o->tls_port}};
+    if (role[0].port != 0 && role[0].port == role[1].port) {
+        log_error("--resp-port and --tls-port are both %d: each needs a port of its own",
+                  role[0].port);
+        return -EADDRINUSE;
+    }
+    if (o->unix_socket[0] != '\0') {
+        return 0; /* no memcached TCP port */
+    }
+    for (size_t i = 0; i < o->listen.n; i++) {
+        struct listen_spec s;
+        if (parse_listen_spec(o->listen.v[i], &s) != 0) {
+            return -EINVAL;
+        }
+        int port = s.port >= 0 ? s.port : (int)o->port;
+        for (size_t r = 0; r < 2 && port != 0; r++) {
+            if (role[r].port == port) {
+                log_error("%s %d is also the memcached port of listen %s: each needs a port "
+                          "of its own",
+                          role[r].what, port, o->listen.v[i]);
+                return -EADDRINUSE;
+            }
+        }
+    }
+    return 0;
+}
+
 int
 listener_bind_all(struct net *n, struct worker *workers, unsigned nw)
 {
     const struct options *o = net_opts(n);
-    int rc = 0;
+    int rc = check_ports_distinct(o);
+    if (rc != 0) {
+        return rc;
+    }
     if (o->unix_socket[0] != '\0') {
         /* As memcached: a UNIX socket replaces the memcached TCP port. */
         rc = bind_unix(o, workers, nw);

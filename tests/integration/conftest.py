@@ -278,10 +278,21 @@ class Conn:
 # --------------------------------------------------------------------------
 # Server processes.
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A free port, never one handed out before in this run: a server's -p
+    and its --resp-port or --tls-port, taken back to back, must differ
+    (the kernel may offer a port again as soon as it is closed)."""
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free port left that was not handed out before")
 
 
 def _listening_inodes(port):

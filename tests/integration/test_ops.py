@@ -310,3 +310,57 @@ def test_json_log_lines(server):
         assert rec["level"] in ("error", "warn", "info", "verbose", "debug")
     assert any("listening on 127.0.0.1" in json.loads(l)["msg"] for l in lines)
     assert b"listening" not in quiet.output()
+
+
+@pytest.mark.stashd_only
+def test_listeners_need_ports_of_their_own(tmp_path):
+    """Every listener binds with SO_REUSEPORT, so a memcached port, the
+    RESP-only --resp-port and the RESP-only TLS --tls-port sharing a
+    number would each get a random share of the connections (a memcached
+    client answered -NOAUTH now and then). stashd refuses to start."""
+    from tls_util import make_certs, stashd_has_tls
+
+    def start(*args):
+        return subprocess.run([BIN, "-u", "root", "-U", "0", *args], capture_output=True,
+                              timeout=20)
+
+    p = free_port()
+    out = start("-l", HOST, "-p", str(p), "--resp-port", str(p))
+    assert out.returncode != 0, out.stderr
+    assert b"--resp-port %d is also the memcached port" % p in out.stderr, out.stderr
+    q = free_port()  # -l with its own port
+    out = start("-l", f"{HOST}:{q}", "-p", str(p), "--resp-port", str(q))
+    assert out.returncode != 0 and b"each needs a port of its own" in out.stderr, out.stderr
+    if stashd_has_tls():
+        certs = make_certs(str(tmp_path))
+        out = start("-l", HOST, "-p", str(p), "--tls-port", str(p), *certs.server_args())
+        assert out.returncode != 0, out.stderr
+        assert b"--tls-port %d is also the memcached port" % p in out.stderr, out.stderr
+        out = start("-l", HOST, "-p", str(p), "--resp-port", str(q), "--tls-port", str(q),
+                    *certs.server_args())
+        assert out.returncode != 0, out.stderr
+        assert b"--resp-port and --tls-port are both %d" % q in out.stderr, out.stderr
+    # ports of their own start, and each speaks what it should
+    r = free_port()
+    srv = subprocess.Popen([BIN, "-u", "root", "-U", "0", "-l", HOST, "-p", str(p),
+                            "--resp-port", str(r)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                c = Conn(p)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "stashd did not start"
+                time.sleep(0.05)
+        c.send(b"set k 0 0 1\r\nv\r\n")
+        assert c.read_until(b"\r\n") == b"STORED\r\n"
+        c.close()
+        c = Conn(r)
+        c.send(b"GET k\r\n")
+        assert c.read_until(b"\r\nv\r\n") == b"$1\r\nv\r\n"
+        c.close()
+    finally:
+        srv.kill()
+        srv.wait()
