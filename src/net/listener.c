@@ -358,6 +358,20 @@ check_ports_distinct(const struct options *o)
                 return -EADDRINUSE;
             }
         }
+        /* -Z with a notls: address: a TLS and a plain listener on one
+         * port would split the connections the same way */
+        bool tls = o->ssl_enabled && !s.notls;
+        for (size_t j = 0; j < i && port != 0; j++) {
+            struct listen_spec t;
+            if (parse_listen_spec(o->listen.v[j], &t) == 0 &&
+                (t.port >= 0 ? t.port : (int)o->port) == port &&
+                (o->ssl_enabled && !t.notls) != tls) {
+                log_error("listen %s and listen %s share port %d, one with TLS and one "
+                          "without: each needs a port of its own",
+                          o->listen.v[j], o->listen.v[i], port);
+                return -EADDRINUSE;
+            }
+        }
     }
     return 0;
 }

@@ -314,10 +314,11 @@ def test_json_log_lines(server):
 
 @pytest.mark.stashd_only
 def test_listeners_need_ports_of_their_own(tmp_path):
-    """Every listener binds with SO_REUSEPORT, so a memcached port, the
-    RESP-only --resp-port and the RESP-only TLS --tls-port sharing a
-    number would each get a random share of the connections (a memcached
-    client answered -NOAUTH now and then). stashd refuses to start."""
+    """Every listener binds with SO_REUSEPORT, so two listeners of
+    different kinds sharing a port number (a memcached port, TLS or
+    notls:, the RESP-only --resp-port, the RESP-only TLS --tls-port) would
+    each get a random share of the connections (a memcached client
+    answered -NOAUTH now and then). stashd refuses to start."""
     from tls_util import make_certs, stashd_has_tls
 
     def start(*args):
@@ -340,6 +341,10 @@ def test_listeners_need_ports_of_their_own(tmp_path):
                     *certs.server_args())
         assert out.returncode != 0, out.stderr
         assert b"--resp-port and --tls-port are both %d" % q in out.stderr, out.stderr
+        # -Z with a notls: address on the same port
+        out = start("-l", HOST, "-l", f"notls:{HOST}", "-p", str(p), *certs.server_args())
+        assert out.returncode != 0, out.stderr
+        assert b"one with TLS and one without" in out.stderr, out.stderr
     # ports of their own start, and each speaks what it should
     r = free_port()
     srv = subprocess.Popen([BIN, "-u", "root", "-U", "0", "-l", HOST, "-p", str(p),
