@@ -88,6 +88,29 @@ def cpu_split(pid):
     return int(fields[11]) / hz, int(fields[12]) / hz
 
 
+def switches(pid):
+    """The context switches of all of pid's threads (voluntary and not), or
+    None: a server sleeps in epoll_wait when idle and wakes for the next
+    request, so requests per switch say how saturated a run kept it, and
+    CPU per request depends on that (stashd-bench reports the same figure
+    as server_ops_per_switch)."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches:",
+                                        "nonvoluntary_ctxt_switches:")):
+                        total += int(line.split()[1])
+        except (OSError, ValueError):
+            continue
+    return total
+
+
 def median_of(runs, key):
     vals = [r[key] for r in runs if r.get(key) is not None]
     return statistics.median(vals) if vals else None
@@ -319,6 +342,7 @@ def load_result(data, rc):
                    p999=lat["p99.9"], cpu=data["server_cpu_us_per_op"],
                    cpu_user=data.get("server_cpu_user_us_per_op"),
                    cpu_sys=data.get("server_cpu_sys_us_per_op"),
+                   wake=data.get("server_ops_per_switch"),
                    hit=data["hit_ratio"], errors=data["errors"])
     return res
 
@@ -375,11 +399,11 @@ def run_memtier(args, port, proto, pid, cell, label):
     for what, seconds in runs:
         with tempfile.NamedTemporaryFile(suffix=".json") as jf:
             argv = memtier_argv(args, port, proto, cell, seconds) + [f"--json-out-file={jf.name}"]
-            cpu0 = cpu_split(pid)
+            cpu0, sw0 = cpu_split(pid), switches(pid)
             p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, timeout=120 + seconds * 2,
                                preexec_fn=pinned(args.bench_cpus))
-            cpu1 = cpu_split(pid)
+            cpu1, sw1 = cpu_split(pid), switches(pid)
             try:
                 data = json.load(jf)["ALL STATS"]["Totals"]
             except (ValueError, KeyError):
@@ -397,6 +421,8 @@ def run_memtier(args, port, proto, pid, cell, label):
         res["cpu_user"] = (cpu1[0] - cpu0[0]) * per
         res["cpu_sys"] = (cpu1[1] - cpu0[1]) * per
         res["cpu"] = res["cpu_user"] + res["cpu_sys"]
+    if sw0 is not None and sw1 is not None and sw1 > sw0 and data["Count"]:
+        res["wake"] = data["Count"] / (sw1 - sw0)
     lookups = data.get("Hits/sec", 0) + data.get("Misses/sec", 0)
     res["hit"] = data["Hits/sec"] / lookups if lookups else None
     return res

@@ -11,10 +11,15 @@
 struct procstat_cpu {
     double user; /* utime: the server's own code */
     double sys;  /* stime: the kernel on its behalf (socket reads and writes) */
+    /* Context switches of all its threads (voluntary and not, from
+     * /proc/PID/task/TID/status): how often it slept and woke. -1 when
+     * they cannot be read. */
+    long long switches;
 };
 
-/* pid's utime and stime from /proc/PID/stat into *c: 0, or -1 when they
- * cannot be read (the process is gone, or is not ours to see). */
+/* pid's utime and stime from /proc/PID/stat into *c, and its threads'
+ * context switches: 0, or -1 when the times cannot be read (the process
+ * is gone, or is not ours to see). */
 int procstat_cpu(long pid, struct procstat_cpu *c);
 
 /* VmRSS of pid in KiB, from /proc/PID/status; -1 when it cannot be read. */

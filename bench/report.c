@@ -45,6 +45,7 @@ report_init(struct report *rp, const struct engine_stats *st)
     hist_merge(&rp->all, &st->lat[PROTO_OP_SET]);
     hist_merge(&rp->all, &st->lat[PROTO_OP_GET]);
     rp->cpu_s = rp->cpu_user_s = rp->cpu_sys_s = -1;
+    rp->switches = -1;
     rp->rss_kb = -1;
 }
 
@@ -117,6 +118,9 @@ text_server(FILE *f, const struct options *o, const struct report *rp)
         double per = total ? 1e6 / (double)total : 0.0;
         fprintf(f, "cpu %.3f s, %.3f us/request (user %.3f, sys %.3f)", rp->cpu_s, rp->cpu_s * per,
                 rp->cpu_user_s * per, rp->cpu_sys_s * per);
+        if (rp->switches > 0) {
+            fprintf(f, ", %.1f requests/wake-up", (double)total / (double)rp->switches);
+        }
     } else {
         fprintf(f, "cpu unknown");
     }
@@ -244,10 +248,17 @@ json_server(FILE *f, const struct options *o, const struct report *rp)
                     "  \"server_cpu_user_us_per_op\": %.4f,\n"
                     "  \"server_cpu_sys_us_per_op\": %.4f,\n",
                     rp->cpu_s * per, rp->cpu_user_s * per, rp->cpu_sys_s * per);
+            if (rp->switches > 0) {
+                fprintf(f, "  \"server_ops_per_switch\": %.2f,\n",
+                        (double)total / (double)rp->switches);
+            } else {
+                fprintf(f, "  \"server_ops_per_switch\": null,\n");
+            }
         } else {
             fprintf(f, "  \"server_cpu_us_per_op\": null,\n"
                        "  \"server_cpu_user_us_per_op\": null,\n"
-                       "  \"server_cpu_sys_us_per_op\": null,\n");
+                       "  \"server_cpu_sys_us_per_op\": null,\n"
+                       "  \"server_ops_per_switch\": null,\n");
         }
     } else {
         fprintf(f,
@@ -255,7 +266,8 @@ json_server(FILE *f, const struct options *o, const struct report *rp)
                 "  \"server_cpu_user_s\": null,\n  \"server_cpu_sys_s\": null,\n"
                 "  \"server_cpu_us_per_op\": null,\n"
                 "  \"server_cpu_user_us_per_op\": null,\n"
-                "  \"server_cpu_sys_us_per_op\": null,\n",
+                "  \"server_cpu_sys_us_per_op\": null,\n"
+                "  \"server_ops_per_switch\": null,\n",
                 o->server_pid);
     }
     if (o->server_pid && rp->rss_kb >= 0) {

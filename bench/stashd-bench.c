@@ -62,6 +62,7 @@ begin_run(struct engine *e, struct progress *pg)
 /* What --server-pid read of the server over the measured window. */
 struct server_sample {
     double cpu_user_s, cpu_sys_s, cpu_s; /* -1: not measured */
+    long long switches;                  /* context switches; -1: not measured */
     long rss_kb;                         /* -1: not measured */
 };
 
@@ -94,6 +95,9 @@ run_and_sample(struct engine *e, const struct options *o, struct progress *pg,
             sm->cpu_user_s = c1.user - c0.user;
             sm->cpu_sys_s = c1.sys - c0.sys;
             sm->cpu_s = sm->cpu_user_s + sm->cpu_sys_s;
+            if (c0.switches >= 0 && c1.switches >= c0.switches) {
+                sm->switches = c1.switches - c0.switches;
+            }
         }
         sm->rss_kb = procstat_rss_kb(o->server_pid);
     }
@@ -146,7 +150,8 @@ main(int argc, char **argv)
     }
 
     double preload_s = begin_run(e, &pg);
-    struct server_sample sm = {.cpu_user_s = -1, .cpu_sys_s = -1, .cpu_s = -1, .rss_kb = -1};
+    struct server_sample sm = {
+        .cpu_user_s = -1, .cpu_sys_s = -1, .cpu_s = -1, .switches = -1, .rss_kb = -1};
     run_and_sample(e, &opts, &pg, &sm);
     progress_clear(&pg);
     engine_collect(e, &st);
@@ -156,6 +161,7 @@ main(int argc, char **argv)
     rp.cpu_s = sm.cpu_s;
     rp.cpu_user_s = sm.cpu_user_s;
     rp.cpu_sys_s = sm.cpu_sys_s;
+    rp.switches = sm.switches;
     rp.rss_kb = sm.rss_kb;
     note_ending(e, &opts, &rp);
 

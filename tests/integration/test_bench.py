@@ -333,6 +333,21 @@ def read_cpu(pid):
     return int(fields[11]) / hz, int(fields[12]) / hz
 
 
+def read_switches(pid):
+    """Context switches of all of pid's threads."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches:",
+                                        "nonvoluntary_ctxt_switches:")):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
 def read_rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -344,8 +359,10 @@ def read_rss_kb(pid):
 def test_real_server_pid_reports_cpu_and_rss(real):
     user_before, sys_before = read_cpu(real.pid)
     cpu_before = user_before + sys_before
+    sw_before = read_switches(real.pid)
     r = bench(real.port, "-c", 8, "-k", 500, "--preload", "--time", 0.5,
               "--server-pid", real.pid)
+    sw_after = read_switches(real.pid)
     user_after, sys_after = read_cpu(real.pid)
     cpu_after = user_after + sys_after
     check_clean(r)
@@ -372,6 +389,14 @@ def test_real_server_pid_reports_cpu_and_rss(real):
     assert (j["server_cpu_user_us_per_op"] + j["server_cpu_sys_us_per_op"]
             == pytest.approx(j["server_cpu_us_per_op"], abs=2e-3))
     assert "us/request (user " in r.stderr and ", sys " in r.stderr, r.stderr
+    # Requests per wake-up: the server's threads' context switches over the
+    # window, which lies inside this test's (8 connections at pipeline 1
+    # let the server sleep between requests, so it switches many times).
+    per = j["server_ops_per_switch"]
+    assert per is not None and per > 0, j
+    assert sw_after > sw_before
+    assert per >= j["ops"] / (sw_after - sw_before) * 0.999, (per, j["ops"], sw_after - sw_before)
+    assert "requests/wake-up" in r.stderr, r.stderr
     rss = read_rss_kb(real.pid)
     assert j["server_rss_kb"] is not None and rss / 2 <= j["server_rss_kb"] <= rss * 2
 
@@ -383,6 +408,7 @@ def test_real_without_server_pid_reports_no_cpu(real):
     assert r["server_cpu_s"] is None and r["server_cpu_us_per_op"] is None
     assert r["server_cpu_user_s"] is None and r["server_cpu_sys_s"] is None
     assert r["server_cpu_user_us_per_op"] is None and r["server_cpu_sys_us_per_op"] is None
+    assert r["server_ops_per_switch"] is None
     assert r["server_rss_kb"] is None
 
 
@@ -1151,7 +1177,9 @@ def test_compare_memtier_driver(tmp_path):
     # The server's CPU split into user and kernel time, as stashd-bench's.
     assert all(r["cpu_user"] >= 0 and r["cpu_sys"] >= 0 for r in runs), runs
     assert all(r["cpu_user"] + r["cpu_sys"] == pytest.approx(r["cpu"]) for r in runs), runs
-    assert "| user µs/op | sys µs/op |" in text, text
+    assert "| user µs/op | sys µs/op | req/wake-up |" in text, text
+    # and how many requests it served a wake-up, from its threads' switches
+    assert all(r.get("wake") and r["wake"] > 0 for r in runs), runs
 
 
 # --------------------------------------------------------------------------
@@ -1282,9 +1310,10 @@ def test_compare_smoke_draws_a_chart(tmp_path):
     # The load table splits each server's CPU into user and kernel time,
     # and they add up to the total (to the rounding of the JSON).
     md = out.read_text()
-    assert "| user µs/op | sys µs/op |" in md and "stashd/peer user CPU/op" in md, md
+    assert "| user µs/op | sys µs/op | req/wake-up |" in md and "stashd/peer user CPU/op" in md, md
     for r in runs:
         assert r["cpu_user"] is not None and r["cpu_sys"] is not None, r
+        assert r["wake"] is not None and r["wake"] > 0, r
         assert r["cpu_user"] + r["cpu_sys"] == pytest.approx(r["cpu"], abs=2e-3), r
 
 

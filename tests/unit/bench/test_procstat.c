@@ -3,13 +3,15 @@
  * space shows in user time, system calls in system time, a command name
  * with spaces and parentheses (which /proc/PID/stat prints inside its
  * second field) does not shift the fields, and a process that is not
- * there reads as -1. */
+ * there reads as -1. Context switches add up every thread's: each sleep
+ * of this process's threads is at least one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -87,10 +89,47 @@ test_command_name_with_parentheses(void **state)
     assert_true(after.user - plain.user < 1 && after.sys - plain.sys < 1);
 }
 
+static pthread_barrier_t napped, done;
+
+static void *
+nap_10(void *arg)
+{
+    struct timespec ms = {.tv_nsec = 1000000};
+    for (int i = 0; i < 10; i++) {
+        nanosleep(&ms, NULL);
+    }
+    pthread_barrier_wait(&napped);
+    pthread_barrier_wait(&done);
+    return arg;
+}
+
+/* Each nanosleep gives the CPU up: a voluntary switch, counted for the
+ * thread that slept. Ten of them in another thread than the main one
+ * show in the process's count while that thread lives. */
+static void
+test_switches_count_every_thread(void **state)
+{
+    struct procstat_cpu c0, c1;
+    assert_int_equal(procstat_cpu(getpid(), &c0), 0);
+    assert_true(c0.switches >= 0);
+    assert_int_equal(pthread_barrier_init(&napped, NULL, 2), 0);
+    assert_int_equal(pthread_barrier_init(&done, NULL, 2), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, nap_10, NULL), 0);
+    pthread_barrier_wait(&napped);
+    assert_int_equal(procstat_cpu(getpid(), &c1), 0);
+    pthread_barrier_wait(&done);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    pthread_barrier_destroy(&napped);
+    pthread_barrier_destroy(&done);
+    assert_true(c1.switches >= c0.switches + 10);
+    assert_true(c1.switches < c0.switches + 100000);
+}
+
 static void
 test_missing_process(void **state)
 {
-    struct procstat_cpu c = {.user = 7, .sys = 7};
+    struct procstat_cpu c = {.user = 7, .sys = 7, .switches = 7};
     /* PIDs stop at pid_max (at most 2^22): this one is never a process */
     assert_int_equal(procstat_cpu(1L << 30, &c), -1);
     assert_int_equal(procstat_rss_kb(1L << 30), -1);
@@ -104,6 +143,7 @@ main(void)
         cmocka_unit_test(test_user_time_grows_with_user_work),
         cmocka_unit_test(test_sys_time_grows_with_syscalls),
         cmocka_unit_test(test_command_name_with_parentheses),
+        cmocka_unit_test(test_switches_count_every_thread),
         cmocka_unit_test(test_missing_process),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
