@@ -382,20 +382,24 @@ def memtier_argv(args, port, proto, cell, seconds):
     return argv
 
 
-def run_memtier(args, port, proto, pid, cell, label):
+def run_memtier(args, port, proto, pid, cell, label, seconds=None, warmup=None, preload=True):
     """Preloads memtier's key names with stashd-bench (values of the cell's
-    size), warms up, then runs memtier_benchmark for args.time seconds with
-    the server's CPU time read around it. Returns load_result()'s dict
-    (latencies in µs, as stashd-bench's)."""
+    size; not with preload=False), warms up, then runs memtier_benchmark
+    for seconds (default args.time; warm-up args.warmup) with the server's
+    CPU time read around it. Returns load_result()'s dict (latencies in
+    µs, as stashd-bench's)."""
+    seconds = args.time if seconds is None else seconds
+    warmup = args.warmup if warmup is None else warmup
     pre = ["--key-prefix", "memtier-", "--key-min", "1", "--keys", str(cell["keys"]),
            "--value-size",
            str(cell["value"]), "--preload", "--time", "0", "--pipeline", "32"]
     if cell.get("tls"):
         pre += ["--tls", "--tls-ca", args.certs.ca]
-    _, rc, _ = run_bench(args, port, proto, pid, pre, label + " preload")
-    if rc != 0:
-        return {"rc": rc}
-    runs = ([("warm-up", args.warmup)] if args.warmup > 0 else []) + [("run", args.time)]
+    if preload:
+        _, rc, _ = run_bench(args, port, proto, pid, pre, label + " preload")
+        if rc != 0:
+            return {"rc": rc}
+    runs = ([("warm-up", warmup)] if warmup > 0 else []) + [("run", seconds)]
     for what, seconds in runs:
         with tempfile.NamedTemporaryFile(suffix=".json") as jf:
             argv = memtier_argv(args, port, proto, cell, seconds) + [f"--json-out-file={jf.name}"]

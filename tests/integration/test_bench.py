@@ -1406,6 +1406,51 @@ def test_chart_marks_errors_skips_and_an_empty_run():
     assert "no table with ops/s to draw" in " ".join(empty.itertext())
 
 
+@pytest.mark.time_limit(120)
+def test_compare_interleave_starts_servers_once_and_takes_turns(tmp_path):
+    """--interleave N: the servers of a load table are started once per
+    repeat and measured in N slices taken in turn, the order reversed every
+    other round; every slice is a run of its own in the JSON (its round,
+    the server's pid, its figures), so the paired ratios pair slices."""
+    js = tmp_path / "runs.json"
+    out = tmp_path / "c.md"
+    argv = ["/usr/bin/python3", COMPARE, "--smoke", "--cells", "b", "--protocol", "mc-text",
+            "--interleave", "3", "--repeats", "2", "--bench", BENCH, "--null", NULL_SERVER,
+            "--servers", "stashd,null", "--out", out, "--json-out", js]
+    if os.access(BIN, os.X_OK) and not IS_MEMCACHED_BIN:
+        argv += ["--stashd", BIN]
+    else:
+        argv[argv.index("stashd,null")] = "memcached,null"
+    p = run_script(*argv)
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    runs = json.loads(js.read_text())
+    names = sorted({r["server"] for r in runs})
+    assert len(names) == 2, runs
+    assert len(runs) == 2 * 3 * 2, runs  # repeats x rounds x servers
+    for rep in (0, 1):
+        mine = [r for r in runs if r["repeat"] == rep]
+        # in turn: each round has one slice of each server, the order
+        # reversed from one round to the next
+        order = [r["server"] for r in mine]
+        assert order[0:2] == order[2:4][::-1] and order[0:2] == order[4:6], order
+        assert [r["round"] for r in mine] == [0, 0, 1, 1, 2, 2], mine
+        for name in names:
+            pids = {r["pid"] for r in mine if r["server"] == name}
+            assert len(pids) == 1 and None not in pids, mine  # started once
+        assert all(r["rc"] == 0 and r["ops"] > 0 and r["cpu"] > 0 for r in mine), mine
+    # a fresh start for each repeat
+    assert {r["pid"] for r in runs if r["repeat"] == 0}.isdisjoint(
+        {r["pid"] for r in runs if r["repeat"] == 1}), runs
+    text = out.read_text()
+    assert "interleaved" in text and "3 slices" in text, text
+
+
+def test_compare_interleave_refuses_slices_under_100_ms():
+    p = run_script("/usr/bin/python3", COMPARE, "--cells", "b", "--interleave", "100",
+                   "--time", "5")
+    assert p.returncode == 2 and b"--interleave" in p.stderr, p
+
+
 def test_compare_table_prints_the_paired_ratios_spread():
     """A load table with 4 or more repeats says how far the per-repeat
     stashd/peer CPU ratios spread (quartiles, extremes) under it; with
