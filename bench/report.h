@@ -17,12 +17,12 @@ struct report {
     double duration_s; /* the measured window */
     double preload_s;
     struct engine_stats st;
-    struct hist all;   /* sets and gets together */
-    double cpu_s;      /* server CPU over the window; -1: not measured */
-    double cpu_user_s; /* ... of it in user mode (the server's code) */
-    double cpu_sys_s;  /* ... and in the kernel on its behalf */
+    struct hist all;    /* sets and gets together */
+    double cpu_s;       /* server CPU over the window; -1: not measured */
+    double cpu_user_s;  /* ... of it in user mode (the server's code) */
+    double cpu_sys_s;   /* ... and in the kernel on its behalf */
     long long switches; /* its threads' context switches over the window; -1: not measured */
-    long rss_kb;       /* server RSS at the end; -1: not measured */
+    long rss_kb;        /* server RSS at the end; -1: not measured */
 };
 
 /* Copies *st into *rp, fills rp->all, and marks CPU and RSS unmeasured. */
