@@ -1443,6 +1443,9 @@ def test_compare_interleave_starts_servers_once_and_takes_turns(tmp_path):
         {r["pid"] for r in runs if r["repeat"] == 1}), runs
     text = out.read_text()
     assert "interleaved" in text and "3 slices" in text, text
+    # 6 slices a server: the spread of the paired ratios is over slices
+    assert "stashd/peer CPU/op over the interleaved slices, quartiles" in text or \
+        "memcached" in names, text
 
 
 def test_compare_interleave_refuses_slices_under_100_ms():
