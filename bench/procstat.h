@@ -1,9 +1,10 @@
 /*
  * What stashd-bench reads of the server's process in /proc (--server-pid):
- * CPU time, sampled at both ends of the measured window so that the report
- * can give server CPU per request, and resident memory at the end. Both
- * are read with one open, one read and one close; neither is on a worker's
- * path.
+ * CPU time and its threads' context switches, sampled at both ends of the
+ * measured window so that the report can give server CPU per request and
+ * requests per wake-up, and resident memory at the end. The CPU time and
+ * the memory are one open, one read and one close each; the switches one
+ * status file per thread. None of it is on a worker's path.
  */
 #pragma once
 
