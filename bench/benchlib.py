@@ -425,8 +425,10 @@ def run_memtier(args, port, proto, pid, cell, label, seconds=None, warmup=None, 
         res["cpu_user"] = (cpu1[0] - cpu0[0]) * per
         res["cpu_sys"] = (cpu1[1] - cpu0[1]) * per
         res["cpu"] = res["cpu_user"] + res["cpu_sys"]
-    if sw0 is not None and sw1 is not None and sw1 > sw0 and data["Count"]:
-        res["wake"] = data["Count"] / (sw1 - sw0)
+    if sw0 is not None and sw1 is not None and sw1 >= sw0 and data["Count"]:
+        # A server kept busy for the whole run never sleeps: 0 switches
+        # count as one wake-up, a lower bound, as stashd-bench reports it.
+        res["wake"] = data["Count"] / max(sw1 - sw0, 1)
     lookups = data.get("Hits/sec", 0) + data.get("Misses/sec", 0)
     res["hit"] = data["Hits/sec"] / lookups if lookups else None
     return res

@@ -109,6 +109,15 @@ text_table(FILE *f, const struct report *rp)
     text_lat_row(f, "Totals", (double)total_ops(rp) / d, hits, misses, &rp->all);
 }
 
+/* Requests per wake-up. A server kept busy for the whole window never
+ * sleeps and switches 0 times: that window counts as one wake-up, so the
+ * figure is then a lower bound (the text report marks it ">="). */
+static double
+ops_per_wake(uint64_t total, long long switches)
+{
+    return (double)total / (double)(switches > 0 ? switches : 1);
+}
+
 static void
 text_server(FILE *f, const struct options *o, const struct report *rp)
 {
@@ -118,8 +127,9 @@ text_server(FILE *f, const struct options *o, const struct report *rp)
         double per = total ? 1e6 / (double)total : 0.0;
         fprintf(f, "cpu %.3f s, %.3f us/request (user %.3f, sys %.3f)", rp->cpu_s, rp->cpu_s * per,
                 rp->cpu_user_s * per, rp->cpu_sys_s * per);
-        if (rp->switches > 0) {
-            fprintf(f, ", %.1f requests/wake-up", (double)total / (double)rp->switches);
+        if (rp->switches >= 0 && total) {
+            fprintf(f, ", %s%.1f requests/wake-up", rp->switches == 0 ? ">= " : "",
+                    ops_per_wake(total, rp->switches));
         }
     } else {
         fprintf(f, "cpu unknown");
@@ -248,9 +258,9 @@ json_server(FILE *f, const struct options *o, const struct report *rp)
                     "  \"server_cpu_user_us_per_op\": %.4f,\n"
                     "  \"server_cpu_sys_us_per_op\": %.4f,\n",
                     rp->cpu_s * per, rp->cpu_user_s * per, rp->cpu_sys_s * per);
-            if (rp->switches > 0) {
+            if (rp->switches >= 0) {
                 fprintf(f, "  \"server_ops_per_switch\": %.2f,\n",
-                        (double)total / (double)rp->switches);
+                        ops_per_wake(total, rp->switches));
             } else {
                 fprintf(f, "  \"server_ops_per_switch\": null,\n");
             }

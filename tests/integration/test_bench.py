@@ -401,6 +401,26 @@ def test_real_server_pid_reports_cpu_and_rss(real):
     assert j["server_rss_kb"] is not None and rss / 2 <= j["server_rss_kb"] <= rss * 2
 
 
+def test_server_that_never_wakes_counts_one_wake_up(real):
+    """A process that switches 0 times over the window (here one asleep for
+    the whole run, watched in the server's place) served every request in
+    one wake-up at most: the figure is the request count, marked as a lower
+    bound in the text report, never null. A saturated server on a short run
+    is the real case (compare --smoke met it in CI)."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        time.sleep(0.1)
+        r = bench(real.port, "-c", 2, "-k", 50, "--requests", 200,
+                  "--server-pid", sleeper.pid)
+        check_clean(r)
+        j = r.j
+        assert j["server_ops_per_switch"] == pytest.approx(j["ops"], abs=0.01), j
+        assert f">= {j['ops']:.1f} requests/wake-up" in r.stderr, r.stderr
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 def test_real_without_server_pid_reports_no_cpu(real):
     r = bench(real.port, "-c", 2, "-k", 50, "--requests", 20)
     check_clean(r)
