@@ -283,7 +283,8 @@ cmd_get(struct bin_exec *x)
         .with_value = x->cmd != MC_BIN_TOUCH,
         .direct = !touch,
     };
-    struct store_get_opts opts = {.touch = true};
+    /* on_value reads the cas, not the expiry or access time */
+    struct store_get_opts opts = {.touch = touch, .skip = STORE_VIEW_SKIP_META};
     if (touch) {
         opts.exptime = rel_exptime(mc_bin_be32(r->extras));
     }
@@ -291,7 +292,7 @@ cmd_get(struct bin_exec *x)
     key_init(x, &k, r);
     /* memcached counts prefix gets for get and gat, not touch */
     bool is_get = x->cmd != MC_BIN_TOUCH;
-    if (mc_core_read_as(x->s, &k, touch ? &opts : NULL, on_value, &c, is_get) == STORE_OK) {
+    if (mc_core_read_as(x->s, &k, &opts, on_value, &c, is_get) == STORE_OK) {
         return BIN_DONE;
     }
     if (x->quiet) {

@@ -197,7 +197,11 @@ cmd_get(struct text_exec *x, const struct mc_text_req *r)
     bool touch = r->cmd == MC_TEXT_GAT || r->cmd == MC_TEXT_GATS;
     struct value_ctx vc = {
         .x = x, .cas = r->cmd == MC_TEXT_GETS || r->cmd == MC_TEXT_GATS, .direct = !touch};
-    struct store_get_opts opts = {.touch = true};
+    /* on_value reads no expiry or access time, and the cas for gets/gats */
+    struct store_get_opts opts = {
+        .touch = touch,
+        .skip = STORE_VIEW_SKIP_META | (vc.cas ? 0 : STORE_VIEW_SKIP_CAS),
+    };
     if (touch) {
         opts.exptime = clock_exptime_to_rel(r->exptime);
     }
@@ -218,7 +222,7 @@ cmd_get(struct text_exec *x, const struct mc_text_req *r)
         served++;
         struct store_key k;
         key_init(x, &k, key);
-        (void)mc_core_read(x->s, &k, touch ? &opts : NULL, on_value, &vc);
+        (void)mc_core_read(x->s, &k, &opts, on_value, &vc);
     }
     x->s->resume = 0;
     out_append(x, "END\r\n", 5);
@@ -231,10 +235,12 @@ cmd_get(struct text_exec *x, const struct mc_text_req *r)
 static void
 get_one(struct text_exec *x, const struct text_memo *m)
 {
+    static const struct store_get_opts get = {.skip = STORE_VIEW_SKIP_META | STORE_VIEW_SKIP_CAS},
+                                       gets = {.skip = STORE_VIEW_SKIP_META};
     struct value_ctx vc = {.x = x, .cas = m->cas, .direct = true};
     struct store_key k;
     key_init(x, &k, (struct bstr){m->key, m->klen});
-    (void)mc_core_read(x->s, &k, NULL, on_value, &vc);
+    (void)mc_core_read(x->s, &k, m->cas ? &gets : &get, on_value, &vc);
     struct buf *out = x->out;
     if (__builtin_expect(buf_writable(out) >= 5, 1)) {
         memcpy(out->data + out->wpos, "END\r\n", 5); /* two stores, not a call */

@@ -112,7 +112,9 @@ get_one(struct resp_exec *x, struct bstr key)
     struct store_key k;
     resp_key(x, &k, key);
     enum store_miss miss = STORE_MISS_NONE;
-    enum store_rc rc = store_get(x->store, &k, NULL, on_bulk, x, &miss);
+    static const struct store_get_opts value_only = {.skip = STORE_VIEW_SKIP_CAS |
+                                                             STORE_VIEW_SKIP_META};
+    enum store_rc rc = store_get(x->store, &k, &value_only, on_bulk, x, &miss);
     hotkeys_note(x->s->hot, k.data, k.len, k.hash);
     count_get(x, rc, miss);
     if (rc == STORE_OK) {

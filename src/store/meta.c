@@ -144,7 +144,7 @@ store_meta(struct store *s, const struct store_key *k, const struct store_meta_o
         rc = STORE_NOT_FOUND;
     }
     if (m.it != NULL) {
-        store_view(s, sh, m.it, &m.view);
+        store_view(s, sh, m.it, &m.view, 0);
         fn(ctx, &m);
         if (m.remove) {
             shard_unlink(s, sh, m.pos, m.it, k->hash);
@@ -222,7 +222,7 @@ store_meta_set_exptime(struct store_meta *m, uint32_t exptime)
     /* The item may be a copy now: the view points into it. */
     m->exp_pending = false;
     struct store_item_view before = m->view;
-    store_view(m->s, m->sh, m->it, &m->view);
+    store_view(m->s, m->sh, m->it, &m->view, 0);
     m->view.atime = before.atime;
     m->view.fetched = before.fetched;
 }

@@ -259,7 +259,7 @@ get_many(struct store *s, const struct store_key *keys, size_t first, size_t n, 
             continue;
         }
         struct store_item_view v;
-        store_view(s, sh, it, &v);
+        store_view(s, sh, it, &v, 0);
         fn(ctx, i, &v, STORE_MISS_NONE);
         shard_accessed(it, now);
     }

@@ -495,7 +495,7 @@ update_once(struct store *s, struct shard *sh, struct room *rm, const struct sto
     struct store_item_view ov;
     const struct store_item_view *ovp = NULL;
     if (old != NULL) {
-        store_view(s, sh, old, &ov);
+        store_view(s, sh, old, &ov, 0);
         ovp = &ov;
     }
     struct store_update u;

@@ -480,7 +480,7 @@ store_get(struct store *s, const struct store_key *k, const struct store_get_opt
     }
     if (it != NULL) {
         struct store_item_view v;
-        store_view(s, sh, it, &v);
+        store_view(s, sh, it, &v, o != NULL ? o->skip : 0);
         fn(ctx, &v);
         shard_accessed(it, now);
     }

@@ -363,22 +363,29 @@ int64_t expiry_unix_ms(const struct item *it);
 /* What a read sees of it. */
 static inline void
 store_view(const struct store *s, const struct shard *sh, struct item *it,
-           struct store_item_view *v)
+           struct store_item_view *v, unsigned skip)
 {
     unsigned layout = it->layout;
     char *key = (char *)it->ext + item_ext_len(layout);
-    uint32_t exp = item_exptime(it);
     v->key = key;
     v->nkey = it->nkey;
     v->value = key + it->nkey;
     v->nbytes = item_nbytes(it);
     v->flags = item_flags(it);
-    v->cas = visible_cas(s, sh, it);
+    v->type = (uint8_t)((layout & ITEM_TYPE_MASK) >> ITEM_TYPE_SHIFT);
+    v->cas = (skip & STORE_VIEW_SKIP_CAS) ? 0 : visible_cas(s, sh, it);
+    if (skip & STORE_VIEW_SKIP_META) {
+        v->exptime = 0;
+        v->atime = 0;
+        v->fetched = false;
+        v->expire_ms = 0;
+        return;
+    }
+    uint32_t exp = item_exptime(it);
     v->exptime = exp;
     v->atime = it->atime;
     v->fetched = (item_state_load(it) & ITEM_FETCHED) != 0;
     v->expire_ms = exp != 0 ? expiry_unix_ms(it) : 0;
-    v->type = (uint8_t)((layout & ITEM_TYPE_MASK) >> ITEM_TYPE_SHIFT);
 }
 
 /* Is it a string (what the string operations read; see store.h)? */

@@ -54,7 +54,7 @@ walk_one(void *ctx, uint32_t ref, uint64_t hash)
         return;
     }
     struct store_item_view v;
-    store_view(w->s, w->sh, it, &v);
+    store_view(w->s, w->sh, it, &v, 0);
     w->fn(w->ctx, &v);
     w->live++;
 }
@@ -140,7 +140,7 @@ random_in(struct store *s, struct shard *sh, int db, uint64_t k, uint32_t now, s
             continue;
         }
         struct store_item_view v;
-        store_view(s, sh, it, &v);
+        store_view(s, sh, it, &v, 0);
         fn(ctx, &v);
         return true;
     }

@@ -191,11 +191,19 @@ struct store_item_view {
 /* Called with the shard lock held: copy what is needed and return. */
 typedef void (*store_read_fn)(void *ctx, const struct store_item_view *v);
 
-/* Options for store_get; NULL means a plain read. */
+/* Fields of the view a reader does not read (store_get_opts.skip): they
+ * are left 0, and the lookup does not work them out. A plain get of the
+ * memcached text protocol reads neither; RESP's GET neither; a gets or a
+ * binary get reads the cas. */
+#define STORE_VIEW_SKIP_CAS 1u  /* cas */
+#define STORE_VIEW_SKIP_META 2u /* exptime, atime, fetched, expire_ms */
+
+/* Options for store_get; NULL means a plain read with the whole view. */
 struct store_get_opts {
     bool touch;       /* also set the expiry (gat/gats/touch-on-read) */
     uint32_t exptime; /* new relative expiry when touch */
     bool any_type;    /* read an item of any type (else strings only) */
+    uint8_t skip;     /* STORE_VIEW_SKIP_* */
 };
 
 enum store_mode {

@@ -103,6 +103,43 @@ test_set_get_delete(void **state)
     store_destroy(&s);
 }
 
+/* A reader that skips fields (store_get_opts.skip) gets them as 0 and
+ * everything else as a full read; the read itself still counts (the item
+ * becomes fetched). */
+static void
+test_get_skips_fields(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(8 << 20, 4);
+    struct store *s = test_store(&cfg);
+    uint64_t cas = 0;
+    uint32_t exp = clock_exptime_to_rel(1000);
+    assert_int_equal(kv_set_mode(s, STORE_MODE_SET, "k", "hello", 5, 7, exp, 0, &cas), STORE_OK);
+    struct store_key k;
+    store_key_init(&k, "k", 1);
+    const struct store_get_opts both = {.skip = STORE_VIEW_SKIP_CAS | STORE_VIEW_SKIP_META};
+    g.fetched = true;
+    g.atime = g.exptime = 1;
+    assert_int_equal(store_get(s, &k, &both, got_copy, &g, NULL), STORE_OK);
+    assert_int_equal(g.nbytes, 5);
+    assert_memory_equal(g.value, "hello", 5);
+    assert_int_equal(g.flags, 7);
+    assert_int_equal(g.cas, 0);
+    assert_int_equal(g.exptime, 0);
+    assert_int_equal(g.atime, 0);
+    assert_false(g.fetched);
+    const struct store_get_opts meta = {.skip = STORE_VIEW_SKIP_META};
+    assert_int_equal(store_get(s, &k, &meta, got_copy, &g, NULL), STORE_OK);
+    assert_int_equal(g.cas, cas);
+    assert_int_equal(g.exptime, 0);
+    /* a full read after them: the skipped reads marked it fetched */
+    assert_int_equal(kv_get(s, "k", &g, NULL), STORE_OK);
+    assert_int_equal(g.cas, cas);
+    assert_int_equal(g.exptime, exp);
+    assert_true(g.fetched);
+    store_destroy(&s);
+}
+
 /* The look-ahead of a pipelined batch is only a hint: it reads nothing
  * as a client would (no hit, no fetched or accessed bit), changes nothing,
  * takes no segment lock, and passes over a shard someone holds. */
@@ -555,6 +592,7 @@ main(void)
         cmocka_unit_test(test_create_invalid),
         cmocka_unit_test(test_shard_count),
         cmocka_unit_test(test_set_get_delete),
+        cmocka_unit_test(test_get_skips_fields),
         cmocka_unit_test(test_prefetch_is_a_hint),
         cmocka_unit_test(test_modes),
         cmocka_unit_test(test_append_prepend),
