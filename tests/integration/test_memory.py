@@ -171,9 +171,13 @@ def huge_kb(pid):
 @pytest.mark.skipif(IS_MEMCACHED, reason="stashd's --large-pages (memcached's -L preallocates)")
 @pytest.mark.time_limit(60)
 @pytest.mark.parametrize("args,on", [
-    (["-m", "4096"], True),                            # auto: on from 4 GiB
+    (["-m", "4096", "-t", "8"], True),                 # auto: on from 4 GiB, any threads
     (["-m", "4096", "--large-pages=off"], False),
-    (["-m", "1024"], False),                           # auto: off below
+    # auto below 4 GiB: on when the segments being written, 2 MiB for each
+    # thread and one more, are at most 1/256 of -m
+    (["-m", "1024"], True),                            # -t 1: 4 MiB
+    (["-m", "1024", "-t", "2"], False),                # 6 MiB
+    (["-m", "512"], False),                            # -t 1: 4 MiB, over 2
     (["-m", "64", "-L"], True),                        # memcached's flag: on
     (["-m", "64", "-o", "large_pages=on"], True),
 ])
@@ -182,7 +186,7 @@ def test_large_pages(server, args, on):
     (and the kernel allows), on none when off; values read back whole
     either way, through a real client."""
     from pymemcache.client.base import Client
-    s = server(args + ["-t", "1"])
+    s = server(args + ([] if "-t" in args else ["-t", "1"]))
     c = Client((HOST, s.port), timeout=10)
     vals = {b"lp:%06d" % i: (b"%06d" % i) * 20 for i in range(30000)}  # ~5 MB of items
     keys = list(vals)

@@ -74,7 +74,8 @@ struct options_list {
     X(slab_min_size, OPT_INT, 'n', "slab-min-size", "48", 1, 1048576, 0, "chunk_size",             \
       "minimum space for key + value + flags in the smallest chunk")                               \
     X(large_pages, OPT_STR, 0, "large-pages", "auto", 0, 0, 0, NULL,                               \
-      "item memory on transparent huge pages: auto (when -m is 4 GiB or more), on or off")         \
+      "item memory on transparent huge pages: auto (from -m 4 GiB, or 512 MiB x (threads + 1)), "  \
+      "on or off")                                                                                 \
     X(evictions, OPT_BOOL, 'M', "disable-evictions", "true", 0, 0, false, "evictions",             \
       "evict items when memory is full (-M: return an error instead)")                             \
     X(cas_enabled, OPT_BOOL, 'C', "disable-cas", "true", 0, 0, false, "cas_enabled",               \
