@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -439,8 +440,15 @@ def run_memtier(args, port, proto, pid, cell, label, seconds=None, warmup=None, 
 
 def pinned(cpus):
     """A preexec_fn that confines the child (and the threads it will start)
-    to cpus, as taskset would, without needing taskset; None for no pin."""
+    to cpus, as taskset would, without needing taskset; None for no pin.
+    Called in a thread other than the main one (compare --concurrent runs
+    load generators from a thread each), it pins that calling thread
+    instead and returns None: the child inherits its mask, and no Python
+    code runs between fork and exec, which is not safe with threads."""
     if not cpus:
+        return None
+    if threading.current_thread() is not threading.main_thread():
+        os.sched_setaffinity(0, cpus)
         return None
     return lambda: os.sched_setaffinity(0, cpus)
 

@@ -1468,6 +1468,40 @@ def test_compare_interleave_starts_servers_once_and_takes_turns(tmp_path):
         "memcached" in names, text
 
 
+def test_compare_concurrent_measures_each_slice_at_once(tmp_path):
+    """--concurrent: the servers' slices of a round run at the same time
+    (each its own load generator), so their measured windows overlap; the
+    rounds, pids and paired ratios are as for --interleave alone."""
+    js = tmp_path / "runs.json"
+    out = tmp_path / "c.md"
+    argv = ["/usr/bin/python3", COMPARE, "--smoke", "--cells", "b", "--protocol", "mc-text",
+            "--interleave", "3", "--concurrent", "--bench", BENCH, "--null", NULL_SERVER,
+            "--servers", "stashd,null", "--out", out, "--json-out", js]
+    if os.access(BIN, os.X_OK) and not IS_MEMCACHED_BIN:
+        argv += ["--stashd", BIN]
+    else:
+        argv[argv.index("stashd,null")] = "memcached,null"
+    p = run_script(*argv)
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    runs = json.loads(js.read_text())
+    assert len(runs) == 3 * 2, runs  # rounds x servers
+    for rnd in range(3):
+        a, b = [r for r in runs if r["round"] == rnd]
+        assert a["server"] != b["server"], runs
+        assert a["rc"] == 0 and b["rc"] == 0 and a["ops"] > 0 and b["ops"] > 0, runs
+        # at the same time: each window starts before the other ends
+        assert a["t0"] < b["t1"] and b["t0"] < a["t1"], (a, b)
+        for r in (a, b):
+            assert r["t1"] - r["t0"] >= 0.1, r  # a slice of 0.15 s each
+    text = out.read_text()
+    assert "measured concurrently" in text, text
+
+
+def test_compare_concurrent_needs_interleave():
+    p = run_script("/usr/bin/python3", COMPARE, "--cells", "b", "--concurrent")
+    assert p.returncode == 2 and b"--interleave" in p.stderr, p
+
+
 def test_compare_interleave_refuses_slices_under_100_ms():
     p = run_script("/usr/bin/python3", COMPARE, "--cells", "b", "--interleave", "100",
                    "--time", "5")
