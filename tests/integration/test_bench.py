@@ -1427,21 +1427,27 @@ def test_chart_marks_errors_skips_and_an_empty_run():
 
 
 @pytest.mark.time_limit(120)
+def interleaved_smoke(tmp_path, *extra):
+    """compare --smoke of cell b (text) in 3 interleaved slices, stashd
+    (memcached when BIN is memcached) against the null server: (the JSON's
+    path, the markdown's, the finished process)."""
+    js = tmp_path / "runs.json"
+    out = tmp_path / "c.md"
+    mine = "stashd" if os.access(BIN, os.X_OK) and not IS_MEMCACHED_BIN else "memcached"
+    argv = ["/usr/bin/python3", COMPARE, "--smoke", "--cells", "b", "--protocol", "mc-text",
+            "--interleave", "3", *extra, "--bench", BENCH, "--null", NULL_SERVER,
+            "--servers", f"{mine},null", "--out", out, "--json-out", js]
+    if mine == "stashd":
+        argv += ["--stashd", BIN]
+    return js, out, run_script(*argv)
+
+
 def test_compare_interleave_starts_servers_once_and_takes_turns(tmp_path):
     """--interleave N: the servers of a load table are started once per
     repeat and measured in N slices taken in turn, the order reversed every
     other round; every slice is a run of its own in the JSON (its round,
     the server's pid, its figures), so the paired ratios pair slices."""
-    js = tmp_path / "runs.json"
-    out = tmp_path / "c.md"
-    argv = ["/usr/bin/python3", COMPARE, "--smoke", "--cells", "b", "--protocol", "mc-text",
-            "--interleave", "3", "--repeats", "2", "--bench", BENCH, "--null", NULL_SERVER,
-            "--servers", "stashd,null", "--out", out, "--json-out", js]
-    if os.access(BIN, os.X_OK) and not IS_MEMCACHED_BIN:
-        argv += ["--stashd", BIN]
-    else:
-        argv[argv.index("stashd,null")] = "memcached,null"
-    p = run_script(*argv)
+    js, out, p = interleaved_smoke(tmp_path, "--repeats", "2")
     assert p.returncode == 0, p.stderr.decode()[-3000:]
     runs = json.loads(js.read_text())
     names = sorted({r["server"] for r in runs})
@@ -1472,16 +1478,7 @@ def test_compare_concurrent_measures_each_slice_at_once(tmp_path):
     """--concurrent: the servers' slices of a round run at the same time
     (each its own load generator), so their measured windows overlap; the
     rounds, pids and paired ratios are as for --interleave alone."""
-    js = tmp_path / "runs.json"
-    out = tmp_path / "c.md"
-    argv = ["/usr/bin/python3", COMPARE, "--smoke", "--cells", "b", "--protocol", "mc-text",
-            "--interleave", "3", "--concurrent", "--bench", BENCH, "--null", NULL_SERVER,
-            "--servers", "stashd,null", "--out", out, "--json-out", js]
-    if os.access(BIN, os.X_OK) and not IS_MEMCACHED_BIN:
-        argv += ["--stashd", BIN]
-    else:
-        argv[argv.index("stashd,null")] = "memcached,null"
-    p = run_script(*argv)
+    js, out, p = interleaved_smoke(tmp_path, "--concurrent")
     assert p.returncode == 0, p.stderr.decode()[-3000:]
     runs = json.loads(js.read_text())
     assert len(runs) == 3 * 2, runs  # rounds x servers
