@@ -223,6 +223,19 @@ seg_bump(struct segs *sg, struct head *h, unsigned k, uint64_t span)
     h->last_off = off;
     h->last_span = (uint32_t)span;
     h->op_allocs++;
+    /* The next allocation from this slot lands right after this one, in
+     * lines no cache holds yet. Ask for them now, for writing: a store's
+     * copy into them then waits for nothing, and neither does the shard
+     * lock taken after it (a locked instruction waits until every earlier
+     * store has its line). perf, cell b text under memtier: link_checked's
+     * lock went from 1.3-1.6% of the server's CPU to 0.1%; paired CPU a
+     * request 1.4-1.8% lower on every protocol (bench/README, stop 39).
+     * A prefetch never faults, past the segment's end included. */
+    const char *next = sg->sp.base + (uint64_t)i * sg->seg_size + off + span;
+    __builtin_prefetch(next, 1);
+    __builtin_prefetch(next + 64, 1);
+    __builtin_prefetch(next + 128, 1);
+    __builtin_prefetch(next + 192, 1);
     return (uint32_t)((((uint64_t)i * sg->seg_size) + off) >> sg->sp.shift);
 }
 
