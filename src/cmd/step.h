@@ -170,6 +170,26 @@ step_keys_add(struct step_keys *k, const char *key, size_t len)
     k->n++;
 }
 
+/* A guess at a get's reply to 100-byte values with its header, for
+ * step_prefetch_replies; a wrong guess costs a prefetch, nothing else. */
+#define STEP_REPLY_GUESS 160
+
+/* Own the reply buffer's lines the look-ahead's n replies will be written
+ * to before they are: a connection's buffer was last written many
+ * connections ago, and each reply's stores would otherwise wait for their
+ * lines, and the next request's shard lock for those stores. Paired CPU a
+ * request, cell b under memtier: 0.1-2% lower (bench/README, stop 39). */
+static inline void
+step_prefetch_replies(const struct buf *out, size_t n)
+{
+    size_t room = buf_writable(out);
+    size_t want = n * STEP_REPLY_GUESS < room ? n * STEP_REPLY_GUESS : room;
+    const char *p = out->data + out->wpos;
+    for (size_t i = 0; i < want; i += 64) {
+        __builtin_prefetch(p + i, 1);
+    }
+}
+
 /* Have the store prefetch the keys: looked (the bytes the look-ahead
  * covered) when it did, 0 when there were fewer than two. */
 static inline size_t
@@ -189,6 +209,7 @@ step_keys_prefetch(struct session_call *c, struct store *store, const struct ste
     }
     c->hn = (uint8_t)k->n;
     store_prefetch_many(store, h->hash, k->n);
+    step_prefetch_replies(c->s->out, k->n);
     return looked;
 }
 
