@@ -184,6 +184,9 @@ step_prefetch_replies(const struct buf *out, size_t n)
 {
     size_t room = buf_writable(out);
     size_t want = n * STEP_REPLY_GUESS < room ? n * STEP_REPLY_GUESS : room;
+    if (want == 0) {
+        return; /* no buffer yet (data NULL), or a full one */
+    }
     const char *p = out->data + out->wpos;
     for (size_t i = 0; i < want; i += 64) {
         __builtin_prefetch(p + i, 1);

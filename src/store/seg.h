@@ -230,12 +230,11 @@ seg_bump(struct segs *sg, struct head *h, unsigned k, uint64_t span)
      * store has its line). perf, cell b text under memtier: link_checked's
      * lock went from 1.3-1.6% of the server's CPU to 0.1%; paired CPU a
      * request 1.4-1.8% lower on every protocol (bench/README, stop 39).
-     * A prefetch never faults, past the segment's end included. */
-    const char *next = sg->sp.base + (uint64_t)i * sg->seg_size + off + span;
-    __builtin_prefetch(next, 1);
-    __builtin_prefetch(next + 64, 1);
-    __builtin_prefetch(next + 128, 1);
-    __builtin_prefetch(next + 192, 1);
+     * Only within the segment: the next one may be another head's. */
+    const char *seg = sg->sp.base + (uint64_t)i * sg->seg_size;
+    for (uint64_t o = off + span; o < off + span + 256 && o < sg->seg_size; o += 64) {
+        __builtin_prefetch(seg + o, 1);
+    }
     return (uint32_t)((((uint64_t)i * sg->seg_size) + off) >> sg->sp.shift);
 }
 
