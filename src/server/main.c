@@ -242,25 +242,13 @@ write_pid_file(const char *path)
     fclose(f);
 }
 
-/* --large-pages: auto puts item memory on huge pages where what they cost
- * is noise. Each segment being written (one per worker thread, and one
- * more) is resident whole from its first write, 2 MiB, where 4 KiB pages
- * are resident as they fill: auto is on when those segments come to at
- * most 1/256 of the item memory (-t 1 from -m 1024, -t 4 from 2.5 GiB),
- * and from 4 GiB whatever the threads. What it buys: a pipelined batch
- * reads items scattered over the arena, and on 4 KiB pages those reads
- * miss the TLB as well as the cache (README, "Memory"). */
-#define LARGE_PAGES_AUTO_MIN ((uint64_t)4 << 30)
-#define LARGE_PAGES_SEGMENT ((uint64_t)2 << 20)
-
-static bool
+/* --large-pages: the store decides auto (store.c, large_pages_auto). */
+static enum store_large_pages
 large_pages(const struct options *o)
 {
-    if (strcmp(o->large_pages, "auto") == 0) {
-        uint64_t open = ((uint64_t)o->threads + 1) * LARGE_PAGES_SEGMENT;
-        return o->memory_limit >= LARGE_PAGES_AUTO_MIN || open * 256 <= o->memory_limit;
-    }
-    return strcmp(o->large_pages, "on") == 0;
+    return strcmp(o->large_pages, "auto") == 0 ? STORE_LARGE_PAGES_AUTO
+           : strcmp(o->large_pages, "on") == 0 ? STORE_LARGE_PAGES_ON
+                                               : STORE_LARGE_PAGES_OFF;
 }
 
 static int

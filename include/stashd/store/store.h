@@ -75,6 +75,13 @@ struct store_evict_info {
 };
 typedef void (*store_evict_fn)(void *ctx, const struct store_evict_info *e);
 
+/* store_config.large_pages (0 and 1 read as off and on). */
+enum store_large_pages {
+    STORE_LARGE_PAGES_OFF,
+    STORE_LARGE_PAGES_ON,
+    STORE_LARGE_PAGES_AUTO,
+};
+
 struct store_config {
     uint64_t memory_limit;  /* bytes for items (-m) */
     uint64_t max_item_size; /* largest key + value + header (-I) */
@@ -86,8 +93,9 @@ struct store_config {
     bool cas_enabled;       /* false (-C): report cas 0 */
     /* --large-pages: item memory (anonymous only, with -m of 32 MiB or
      * more) in 2 MiB segments on transparent huge pages (mem/arena.h,
-     * arena_use_huge_pages). */
-    bool large_pages;
+     * arena_use_huge_pages); auto: where they cost no memory worth
+     * counting (store.c, large_pages_auto). */
+    enum store_large_pages large_pages;
     uint32_t databases; /* Redis's databases, 1..STORE_DB_MAX; 0 = 1 */
     /*
      * Called for each live item evicted to make room (not for expired or

@@ -333,12 +333,12 @@ test_large_pages_segments(void **state)
     memset(val, 'h', sizeof(val));
     const struct {
         uint64_t limit;
-        bool large;
+        enum store_large_pages large;
         uint64_t seg;
     } cases[] = {
-        {64 << 20, true, 2 << 20},
-        {64 << 20, false, 1 << 20},
-        {16 << 20, true, 1 << 20},
+        {64 << 20, STORE_LARGE_PAGES_ON, 2 << 20},
+        {64 << 20, STORE_LARGE_PAGES_OFF, 1 << 20},
+        {16 << 20, STORE_LARGE_PAGES_ON, 1 << 20},
     };
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         struct store_config cfg = test_config(cases[c].limit, 1);
@@ -359,6 +359,38 @@ test_large_pages_segments(void **state)
             assert_int_equal(g.nbytes, sizeof(val));
             assert_memory_equal(g.value, val, sizeof(val));
         }
+        store_destroy(&s);
+    }
+}
+
+/* --large-pages auto: on where the heads' open segments, 2 MiB each (one
+ * per worker and one more), come to at most 1/256 of the limit, and from
+ * 4 GiB whatever the threads. Only address space is reserved: one put
+ * makes one segment resident, whose size tells the choice. */
+static void
+test_large_pages_auto(void **state)
+{
+    (void)state;
+    const struct {
+        uint64_t limit_mib;
+        uint32_t threads;
+        uint64_t seg;
+    } cases[] = {
+        {1024, 1, 2 << 20}, /* 2 heads x 2 MiB x 256 = 1 GiB: on */
+        {1024, 2, 1 << 20}, /* 3 heads: 1.5 GiB, off */
+        {512, 1, 1 << 20},  /* 2 heads: 1 GiB, off */
+        {2560, 4, 2 << 20}, /* 5 heads: 2.5 GiB, on */
+        {2559, 4, 1 << 20}, /* just under: off */
+        {4096, 8, 2 << 20}, /* 4 GiB and up: on */
+        {64, 1, 1 << 20},   /* off */
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct store_config cfg = test_config(cases[c].limit_mib << 20, 0);
+        cfg.threads = cases[c].threads;
+        cfg.large_pages = STORE_LARGE_PAGES_AUTO;
+        struct store *s = test_store(&cfg);
+        assert_int_equal(put(s, "a", 0, "v", 1), STORE_OK);
+        assert_int_equal(kv_stats(s).total_malloced, cases[c].seg);
         store_destroy(&s);
     }
 }
@@ -606,6 +638,7 @@ main(void)
         cmocka_unit_test(test_bytes_per_item),
         cmocka_unit_test(test_index_charged_past_its_share),
         cmocka_unit_test(test_large_pages_segments),
+        cmocka_unit_test(test_large_pages_auto),
         cmocka_unit_test(test_dead_segment_keeps_its_live_items),
         cmocka_unit_test(test_half_dead_segments_do_not_starve_a_large_set),
         cmocka_unit_test(test_large_set_evicts_the_costliest_read_items),
