@@ -25,7 +25,11 @@
  *
  * Each segment counts its dead bytes (items unlinked or abandoned); one
  * whose items are all dead is freed at once, and -M compacts the
- * segment with the most dead bytes instead of evicting.
+ * segment with the most dead bytes instead of evicting. Below the budget,
+ * a writer that needs a segment takes a spare one, else compacts one of
+ * the oldest few sealed segments that is at least half dead (keeping its
+ * live items), and backs a new one only when neither is there: resident
+ * memory follows the live items under overwrites, as a slab cache's does.
  *
  * Locks: a head's lock is held for a whole store operation that may
  * write (so nobody seals its segments under it); shard locks inside it;
@@ -108,6 +112,7 @@ struct head {
     uint32_t last_seg, last_off, last_span;
     uint32_t op_allocs;   /* allocations made by the current operation */
     uint64_t total_items; /* items stored through this head */
+    uint64_t moved;       /* live items its compactions moved (evict.c) */
     struct head_ctr *ctr; /* nclasses + 1 */
 };
 

@@ -13,9 +13,11 @@
 #include "stashd/util/clock.h"
 #include "store/store_int.h"
 
-/* Sum the heads' counters, each under its head's lock. */
+/* Sum the heads' counters, each under its head's lock (total_items: may
+ * be NULL). */
 static void
-sum_heads(struct store *s, struct head_ctr *by_class, unsigned ncls, uint64_t *total_items)
+sum_heads(struct store *s, struct head_ctr *by_class, unsigned ncls, uint64_t *total_items,
+          uint64_t *moved)
 {
     struct segs *sg = &s->segs;
     for (uint32_t i = 0; i < sg->nheads; i++) {
@@ -24,6 +26,7 @@ sum_heads(struct store *s, struct head_ctr *by_class, unsigned ncls, uint64_t *t
         if (total_items != NULL) {
             *total_items += h->total_items;
         }
+        *moved += h->moved;
         for (unsigned c = 0; c < ncls; c++) {
             struct head_ctr *o = &by_class[c];
             const struct head_ctr *x = &h->ctr[c];
@@ -70,7 +73,7 @@ store_get_stats(struct store *s, struct store_stats *out)
     unsigned ncls = s->segs.cls.count + 1;
     struct head_ctr by_class[SIZECLASS_MAX + 1];
     memset(by_class, 0, sizeof(by_class));
-    sum_heads(s, by_class, ncls, &out->total_items);
+    sum_heads(s, by_class, ncls, &out->total_items, &out->items_moved);
     for (unsigned c = 0; c < ncls; c++) {
         out->evictions += by_class[c].evicted;
         out->evicted_nonzero += by_class[c].evicted_nonzero;
@@ -156,7 +159,8 @@ store_each_class(struct store *s, store_class_fn fn, void *ctx)
     for (uint32_t i = 0; i < sg->nsegs; i++) {
         seg_with_still(sg, i, true, count_still, &cw);
     }
-    sum_heads(s, by_class, ncls, NULL);
+    uint64_t moved = 0;
+    sum_heads(s, by_class, ncls, NULL, &moved);
     for (unsigned c = 0; c < ncls; c++) {
         struct store_class_stats *o = &cs[c];
         const struct head_ctr *x = &by_class[c];

@@ -164,8 +164,9 @@
       "hash table memory, outside the item limit")                                                 \
     X(S, hash_is_expanding, GAUGE, ALWAYS, "hash_is_expanding", NONE, NULL, NULL, "",              \
       "1 while some shard's hash table grows")                                                     \
-    X(K, "0", COUNTER, ALWAYS, "slab_reassign_rescues", NONE, NULL, NULL, "",                      \
-      "items memcached's page mover kept; stashd's evicts what a moved page held: 0")              \
+    X(S, items_moved, COUNTER, ALWAYS, "slab_reassign_rescues", NONE, NULL,                        \
+      "stashd_items_moved_total", "",                                                              \
+      "live items compaction moved to keep them, as memcached's page mover rescues them")          \
     X(K, "0", COUNTER, ALWAYS, "slab_reassign_chunk_rescues", NONE, NULL, NULL, "",                \
       "chunked items memcached's page mover kept: 0 (see slab_reassign_rescues)")                  \
     X(K, "0", COUNTER, ALWAYS, "slab_reassign_evictions_nomem", NONE, NULL, NULL, "",              \
