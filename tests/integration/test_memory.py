@@ -152,9 +152,14 @@ def test_overwrites_keep_resident_memory_near_the_data(server):
     # ~1.2x; fresh segments until all dead: ~8.4x
     assert grown < 2.5 * live_kb + 8 * 1024, f"RSS grew {grown} kB for {live_kb} kB of items"
     if not s.is_memcached:
-        # the live items the reuse moved: memcached's page mover's stat
+        # the live items the reuse moved: memcached's page mover's stat,
+        # and Redis's defragmenter's in INFO on the same port
+        import redis
         moved = int(c.stats()[b"slab_reassign_rescues"])
         assert 0 < moved < 200000
+        r = redis.Redis(host=HOST, port=s.port)
+        assert r.info("stats")["active_defrag_hits"] == moved
+        r.close()
     for start in range(0, len(keys), 500):
         got = c.get_many(keys[start:start + 500])
         assert len(got) == 500

@@ -426,6 +426,8 @@
     X(V, get_misses, COUNTER, ALWAYS, NULL, STATS, "keyspace_misses", NULL, "", "keys not found")  \
     X(K, "0", GAUGE, ALWAYS, NULL, STATS, "pubsub_channels", NULL, "", "no pub/sub")               \
     X(K, "0", GAUGE, ALWAYS, NULL, STATS, "pubsub_patterns", NULL, "", "no pub/sub")               \
+    X(S, items_moved, COUNTER, ALWAYS, NULL, STATS, "active_defrag_hits", NULL, "",                \
+      "live items compaction moved to reclaim dead space (Redis: values its defragmenter moved)")   \
     /* total_error_replies ends the section: every error reply, counted by
      * cmd/resp_cmdstats.c (INFO errorstats), appended by resp_info.c */                       \
     X(K, "master", GAUGE, ALWAYS, NULL, REPLICATION, "role", NULL, "", "no replication")           \
