@@ -256,6 +256,13 @@ seal_slot(struct segs *sg, struct head *h, unsigned k)
     h->fill[k] = sg->seg_size;
     pin(h, &sg->seg[i], i);
     seg_fifo_push(sg, i);
+    /* Items that died while it was open crossed no line seg_maybe_free
+     * watches: look now. */
+    struct seg *sd = &sg->seg[i];
+    if (seg_half_dead(sg, i) &&
+        !atomic_exchange_explicit(&sd->half_noted, true, memory_order_relaxed)) {
+        seg_half_push(sg, i);
+    }
 }
 
 /* Make segment i (just taken or compacted, fill set) h's open one in slot k. */
@@ -405,6 +412,32 @@ seg_free_if_dead(struct segs *sg, uint32_t i)
         seg_all_dead(sg, i)) {
         seg_fifo_remove(sg, i);
         seg_free_run(sg, i);
+    }
+    segs_unlock(sg);
+}
+
+void
+seg_half_push(struct segs *sg, uint32_t i)
+{
+    if (sg->half_n == SEG_HALF_RING) {
+        /* full: the oldest entry goes, and may be noted again */
+        atomic_store_explicit(&sg->seg[sg->half[sg->half_first]].half_noted, false,
+                              memory_order_relaxed);
+        sg->half_first = (sg->half_first + 1) % SEG_HALF_RING;
+        sg->half_n--;
+    }
+    sg->half[(sg->half_first + sg->half_n) % SEG_HALF_RING] = i;
+    sg->half_n++;
+}
+
+void
+seg_note_half_dead(struct segs *sg, uint32_t i)
+{
+    segs_lock(sg);
+    if (atomic_load_explicit(&sg->seg[i].state, memory_order_relaxed) == SEG_SEALED) {
+        seg_half_push(sg, i);
+    } else {
+        atomic_store_explicit(&sg->seg[i].half_noted, false, memory_order_relaxed);
     }
     segs_unlock(sg);
 }

@@ -26,10 +26,11 @@
  * Each segment counts its dead bytes (items unlinked or abandoned); one
  * whose items are all dead is freed at once, and -M compacts the
  * segment with the most dead bytes instead of evicting. Below the budget,
- * a writer that needs a segment takes a spare one, else compacts one of
- * the oldest few sealed segments that is at least half dead (keeping its
- * live items), and backs a new one only when neither is there: resident
- * memory follows the live items under overwrites, as a slab cache's does.
+ * a writer that needs a segment takes a spare one, else compacts a sealed
+ * segment that is at least half dead (keeping its live items: one of the
+ * oldest few, or one noted in segs.half as it became so), and backs a new
+ * one only when neither is there: resident memory follows the live items
+ * under overwrites, as a slab cache's does.
  *
  * Locks: a head's lock is held for a whole store operation that may
  * write (so nobody seals its segments under it); shard locks inside it;
@@ -55,6 +56,7 @@ struct store;
 
 #define SEG_NONE UINT32_MAX
 #define HEAD_OPEN 2 /* segments a head appends to (best fit between them) */
+#define SEG_HALF_RING 64
 
 enum seg_state {
     SEG_FREE,   /* not the store's (FREE or SPARE in the arena) */
@@ -78,6 +80,9 @@ struct seg {
     uint32_t clean_flush;                /* -M: segs.flushes when a compaction found nothing dead */
     bool clean;                          /* ... (then valid) */
     bool pinned;                         /* holds unlinked items of its head's operation */
+    /* In segs.half (or being put there) since it was sealed at least half
+     * dead or, sealed, became so; cleared when it leaves the ring. */
+    _Atomic bool half_noted;
     /* Items reserved in it whose values are still arriving (store_reserve):
      * not evicted, compacted or freed while nonzero. */
     _Atomic uint32_t reserved;
@@ -137,6 +142,12 @@ struct segs {
     /* Times the segment lock was taken: shows (in a test) that gets,
      * sets and deletes with room in their head never take it. */
     _Atomic uint64_t lock_count;
+    /* Sealed segments that became at least half dead, oldest first (a
+     * ring, the oldest dropped when full): where a store below its limit
+     * looks for dead space to reuse beyond the FIFO's oldest few (evict.c,
+     * pop_half_dead). Entries are checked when taken. Segment lock. */
+    uint32_t half[SEG_HALF_RING];
+    uint32_t half_first, half_n;
 };
 
 /* Over anonymous memory (fd -1) or the memory file open at fd, which the
@@ -284,13 +295,35 @@ seg_all_dead(const struct segs *sg, uint32_t i)
  * under the segment lock). */
 void seg_free_if_dead(struct segs *sg, uint32_t i);
 
+/* Is segment i at least half dead (and holding anything)? */
+static inline bool
+seg_half_dead(const struct segs *sg, uint32_t i)
+{
+    const struct seg *sd = &sg->seg[i];
+    uint32_t used = atomic_load_explicit(&sd->fill, memory_order_relaxed) - seg_start(sg, i);
+    return used > 0 && atomic_load_explicit(&sd->dead, memory_order_relaxed) >= used / 2;
+}
+
+/* Put sealed segment i, just found half dead, in segs.half (takes the
+ * segment lock: once a segment per compaction, at most). */
+void seg_note_half_dead(struct segs *sg, uint32_t i);
+/* The same, segment lock held. */
+void seg_half_push(struct segs *sg, uint32_t i);
+
 static inline void
 seg_maybe_free(struct segs *sg, uint32_t ref)
 {
     uint32_t i = seg_of_ref(sg, ref);
-    if (atomic_load_explicit(&sg->seg[i].state, memory_order_relaxed) == SEG_SEALED &&
-        seg_all_dead(sg, i)) {
+    struct seg *sd = &sg->seg[i];
+    if (atomic_load_explicit(&sd->state, memory_order_relaxed) != SEG_SEALED) {
+        return; /* an open one is looked at when it is sealed */
+    }
+    if (seg_all_dead(sg, i)) {
         seg_free_if_dead(sg, i);
+    } else if (!atomic_load_explicit(&sd->half_noted, memory_order_relaxed) &&
+               seg_half_dead(sg, i) &&
+               !atomic_exchange_explicit(&sd->half_noted, true, memory_order_relaxed)) {
+        seg_note_half_dead(sg, i);
     }
 }
 
