@@ -278,7 +278,7 @@ struct store_stats {
     uint64_t expiring;  /* of curr_items, those with an expiry */
     uint64_t outofmemory;
     uint64_t slabs_moved; /* pages moved between classes (always 0: items are not in classes) */
-    uint64_t items_moved; /* live items compaction moved to keep them (a segment reused or evicted) */
+    uint64_t items_moved; /* live items compaction moved (a segment reused or evicted) */
     uint64_t limit_maxbytes;
     uint64_t total_malloced;    /* bytes of item memory held (resident segments) */
     uint64_t hash_bytes;        /* index memory (outside the limit) */
