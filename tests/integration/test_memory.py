@@ -168,6 +168,34 @@ def test_overwrites_keep_resident_memory_near_the_data(server):
     c.close()
 
 
+@pytest.mark.time_limit(60)
+def test_flush_all_then_refill_keeps_resident_memory_level(server):
+    """flush_all, then the cache refilled, again and again: what the flush
+    killed gives its memory back to the next fill, as memcached's does.
+    stashd's sweep of flushed items walked the whole reserved range (4 x
+    -m of segments), 12.8 s at -m 1024 whatever the store held, so each
+    refill took fresh memory: 20 MB more a round here."""
+    from pymemcache.client.base import Client
+    s = server(["-m", "1024"])
+    c = Client((HOST, s.port), timeout=10)
+    value = b"f" * 1000
+    level = None
+    for rnd in range(6):
+        keys = [b"fl%d:%05d" % (rnd, i) for i in range(20000)]   # ~20 MB
+        for start in range(0, len(keys), 500):
+            assert c.set_many({k: value for k in keys[start:start + 500]},
+                              noreply=False) == []
+        assert c.get_many(keys[:100]) == {k: value for k in keys[:100]}
+        if rnd == 1:
+            level = s.rss_kb()
+        assert c.flush_all(noreply=False)
+        assert c.get(keys[0]) is None
+        time.sleep(0.6)   # stashd sweeps 32 used segments a 100 ms
+    grown = s.rss_kb() - level
+    assert grown < 8 * 1024, f"RSS grew {grown} kB over 4 flush-and-refill rounds"
+    c.close()
+
+
 def test_size_class_shift_memcached_default_calcifies(server):
     """Documents why the test above needs slab_automove=2 on memcached."""
     s = server(["-m", "8"])
