@@ -229,8 +229,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lazy_expiry),        cmocka_unit_test(test_maintain_reclaims),
-        cmocka_unit_test(test_flush_now),          cmocka_unit_test(test_flush_delayed),
+        cmocka_unit_test(test_lazy_expiry),
+        cmocka_unit_test(test_maintain_reclaims),
+        cmocka_unit_test(test_flush_now),
+        cmocka_unit_test(test_flush_delayed),
         cmocka_unit_test(test_maintenance_thread),
         cmocka_unit_test(test_flush_sweep_walks_used_segments),
     };
