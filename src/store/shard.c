@@ -68,9 +68,9 @@ shard_sync_flush_slow(struct store *s, struct shard *sh, uint32_t now, uint64_t 
 void
 shard_note_unlinked(struct store *s, struct shard *sh, struct item *it)
 {
-    sh->bytes -= item_size(it);
-    if (!shard_item_flushed(sh, it)) {
-        shard_count_live(s, sh, it, -1); /* a flush already took it out */
+    if (!shard_item_flushed(sh, it)) { /* a flush already took it out */
+        sh->bytes -= item_size(it);
+        shard_count_live(s, sh, it, -1);
     }
     /* Last, and with release: once LINKED is clear, eviction may reuse
      * the item's bytes (without this lock), and whoever sees it clear also

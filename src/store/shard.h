@@ -44,7 +44,7 @@ struct shard {
     struct index ix;
     uint64_t cas_seq;   /* last sequence number issued */
     uint64_t flush_seq; /* items with a sequence <= this are flushed (dead) */
-    uint64_t bytes;     /* item_size of linked items */
+    uint64_t bytes;     /* item_size of linked items a flush did not kill */
     /* Dead (expired or flushed) items unlinked, of which expired, and of
      * those never read; since maintenance last folded them. */
     uint32_t reclaimed, expired, expired_unfetched;
@@ -126,6 +126,7 @@ shard_flush_now(struct shard *sh)
     sh->flush_seq = sh->cas_seq;
     sh->nlive = 0;
     sh->nexpiring = 0;
+    sh->bytes = 0;
 }
 
 /* Is a linked item covered by a flush (dead, not yet unlinked)? */

@@ -142,6 +142,9 @@ test_flush_sweep_walks_used_segments(void **state)
                              STORE_OK);
         }
         store_flush(s, 0);
+        /* At once, as curr_items: the flush killed them (unlinked later) */
+        assert_int_equal(kv_stats(s).bytes, 0);
+        assert_int_equal(kv_stats(s).curr_items, 0);
         for (int pass = 0; pass < 3; pass++) { /* 32 segments a pass: 21 here */
             store_maintain(s);
         }
