@@ -247,11 +247,23 @@ def null_server(binary):
 
 
 def pogocache_server(binary):
-    # Text and RESP on one port; --maxconns above the load's 50-400.
-    return Server("pogocache",
-                  lambda l: [binary, "-h", "127.0.0.1", "-p", str(l.port),
-                             "--threads", str(l.threads), "--maxconns", "4096"],
-                  ("mc-text", "resp"))
+    # Text and RESP on one port; --maxconns above the load's 50-400. Where
+    # the cell bounds memory (hit ratio, churn) it gets the same limit as
+    # every other server: its own default is 80% of the machine's memory.
+    def argv(l):
+        a = [binary, "-h", "127.0.0.1", "-p", str(l.port), "--threads", str(l.threads),
+             "--maxconns", "4096"]
+        if l.evict:
+            a += ["--maxmemory", f"{l.mem}mb"]
+        return a
+
+    return Server("pogocache", argv, ("mc-text", "resp"))
+
+
+def find_pogocache(given):
+    """--pogocache PATH, else what bash ../shared/peers/build.sh built."""
+    return find_exe(given, [os.path.join(PEERS_CACHE, "pogocache", "pogocache")],
+                    "--pogocache", base="/")
 
 
 def extra_server(spec):

@@ -1528,3 +1528,37 @@ def test_compare_table_prints_the_paired_ratios_spread():
     md3 = mod.table("b", dict(mod.CELLS["b"]), "mc-text",
                     [("stashd", "mc-text", st[:3]), ("null", "mc-text", null[:3])])
     assert "over the repeats" not in md3, md3
+
+
+POGOCACHE = pathlib.Path.home() / ".cache" / "stashd-peers" / "pogocache" / "pogocache"
+
+
+@pytest.mark.time_limit(120)
+def test_compare_runs_pogocache_with_the_cells_memory_limit(tmp_path):
+    """bench/compare runs Pogocache as a peer of its own (--pogocache), in
+    the protocols it speaks, and gives it the cell's -m where a cell bounds
+    memory (hit ratio, churn), as every other server gets it: its default
+    limit is 80% of the machine. A wrapper records each start's argv."""
+    if not os.access(POGOCACHE, os.X_OK):
+        pytest.skip("pogocache not built (bash ../shared/peers/build.sh)")
+    log = tmp_path / "argv.log"
+    wrap = tmp_path / "pogocache"
+    wrap.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {POGOCACHE} "$@"\n')
+    wrap.chmod(0o755)
+    js = tmp_path / "runs.json"
+    p = run_script("/usr/bin/python3", COMPARE, "--smoke", "--cells", "b,f,m",
+                   "--servers", "pogocache", "--pogocache", wrap, "--hit-mem", "16",
+                   "--churn-mem", "24", "--protocol", "mc-text,mc-binary,resp",
+                   "--bench", BENCH, "--null", NULL_SERVER, "--json-out", js)
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    runs = json.loads(js.read_text())
+    ran = sorted((r["cell"], r["protocol"]) for r in runs if r["server"] == "pogocache")
+    # binary is not Pogocache's: skipped, not failed
+    assert ran == [("b", "mc-text"), ("b", "resp"), ("f", "mc-text"), ("f", "resp"),
+                   ("m", "mc-text"), ("m", "resp")], runs
+    assert all(r["rc"] == 0 and not r.get("errors") for r in runs), runs
+    starts = log.read_text().splitlines()
+    assert len(starts) == 6, starts
+    bounded = [a for a in starts if "--maxmemory" in a]
+    assert sorted(a.split("--maxmemory ")[1].split()[0] for a in bounded) == \
+        ["16mb", "16mb", "24mb", "24mb"], starts
