@@ -15,19 +15,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct slot {
-    uint64_t hash;
-    uint64_t count; /* sampled reads, inherited minimum included */
-    uint8_t len;    /* 0: empty */
-    char key[250];
-};
-
+/* The slots as columns: a sample scans hash, len and count (8 + 1 + 8
+ * bytes a slot, 9 cache lines for all 32) and reads a key only where its
+ * hash matches. Rows of 272 bytes put each slot's fields on a line of its
+ * own, so every sample walked 32 lines (callgrind, cell b: ~440
+ * instructions a sample, 12 a request). */
 struct hotkeys_private {
-    /* Guards slots: taken by the owning worker on a sampled read and by
-     * readers of the top list. */
+    /* Guards the slots: taken by the owning worker on a sampled read and
+     * by readers of the top list. */
     pthread_mutex_t lock;
     uint64_t rng; /* owner only: xorshift state for the sampling gaps */
-    struct slot slots[HOTKEYS_SLOTS];
+    uint64_t hash[HOTKEYS_SLOTS];
+    uint64_t count[HOTKEYS_SLOTS]; /* sampled reads, inherited minimum included */
+    uint8_t len[HOTKEYS_SLOTS];    /* 0: empty */
+    char key[HOTKEYS_SLOTS][250];
 };
 
 /* The gap to the next sampled read: 1 .. 2 x HOTKEYS_SAMPLE - 1. */
@@ -82,23 +83,25 @@ hotkeys_sample(struct hotkeys *h, const char *key, size_t len, uint64_t hash)
         return;
     }
     pthread_mutex_lock(&p->lock);
-    struct slot *min = &p->slots[0];
+    unsigned min = 0;
+    uint64_t least = UINT64_MAX;
     for (unsigned i = 0; i < HOTKEYS_SLOTS; i++) {
-        struct slot *s = &p->slots[i];
-        if (s->len == len && s->hash == hash && memcmp(s->key, key, len) == 0) {
-            s->count++;
+        if (__builtin_expect(p->hash[i] == hash, 0) && p->len[i] == len &&
+            memcmp(p->key[i], key, len) == 0) {
+            p->count[i]++;
             pthread_mutex_unlock(&p->lock);
             return;
         }
-        if (s->count < min->count) {
-            min = s;
+        if (p->count[i] < least) {
+            least = p->count[i];
+            min = i;
         }
     }
     /* Not tracked: take over the smallest counter (an empty one has 0). */
-    min->hash = hash;
-    min->len = (uint8_t)len;
-    memcpy(min->key, key, len);
-    min->count++;
+    p->hash[min] = hash;
+    p->len[min] = (uint8_t)len;
+    memcpy(p->key[min], key, len);
+    p->count[min]++;
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -122,21 +125,20 @@ hotkeys_top(struct hotkeys *const *hs, size_t n, struct hotkeys_entry *out, size
         struct hotkeys_private *h = hs[w]->priv;
         pthread_mutex_lock(&h->lock);
         for (unsigned i = 0; i < HOTKEYS_SLOTS; i++) {
-            const struct slot *s = &h->slots[i];
-            if (s->len == 0) {
+            size_t len = h->len[i];
+            if (len == 0) {
                 continue;
             }
             size_t j = 0;
-            while (j < found &&
-                   !(all[j].len == s->len && memcmp(all[j].key, s->key, s->len) == 0)) {
+            while (j < found && !(all[j].len == len && memcmp(all[j].key, h->key[i], len) == 0)) {
                 j++;
             }
             if (j == found) {
-                memcpy(all[j].key, s->key, s->len);
-                all[j].len = s->len;
+                memcpy(all[j].key, h->key[i], len);
+                all[j].len = len;
                 found++;
             }
-            all[j].count += s->count * HOTKEYS_SAMPLE;
+            all[j].count += h->count[i] * HOTKEYS_SAMPLE;
         }
         pthread_mutex_unlock(&h->lock);
     }
