@@ -26,6 +26,9 @@ that over real loopback sockets:
 6. What a person watches: the progress line under a pseudo-terminal (and
    none with --quiet or when stderr is a file), and bench/compare's chart,
    a well-formed SVG that names every server and protocol that ran.
+7. bench/instructions: callgrind's count of a server's instructions over a
+   known number of requests, for stashd and the floor, and a load that
+   fails is reported as failed.
 
 Two bugs these tests found, now fixed: a value cut to a few bytes (or
 emptied) passed as a hit, and a run cut short by --max-time reported the
@@ -1562,3 +1565,70 @@ def test_compare_runs_pogocache_with_the_cells_memory_limit(tmp_path):
     bounded = [a for a in starts if "--maxmemory" in a]
     assert sorted(a.split("--maxmemory ")[1].split()[0] for a in bounded) == \
         ["16mb", "16mb", "24mb", "24mb"], starts
+
+
+# --------------------------------------------------------------------------
+# 7. bench/instructions: user-space instructions per request, counted by
+#    callgrind over a known number of requests.
+
+INSTRUCTIONS = REPO / "bench" / "instructions"
+
+
+def sanitized_build():
+    cache = BUILD / "CMakeCache.txt"
+    text = cache.read_text() if cache.is_file() else ""
+    return "STASHD_SANITIZE:BOOL=ON" in text or "STASHD_TSAN:BOOL=ON" in text
+
+
+def instructions_usable():
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        pytest.skip("valgrind is not installed (.ci/deps installs it)")
+    if not os.access(BIN, os.X_OK) or IS_MEMCACHED_BIN:
+        pytest.skip("needs the stashd build")
+    if sanitized_build():
+        pytest.skip("a sanitizer's runtime does not run under valgrind")
+
+
+@pytest.mark.time_limit(240)
+def test_instructions_counts_stashd_and_the_floor(tmp_path):
+    """Each server's count covers exactly the requests sent after the
+    preload (callgrind's counters zeroed between), every reply was right
+    (stashd-bench checks each one, and each get hit), and stashd does more
+    than the floor, which only frames requests."""
+    instructions_usable()
+    js, md = tmp_path / "ins.json", tmp_path / "ins.md"
+    p = run_script("/usr/bin/python3", INSTRUCTIONS, "--servers", "stashd,null",
+                   "--protocol", "mc-text,resp", "--requests", "300", "--conns", "4",
+                   "--stashd", BIN, "--bench", BENCH, "--null", NULL_SERVER,
+                   "--json-out", js, "--out", md, timeout=230)
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    res = json.loads(js.read_text())["results"]
+    for proto in ("mc-text", "resp"):
+        st, null = res[proto]["stashd"], res[proto]["null"]
+        assert st["requests"] == null["requests"] == 4 * 300, res
+        # The preload (100k sets) is not in the count: it alone would be
+        # hundreds of instructions for each of these 1,200 requests.
+        assert null["per_request"] < st["per_request"] < 4000, res
+        assert st["instructions"] == round(st["per_request"] * st["requests"]), res
+    text = md.read_text()
+    assert "| mc-text | " in text and "x null)" in text, text
+
+
+@pytest.mark.time_limit(120)
+def test_instructions_reports_a_failed_load(tmp_path):
+    """A load generator that fails makes the run fail (exit 1, the cell
+    marked failed), not a count over requests that were never answered;
+    unknown names are usage errors (exit 2)."""
+    instructions_usable()
+    bad = tmp_path / "stashd-bench"
+    # preloads as the real one would, then fails the measured load
+    bad.write_text(f'#!/bin/sh\ncase "$*" in *--preload*) exec {BENCH} "$@";; esac\nexit 1\n')
+    bad.chmod(0o755)
+    p = run_script("/usr/bin/python3", INSTRUCTIONS, "--servers", "stashd",
+                   "--protocol", "mc-text", "--requests", "10", "--stashd", BIN,
+                   "--bench", bad, "--out", tmp_path / "ins.md", timeout=110)
+    assert p.returncode == 1, p
+    assert b"!! stashd mc-text: exit 1" in p.stderr, p.stderr
+    assert "| mc-text | failed |" in (tmp_path / "ins.md").read_text()
+    p = run_script("/usr/bin/python3", INSTRUCTIONS, "--servers", "stashd,mystery")
+    assert p.returncode == 2 and b"mystery" in p.stderr, p
