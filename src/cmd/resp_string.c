@@ -32,8 +32,9 @@
 /* --- GET, MGET ------------------------------------------------------------------ */
 
 /* Append "$<n>\r\n<value>\r\n" with one reservation; called under the
- * shard lock (a copy, nothing else). */
-static void
+ * shard lock (a copy, nothing else). Inline: it is most of a GET hit's
+ * reply, and the call cost ~15 instructions of it. */
+static inline __attribute__((always_inline)) void
 bulk_of_view(struct resp_exec *x, const char *value, size_t n)
 {
     int rc = buf_reserve(x->out, 1 + 20 + 2 + n + 2, SIZE_MAX);
@@ -82,7 +83,7 @@ on_bulk(void *ctx, const struct store_item_view *v)
     }
 }
 
-static void
+static inline void
 count_get(struct resp_exec *x, enum store_rc rc, enum store_miss miss)
 {
     METRIC_INC(x->m, cmd_get);
