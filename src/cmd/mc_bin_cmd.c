@@ -104,26 +104,19 @@ reserve(struct bin_exec *x, size_t n)
     return p;
 }
 
-/* A response packet: header, extras, key, value. */
+/* A response packet without extras (a get hit has its own: on_value):
+ * header, key, value. */
 static void
-respond(struct bin_exec *x, uint8_t opcode, uint32_t opaque, uint16_t status, const void *extras,
-        uint8_t extlen, const void *key, uint16_t keylen, const void *value, uint32_t vlen,
-        uint64_t cas)
+respond(struct bin_exec *x, uint8_t opcode, uint32_t opaque, uint16_t status, const void *key,
+        uint16_t keylen, const void *value, uint32_t vlen, uint64_t cas)
 {
-    size_t body = (size_t)extlen + keylen + vlen;
+    size_t body = (size_t)keylen + vlen;
     unsigned char *p = reserve(x, MC_BIN_HEADER_LEN + body);
     if (p == NULL) {
         return;
     }
-    mc_bin_write_header(p, opcode, keylen, extlen, status, (uint32_t)body, opaque, cas);
+    mc_bin_write_header(p, opcode, keylen, 0, status, (uint32_t)body, opaque, cas);
     p += MC_BIN_HEADER_LEN;
-    if (extlen == 4) { /* the flags of every get reply: a 4-byte move, not a copy loop */
-        memcpy(p, extras, 4);
-        p += 4;
-    } else if (extlen != 0) {
-        memcpy(p, extras, extlen);
-        p += extlen;
-    }
     if (keylen != 0) {
         buf_copy_short((char *)p, key, keylen);
         p += keylen;
@@ -138,14 +131,14 @@ static void
 ok(struct bin_exec *x, uint64_t cas)
 {
     if (!x->quiet) {
-        respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, NULL, 0, cas);
+        respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, cas);
     }
 }
 
 static void
 error_msg(struct bin_exec *x, uint16_t status, struct bstr msg)
 {
-    respond(x, x->r->opcode, x->r->opaque, status, NULL, 0, NULL, 0, msg.data, (uint32_t)msg.len,
+    respond(x, x->r->opcode, x->r->opaque, status, NULL, 0, msg.data, (uint32_t)msg.len,
             0);
 }
 
@@ -185,7 +178,7 @@ send_due(struct bin_exec *x)
 {
     struct bin_state *st = x->st;
     struct bstr msg = mc_bin_status_text(st->due_status);
-    respond(x, st->due_opcode, st->due_opaque, st->due_status, NULL, 0, NULL, 0, msg.data,
+    respond(x, st->due_opcode, st->due_opaque, st->due_status, NULL, 0, msg.data,
             (uint32_t)msg.len, 0);
     st->due = false;
 }
@@ -235,7 +228,16 @@ struct get_ctx {
     bool direct; /* a large value may go straight to the socket (not gat: no head held) */
 };
 
-/* Under the shard lock: flags, maybe the key, maybe the value. */
+/*
+ * Under the shard lock: the hit's packet, with flags, maybe the key, maybe
+ * the value. Written here rather than by respond(): a hit is most of what
+ * a pipelined binary load sends, and going through respond() cost ~50 of
+ * a request's ~975 instructions (bench/instructions).
+ * A large value goes from item memory when the socket takes it
+ * (session_out_value), after the packet up to it. What left that way is
+ * sent: a bad magic later in the same read, on which memcached drops the
+ * replies it has not written (bin_step), no longer takes them back.
+ */
 static void
 on_value(void *ctx, const struct store_item_view *v)
 {
@@ -243,48 +245,26 @@ on_value(void *ctx, const struct store_item_view *v)
     struct bin_exec *x = c->x;
     uint16_t keylen = c->with_key ? (uint16_t)v->nkey : 0;
     uint32_t vlen = c->with_value ? v->nbytes : 0;
-    unsigned char flags[4];
-    mc_bin_put_be32(flags, v->flags);
-    if (c->direct && session_direct(x->s, vlen)) {
-        /* the packet up to its value, then the value from item memory
-         * when the socket takes it (session_out_value). What left that
-         * way is sent: a bad magic later in the same read, on which
-         * memcached drops the replies it has not written (bin_step),
-         * no longer takes them back. */
-        size_t head = MC_BIN_HEADER_LEN + 4 + keylen;
-        unsigned char *p = reserve(x, head);
-        if (p == NULL) {
-            return;
-        }
-        mc_bin_write_header(p, x->r->opcode, keylen, 4, MC_BIN_STATUS_OK, 4u + keylen + vlen,
-                            x->r->opaque, v->cas);
-        memcpy(p + MC_BIN_HEADER_LEN, flags, 4);
-        if (keylen != 0) {
-            memcpy(p + MC_BIN_HEADER_LEN + 4, v->key, keylen);
-        }
+    bool direct = c->direct && session_direct(x->s, vlen);
+    size_t head = MC_BIN_HEADER_LEN + 4 + keylen;
+    unsigned char *p = reserve(x, head + (direct ? 0 : vlen));
+    if (p == NULL) {
+        return;
+    }
+    mc_bin_write_header(p, x->r->opcode, keylen, 4, MC_BIN_STATUS_OK, 4u + keylen + vlen,
+                        x->r->opaque, v->cas);
+    mc_bin_put_be32(p + MC_BIN_HEADER_LEN, v->flags);
+    if (keylen != 0) {
+        buf_copy_short((char *)p + MC_BIN_HEADER_LEN + 4, v->key, keylen);
+    }
+    if (direct) {
         int rc = session_out_value(x->s, &x->call.unsent, v->value, vlen);
         if (rc != 0 && x->call.err == 0) {
             x->call.err = rc;
         }
         return;
     }
-    /* respond()'s packet, written here: a hit is most of what a pipelined
-     * binary load sends, and the call's eleven arguments and saved
-     * registers were ~35 instructions of a ~970-instruction request */
-    unsigned char *p = reserve(x, MC_BIN_HEADER_LEN + 4 + keylen + vlen);
-    if (p == NULL) {
-        return;
-    }
-    mc_bin_write_header(p, x->r->opcode, keylen, 4, MC_BIN_STATUS_OK, 4u + keylen + vlen,
-                        x->r->opaque, v->cas);
-    p += MC_BIN_HEADER_LEN;
-    memcpy(p, flags, 4);
-    p += 4;
-    if (keylen != 0) {
-        buf_copy_short((char *)p, v->key, keylen);
-        p += keylen;
-    }
-    memcpy(p, v->value, vlen);
+    memcpy(p + head, v->value, vlen);
 }
 
 static enum bin_rc
@@ -315,7 +295,7 @@ cmd_get(struct bin_exec *x)
     }
     if (c.with_key) {
         /* the key, and no message */
-        respond(x, r->opcode, r->opaque, MC_BIN_STATUS_KEY_ENOENT, NULL, 0, r->key.data, r->keylen,
+        respond(x, r->opcode, r->opaque, MC_BIN_STATUS_KEY_ENOENT, r->key.data, r->keylen,
                 NULL, 0, 0);
     } else {
         error(x, MC_BIN_STATUS_KEY_ENOENT);
@@ -534,7 +514,7 @@ cmd_arith(struct bin_exec *x)
         if (!x->quiet) {
             unsigned char v[8];
             mc_bin_put_be64(v, value);
-            respond(x, r->opcode, r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, v, 8, cas);
+            respond(x, r->opcode, r->opaque, MC_BIN_STATUS_OK, NULL, 0, v, 8, cas);
         }
         break;
     case STORE_NOT_FOUND:
@@ -592,7 +572,7 @@ static enum bin_rc
 cmd_version(struct bin_exec *x)
 {
     static const char version[] = MC_STATS_VERSION;
-    respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, version,
+    respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, version,
             sizeof(version) - 1, 0);
     return BIN_DONE;
 }
@@ -601,7 +581,7 @@ static void
 emit_stat(void *ctx, struct bstr name, struct bstr value)
 {
     struct bin_exec *x = ctx;
-    respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, name.data, (uint16_t)name.len,
+    respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, name.data, (uint16_t)name.len,
             value.data, (uint32_t)value.len, 0);
 }
 
@@ -651,7 +631,7 @@ cmd_stat(struct bin_exec *x)
         error(x, MC_BIN_STATUS_KEY_ENOENT);
         return BIN_DONE;
     }
-    respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, NULL, 0, 0);
+    respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, 0);
     return BIN_DONE;
 }
 
@@ -665,7 +645,7 @@ cmd_sasl_list(struct bin_exec *x)
         return BIN_DONE;
     }
     x->s->authed = false; /* memcached starts a new SASL exchange here */
-    respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, MC_AUTH_MECHS,
+    respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, MC_AUTH_MECHS,
             sizeof(MC_AUTH_MECHS) - 1, 0);
     return BIN_DONE;
 }
@@ -702,7 +682,7 @@ cmd_sasl_auth(struct bin_exec *x)
         st->plain_pending = false;
         if (plain && vlen == 0) {
             st->plain_pending = true;
-            respond(x, r->opcode, r->opaque, MC_BIN_STATUS_AUTH_CONTINUE, NULL, 0, NULL, 0, NULL, 0,
+            respond(x, r->opcode, r->opaque, MC_BIN_STATUS_AUTH_CONTINUE, NULL, 0, NULL, 0,
                     0);
             written(x);
             return BIN_DONE;
@@ -717,7 +697,7 @@ cmd_sasl_auth(struct bin_exec *x)
     METRIC_INC(x->m, auth_cmds);
     if (good) {
         x->s->authed = true;
-        respond(x, r->opcode, r->opaque, MC_BIN_STATUS_OK, NULL, 0, NULL, 0, "Authenticated", 13,
+        respond(x, r->opcode, r->opaque, MC_BIN_STATUS_OK, NULL, 0, "Authenticated", 13,
                 0);
     } else {
         METRIC_INC(x->m, auth_errors);
