@@ -138,8 +138,7 @@ ok(struct bin_exec *x, uint64_t cas)
 static void
 error_msg(struct bin_exec *x, uint16_t status, struct bstr msg)
 {
-    respond(x, x->r->opcode, x->r->opaque, status, NULL, 0, msg.data, (uint32_t)msg.len,
-            0);
+    respond(x, x->r->opcode, x->r->opaque, status, NULL, 0, msg.data, (uint32_t)msg.len, 0);
 }
 
 /* memcached writes its replies at once here (conn_mwrite). */
@@ -178,8 +177,8 @@ send_due(struct bin_exec *x)
 {
     struct bin_state *st = x->st;
     struct bstr msg = mc_bin_status_text(st->due_status);
-    respond(x, st->due_opcode, st->due_opaque, st->due_status, NULL, 0, msg.data,
-            (uint32_t)msg.len, 0);
+    respond(x, st->due_opcode, st->due_opaque, st->due_status, NULL, 0, msg.data, (uint32_t)msg.len,
+            0);
     st->due = false;
 }
 
@@ -295,8 +294,8 @@ cmd_get(struct bin_exec *x)
     }
     if (c.with_key) {
         /* the key, and no message */
-        respond(x, r->opcode, r->opaque, MC_BIN_STATUS_KEY_ENOENT, r->key.data, r->keylen,
-                NULL, 0, 0);
+        respond(x, r->opcode, r->opaque, MC_BIN_STATUS_KEY_ENOENT, r->key.data, r->keylen, NULL, 0,
+                0);
     } else {
         error(x, MC_BIN_STATUS_KEY_ENOENT);
     }
@@ -572,8 +571,8 @@ static enum bin_rc
 cmd_version(struct bin_exec *x)
 {
     static const char version[] = MC_STATS_VERSION;
-    respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, version,
-            sizeof(version) - 1, 0);
+    respond(x, x->r->opcode, x->r->opaque, MC_BIN_STATUS_OK, NULL, 0, version, sizeof(version) - 1,
+            0);
     return BIN_DONE;
 }
 
@@ -682,8 +681,7 @@ cmd_sasl_auth(struct bin_exec *x)
         st->plain_pending = false;
         if (plain && vlen == 0) {
             st->plain_pending = true;
-            respond(x, r->opcode, r->opaque, MC_BIN_STATUS_AUTH_CONTINUE, NULL, 0, NULL, 0,
-                    0);
+            respond(x, r->opcode, r->opaque, MC_BIN_STATUS_AUTH_CONTINUE, NULL, 0, NULL, 0, 0);
             written(x);
             return BIN_DONE;
         }
@@ -697,8 +695,7 @@ cmd_sasl_auth(struct bin_exec *x)
     METRIC_INC(x->m, auth_cmds);
     if (good) {
         x->s->authed = true;
-        respond(x, r->opcode, r->opaque, MC_BIN_STATUS_OK, NULL, 0, "Authenticated", 13,
-                0);
+        respond(x, r->opcode, r->opaque, MC_BIN_STATUS_OK, NULL, 0, "Authenticated", 13, 0);
     } else {
         METRIC_INC(x->m, auth_errors);
         error(x, MC_BIN_STATUS_AUTH_ERROR);
