@@ -16,8 +16,17 @@
  * from the worker's pool) writes them as soon as its read is served
  * instead, so that the buffer is back in the pool for the next
  * connection of the same turn. What the
- * kernel does not take at once is handed to uv_write from that buffer
- * while the session fills the other one (double buffering, no copy).
+ * kernel does not take at once is sent from that buffer as the socket
+ * takes it, while the session fills the other one (double buffering, no
+ * copy).
+ *
+ * The socket: the listener accepts it (listener.c), a libuv poll handle
+ * (io) says when it is readable or writable, and the reads and writes are
+ * recv(2) and send(2) here. A libuv stream would read with read(2), whose
+ * trip through the VFS layer (fdget_pos, rw_verify_area, fsnotify) costs
+ * ~0.2 us a call more than recv on this kernel: 1-3% of a pipelined
+ * request's CPU (bench/README, "Where a pipelined get's instructions
+ * go"). A poll handle is also 88 bytes smaller than a TCP stream.
  *
  * Back-pressure: the session pauses when out[active] passes
  * SESSION_OUT_HIGH; the connection then stops reading until its writes
@@ -36,16 +45,19 @@
  * are the same code. A close_notify from the client is an EOF that waits
  * until the requests before it are answered (peer_eof).
  *
- * Lifetime: conn_close() calls uv_close(); the struct is freed in
- * on_close(), after libuv has cancelled any write in flight.
+ * Lifetime: conn_close() closes the poll handle and the socket; the
+ * struct is freed in on_close(). A write in flight is dropped with it.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "net/net_internal.h"
 #include "net/tls.h"
@@ -78,6 +90,7 @@ set_state(struct conn *c, const char *state)
 }
 
 static void conn_close(struct conn *c, enum stats_close_reason why);
+static void on_io(uv_poll_t *h, int status, int events);
 
 /*
  * The worker's connection buffers passed its budget: close connections
@@ -368,19 +381,34 @@ conn_close(struct conn *c, enum stats_close_reason why)
     c->closed = true;
     c->close_reason = (uint8_t)why;
     set_state(c, "conn_closing");
-    if (c->reading) {
-        uv_read_stop(&c->h.stream);
-        c->reading = false;
+    c->reading = false;
+    c->writing = false;
+    uv_close((uv_handle_t *)&c->io, on_close); /* stops polling the socket at once */
+    close(c->fd);
+}
+
+/* Poll for what the connection waits for: input while reading, room in
+ * the socket while a write is in flight. */
+static void
+io_update(struct conn *c)
+{
+    uint8_t want = (uint8_t)((c->reading ? UV_READABLE : 0) | (c->writing ? UV_WRITABLE : 0));
+    if (want == c->io_events || c->closed) {
+        return;
     }
-    uv_close(&c->h.handle, on_close);
+    c->io_events = want;
+    int rc = want != 0 ? uv_poll_start(&c->io, want, on_io) : uv_poll_stop(&c->io);
+    if (rc != 0) {
+        conn_close(c, STATS_CLOSE_ERROR);
+    }
 }
 
 /* --- reading -------------------------------------------------------- */
 
+/* Where the next read goes: out->len 0 when no buffer could be had. */
 static void
-on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+read_into(struct conn *c, uv_buf_t *out)
 {
-    struct conn *c = h->data;
     struct buf *b = &c->rbuf;
     if (c->tls != NULL) {
         /* Decrypted into rbuf by tls_read before the next read of any
@@ -403,7 +431,7 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
     if (b->data == NULL) {
         rbuf_borrow(c);
         if (b->data == NULL) {
-            return; /* read_cb gets UV_ENOBUFS and closes */
+            return; /* on_read gets UV_ENOBUFS and closes */
         }
     }
     size_t have = buf_readable(b);
@@ -422,12 +450,11 @@ static void
 stop_reading(struct conn *c)
 {
     if (c->reading) {
-        uv_read_stop(&c->h.stream);
         c->reading = false;
+        io_update(c);
     }
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub);
 static void tls_read(struct conn *c, size_t nread);
 
 /* Not while yielded (c->ready): the input already buffered is served
@@ -444,18 +471,15 @@ start_reading(struct conn *c)
             mark_dirty(c);
             return;
         }
-        if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0) {
-            c->reading = true;
-        } else {
-            conn_close(c, STATS_CLOSE_ERROR);
-        }
+        c->reading = true;
+        io_update(c);
     }
 }
 
+/* What one read brought: nread bytes, or a libuv error (UV_EOF). */
 static void
-on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
+on_read(struct conn *c, ssize_t nread)
 {
-    struct conn *c = s->data;
     bool into_sink = c->into_sink;
     c->into_sink = false;
     if (into_sink && nread > 0) {
@@ -499,6 +523,58 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
         c->batch_ns = clock_mono_ns();
     }
     conn_run(c);
+}
+
+/* Reads per readiness: as libuv's stream, a read that fills its buffer
+ * is followed by another, up to this many, before other sockets' turn. */
+#define CONN_READS_PER_WAKE 32
+
+/* The socket is readable: read until it is empty, the connection stops
+ * reading, or CONN_READS_PER_WAKE reads filled their buffers. */
+static void
+read_ready(struct conn *c)
+{
+    for (unsigned n = 0; n < CONN_READS_PER_WAKE && c->reading; n++) {
+        uv_buf_t b;
+        read_into(c, &b);
+        if (b.len == 0) {
+            on_read(c, UV_ENOBUFS);
+            return;
+        }
+        ssize_t r;
+        do {
+            r = recv(c->fd, b.base, b.len, MSG_DONTWAIT);
+        } while (r < 0 && errno == EINTR);
+        if (r < 0) {
+            bool again = errno == EAGAIN || errno == EWOULDBLOCK;
+            on_read(c, again ? 0 : uv_translate_sys_error(errno));
+            return;
+        }
+        on_read(c, r == 0 ? UV_EOF : r);
+        if ((size_t)r < b.len) {
+            return; /* the socket is empty: no second read to learn it */
+        }
+    }
+}
+
+static void write_more(struct conn *c);
+
+static void
+on_io(uv_poll_t *h, int status, int events)
+{
+    struct conn *c = h->data;
+    if (status < 0) {
+        /* an error on the socket (libuv stopped polling it) */
+        c->io_events = 0;
+        conn_close(c, STATS_CLOSE_ERROR);
+        return;
+    }
+    if ((events & UV_WRITABLE) && c->writing) {
+        write_more(c);
+    }
+    if ((events & UV_READABLE) && c->reading) {
+        read_ready(c);
+    }
 }
 
 /* --- streams (memcached's watch) ----------------------------------------- */
@@ -710,35 +786,18 @@ tls_seal(struct conn *c)
     return 0;
 }
 
-static uv_write_t *
-wreq_take(struct worker *w)
-{
-    return w->wreq_n > 0 ? w->wreq_spare[--w->wreq_n] : malloc(sizeof(uv_write_t));
-}
-
+/* The write in flight ended: its buffer is drained (status 0), or the
+ * socket failed (status < 0). What waited for it goes on. */
 static void
-wreq_give(struct worker *w, uv_write_t *req)
+write_done(struct conn *c, int status)
 {
-    if (w->wreq_n < NET_WREQ_SPARES) {
-        w->wreq_spare[w->wreq_n++] = req;
-    } else {
-        free(req);
-    }
-}
-
-static void
-on_write(uv_write_t *req, int status)
-{
-    struct conn *c = req->data;
-    wreq_give(c->w, req); /* before any close: libuv calls this first */
-    c->wreq = NULL;
     c->writing = false;
     struct buf *done = &c->out[c->active ^ 1];
     if (status < 0) {
-        conn_close(c, STATS_CLOSE_ERROR); /* no-op when the close cancelled this write */
+        conn_close(c, STATS_CLOSE_ERROR);
         return;
     }
-    METRIC_ADD(&c->w->metrics, bytes_written, buf_readable(done));
+    io_update(c);
     buf_reset(done);
     out_drained(c, done);
     account(c);
@@ -753,15 +812,35 @@ on_write(uv_write_t *req, int status)
     }
 }
 
+static ssize_t conn_send(struct conn *c, const uv_buf_t *b, unsigned n);
+
+/* The socket has room: send more of the write in flight (out[!active]). */
+static void
+write_more(struct conn *c)
+{
+    struct buf *o = &c->out[c->active ^ 1];
+    size_t n = buf_readable(o);
+    uv_buf_t ub = uv_buf_init(o->data + o->rpos, (unsigned)n);
+    ssize_t r = conn_send(c, &ub, 1);
+    if (r < 0) {
+        write_done(c, (int)r);
+        return;
+    }
+    METRIC_ADD(&c->w->metrics, bytes_written, (uint64_t)r);
+    o->rpos += (size_t)r;
+    if ((size_t)r == n) {
+        write_done(c, 0);
+    }
+}
+
 /*
  * Send what b[0..n) (n 1 or 2) holds on c's socket now, without waiting:
  * the bytes the kernel took, 0 when the socket is full, or a negative
- * libuv error. send(2) and sendmsg(2) rather than libuv's uv_try_write,
- * whose write(2) and writev(2) go through the VFS layer (fdget_pos,
- * vfs_write, fsnotify): on this kernel a loopback send of a batch's
- * replies costs ~100-160 ns less than its write. Only while no uv_write
- * is in flight (c->writing), so that bytes leave in order; libuv keeps
- * no state of its own about a socket's writes besides that queue.
+ * libuv error. send(2) and sendmsg(2) rather than write(2) and writev(2),
+ * which go through the VFS layer (fdget_pos, vfs_write, fsnotify): on
+ * this kernel a loopback send of a batch's replies costs ~100-160 ns less
+ * than its write. A new batch only while no write is in flight
+ * (c->writing), so that bytes leave in order.
  */
 static ssize_t
 conn_send(struct conn *c, const uv_buf_t *b, unsigned n)
@@ -822,26 +901,14 @@ conn_flush(struct conn *c)
         }
         return;
     }
-    /* The kernel took part of it: write the rest from this buffer and let
-     * the session fill the other one meanwhile. */
-    ub = uv_buf_init(o->data + o->rpos, (unsigned)(n - (size_t)r));
+    /* The kernel took part of it: send the rest from this buffer as the
+     * socket drains, and let the session fill the other one meanwhile. */
     c->active ^= 1;
     if (c->tls == NULL) {
         c->sess.out = &c->out[c->active]; /* TLS sessions write to pout */
     }
-    c->wreq = wreq_take(c->w);
-    if (c->wreq == NULL) {
-        conn_close(c, STATS_CLOSE_ERROR);
-        return;
-    }
     c->writing = true;
-    c->wreq->data = c;
-    if (uv_write(c->wreq, &c->h.stream, &ub, 1, on_write) != 0) {
-        wreq_give(c->w, c->wreq);
-        c->wreq = NULL;
-        c->writing = false;
-        conn_close(c, STATS_CLOSE_ERROR);
-    }
+    io_update(c);
 }
 
 /*
@@ -929,14 +996,14 @@ describe_ends(struct conn *c)
         return;
     }
     struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
+    socklen_t len = sizeof(ss);
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0) {
         keep_sockaddr(&c->peer, &ss);
     }
     const char *l = c->listen_addr != NULL ? c->listen_addr : "";
     bool wildcard = strncmp(l, "tcp:0.0.0.0:", 12) == 0 || strncmp(l, "tcp6:[::]:", 10) == 0;
     len = sizeof(ss);
-    if (wildcard && uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (wildcard && getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0) {
         keep_sockaddr(&c->local, &ss);
     }
 }
@@ -966,10 +1033,19 @@ conn_format_local(const struct conn *c, char *out)
     return out;
 }
 
+/* A connection turned away before it is served: memcached's answer when
+ * the server is full (not over TLS: the client could not read it). */
 static void
-reject_close_cb(uv_handle_t *h)
+reject(struct worker *w, int fd, bool full, bool tls)
 {
-    free(h->data);
+    if (full) {
+        static const char msg[] = "ERROR Too many open connections\r\n";
+        if (!tls) {
+            (void)send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+        METRIC_INC(&w->metrics, rejected_connections);
+    }
+    close(fd);
 }
 
 /* A connection on a TLS listener: its SSL object, and the worker's
@@ -984,48 +1060,41 @@ tls_accept(struct conn *c)
     return tls_conn_create(&c->tls, net_tls(w->net), &w->metrics);
 }
 
+/* fd: a connected, non-blocking socket that l accepted; c owns it. */
 void
-conn_accept(struct listener *l)
+conn_accept(struct listener *l, int fd)
 {
     struct worker *w = l->w;
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
+        reject(w, fd, false, false);
         return;
     }
     c->w = w;
     c->is_unix = l->is_unix;
-    c->h.handle.data = c;
-    int rc = l->is_unix ? uv_pipe_init(&w->loop, &c->h.pipe, 0) : uv_tcp_init(&w->loop, &c->h.tcp);
-    if (rc != 0) {
+    c->fd = fd;
+    if (l->tls && tls_accept(c) != 0) {
+        reject(w, fd, false, true);
         free(c);
         return;
     }
-    c->h.handle.data = c;
-    uv_os_fd_t fd;
-    if (uv_accept(&l->h.stream, &c->h.stream) != 0 || uv_fileno(&c->h.handle, &fd) != 0) {
-        uv_close(&c->h.handle, reject_close_cb);
-        return;
-    }
-    c->fd = fd;
-    if (l->tls && tls_accept(c) != 0) {
-        uv_close(&c->h.handle, reject_close_cb);
-        return;
-    }
     if (!net_conn_admit(w->net)) {
-        /* memcached's answer over the limit, then close (a TLS client
-         * could not read it: it is just closed). */
-        static const char msg[] = "ERROR Too many open connections\r\n";
-        uv_buf_t ub = uv_buf_init((char *)msg, sizeof(msg) - 1);
-        if (c->tls == NULL) {
-            (void)uv_try_write(&c->h.stream, &ub, 1);
-        }
+        reject(w, fd, true, c->tls != NULL);
         tls_conn_destroy(&c->tls);
-        METRIC_INC(&w->metrics, rejected_connections);
-        uv_close(&c->h.handle, reject_close_cb);
+        free(c);
         return;
     }
+    if (uv_poll_init(&w->loop, &c->io, fd) != 0) {
+        net_conn_release(w->net);
+        reject(w, fd, false, c->tls != NULL);
+        tls_conn_destroy(&c->tls);
+        free(c);
+        return;
+    }
+    c->io.data = c;
     if (!l->is_unix) {
-        uv_tcp_nodelay(&c->h.tcp, 1);
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     c->id = net_next_conn_id(w->net);
     c->listen_addr = l->addr;

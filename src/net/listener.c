@@ -2,8 +2,10 @@
  * listener: the listening sockets. Every worker gets its own TCP socket per
  * address, all bound to the same port with SO_REUSEPORT, so the kernel
  * spreads new connections over the workers and no accept lock exists.
- * (Debian 12's libuv 1.44 lacks UV_TCP_REUSEPORT, so the sockets are made
- * and bound here, then adopted with uv_tcp_open.) Before the group is
+ * The sockets are made, bound and accepted from here: a libuv poll handle
+ * says when connections wait, and accept4(2) takes them, up to
+ * ACCEPTS_PER_WAKE at a time (connections are served with recv and send
+ * on a poll handle too, conn.c, so no libuv stream is involved). Before the group is
  * made, one plain bind probes the address, so a second stashd on the same
  * port fails with "address in use" instead of silently sharing it.
  *
@@ -37,15 +39,67 @@
 #include "stashd/util/log.h"
 #include "stashd/util/options.h"
 
+/* Connections taken per readiness of a listening socket before the
+ * loop's other work: a burst of them does not starve the ones served. */
+#define ACCEPTS_PER_WAKE 64
+/* Out of file descriptors, a listener stops accepting for this long
+ * (the connections wait in its backlog) rather than spin on EMFILE. */
+#define ACCEPT_RETRY_MS 100
+
+static void on_acceptable(uv_poll_t *h, int status, int events);
+
 static void
-on_connection(uv_stream_t *server, int status)
+on_accept_retry(uv_timer_t *t)
 {
-    struct listener *l = server->data;
+    struct listener *l = t->data;
+    if (uv_poll_start(&l->io, UV_READABLE, on_acceptable) != 0) {
+        log_warn("accept on %s: cannot poll the socket again", l->addr);
+    }
+}
+
+static void
+on_acceptable(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    struct listener *l = h->data;
     if (status < 0) {
-        log_warn("accept: %s", uv_strerror(status));
+        log_warn("accept on %s: %s", l->addr, uv_strerror(status));
         return;
     }
-    conn_accept(l);
+    for (unsigned n = 0; n < ACCEPTS_PER_WAKE; n++) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            l->starved = false;
+            conn_accept(l, fd);
+            continue;
+        }
+        switch (errno) {
+        case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+        case EWOULDBLOCK:
+#endif
+            return;
+        case EINTR:
+        case ECONNABORTED:
+        case EPROTO:
+            continue; /* that one gave up waiting; the next may not have */
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+            if (!l->starved) { /* once, not every retry */
+                log_warn("accept on %s: %s; trying again every %d ms", l->addr, strerror(errno),
+                         ACCEPT_RETRY_MS);
+                l->starved = true;
+            }
+            uv_poll_stop(&l->io);
+            uv_timer_start(&l->retry, on_accept_retry, ACCEPT_RETRY_MS, 0);
+            return;
+        default:
+            log_warn("accept on %s: %s", l->addr, strerror(errno));
+            return;
+        }
+    }
 }
 
 static int
@@ -108,16 +162,17 @@ attach(struct worker *w, int fd, bool is_unix, const char *addr, struct listen_k
     l->resp_only = kind.resp_only;
     l->tls = kind.tls;
     l->id = net_next_conn_id(w->net);
-    int rc = is_unix ? uv_pipe_init(&w->loop, &l->h.pipe, 0) : uv_tcp_init(&w->loop, &l->h.tcp);
-    if (rc == 0) {
-        rc = is_unix ? uv_pipe_open(&l->h.pipe, fd) : uv_tcp_open(&l->h.tcp, fd);
-    }
+    l->fd = fd;
+    int rc = uv_poll_init(&w->loop, &l->io, fd);
     if (rc != 0) {
         close(fd);
         free(l);
         return rc;
     }
-    l->h.handle.data = l;
+    uv_timer_init(&w->loop, &l->retry);
+    l->io.data = l;
+    l->retry.data = l;
+    l->handles = 2;
     pthread_mutex_lock(&w->conns_lock);
     l->next = w->listeners;
     w->listeners = l;
@@ -409,9 +464,8 @@ listener_listen_all(struct worker *workers, unsigned nw)
     const struct options *o = net_opts(workers[0].net);
     for (unsigned i = 0; i < nw; i++) {
         for (struct listener *l = workers[i].listeners; l != NULL; l = l->next) {
-            uv_os_fd_t fd;
-            int rc = uv_fileno(&l->h.handle, &fd);
-            if (rc == 0 && listen(fd, (int)o->backlog) != 0) {
+            int rc = 0;
+            if (listen(l->fd, (int)o->backlog) != 0) {
                 rc = -errno;
             }
             if (rc != 0) {
@@ -426,9 +480,8 @@ listener_listen_all(struct worker *workers, unsigned nw)
 int
 listener_start(struct worker *w)
 {
-    const struct options *o = net_opts(w->net);
     for (struct listener *l = w->listeners; l != NULL; l = l->next) {
-        int rc = uv_listen(&l->h.stream, (int)o->backlog, on_connection);
+        int rc = uv_poll_start(&l->io, UV_READABLE, on_acceptable);
         if (rc != 0) {
             log_error("listen: %s", uv_strerror(rc));
             return rc;
@@ -440,7 +493,10 @@ listener_start(struct worker *w)
 static void
 listener_free(uv_handle_t *h)
 {
-    free(h->data);
+    struct listener *l = h->data;
+    if (--l->handles == 0) {
+        free(l);
+    }
 }
 
 void
@@ -452,7 +508,9 @@ listener_close_all(struct worker *w)
     pthread_mutex_unlock(&w->conns_lock);
     while (l != NULL) {
         struct listener *next = l->next;
-        uv_close(&l->h.handle, listener_free);
+        uv_close((uv_handle_t *)&l->io, listener_free); /* stops polling the socket at once */
+        uv_close((uv_handle_t *)&l->retry, listener_free);
+        close(l->fd);
         l = next;
     }
 }

@@ -37,14 +37,13 @@ struct net_latency {
 extern const char *const lat_family_names[LAT_FAMILIES];
 extern const uint64_t lat_bounds_ns[LAT_BUCKETS - 1];
 
-/* A listening handle on one worker. */
+/* A listening socket on one worker (listener.c accepts from it). */
 struct listener {
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-        uv_stream_t stream;
-        uv_handle_t handle;
-    } h;
+    uv_poll_t io;     /* readable: connections wait to be accepted */
+    uv_timer_t retry; /* accepting resumes after running out of descriptors */
+    int fd;
+    uint8_t handles; /* of io and retry, those not yet closed */
+    bool starved;    /* out of descriptors at the last accept (logged once) */
     struct worker *w;
     bool is_unix;
     bool resp_only;   /* --resp-port: every connection speaks RESP */
@@ -55,10 +54,10 @@ struct listener {
 };
 
 /*
- * One client connection. Replies go to out[active]; while a uv_write of
- * out[!active] is in flight the session keeps appending to out[active],
- * so a write never waits for a copy and a buffer is never both written
- * and filled.
+ * One client connection. Replies go to out[active]; while out[!active] is
+ * being sent (the kernel took part of it) the session keeps appending to
+ * out[active], so a write never waits for a copy and a buffer is never
+ * both written and filled.
  *
  * Over TLS the session appends to pout instead; each flush encrypts pout
  * onto out[active] (where the handshake's own messages also go) and
@@ -75,23 +74,20 @@ union conn_sockaddr {
 };
 
 struct conn {
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-        uv_stream_t stream;
-        uv_handle_t handle;
-    } h;
+    /* The socket's readiness (conn.c, "the socket"): reads and writes are
+     * recv(2) and send(2) on fd when it says so. */
+    uv_poll_t io;
     struct worker *w;
     struct session sess;
     struct buf rbuf;   /* unparsed input; storage borrowed from the worker pool */
     struct buf out[2]; /* reply buffers, see above */
-    uv_write_t *wreq;  /* while writing: from the worker's spares (most writes finish at once) */
     size_t need;       /* bytes the next request needs (0 unknown) */
-    bool writing;      /* wreq in flight on out[!active] */
-    bool reading;      /* uv_read_start in effect */
+    bool writing;      /* out[!active] is being sent as the socket takes it */
+    bool reading;      /* io polls for input */
+    uint8_t io_events; /* what io polls for: UV_READABLE | UV_WRITABLE */
     bool paused;       /* processing waits for output to drain */
     bool closing;      /* close once replies are flushed */
-    bool closed;       /* uv_close called */
+    bool closed;       /* uv_close called, fd closed */
     bool dirty;        /* on the worker's dirty list */
     bool ready;        /* on the worker's ready list (yielded with input left) */
     bool is_unix;
@@ -99,8 +95,7 @@ struct conn {
     uint8_t close_reason; /* enum stats_close_reason, for `watch connevents` */
     bool peer_eof;        /* TLS close_notify received: the next read is an EOF */
     bool into_sink;       /* the read in progress lands in the value stored in place */
-    int active;           /* index of the out buffer the session fills */
-    int fd;               /* the socket (conn_send) */
+    uint8_t active;       /* index of the out buffer the session fills */
     struct tls_conn *tls; /* NULL for a plain connection */
     struct buf pout;      /* TLS: replies not yet encrypted (sess.out) */
     struct conn *next_dirty;
@@ -118,6 +113,7 @@ struct conn {
     size_t held;                        /* of which the session's (session_held_bytes) */
     uint64_t batch_ns;                  /* when the oldest unanswered batch was read; 0 none */
     uint32_t lat_pending[LAT_FAMILIES]; /* requests per family awaiting that answer */
+    int fd;                             /* the socket */
 };
 
 /*
@@ -135,8 +131,7 @@ struct kill_req {
     struct kill_req *next;
 };
 
-#define NET_WREQ_SPARES 16 /* write requests a worker keeps for reuse */
-#define NET_OPOOL_MAX 32   /* drained large reply buffers a worker keeps */
+#define NET_OPOOL_MAX 32 /* drained large reply buffers a worker keeps */
 /* Workers that share one jemalloc arena (util/alloc.h): they allocate
  * only off the request path, so a group of 4 rarely meets on its locks,
  * and each arena fewer is ~90 KiB less resident when idle and more under
@@ -175,11 +170,6 @@ struct worker {
      * needed for a second, and conn_sweep frees them. */
     char **rpool;
     unsigned rpool_n, rpool_cap, rpool_low;
-    /* Write requests of connections whose replies the kernel did not take
-     * at once (uv_write), kept for the next: a connection holds one only
-     * while such a write is in flight. */
-    uv_write_t *wreq_spare[NET_WREQ_SPARES];
-    unsigned wreq_n;
     /* Drained reply buffers larger than a connection keeps (conn.c,
      * out_drained), for whichever connection writes next: a client that
      * asks for large replies now and then does not hold its largest one
@@ -252,7 +242,7 @@ int listener_start(struct worker *w);
 void listener_close_all(struct worker *w);
 
 /* conn.c */
-void conn_accept(struct listener *l);
+void conn_accept(struct listener *l, int fd);
 void conn_flush_dirty(struct worker *w);
 void conn_run_ready(struct worker *w);
 void conn_close_all(struct worker *w);

@@ -177,9 +177,6 @@ worker_fini(struct worker *w)
         free(ob->data);
         METRIC_ADD(&w->metrics, conn_buffer_bytes, (uint64_t)0 - ob->cap);
     }
-    while (w->wreq_n > 0) {
-        free(w->wreq_spare[--w->wreq_n]);
-    }
     free(w->tls_scratch);
     hotkeys_destroy(&w->hot);
     cmdstats_destroy(&w->cstats);

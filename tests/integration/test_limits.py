@@ -26,13 +26,14 @@ bounded.  Documented limits:
 Timing bounds are generous: the machine running this may be busy.
 """
 
+import os
 import select
 import socket
 import time
 
 import pytest
 
-from conftest import HOST, IS_MEMCACHED
+from conftest import BIN, HOST, IS_MEMCACHED
 from test_memcap import sanitizer
 
 MB = 1 << 20
@@ -169,6 +170,55 @@ def test_conn_limit_burst(server):
             break
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.stashd_only
+@pytest.mark.time_limit(40)
+def test_out_of_descriptors_waits_then_accepts(server, tmp_path):
+    """Below -c but out of file descriptors (RLIMIT_NOFILE 64), a new
+    connection waits in the backlog: the listener pauses accepting (it
+    does not spin on EMFILE), says so once in the log, and takes the
+    waiting connection as soon as a descriptor is free."""
+    wrapper = tmp_path / "stashd-nofile"
+    wrapper.write_text(f"#!/bin/sh\nulimit -n 64\nexec {BIN} \"$@\"\n")
+    wrapper.chmod(0o755)
+    s = server(["-c", "1000", "-t", "1"], binary=str(wrapper))
+    served = []
+    waiting = None
+    for _ in range(80):
+        c = s.connect(timeout=10)
+        c.send(b"version\r\n")
+        try:
+            reply = c.read_until(b"\r\n", timeout=0.5)
+        except AssertionError:
+            waiting = c  # connected (the kernel's backlog), not accepted
+            break
+        assert reply.startswith(b"VERSION "), reply
+        served.append(c)
+    assert waiting is not None, "80 connections served under a limit of 64 descriptors"
+    assert 30 <= len(served) < 64, len(served)
+    # paused, not spinning: a busy retry would take a whole core
+    cpu0 = cpu_seconds(s.pid)
+    time.sleep(1.0)
+    used = cpu_seconds(s.pid) - cpu0
+    assert used < 0.3, f"{used:.2f} s of CPU in 1 s while out of descriptors"
+    for c in served:  # the served ones are still served
+        c.expect(b"version\r\n", b"VERSION ", timeout=5)
+        c.read_until()
+    for _ in range(3):
+        served.pop().close()
+    # the waiting connection is accepted once descriptors are free, and
+    # its request (sent while it waited) is answered
+    assert waiting.read_until(b"\r\n", timeout=5).startswith(b"VERSION ")
+    waiting.expect(b"set k 0 0 1\r\nv\r\n", b"STORED\r\n", timeout=5)
+    log = s.output().decode(errors="replace")
+    assert log.count("Too many open files") == 1, log
 
 
 @pytest.mark.stashd_only
