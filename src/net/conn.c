@@ -564,9 +564,19 @@ on_io(uv_poll_t *h, int status, int events)
 {
     struct conn *c = h->data;
     if (status < 0) {
-        /* an error on the socket (libuv stopped polling it) */
+        /* An error on the socket (a reset, say); libuv stopped polling
+         * it. What the client sent before the error is still queued and
+         * is served first, as memcached does: recv reports the error once
+         * that is read. A write in flight cannot finish. */
         c->io_events = 0;
-        conn_close(c, STATS_CLOSE_ERROR);
+        if (c->reading) {
+            read_ready(c);
+        }
+        if (c->writing) {
+            conn_close(c, STATS_CLOSE_ERROR);
+        } else {
+            io_update(c); /* poll again while (or once) it reads */
+        }
         return;
     }
     if ((events & UV_WRITABLE) && c->writing) {
