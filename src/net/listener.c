@@ -62,8 +62,10 @@ on_acceptable(uv_poll_t *h, int status, int events)
 {
     (void)events;
     struct listener *l = h->data;
-    if (status < 0) {
-        log_warn("accept on %s: %s", l->addr, uv_strerror(status));
+    if (status < 0) { /* libuv stopped polling the socket: try again later */
+        log_warn("accept on %s: %s; trying again in %d ms", l->addr, uv_strerror(status),
+                 ACCEPT_RETRY_MS);
+        uv_timer_start(&l->retry, on_accept_retry, ACCEPT_RETRY_MS, 0);
         return;
     }
     for (unsigned n = 0; n < ACCEPTS_PER_WAKE; n++) {
@@ -82,11 +84,18 @@ on_acceptable(uv_poll_t *h, int status, int events)
         case EINTR:
         case ECONNABORTED:
         case EPROTO:
-            continue; /* that one gave up waiting; the next may not have */
-        case EMFILE:
-        case ENFILE:
-        case ENOBUFS:
-        case ENOMEM:
+        case ENETDOWN:
+        case ENOPROTOOPT:
+        case EHOSTDOWN:
+        case ENONET:
+        case EHOSTUNREACH:
+        case EOPNOTSUPP:
+        case ENETUNREACH:
+            continue; /* that one connection failed (accept(2)); the next may not */
+        default:
+            /* Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS,
+             * ENOMEM), or an error that would come again at once: pause
+             * rather than spin on the still readable socket. */
             if (!l->starved) { /* once, not every retry */
                 log_warn("accept on %s: %s; trying again every %d ms", l->addr, strerror(errno),
                          ACCEPT_RETRY_MS);
@@ -94,9 +103,6 @@ on_acceptable(uv_poll_t *h, int status, int events)
             }
             uv_poll_stop(&l->io);
             uv_timer_start(&l->retry, on_accept_retry, ACCEPT_RETRY_MS, 0);
-            return;
-        default:
-            log_warn("accept on %s: %s", l->addr, strerror(errno));
             return;
         }
     }
