@@ -387,12 +387,21 @@ conn_close(struct conn *c, enum stats_close_reason why)
     close(c->fd);
 }
 
-/* Poll for what the connection waits for: input while reading, room in
- * the socket while a write is in flight. */
+/*
+ * Poll for what the connection waits for: input while reading, room in
+ * the socket while a write is in flight. A connection that yielded
+ * (c->ready) stops reading only until the next loop turn serves it, a
+ * turn that does not wait (the ready list's idle handle), so its poll
+ * stays as it is: changing what a libuv poll handle watches costs two
+ * epoll_ctl calls (uv_poll_start deletes the descriptor at once and adds
+ * it back at the next poll), and a pipeline deeper than -R yields on
+ * every read. on_io ignores input while not reading.
+ */
 static void
 io_update(struct conn *c)
 {
-    uint8_t want = (uint8_t)((c->reading ? UV_READABLE : 0) | (c->writing ? UV_WRITABLE : 0));
+    bool in = c->reading || (c->ready && !c->paused && !c->closing);
+    uint8_t want = (uint8_t)((in ? UV_READABLE : 0) | (c->writing ? UV_WRITABLE : 0));
     if (want == c->io_events || c->closed) {
         return;
     }
@@ -449,10 +458,8 @@ read_into(struct conn *c, uv_buf_t *out)
 static void
 stop_reading(struct conn *c)
 {
-    if (c->reading) {
-        c->reading = false;
-        io_update(c);
-    }
+    c->reading = false;
+    io_update(c); /* also when not reading: a yielded one may be closing now */
 }
 
 static void tls_read(struct conn *c, size_t nread);
