@@ -80,6 +80,11 @@
  * per batch. */
 #define CONN_IDLE_RELEASE 2
 
+/* Connection structs and fresh reply buffers in different jemalloc size
+ * classes (util/buf.h, BUF_MIN_CAP). */
+_Static_assert(sizeof(struct conn) < BUF_MIN_CAP_CLASS_LO || sizeof(struct conn) > BUF_MIN_CAP,
+               "struct conn shares reply buffers' first size class");
+
 static void conn_run(struct conn *c);
 static void conn_flush(struct conn *c);
 

@@ -470,10 +470,7 @@ listener_listen_all(struct worker *workers, unsigned nw)
     const struct options *o = net_opts(workers[0].net);
     for (unsigned i = 0; i < nw; i++) {
         for (struct listener *l = workers[i].listeners; l != NULL; l = l->next) {
-            int rc = 0;
-            if (listen(l->fd, (int)o->backlog) != 0) {
-                rc = -errno;
-            }
+            int rc = listen(l->fd, (int)o->backlog) != 0 ? -errno : 0;
             if (rc != 0) {
                 log_error("failed to listen on %s: %s", l->addr, strerror(-rc));
                 return rc;

@@ -13,13 +13,6 @@
 
 #include "stashd/util/num.h"
 
-/* A buffer's first allocation. Not a jemalloc size class that
- * connection structs (net/, 640 B: the 640 class) use: freed reply
- * buffers would leave holes in the pages live connections keep resident
- * (10,000 idle connections: 1.6 KiB each with buffers of their structs'
- * class, 0.9 without, when the structs took 768 bytes). */
-#define BUF_MIN_CAP 512
-
 void
 buf_init(struct buf *b)
 {
