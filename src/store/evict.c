@@ -55,6 +55,12 @@
 /* Sealed segments, from the oldest, looked at for one half dead. */
 #define DEAD_LOOKAHEAD 8
 
+/* Live items a compaction hashes, and whose shard lines and index buckets
+ * it prefetches, before it moves them one at a time: each move looks its
+ * item up in the index, two misses in a random place that the walk's
+ * batch overlaps. */
+#define COMPACT_BATCH 8
+
 static void
 count_gone(struct store *s, struct head *h, const struct item *it, enum item_state why,
            uint32_t now)
@@ -135,11 +141,10 @@ stays_in(struct drop *d, unsigned state, uint64_t span)
  * keep it at dst (moving it there) or let it go. Returns the bytes kept.
  */
 static uint64_t
-compact_one(struct store *s, struct head *h, struct item *it, char *dst, enum evict_keep keep,
-            struct drop *drop, uint32_t now, uint32_t *exp_min)
+compact_one(struct store *s, struct head *h, struct item *it, uint64_t hash, char *dst,
+            enum evict_keep keep, struct drop *drop, uint32_t now, uint32_t *exp_min)
 {
     const struct item_space *sp = &s->segs.sp;
-    uint64_t hash = item_hash(it);
     struct shard *sh = shard_of(s, hash);
     shard_lock(sh);
     shard_sync_flush(s, sh, now);
@@ -239,15 +244,31 @@ evict_compact(struct store *s, struct head *h, uint32_t v, enum evict_keep keep,
         drop_from(sg, base, start, fill, sd->nsegs == 1 ? room : 0, &drop);
     }
     uint64_t w = start;
+    struct item *batch[COMPACT_BATCH];
+    uint64_t hash[COMPACT_BATCH];
     for (uint64_t off = start; off < fill;) {
-        struct item *it = (struct item *)(base + off);
-        uint64_t span = item_span(&sg->sp, it); /* immutable: no lock needed */
-        /* Acquire: an item seen unlinked had its death counted already
-         * (seg.h), so resetting the count below loses nothing. */
-        if (__atomic_load_n(&it->state, __ATOMIC_ACQUIRE) & ITEM_LINKED) {
-            w += compact_one(s, h, it, base + w, keep, &drop, now, &exp_min);
+        unsigned n = 0;
+        while (n < COMPACT_BATCH && off < fill) {
+            struct item *it = (struct item *)(base + off);
+            off += item_span(&sg->sp, it); /* immutable: no lock needed */
+            /* Acquire: an item seen unlinked had its death counted
+             * already (seg.h), so resetting the count below loses
+             * nothing. One seen linked is checked again under its lock. */
+            if (__atomic_load_n(&it->state, __ATOMIC_ACQUIRE) & ITEM_LINKED) {
+                batch[n] = it;
+                hash[n] = item_hash(it); /* of its key: immutable too */
+                __builtin_prefetch(shard_of(s, hash[n]), 1);
+                n++;
+            }
         }
-        off += span;
+        for (unsigned i = 0; i < n; i++) {
+            shard_prefetch_bucket(shard_of(s, hash[i]), hash[i]);
+        }
+        /* Each item moves to base + w, below where it is and clear of
+         * the batch's later items (w <= their offsets). */
+        for (unsigned i = 0; i < n; i++) {
+            w += compact_one(s, h, batch[i], hash[i], base + w, keep, &drop, now, &exp_min);
+        }
     }
     /* -M: a segment found all alive is not looked at again until a flush
      * or an expiry may have killed something in it. */

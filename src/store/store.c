@@ -440,14 +440,7 @@ store_prefetch_many(struct store *s, const uint64_t *hash, size_t n)
         __builtin_prefetch(shard_of(s, hash[i]), 1);
     }
     for (size_t i = 0; i < n; i++) {
-        /* no lock: a prefetch of an address (index.c stores these two
-         * atomically; from two resizes, they only make a wasted one) */
-        const struct index *ix = &shard_of(s, hash[i])->ix;
-        const struct index_bucket *b = __atomic_load_n(&ix->b, __ATOMIC_RELAXED);
-        uint32_t nb = __atomic_load_n(&ix->n, __ATOMIC_RELAXED);
-        if (b != NULL && nb != 0) {
-            __builtin_prefetch(&b[index_home(index_h32(hash[i]), nb)]);
-        }
+        shard_prefetch_bucket(shard_of(s, hash[i]), hash[i]);
     }
     for (size_t i = 0; i < n; i++) {
         struct shard *sh = shard_of(s, hash[i]);

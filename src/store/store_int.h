@@ -111,6 +111,19 @@ shard_of(const struct store *s, uint64_t hash)
     return &s->shards[(hash >> 1) >> s->shard_shift];
 }
 
+/* Prefetch hash's home bucket in sh's index without sh's lock: a prefetch
+ * of an address, nothing read from the bucket (index.c stores b and n
+ * atomically; from two resizes, they only make a wasted prefetch). */
+static inline void
+shard_prefetch_bucket(const struct shard *sh, uint64_t hash)
+{
+    const struct index_bucket *b = __atomic_load_n(&sh->ix.b, __ATOMIC_RELAXED);
+    uint32_t nb = __atomic_load_n(&sh->ix.n, __ATOMIC_RELAXED);
+    if (b != NULL && nb != 0) {
+        __builtin_prefetch(&b[index_home(index_h32(hash), nb)]);
+    }
+}
+
 static inline bool
 key_ok(const struct store_key *k)
 {
