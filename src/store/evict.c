@@ -55,11 +55,14 @@
 /* Sealed segments, from the oldest, looked at for one half dead. */
 #define DEAD_LOOKAHEAD 8
 
-/* Live items a compaction hashes, and whose shard lines and index buckets
- * it prefetches, before it moves them one at a time: each move looks its
- * item up in the index, two misses in a random place that the walk's
- * batch overlaps. */
-#define COMPACT_BATCH 8
+/* Each item a compaction moves or drops is looked up in the index: a
+ * shard line, then a bucket, in random places. Its walk prefetches the
+ * shard line COMPACT_LAG items before the bucket, and that COMPACT_LAG
+ * items before the move (evict_compact). */
+#define COMPACT_LAG 8
+#define COMPACT_RING 32 /* a power of two above 2 * COMPACT_LAG */
+_Static_assert(COMPACT_RING > 2 * COMPACT_LAG && (COMPACT_RING & (COMPACT_RING - 1)) == 0,
+               "the ring holds an item from its shard prefetch to its move");
 
 static void
 count_gone(struct store *s, struct head *h, const struct item *it, enum item_state why,
@@ -243,31 +246,49 @@ evict_compact(struct store *s, struct head *h, uint32_t v, enum evict_keep keep,
     if (keep == KEEP_ACCESSED) {
         drop_from(sg, base, start, fill, sd->nsegs == 1 ? room : 0, &drop);
     }
-    uint64_t w = start;
-    struct item *batch[COMPACT_BATCH];
-    uint64_t hash[COMPACT_BATCH];
-    for (uint64_t off = start; off < fill;) {
-        unsigned n = 0;
-        while (n < COMPACT_BATCH && off < fill) {
+    /*
+     * A pipeline over the segment's linked items, in order: as the walk
+     * takes item i it prefetches i's shard line and, COMPACT_LAG items
+     * behind, the index bucket of the item whose shard line has had that
+     * long to arrive (reading the shard's table address, unlocked), and
+     * moves the item COMPACT_LAG behind that. Each item moves to base +
+     * w, below its own offset and clear of the items still in the ring
+     * (w is at most their offsets), and is checked again under its lock.
+     */
+    struct {
+        struct item *it;
+        uint64_t hash;
+    } ring[COMPACT_RING];
+    uint64_t w = start, off = start;
+    unsigned in = 0, fetched = 0, done = 0;
+    for (;;) {
+        bool more = off < fill;
+        if (more) {
             struct item *it = (struct item *)(base + off);
             off += item_span(&sg->sp, it); /* immutable: no lock needed */
             /* Acquire: an item seen unlinked had its death counted
              * already (seg.h), so resetting the count below loses
-             * nothing. One seen linked is checked again under its lock. */
-            if (__atomic_load_n(&it->state, __ATOMIC_ACQUIRE) & ITEM_LINKED) {
-                batch[n] = it;
-                hash[n] = item_hash(it); /* of its key: immutable too */
-                __builtin_prefetch(shard_of(s, hash[n]), 1);
-                n++;
+             * nothing. */
+            if (!(__atomic_load_n(&it->state, __ATOMIC_ACQUIRE) & ITEM_LINKED)) {
+                continue;
             }
+            uint64_t hash = item_hash(it); /* of its key: immutable too */
+            ring[in % COMPACT_RING].it = it;
+            ring[in % COMPACT_RING].hash = hash;
+            __builtin_prefetch(shard_of(s, hash), 1);
+            in++;
+        } else if (done == in) {
+            break;
         }
-        for (unsigned i = 0; i < n; i++) {
-            shard_prefetch_bucket(shard_of(s, hash[i]), hash[i]);
+        if (fetched < in && (in - fetched > COMPACT_LAG || !more)) {
+            uint64_t hash = ring[fetched % COMPACT_RING].hash;
+            shard_prefetch_bucket(shard_of(s, hash), hash);
+            fetched++;
         }
-        /* Each item moves to base + w, below where it is and clear of
-         * the batch's later items (w <= their offsets). */
-        for (unsigned i = 0; i < n; i++) {
-            w += compact_one(s, h, batch[i], hash[i], base + w, keep, &drop, now, &exp_min);
+        if (done < fetched && (fetched - done > COMPACT_LAG || !more)) {
+            unsigned i = done % COMPACT_RING;
+            w += compact_one(s, h, ring[i].it, ring[i].hash, base + w, keep, &drop, now, &exp_min);
+            done++;
         }
     }
     /* -M: a segment found all alive is not looked at again until a flush

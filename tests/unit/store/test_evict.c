@@ -707,6 +707,99 @@ test_overwrites_behind_statics_reuse_dead_space(void **state)
     overwrites(100000);
 }
 
+/* The bytes of key prefix:i's value, n of them: a value moved to the
+ * wrong place, or over another, reads back wrong. */
+static size_t
+pattern(const char *prefix, int i, char *out)
+{
+    size_t n = 20 + (size_t)(i * 37 % 700);
+    for (size_t j = 0; j < n; j++) {
+        out[j] = (char)('a' + (i * 7 + (int)j + prefix[0]) % 26);
+    }
+    return n;
+}
+
+static void
+assert_value(struct store *s, const char *prefix, int i, int *present)
+{
+    char key[64], want[1024];
+    snprintf(key, sizeof(key), "%s:%d", prefix, i);
+    size_t n = pattern(prefix, i, want);
+    if (kv_get(s, key, &g, NULL) != STORE_OK) {
+        return;
+    }
+    assert_int_equal(g.nbytes, n);
+    assert_memory_equal(g.value, want, n);
+    (*present)++;
+}
+
+/*
+ * Compaction moves many items of mixed sizes down their segment, looking
+ * each up in the index a few items after it hashed it (evict_compact's
+ * pipeline): every item it kept reads back whole and under its own key,
+ * and every deleted one stays gone. Below the limit (half-dead segments
+ * reused) and at it (evictions) both.
+ */
+static void
+test_compaction_moves_values_intact(void **state)
+{
+    (void)state;
+    struct store_config cfg = test_config(4 << 20, 64);
+    struct store *s = test_store(&cfg);
+    char val[1024];
+    enum { FIRST = 6000 };
+    for (int i = 0; i < FIRST; i++) {
+        size_t n = pattern("k", i, val);
+        assert_int_equal(put(s, "k", i, val, n), STORE_OK);
+    }
+    /* Two in three deleted, in runs of uneven length; a few of the rest read. */
+    for (int i = 0; i < FIRST; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "k:%d", i);
+        if (i % 3 != 0 && i % 11 != 5) {
+            assert_int_equal(kv_delete(s, key, 0), STORE_OK);
+        } else if (i % 4 == 0) {
+            assert_true(kv_exists(s, key));
+        }
+    }
+    uint64_t moved0 = kv_stats(s).items_moved;
+    /* Below the limit, then at it. */
+    static const int upto[] = {8000, 40000};
+    int n_done = 0;
+    for (unsigned phase = 0; phase < 2; phase++) {
+        for (; n_done < upto[phase]; n_done++) {
+            size_t n = pattern("n", n_done, val);
+            assert_int_equal(put(s, "n", n_done, val, n), STORE_OK);
+        }
+        struct store_stats st = kv_stats(s);
+        int kept = 0, next = 0;
+        for (int i = 0; i < FIRST; i++) {
+            if (i % 3 != 0 && i % 11 != 5) {
+                assert_false(has(s, "k", i));
+            } else {
+                assert_value(s, "k", i, &kept);
+            }
+        }
+        for (int i = 0; i < n_done; i++) {
+            assert_value(s, "n", i, &next);
+        }
+        print_message("compaction: moved %llu, evictions %llu, first kept %d, next kept %d/%d\n",
+                      (unsigned long long)(st.items_moved - moved0),
+                      (unsigned long long)st.evictions, kept, next, n_done);
+        assert_true(st.items_moved - moved0 >= 1000);
+        if (phase == 0) {
+            assert_int_equal(st.evictions, 0);
+            assert_true(kept >= FIRST / 3);
+            assert_int_equal(next, n_done);
+        } else {
+            assert_true(st.evictions > 0);
+            assert_true(next > 1000);
+        }
+    }
+    assert_under_limit(s);
+    store_destroy(&s);
+}
+
 int
 main(void)
 {
@@ -727,6 +820,7 @@ main(void)
         cmocka_unit_test(test_passes_over_read_segments_serve_many_sets),
         cmocka_unit_test(test_overwrites_reuse_dead_space),
         cmocka_unit_test(test_overwrites_behind_statics_reuse_dead_space),
+        cmocka_unit_test(test_compaction_moves_values_intact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
